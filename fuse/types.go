@@ -1,0 +1,187 @@
+// Package fuse is ledgerd's client for the Fuse banking API (fuse-api.md):
+// one live token shared by every caller, idempotency keys on every POST,
+// bounded retries with backoff, a client-side rate limit, and listings
+// walked page by page.
+package fuse
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The wire types of ../shared/fuse-api.md. Both the client (this package)
+// and the emulator (fuse/sandbox) encode and decode exactly these, so the
+// two cannot drift apart. Field names marked [model] in fuse-api.md live
+// here and nowhere else.
+
+// TokenRequest is the body of POST /auth/token.
+type TokenRequest struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// TokenResponse is the answer to POST /auth/token.
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"` // seconds
+}
+
+// ErrorBody is every non-2xx answer's body.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Page is one page of a listing. A nil NextCursor ends the listing; a page
+// may be empty and still have a NextCursor.
+type Page[T any] struct {
+	Data       []T     `json:"data"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// CreateBusinessRequest is the body of POST /customers/businesses.
+type CreateBusinessRequest struct {
+	Name       string `json:"name"`
+	ExternalID string `json:"external_id,omitempty"`
+}
+
+// CreateIndividualRequest is the body of POST /customers/individuals.
+type CreateIndividualRequest struct {
+	FirstName  string `json:"first_name"`
+	LastName   string `json:"last_name"`
+	ExternalID string `json:"external_id,omitempty"`
+}
+
+// Customer is a Fuse customer.
+type Customer struct {
+	CustomerID string    `json:"customer_id"`
+	Type       string    `json:"type"` // business or individual
+	Name       string    `json:"name"`
+	Status     string    `json:"status"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// CreateAccountRequest is the body of POST /accounts.
+type CreateAccountRequest struct {
+	CustomerID  string `json:"customer_id"`
+	AccountName string `json:"account_name"`
+	Currency    string `json:"currency"`
+	AccountType string `json:"account_type"` // primary, payment or virtual
+	ExternalID  string `json:"external_id,omitempty"`
+}
+
+// Balance is an account's balance in minor units. Current counts settled
+// money; Available is Current minus outbound money still in flight.
+type Balance struct {
+	Current   int64 `json:"current"`
+	Available int64 `json:"available"`
+}
+
+// Account is a Fuse account as GET /accounts/{id} returns it.
+type Account struct {
+	AccountID   string    `json:"account_id"`
+	AccountName string    `json:"account_name"`
+	AccountType string    `json:"account_type"`
+	CustomerID  string    `json:"customer_id"`
+	ExternalID  string    `json:"external_id"`
+	Currency    string    `json:"currency"`
+	IBAN        string    `json:"iban"`
+	Status      string    `json:"status"`
+	Balance     Balance   `json:"balance"`
+	OpenedAt    time.Time `json:"opened_at"`
+}
+
+// Party is a remitter or beneficiary of a local payment.
+type Party struct {
+	Name string `json:"name"`
+	IBAN string `json:"iban"`
+}
+
+// CreatePaymentRequest is the body of POST /accounts/{id}/payments.
+type CreatePaymentRequest struct {
+	Amount            int64  `json:"amount"`
+	Currency          string `json:"currency"`
+	Beneficiary       Party  `json:"beneficiary"`
+	Purpose           string `json:"purpose,omitempty"`
+	ExternalReference string `json:"external_reference,omitempty"`
+	ExternalID        string `json:"external_id,omitempty"`
+}
+
+// CreateInternalTransferRequest is the body of
+// POST /accounts/{id}/internal-transfers.
+type CreateInternalTransferRequest struct {
+	ToAccountID string `json:"to_account_id"`
+	Amount      int64  `json:"amount"`
+	Reference   string `json:"reference,omitempty"`
+	ExternalID  string `json:"external_id,omitempty"`
+}
+
+// CreateExchangeRequest is the body of POST /accounts/{id}/exchanges.
+type CreateExchangeRequest struct {
+	ToAccountID       string `json:"to_account_id"`
+	Amount            int64  `json:"amount"`
+	ExternalReference string `json:"external_reference,omitempty"`
+}
+
+// Transaction is a Fuse transaction object. Amounts are minor units of
+// Currency; Rate is a decimal string and is never parsed into a float.
+// Pointer fields are absent or null when Fuse does not know them.
+type Transaction struct {
+	TransactionID        string      `json:"transaction_id"`
+	AccountID            string      `json:"account_id"`
+	Kind                 string      `json:"kind"`
+	Status               string      `json:"status"`
+	Currency             string      `json:"currency"`
+	InstructedAmount     int64       `json:"instructed_amount"`
+	FeeAmount            int64       `json:"fee_amount"`
+	AmountWithFee        int64       `json:"amount_with_fee"`
+	CounterpartAccountID string      `json:"counterpart_account_id,omitempty"`
+	CounterpartCurrency  string      `json:"counterpart_currency,omitempty"`
+	CounterpartAmount    *int64      `json:"counterpart_amount,omitempty"`
+	Rate                 json.Number `json:"rate,omitempty"`
+	Remitter             *Party      `json:"remitter,omitempty"`
+	Beneficiary          *Party      `json:"beneficiary,omitempty"`
+	Purpose              string      `json:"purpose,omitempty"`
+	Reference            string      `json:"reference,omitempty"`
+	ExternalReference    string      `json:"external_reference,omitempty"`
+	ExternalID           string      `json:"external_id,omitempty"`
+	FailureReason        string      `json:"failure_reason,omitempty"`
+	CreatedAt            time.Time   `json:"created_at"`
+	UpdatedAt            time.Time   `json:"updated_at"`
+}
+
+// Kinds and statuses of Transaction, as strings on the wire. They match
+// ledgerd.Kind and ledgerd.Status.
+const (
+	KindLocalPaymentOut     = "local_payment_out"
+	KindLocalPaymentIn      = "local_payment_in"
+	KindInternalTransferOut = "internal_transfer_out"
+	KindInternalTransferIn  = "internal_transfer_in"
+	KindExchangeOut         = "exchange_out"
+	KindExchangeIn          = "exchange_in"
+
+	StatusCreated   = "created"
+	StatusSubmitted = "submitted"
+	StatusExecuted  = "executed"
+	StatusSettled   = "settled"
+	StatusFailed    = "failed"
+)
+
+// Headers of the API and of webhooks.
+const (
+	HeaderIdempotencyKey = "Idempotency-Key"
+	HeaderRetryAfter     = "Retry-After"
+	HeaderFuseTimestamp  = "X-Fuse-Timestamp"
+	// HeaderSignature carries "sha256=<hex HMAC-SHA256 of the raw body>"
+	// when a webhook secret is configured [model].
+	HeaderSignature = "X-Ledgerd-Signature"
+)
+
+// MaxPageLimit is the largest limit a transaction listing accepts.
+const MaxPageLimit = 500
