@@ -1,0 +1,185 @@
+// Package config turns ledgerd's environment into one typed, validated
+// Config. It is the only place that reads the environment: cmd/ledgerd calls
+// FromEnv once and passes the result down. Every problem in the environment
+// is reported at once, one line per variable, wrapped in ErrInvalid so the
+// command can exit with the usage/configuration status. Credentials may be
+// given in files (VAR_FILE, as systemd's LoadCredential provides them) and
+// are held as Secret, which never prints its value.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	// Embedded zoneinfo, so LEDGERD_TZ works on hosts (containers,
+	// distroless images) that ship no /usr/share/zoneinfo.
+	_ "time/tzdata"
+)
+
+// ErrInvalid is wrapped by the error Load returns when the environment holds
+// bad values; cmd/ledgerd maps it to exit status 2.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Log formats accepted in LEDGERD_LOG_FORMAT.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// Config is ledgerd's configuration, decoded and validated from the
+// environment. See Describe for the variable behind each field.
+type Config struct {
+	// DB is the path of the SQLite database file (LEDGERD_DB).
+	DB string
+	// Listen is the webhook listener's address (LEDGERD_LISTEN).
+	Listen string
+	// AdminListen is the address of the metrics, health, status page and
+	// JSON API listener (LEDGERD_ADMIN_LISTEN).
+	AdminListen string
+
+	// WebhookPath is the URL path Fuse posts webhooks to; it starts with
+	// "/" (LEDGERD_WEBHOOK_PATH).
+	WebhookPath string
+	// WebhookAllowCIDRs are the peers allowed to post webhooks; empty
+	// allows all (LEDGERD_WEBHOOK_ALLOW_CIDRS).
+	WebhookAllowCIDRs []netip.Prefix
+	// WebhookTrustedProxies are the peers whose X-Forwarded-For is
+	// believed; empty trusts none (LEDGERD_WEBHOOK_TRUSTED_PROXIES).
+	WebhookTrustedProxies []netip.Prefix
+	// WebhookSecret is the HMAC key for webhook signatures; unset means no
+	// signature is required (LEDGERD_WEBHOOK_SECRET).
+	WebhookSecret Secret
+	// WebhookTimestampTolerance is how far a signed webhook's timestamp may
+	// be from now; 0 disables the check
+	// (LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE).
+	WebhookTimestampTolerance time.Duration
+
+	// BackfillSchedule is a cron spec accepted by cron.ParseStandard
+	// (LEDGERD_BACKFILL_SCHEDULE).
+	BackfillSchedule string
+	// ReconcileSchedule is a cron spec accepted by cron.ParseStandard
+	// (LEDGERD_RECONCILE_SCHEDULE).
+	ReconcileSchedule string
+	// Location is the time zone of the schedules and of reports
+	// (LEDGERD_TZ).
+	Location *time.Location
+
+	// LogFormat is LogFormatText or LogFormatJSON (LEDGERD_LOG_FORMAT).
+	LogFormat string
+	// LogLevel is the minimum level logged (LEDGERD_LOG_LEVEL).
+	LogLevel slog.Level
+
+	// FuseBaseURL is the absolute http(s) URL of the Fuse API
+	// (FUSE_BASE_URL).
+	FuseBaseURL string
+	// FuseClientID is the Fuse API client id (FUSE_CLIENT_ID).
+	FuseClientID string
+	// FuseClientSecret is the Fuse API client secret (FUSE_CLIENT_SECRET).
+	FuseClientSecret Secret
+}
+
+// env is what go-envconfig decodes. Every field is a plain string: the
+// library stops at the first value it cannot decode, and an operator fixing
+// a unit file deserves every problem in one go, so parsing happens in
+// Config's own code afterwards. The tags are also the one source of the
+// variable names, defaults and descriptions that Describe lists.
+type env struct {
+	DB             string `env:"LEDGERD_DB, default=ledgerd.db" desc:"SQLite database file; under systemd (STATE_DIRECTORY set) the default is $STATE_DIRECTORY/ledgerd.db"`
+	StateDirectory string `env:"STATE_DIRECTORY" desc:"set by systemd's StateDirectory=; its first path holds the default LEDGERD_DB"`
+	Listen         string `env:"LEDGERD_LISTEN, default=:8080" desc:"address of the webhook listener"`
+	AdminListen    string `env:"LEDGERD_ADMIN_LISTEN, default=127.0.0.1:9090" desc:"address of metrics, health, status page and JSON API"`
+
+	WebhookPath               string `env:"LEDGERD_WEBHOOK_PATH, default=/webhooks/fuse" desc:"URL path Fuse posts webhooks to (starts with /)"`
+	WebhookAllowCIDRs         string `env:"LEDGERD_WEBHOOK_ALLOW_CIDRS" desc:"comma-separated CIDRs or IPs allowed to post webhooks; empty allows all"`
+	WebhookTrustedProxies     string `env:"LEDGERD_WEBHOOK_TRUSTED_PROXIES" desc:"comma-separated CIDRs or IPs whose X-Forwarded-For is honoured; empty trusts none"`
+	WebhookSecret             string `env:"LEDGERD_WEBHOOK_SECRET" desc:"HMAC key for webhook signatures; empty: no signature required"`
+	WebhookSecretFile         string `env:"LEDGERD_WEBHOOK_SECRET_FILE" desc:"file holding LEDGERD_WEBHOOK_SECRET (e.g. a systemd credential)"`
+	WebhookTimestampTolerance string `env:"LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE, default=15m" desc:"allowed skew of a signed webhook's timestamp; 0 disables the check"`
+
+	BackfillSchedule  string `env:"LEDGERD_BACKFILL_SCHEDULE, default=@every 15m" desc:"cron spec (5 fields or @descriptor) for backfill"`
+	ReconcileSchedule string `env:"LEDGERD_RECONCILE_SCHEDULE, default=0 2 * * *" desc:"cron spec (5 fields or @descriptor) for reconciliation"`
+	TZ                string `env:"LEDGERD_TZ, default=UTC" desc:"IANA time zone of schedules and reports"`
+
+	LogFormat string `env:"LEDGERD_LOG_FORMAT, default=text" desc:"text (colour only on a terminal) or json"`
+	LogLevel  string `env:"LEDGERD_LOG_LEVEL, default=info" desc:"debug, info, warn or error"`
+
+	FuseBaseURL          string `env:"FUSE_BASE_URL, default=https://api-sandbox.fuse.me/v1" desc:"Fuse API base URL (absolute http or https)"`
+	FuseClientID         string `env:"FUSE_CLIENT_ID" desc:"Fuse API client id"`
+	FuseClientIDFile     string `env:"FUSE_CLIENT_ID_FILE" desc:"file holding FUSE_CLIENT_ID"`
+	FuseClientSecret     string `env:"FUSE_CLIENT_SECRET" desc:"Fuse API client secret"`
+	FuseClientSecretFile string `env:"FUSE_CLIENT_SECRET_FILE" desc:"file holding FUSE_CLIENT_SECRET (e.g. a systemd credential)"`
+}
+
+// FromEnv loads the configuration from the process environment.
+func FromEnv(ctx context.Context) (*Config, error) {
+	return Load(ctx, envconfig.OsLookuper())
+}
+
+// Load reads the variables listed by Describe through l, applies defaults,
+// reads *_FILE credentials and validates everything. If any value is bad,
+// the error wraps ErrInvalid and lists every problem, one per line, each
+// starting with the variable's name; it never contains a secret's value.
+func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
+	if l == nil {
+		return nil, errors.New("load config: nil lookuper")
+	}
+	var e env
+	if err := envconfig.Process(ctx, &envconfig.Config{Target: &e, Lookuper: l}); err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	// The systemd default depends on whether LEDGERD_DB is present at all
+	// (set to "" is present, and then an error), which the decoded string
+	// cannot tell.
+	if _, ok := l.Lookup("LEDGERD_DB"); !ok {
+		if dir, _, _ := strings.Cut(e.StateDirectory, ":"); dir != "" {
+			// systemd lists one path per StateDirectory= entry; the
+			// first is ours.
+			e.DB = filepath.Join(dir, "ledgerd.db")
+		}
+	}
+
+	c, errs := e.parse()
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// LogValue implements slog.LogValuer so the effective configuration can be
+// logged at start-up; secrets show only as "[redacted]" or "".
+func (c *Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("db", c.DB),
+		slog.String("listen", c.Listen),
+		slog.String("admin_listen", c.AdminListen),
+		slog.String("webhook_path", c.WebhookPath),
+		slog.String("webhook_allow_cidrs", joinPrefixes(c.WebhookAllowCIDRs)),
+		slog.String("webhook_trusted_proxies", joinPrefixes(c.WebhookTrustedProxies)),
+		slog.Any("webhook_secret", c.WebhookSecret),
+		slog.Duration("webhook_timestamp_tolerance", c.WebhookTimestampTolerance),
+		slog.String("backfill_schedule", c.BackfillSchedule),
+		slog.String("reconcile_schedule", c.ReconcileSchedule),
+		slog.String("tz", c.Location.String()),
+		slog.String("log_format", c.LogFormat),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("fuse_base_url", c.FuseBaseURL),
+		slog.String("fuse_client_id", c.FuseClientID),
+		slog.Any("fuse_client_secret", c.FuseClientSecret),
+	)
+}
+
+func joinPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}

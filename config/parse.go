@@ -1,0 +1,217 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// problems collects one error per bad value, each naming its variable.
+type problems []error
+
+func (p *problems) addf(name, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %w", name, fmt.Errorf(format, args...)))
+}
+
+// parse turns the decoded strings into a Config, collecting every problem
+// instead of stopping at the first.
+func (e *env) parse() (*Config, []error) {
+	var p problems
+	c := &Config{
+		DB:                e.DB,
+		Listen:            e.Listen,
+		AdminListen:       e.AdminListen,
+		WebhookPath:       e.WebhookPath,
+		BackfillSchedule:  e.BackfillSchedule,
+		ReconcileSchedule: e.ReconcileSchedule,
+		FuseBaseURL:       e.FuseBaseURL,
+	}
+
+	if c.DB == "" {
+		p.addf("LEDGERD_DB", "must not be empty")
+	}
+	p.checkAddr("LEDGERD_LISTEN", c.Listen)
+	p.checkAddr("LEDGERD_ADMIN_LISTEN", c.AdminListen)
+	if c.Listen != "" && c.Listen == c.AdminListen {
+		p.addf("LEDGERD_ADMIN_LISTEN", "same address as LEDGERD_LISTEN (%q)", c.Listen)
+	}
+
+	if !strings.HasPrefix(c.WebhookPath, "/") {
+		p.addf("LEDGERD_WEBHOOK_PATH", "must start with \"/\", got %q", c.WebhookPath)
+	}
+	c.WebhookAllowCIDRs = p.prefixes("LEDGERD_WEBHOOK_ALLOW_CIDRS", e.WebhookAllowCIDRs)
+	c.WebhookTrustedProxies = p.prefixes("LEDGERD_WEBHOOK_TRUSTED_PROXIES", e.WebhookTrustedProxies)
+	c.WebhookSecret = NewSecret(p.credential("LEDGERD_WEBHOOK_SECRET", e.WebhookSecret, e.WebhookSecretFile))
+	c.WebhookTimestampTolerance = p.tolerance("LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE", e.WebhookTimestampTolerance)
+
+	p.checkSchedule("LEDGERD_BACKFILL_SCHEDULE", c.BackfillSchedule)
+	p.checkSchedule("LEDGERD_RECONCILE_SCHEDULE", c.ReconcileSchedule)
+	c.Location = p.location("LEDGERD_TZ", e.TZ)
+
+	c.LogFormat = strings.ToLower(e.LogFormat)
+	if c.LogFormat != LogFormatText && c.LogFormat != LogFormatJSON {
+		p.addf("LEDGERD_LOG_FORMAT", "unknown format %q (want %s or %s)", e.LogFormat, LogFormatText, LogFormatJSON)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(e.LogLevel)); err != nil {
+		p.addf("LEDGERD_LOG_LEVEL", "unknown level %q (want debug, info, warn or error)", e.LogLevel)
+	}
+
+	p.checkBaseURL("FUSE_BASE_URL", c.FuseBaseURL)
+	c.FuseClientID = p.credential("FUSE_CLIENT_ID", e.FuseClientID, e.FuseClientIDFile)
+	c.FuseClientSecret = NewSecret(p.credential("FUSE_CLIENT_SECRET", e.FuseClientSecret, e.FuseClientSecretFile))
+
+	return c, p
+}
+
+// checkAddr checks a listen address has the host:port form net.Listen
+// wants (the host may be empty).
+func (p *problems) checkAddr(name, addr string) {
+	if addr == "" {
+		p.addf(name, "must not be empty")
+		return
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		p.addf(name, "bad address %q (want host:port or :port)", addr)
+	}
+}
+
+// prefixes parses a comma-separated list of CIDRs and bare addresses (taken
+// as single-host prefixes). Empty items are skipped, so "" yields none.
+func (p *problems) prefixes(name, list string) []netip.Prefix {
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if strings.Contains(item, "/") {
+			pfx, err := netip.ParsePrefix(item)
+			if err != nil {
+				p.addf(name, "bad CIDR %q", item)
+				continue
+			}
+			// 10.1.2.3/8 means 10.0.0.0/8; store it that way so logs and
+			// comparisons show the network.
+			out = append(out, pfx.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(item)
+		if err != nil || addr.Zone() != "" {
+			p.addf(name, "bad CIDR or IP %q", item)
+			continue
+		}
+		addr = addr.Unmap()
+		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	return out
+}
+
+// credential returns the value of name, or the content of the file named by
+// name_FILE, less one trailing newline. Setting both is a problem. An empty
+// value counts as unset, as an empty credential means "none" anyway.
+// Problems name the variable and the path, never the content.
+func (p *problems) credential(name, value, path string) string {
+	fileVar := name + "_FILE"
+	switch {
+	case value != "" && path != "":
+		p.addf(name, "both %s and %s are set; set only one", name, fileVar)
+		return ""
+	case path == "":
+		return value
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// The PathError says "open"; what failed, to the operator, is
+		// reading the credential.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		p.addf(fileVar, "read %s: %w", path, err)
+		return ""
+	}
+	s := string(b)
+	if t, ok := strings.CutSuffix(s, "\r\n"); ok {
+		s = t
+	} else {
+		s = strings.TrimSuffix(s, "\n")
+	}
+	if s == "" {
+		p.addf(fileVar, "%s is empty", path)
+	}
+	return s
+}
+
+// tolerance parses a non-negative duration.
+func (p *problems) tolerance(name, v string) time.Duration {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		p.addf(name, "bad duration %q (want e.g. 15m, or 0 to disable)", v)
+	case d < 0:
+		p.addf(name, "must not be negative, got %q", v)
+		d = 0
+	}
+	return d
+}
+
+// checkSchedule checks a cron spec the way the scheduler will parse it.
+func (p *problems) checkSchedule(name, spec string) {
+	if _, err := cron.ParseStandard(spec); err != nil {
+		p.addf(name, "bad cron spec %q: %w", spec, err)
+		return
+	}
+	// cron silently runs an "@every" below one second (or a negative one)
+	// every second; that is never what an operator meant.
+	if rest, ok := strings.CutPrefix(spec, "@every "); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(rest)); err == nil && d < time.Second {
+			p.addf(name, "bad cron spec %q: interval must be at least 1s", spec)
+		}
+	}
+}
+
+// location loads an IANA time zone.
+func (p *problems) location(name, tz string) *time.Location {
+	if tz == "" {
+		p.addf(name, "must not be empty (use UTC)")
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		p.addf(name, "unknown time zone %q", tz)
+		return time.UTC
+	}
+	return loc
+}
+
+// checkBaseURL checks for an absolute http(s) URL without credentials in it
+// (those belong in FUSE_CLIENT_ID and FUSE_CLIENT_SECRET, and a URL gets
+// logged). Messages never repeat a URL that might hold a password.
+func (p *problems) checkBaseURL(name, raw string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		p.addf(name, "not a URL: %w", err)
+	case u.User != nil:
+		p.addf(name, "must not contain credentials (%s)", u.Redacted())
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		if strings.Contains(raw, "@") {
+			// Perhaps user:password@host without a scheme.
+			p.addf(name, "must be an absolute http or https URL")
+			return
+		}
+		p.addf(name, "must be an absolute http or https URL, got %q", raw)
+	}
+}
