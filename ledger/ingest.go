@@ -1,0 +1,266 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/ledgerd/ledgerd"
+)
+
+// Result says what Ingest did with one observation.
+type Result struct {
+	// Seq is the events.seq of the stored event; for a duplicate, the seq
+	// of the event stored first.
+	Seq int64
+	// Duplicate is true when the event_id was already stored: nothing
+	// changed.
+	Duplicate bool
+}
+
+// Ingest records one observation and applies it to the Fuse state and the
+// book, in one transaction that has committed durably when Ingest returns
+// nil. A repeated event_id changes nothing and reports Duplicate. An
+// observation refused for its content returns an error wrapping
+// ErrRejected and leaves nothing behind; a storage failure wraps
+// ErrUnavailable.
+func (l *Ledger) Ingest(ctx context.Context, obs ledgerd.Observation) (Result, error) {
+	var res Result
+	err := l.w.do(ctx, func(t *wtx) error {
+		var err error
+		res, err = t.ingest(obs)
+		return err
+	})
+	return res, err
+}
+
+// IngestAll applies observations in order, all or nothing, in one
+// transaction. fn, when not nil, runs last in the same transaction (the
+// backfill advances its checkpoint there).
+func (l *Ledger) IngestAll(ctx context.Context, obs []ledgerd.Observation, fn func(*Tx) error) ([]Result, error) {
+	var res []Result
+	err := l.w.do(ctx, func(t *wtx) error {
+		res = res[:0]
+		for i, o := range obs {
+			r, err := t.ingest(o)
+			if err != nil {
+				return fmt.Errorf("observation %d (event %s): %w", i, o.Event.ID, err)
+			}
+			res = append(res, r)
+		}
+		if fn != nil {
+			return fn(&Tx{t: t})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Tx is the write transaction handed to IngestAll's fn, for the few writes
+// that must commit with observations (sync checkpoints).
+type Tx struct{ t *wtx }
+
+func rejectf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
+}
+
+func (t *wtx) ingest(obs ledgerd.Observation) (Result, error) {
+	ev := obs.Event
+	switch {
+	case ev.ID == "":
+		return Result{}, rejectf("event has no event_id")
+	case ev.Type == "":
+		return Result{}, rejectf("event %s has no type", ev.ID)
+	case !ev.Source.Valid():
+		return Result{}, rejectf("event %s: unknown source %q", ev.ID, ev.Source)
+	case len(ev.Raw) == 0:
+		return Result{}, rejectf("event %s has no body", ev.ID)
+	}
+	var seq int64
+	err := t.queryRow("SELECT seq FROM events WHERE event_id = ?", ev.ID).Scan(&seq)
+	if err == nil {
+		return Result{Seq: seq, Duplicate: true}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Result{}, fmt.Errorf("look up event %s: %w", ev.ID, err)
+	}
+	if seq, err = t.appendEvent(ev, obs.Handled()); err != nil {
+		return Result{}, err
+	}
+	if obs.Account != nil {
+		if err := t.applyAccount(seq, *obs.Account, true); err != nil {
+			return Result{}, err
+		}
+	}
+	if obs.Transaction != nil {
+		if err := t.applyTransaction(seq, ev.Source, *obs.Transaction); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Seq: seq}, nil
+}
+
+// appendEvent stores the event and extends the hash chain:
+// hash = SHA-256(prev_hash || raw).
+func (t *wtx) appendEvent(ev ledgerd.Event, handled bool) (int64, error) {
+	h := sha256.New()
+	h.Write(t.w.lastHash)
+	h.Write(ev.Raw)
+	sum := h.Sum(nil)
+	received := ev.ReceivedAt
+	if received.IsZero() {
+		received = t.now
+	}
+	res, err := t.exec(`INSERT INTO events
+		(event_id, type, version, source, fuse_time, received_at, handled, raw, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.ID, ev.Type, ev.Version, string(ev.Source), formatTime(ev.FuseTime), formatTime(received),
+		handled, ev.Raw, t.w.lastHash, sum)
+	if err != nil {
+		return 0, fmt.Errorf("store event %s: %w", ev.ID, err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("store event %s: %w", ev.ID, err)
+	}
+	t.w.lastHash = sum
+	return seq, nil
+}
+
+// applyAccount records what an observation says of an account. Unknown
+// fields are filled in; a currency that contradicts the known one is kept
+// as evidence (when evidence is true) and does not overwrite it.
+func (t *wtx) applyAccount(seq int64, a ledgerd.AccountObservation, evidence bool) error {
+	if a.AccountID == "" {
+		return rejectf("account observation without account_id")
+	}
+	if a.Currency != "" && !a.Currency.Valid() {
+		return rejectf("account %s: unknown currency %q", a.AccountID, a.Currency)
+	}
+	switch a.Type {
+	case "", "primary", "payment", "virtual":
+	default:
+		return rejectf("account %s: unknown account_type %q", a.AccountID, a.Type)
+	}
+	var known sql.NullString
+	err := t.queryRow("SELECT currency FROM fuse_accounts WHERE account_id = ?", a.AccountID).Scan(&known)
+	found := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("look up account %s: %w", a.AccountID, err)
+	}
+	newCurrency := a.Currency != "" && (!found || !known.Valid)
+	if found && known.Valid && a.Currency != "" && string(a.Currency) != known.String {
+		if evidence {
+			if err := t.conflict(seq, a.AccountID, "currency", known.String, string(a.Currency)); err != nil {
+				return err
+			}
+		}
+		a.Currency = ""
+	}
+	if !found {
+		_, err = t.exec(`INSERT INTO fuse_accounts
+			(account_id, name, type, customer_id, external_id, currency, iban, status, opened_at, first_seq, last_seq)
+			VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''),
+			        NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?)`,
+			a.AccountID, a.Name, a.Type, a.CustomerID, a.ExternalID, string(a.Currency), a.IBAN, a.Status,
+			formatTime(a.OpenedAt), seq, seq)
+	} else {
+		_, err = t.exec(`UPDATE fuse_accounts SET
+			name = COALESCE(NULLIF(?, ''), name),
+			type = COALESCE(NULLIF(?, ''), type),
+			customer_id = COALESCE(NULLIF(?, ''), customer_id),
+			external_id = COALESCE(NULLIF(?, ''), external_id),
+			currency = COALESCE(currency, NULLIF(?, '')),
+			iban = COALESCE(NULLIF(?, ''), iban),
+			status = COALESCE(NULLIF(?, ''), status),
+			opened_at = COALESCE(opened_at, ?),
+			last_seq = ?
+			WHERE account_id = ?`,
+			a.Name, a.Type, a.CustomerID, a.ExternalID, string(a.Currency), a.IBAN, a.Status,
+			formatTime(a.OpenedAt), seq, a.AccountID)
+	}
+	if err != nil {
+		return fmt.Errorf("record account %s: %w", a.AccountID, err)
+	}
+	if b := a.Balance; b != nil {
+		if _, err := t.exec(`UPDATE fuse_accounts
+			SET fuse_current = ?, fuse_available = ?, fuse_balance_at = ?
+			WHERE account_id = ? AND (fuse_balance_at IS NULL OR fuse_balance_at <= ?)`,
+			int64(b.Current), int64(b.Available), formatTime(b.AsOf), a.AccountID, formatTime(b.AsOf)); err != nil {
+			return fmt.Errorf("record balance of account %s: %w", a.AccountID, err)
+		}
+	}
+	bank := BankAccount(a.AccountID)
+	if err := t.ensureLedgerAccount(bank, a.AccountID, seq); err != nil {
+		return err
+	}
+	if newCurrency {
+		// Show the account in balances from the moment its currency is
+		// known, and book what was waiting for that currency.
+		if _, err := t.exec(`INSERT OR IGNORE INTO balances (ledger_account, currency) VALUES (?, ?)`,
+			bank, string(a.Currency)); err != nil {
+			return fmt.Errorf("open balance of %s: %w", bank, err)
+		}
+		return t.syncAccountEntries(seq, a.AccountID)
+	}
+	return nil
+}
+
+// syncAccountEntries retries booking every transaction of an account that
+// has no entry yet (it may have been waiting for the account's currency).
+func (t *wtx) syncAccountEntries(seq int64, accountID string) error {
+	rows, err := t.query(`SELECT t.transaction_id FROM fuse_transactions t
+		LEFT JOIN entries e ON e.transaction_id = t.transaction_id
+		WHERE t.account_id = ? AND e.id IS NULL AND t.instructed_amount IS NOT NULL
+		ORDER BY t.transaction_id`, accountID)
+	if err != nil {
+		return fmt.Errorf("find waiting transactions of %s: %w", accountID, err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := t.syncEntry(seq, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *wtx) ensureLedgerAccount(name, fuseAccountID string, seq int64) error {
+	var fuseID any
+	if fuseAccountID != "" {
+		fuseID = fuseAccountID
+	}
+	if _, err := t.exec(`INSERT OR IGNORE INTO ledger_accounts (name, type, fuse_account_id, created_seq)
+		VALUES (?, ?, ?, ?)`, name, accountType(name), fuseID, seq); err != nil {
+		return fmt.Errorf("open ledger account %s: %w", name, err)
+	}
+	return nil
+}
+
+// conflict keeps an observation that disagrees with the kept state.
+func (t *wtx) conflict(seq int64, subject, field, kept, observed string) error {
+	if _, err := t.exec(`INSERT OR IGNORE INTO observation_conflicts (subject, field, kept, observed, event_seq)
+		VALUES (?, ?, ?, ?, ?)`, subject, field, kept, observed, seq); err != nil {
+		return fmt.Errorf("record conflict on %s.%s: %w", subject, field, err)
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ledgerd/ledgerd"
+)
+
+// Ledger accounts that are not Fuse accounts.
+const (
+	AccountPayees           = "world:payees"
+	AccountPayers           = "world:payers"
+	AccountFees             = "expense:fees"
+	AccountClearingInternal = "clearing:internal"
+	AccountFXConversion     = "fx:conversion"
+)
+
+// BankAccount is the ledger account of a Fuse account.
+func BankAccount(fuseAccountID string) string { return "bank:" + fuseAccountID }
+
+// ClearingFX is the clearing account through which an exchange's source
+// currency passes between its two legs.
+func ClearingFX(c ledgerd.Currency) string { return "clearing:fx:" + string(c) }
+
+// accountType derives ledger_accounts.type from the account's name.
+func accountType(name string) string {
+	prefix, _, _ := strings.Cut(name, ":")
+	return prefix
+}
+
+// Posting is one line of an entry: a signed amount (debit +, credit −) on a
+// ledger account in one currency.
+type Posting struct {
+	Account  string
+	Currency ledgerd.Currency
+	Amount   ledgerd.Amount
+}
+
+// entryInput is what planning an entry needs to know of a Fuse
+// transaction, with its currency already resolved.
+type entryInput struct {
+	Kind                ledgerd.Kind
+	AccountID           string
+	Currency            ledgerd.Currency
+	Amounts             ledgerd.TxAmounts
+	CounterpartCurrency ledgerd.Currency
+	CounterpartAmount   *ledgerd.Amount
+}
+
+// errWaiting means the transaction is known but cannot be booked yet: a
+// field the entry needs has not arrived.
+var errWaiting = errors.New("waiting for data")
+
+// plan turns a Fuse transaction into its postings, following the table of
+// DESIGN.md. Exchanges book the conversion on the receiving leg, through
+// fx:conversion, so that each leg balances in its own currencies and the
+// clearing account of the source currency returns to zero once both legs
+// are in (see the closing note: the design table names clearing:fx:<ccy>
+// on both legs, which only balances if <ccy> is the same currency on both).
+// The result is checked to balance per currency; zero lines are dropped.
+func plan(in entryInput) ([]Posting, error) {
+	if !in.Currency.Valid() {
+		return nil, fmt.Errorf("currency of %s: %w", in.Kind, errWaiting)
+	}
+	if err := in.Amounts.Check(in.Kind); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRejected, err)
+	}
+	bank := BankAccount(in.AccountID)
+	a := in.Amounts
+	c := in.Currency
+	var ps []Posting
+	add := func(acct string, cur ledgerd.Currency, amt ledgerd.Amount) {
+		ps = append(ps, Posting{Account: acct, Currency: cur, Amount: amt})
+	}
+	switch in.Kind {
+	case ledgerd.KindLocalPaymentOut:
+		add(bank, c, -a.WithFee)
+		add(AccountPayees, c, a.Instructed)
+		add(AccountFees, c, a.Fee)
+	case ledgerd.KindLocalPaymentIn:
+		net, err := a.Instructed.Sub(a.Fee)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRejected, err)
+		}
+		add(bank, c, net)
+		add(AccountFees, c, a.Fee)
+		add(AccountPayers, c, -a.Instructed)
+	case ledgerd.KindInternalTransferOut:
+		add(bank, c, -a.Instructed)
+		add(AccountClearingInternal, c, a.Instructed)
+	case ledgerd.KindInternalTransferIn:
+		add(bank, c, a.Instructed)
+		add(AccountClearingInternal, c, -a.Instructed)
+	case ledgerd.KindExchangeOut:
+		add(bank, c, -a.Instructed)
+		add(ClearingFX(c), c, a.Instructed)
+	case ledgerd.KindExchangeIn:
+		if !in.CounterpartCurrency.Valid() || in.CounterpartAmount == nil {
+			return nil, fmt.Errorf("counterpart of %s: %w", in.Kind, errWaiting)
+		}
+		src, srcAmt := in.CounterpartCurrency, *in.CounterpartAmount
+		if err := srcAmt.CheckRange(); err != nil {
+			return nil, fmt.Errorf("%w: counterpart_amount: %w", ErrRejected, err)
+		}
+		add(bank, c, a.Instructed)
+		add(AccountFXConversion, c, -a.Instructed)
+		add(AccountFXConversion, src, srcAmt)
+		add(ClearingFX(src), src, -srcAmt)
+	default:
+		return nil, fmt.Errorf("%w: unknown kind %q", ErrRejected, in.Kind)
+	}
+	kept := ps[:0]
+	for _, p := range ps {
+		if p.Amount != 0 {
+			kept = append(kept, p)
+		}
+	}
+	if err := checkBalanced(kept); err != nil {
+		return nil, err
+	}
+	return kept, nil
+}
+
+// checkBalanced refuses postings that do not sum to zero in every
+// currency, or whose sum overflows. It runs before anything reaches SQL.
+func checkBalanced(ps []Posting) error {
+	sums := map[ledgerd.Currency]ledgerd.Amount{}
+	for _, p := range ps {
+		s, err := sums[p.Currency].Add(p.Amount)
+		if err != nil {
+			return fmt.Errorf("%w: %w: %w", ErrRejected, ErrUnbalanced, err)
+		}
+		sums[p.Currency] = s
+	}
+	var off []string
+	for c, s := range sums {
+		if s != 0 {
+			off = append(off, fmt.Sprintf("%s %d", c, s))
+		}
+	}
+	if len(off) > 0 {
+		sort.Strings(off)
+		return fmt.Errorf("%w: %w: postings sum to %s", ErrRejected, ErrUnbalanced, strings.Join(off, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+// Package ledger is ledgerd's book and its store: the SQLite file, the
+// schema and its upgrades, the event store with its hash chain, and the
+// double-entry ledger that Ingest keeps. It is the only writer of the
+// ledger tables; webhooks, the backfill and the sandbox all reach it through
+// Ingest. It depends on no other ledgerd package but the root domain types.
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/ledgerd/ledgerd"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Errors callers act on.
+var (
+	// ErrRejected marks an observation refused for what it says (an
+	// unbalanced entry, an amount that would overflow a balance): the same
+	// input will always be refused, so it belongs in quarantine, not in a
+	// retry loop.
+	ErrRejected = errors.New("observation rejected")
+	// ErrUnbalanced reports postings that do not sum to zero per currency.
+	ErrUnbalanced = errors.New("unbalanced entry")
+	// ErrUnavailable reports that the store could not durably record an
+	// observation (disk full, file locked, closed): try again later.
+	ErrUnavailable = errors.New("ledger storage unavailable")
+	// ErrNewerSchema reports a file written by a newer ledgerd.
+	ErrNewerSchema = errors.New("database schema is newer than this ledgerd")
+	// ErrClosed reports use of a closed Ledger.
+	ErrClosed = errors.New("ledger closed")
+)
+
+// Options tune Open. The zero value is the production setting.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the ledger's clock for received_at stamps; default time.Now.
+	Now func() time.Time
+	// MaxBatch caps how many queued writes share one commit; default 256.
+	MaxBatch int
+	// Readers is the size of the read-only connection pool; default 4.
+	Readers int
+	// failAfter, when set by tests, is called before each write statement
+	// and may return an error to simulate a failure mid-transaction.
+	failAfter func(stmt string) error
+}
+
+// Ledger is an open ledgerd database: one writer connection fed by a
+// group-commit queue, and a pool of read-only connections.
+type Ledger struct {
+	path   string
+	log    *slog.Logger
+	now    func() time.Time
+	writer *sql.DB
+	reader *sql.DB
+	w      *writer
+}
+
+// dsn builds a modernc.org/sqlite DSN. Pragmas go in the DSN so that every
+// pooled connection gets them, busy_timeout first so that the others wait
+// for a lock instead of failing.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "journal_size_limit(67108864)")
+		q.Set("_txlock", "immediate")
+	}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(FULL)")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed, with mode 0600) the database at path,
+// applies pending schema versions, and starts the writer. A file whose
+// schema is newer than this binary is refused with ErrNewerSchema.
+func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 4
+	}
+	// Create the file ourselves so that it is private from the first byte;
+	// SQLite gives the -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+
+	wdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+
+	var mode string
+	if err := wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if mode != "wal" {
+		wdb.Close()
+		return nil, fmt.Errorf("open database %s: journal_mode is %q, want wal", path, mode)
+	}
+	if err := migrate(ctx, wdb, ledgerd.SchemaSQL); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+
+	rdb, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(opts.Readers)
+
+	l := &Ledger{path: path, log: opts.Logger, now: opts.Now, writer: wdb, reader: rdb}
+	l.w, err = newWriter(ctx, wdb, opts)
+	if err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Path returns the database file's path.
+func (l *Ledger) Path() string { return l.path }
+
+// Reader returns the read-only connection pool, for queries by reporting
+// packages. Writes through it fail (query_only).
+func (l *Ledger) Reader() *sql.DB { return l.reader }
+
+// Close drains the write queue, optimizes and checkpoints the file, and
+// closes every connection.
+func (l *Ledger) Close() error {
+	l.w.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	if _, err := l.writer.ExecContext(ctx, "PRAGMA optimize"); err != nil {
+		errs = append(errs, fmt.Errorf("optimize: %w", err))
+	}
+	if _, err := l.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+	}
+	if err := l.reader.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.writer.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("close database %s: %w", l.path, errors.Join(errs...))
+	}
+	return nil
+}
+
+// storageError classifies an error from SQLite: problems of the storage
+// itself (busy, full, I/O, read-only, closed) wrap ErrUnavailable so that
+// callers answer "try again" instead of blaming the input.
+func storageError(err error) error {
+	if err == nil || errors.Is(err, ErrRejected) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR,
+			sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL:
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}

@@ -1,0 +1,169 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// Check is one verification and its outcome.
+type Check struct {
+	Name    string   `json:"name"`
+	OK      bool     `json:"ok"`
+	Details []string `json:"details,omitempty"` // what is wrong, at most maxDetails lines
+}
+
+// Report is the outcome of Verify.
+type Report struct {
+	Checks []Check `json:"checks"`
+}
+
+// OK reports whether every check passed.
+func (r Report) OK() bool {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+const maxDetails = 20
+
+// Verify checks the file's invariants: SQLite's integrity_check and
+// foreign keys, every entry balancing per currency, no posting on an
+// unknown ledger account, the running balances equal to the postings, entry
+// states consistent with their Fuse transactions, and the events hash
+// chain. The error is for a failure to run the checks, not for a failed
+// check: that is in the Report.
+func (l *Ledger) Verify(ctx context.Context) (Report, error) {
+	conn, err := l.reader.Conn(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("verify: %w", err)
+	}
+	defer conn.Close()
+	// One read transaction: every check sees the same snapshot even while
+	// webhooks keep arriving.
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Report{}, fmt.Errorf("verify: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+
+	var rep Report
+	checks := []struct {
+		name string
+		run  func() ([]string, error)
+	}{
+		{"sqlite integrity_check", func() ([]string, error) {
+			lines, err := column(ctx, tx, "PRAGMA integrity_check")
+			if len(lines) == 1 && lines[0] == "ok" {
+				return nil, err
+			}
+			return lines, err
+		}},
+		{"foreign keys", func() ([]string, error) {
+			return column(ctx, tx, `SELECT "table" || ' row ' || rowid || ' -> ' || parent FROM pragma_foreign_key_check`)
+		}},
+		{"every entry balances per currency", func() ([]string, error) {
+			return column(ctx, tx, `SELECT 'entry ' || entry_id || ': ' || currency || ' sums to ' || imbalance
+				FROM v_unbalanced_entries`)
+		}},
+		{"no posting on an unknown account", func() ([]string, error) {
+			return column(ctx, tx, `SELECT 'posting ' || p.id || ' on ' || p.ledger_account FROM postings p
+				LEFT JOIN ledger_accounts a ON a.name = p.ledger_account WHERE a.name IS NULL`)
+		}},
+		{"running balances equal the postings", func() ([]string, error) {
+			return column(ctx, tx, balanceMismatchSQL)
+		}},
+		{"entry states follow Fuse statuses", func() ([]string, error) {
+			return column(ctx, tx, `SELECT 'entry ' || e.id || ' is ' || e.state || ' but ' || t.transaction_id || ' is ' || t.status
+				FROM entries e JOIN fuse_transactions t ON t.transaction_id = e.transaction_id
+				WHERE NOT ((e.state = 'posted' AND t.status IN ('executed', 'settled'))
+				        OR (e.state = 'voided' AND t.status = 'failed')
+				        OR (e.state = 'pending' AND t.status IN ('created', 'submitted')))`)
+		}},
+		{"events hash chain", func() ([]string, error) { return verifyChain(ctx, tx) }},
+	}
+	for _, c := range checks {
+		details, err := c.run()
+		if err != nil {
+			return rep, fmt.Errorf("verify %s: %w", c.name, err)
+		}
+		if len(details) > maxDetails {
+			details = append(details[:maxDetails], fmt.Sprintf("… and %d more", len(details)-maxDetails))
+		}
+		rep.Checks = append(rep.Checks, Check{Name: c.name, OK: len(details) == 0, Details: details})
+	}
+	return rep, nil
+}
+
+// balanceMismatchSQL lists running balances that differ from a fresh sum
+// of postings, in either direction (a row missing on one side counts).
+const balanceMismatchSQL = `
+WITH fresh AS (
+  SELECT p.ledger_account, p.currency,
+         SUM(CASE WHEN e.state = 'posted' THEN p.amount ELSE 0 END) AS posted,
+         SUM(CASE WHEN e.state = 'pending' AND p.amount > 0 THEN p.amount ELSE 0 END) AS pd,
+         SUM(CASE WHEN e.state = 'pending' AND p.amount < 0 THEN p.amount ELSE 0 END) AS pc
+    FROM postings p JOIN entries e ON e.id = p.entry_id
+   GROUP BY p.ledger_account, p.currency
+)
+SELECT b.ledger_account || ' ' || b.currency || ': kept ' || b.posted || '/' || b.pending_debits || '/' || b.pending_credits
+       || ', postings say ' || COALESCE(f.posted, 0) || '/' || COALESCE(f.pd, 0) || '/' || COALESCE(f.pc, 0)
+  FROM balances b LEFT JOIN fresh f ON f.ledger_account = b.ledger_account AND f.currency = b.currency
+ WHERE b.posted <> COALESCE(f.posted, 0) OR b.pending_debits <> COALESCE(f.pd, 0) OR b.pending_credits <> COALESCE(f.pc, 0)
+UNION ALL
+SELECT f.ledger_account || ' ' || f.currency || ': no running balance'
+  FROM fresh f LEFT JOIN balances b ON b.ledger_account = f.ledger_account AND b.currency = f.currency
+ WHERE b.ledger_account IS NULL`
+
+// verifyChain recomputes every event's hash from its predecessor and body.
+func verifyChain(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT seq, raw, prev_hash, hash FROM events ORDER BY seq")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var bad []string
+	prev := genesisHash
+	for rows.Next() {
+		var seq int64
+		var raw, prevHash, hash []byte
+		if err := rows.Scan(&seq, &raw, &prevHash, &hash); err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(prevHash, prev) {
+			bad = append(bad, fmt.Sprintf("event %d: prev_hash does not match event before it", seq))
+		}
+		h := sha256.New()
+		h.Write(prevHash)
+		h.Write(raw)
+		if sum := h.Sum(nil); !bytes.Equal(sum, hash) {
+			bad = append(bad, fmt.Sprintf("event %d: hash does not match its body", seq))
+		}
+		prev = hash
+	}
+	return bad, rows.Err()
+}
+
+// column runs a query returning one text column and collects it.
+func column(ctx context.Context, tx *sql.Tx, q string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s sql.NullString
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, strings.TrimSpace(s.String))
+	}
+	return out, rows.Err()
+}

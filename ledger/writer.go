@@ -1,0 +1,226 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// commitTimeout bounds one group commit. It is not derived from any
+// caller's context: shutdown must not cancel a commit half-way.
+const commitTimeout = 30 * time.Second
+
+// unit is one caller's work: a function run inside the shared transaction,
+// in its own savepoint, so that a refused unit leaves its neighbours
+// untouched.
+type unit struct {
+	ctx  context.Context
+	fn   func(*wtx) error
+	done chan error
+}
+
+// writer owns the single write connection. Callers queue units; the loop
+// takes everything queued (up to maxBatch), runs it in one transaction and
+// commits once: concurrent webhooks share one fsync (group commit).
+type writer struct {
+	db        *sql.DB
+	log       *slog.Logger
+	now       func() time.Time
+	maxBatch  int
+	failAfter func(string) error
+	// OnBatch, when set, is told the size of every committed batch (metrics).
+	onBatch func(n int)
+
+	mu     sync.RWMutex
+	closed bool
+	reqs   chan *unit
+	wg     sync.WaitGroup
+
+	// lastHash is the hash of the newest event row; owned by the loop.
+	lastHash []byte
+}
+
+func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
+	w := &writer{
+		db:        db,
+		log:       opts.Logger,
+		now:       opts.Now,
+		maxBatch:  opts.MaxBatch,
+		failAfter: opts.failAfter,
+		reqs:      make(chan *unit, opts.MaxBatch*4),
+	}
+	if err := w.loadLastHash(ctx); err != nil {
+		return nil, err
+	}
+	w.wg.Add(1)
+	go w.loop()
+	return w, nil
+}
+
+// genesisHash is the prev_hash of the first event.
+var genesisHash = make([]byte, sha256.Size)
+
+func (w *writer) loadLastHash(ctx context.Context) error {
+	var h []byte
+	err := w.db.QueryRowContext(ctx, "SELECT hash FROM events ORDER BY seq DESC LIMIT 1").Scan(&h)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		w.lastHash = genesisHash
+	case err != nil:
+		return fmt.Errorf("read last event hash: %w", err)
+	default:
+		w.lastHash = h
+	}
+	return nil
+}
+
+// do queues fn and waits until its transaction has committed (durably:
+// synchronous=FULL) or failed. Once queued, a unit is waited for even if ctx
+// ends, so the caller never reports failure for something that committed.
+func (w *writer) do(ctx context.Context, fn func(*wtx) error) error {
+	u := &unit{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
+	}
+	select {
+	case w.reqs <- u:
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	w.mu.RUnlock()
+	return <-u.done
+}
+
+// close stops accepting units, lets the loop finish what is queued, and
+// waits for it.
+func (w *writer) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.reqs)
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}
+
+func (w *writer) loop() {
+	defer w.wg.Done()
+	for u := range w.reqs {
+		batch := []*unit{u}
+	fill:
+		for len(batch) < w.maxBatch {
+			select {
+			case u, ok := <-w.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, u)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction. Each unit runs in a savepoint; a
+// unit that fails is rolled back to its savepoint and told why, the others
+// commit together.
+func (w *writer) commit(batch []*unit) {
+	results := make([]error, len(batch))
+	fail := func(err error) {
+		for i := range results {
+			if results[i] == nil {
+				results[i] = storageError(err)
+			}
+		}
+	}
+	defer func() {
+		for i, u := range batch {
+			u.done <- results[i]
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return
+	}
+	t := &wtx{tx: tx, ctx: ctx, w: w, now: w.now()}
+	startHash := w.lastHash
+	applied := 0
+	for i, u := range batch {
+		if err := u.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		saved := w.lastHash
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT unit"); err != nil {
+			results[i] = storageError(fmt.Errorf("savepoint: %w", err))
+			continue
+		}
+		if err := u.fn(t); err != nil {
+			results[i] = storageError(err)
+			w.lastHash = saved
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO unit"); rerr != nil {
+				_ = tx.Rollback()
+				w.lastHash = startHash
+				fail(fmt.Errorf("rollback to savepoint: %w", rerr))
+				return
+			}
+		} else {
+			applied++
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE unit"); err != nil {
+			_ = tx.Rollback()
+			w.lastHash = startHash
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		w.lastHash = startHash
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	if w.onBatch != nil && applied > 0 {
+		w.onBatch(applied)
+	}
+}
+
+// wtx is the write transaction as units see it.
+type wtx struct {
+	tx  *sql.Tx
+	ctx context.Context
+	w   *writer
+	now time.Time
+}
+
+// exec runs a write statement. Tests can make any statement fail through
+// Options.failAfter, to prove that a failure mid-unit leaves nothing behind.
+func (t *wtx) exec(query string, args ...any) (sql.Result, error) {
+	if t.w.failAfter != nil {
+		if err := t.w.failAfter(query); err != nil {
+			return nil, err
+		}
+	}
+	return t.tx.ExecContext(t.ctx, query, args...)
+}
+
+func (t *wtx) queryRow(query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(t.ctx, query, args...)
+}
+
+func (t *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(t.ctx, query, args...)
+}

@@ -1,0 +1,333 @@
+-- ledgerd schema. Applied at start by ledger.Open, one version at a time:
+-- each "-- version N" section runs in its own transaction and then sets
+-- PRAGMA user_version = N. Never edit a released section; add a new one.
+--
+-- Conventions, for people reading this file with sqlite3:
+--   * money is INTEGER minor units (fils, cents) with a 3-letter ISO 4217
+--     currency next to it; never REAL;
+--   * postings are signed: debit +, credit −; every entry sums to zero per
+--     currency (v_unbalanced_entries must be empty);
+--   * timestamps are TEXT, UTC, fixed width ('2023-12-04T16:40:29.683099191Z'),
+--     so they sort and compare as text;
+--   * seq columns are the ingest sequence (events.seq): the order in which
+--     ledgerd learned things, as opposed to Fuse's effective times.
+
+-- version 1: events, Fuse state, the double-entry book, sync checkpoints
+
+CREATE TABLE events (
+  -- Every observation ledgerd received, exactly as received: webhook bodies,
+  -- backfilled transaction objects. Append-only (triggers refuse UPDATE and
+  -- DELETE). hash = SHA-256(prev_hash || raw), prev_hash of the first row is
+  -- 32 zero bytes; `ledgerd verify` walks the chain.
+  seq         INTEGER PRIMARY KEY,            -- ingest sequence 1, 2, 3…
+  event_id    TEXT NOT NULL UNIQUE,           -- Fuse event_id (dedupe key)
+  type        TEXT NOT NULL,                  -- e.g. outbound_local_payment_created
+  version     INTEGER NOT NULL DEFAULT 0,     -- envelope event_version
+  source      TEXT NOT NULL CHECK (source IN ('webhook', 'backfill', 'sandbox')),
+  fuse_time   TEXT,                           -- when Fuse says it happened
+  received_at TEXT NOT NULL,                  -- when ledgerd stored it
+  handled     INTEGER NOT NULL CHECK (handled IN (0, 1)), -- 0: type not handled, kept
+  raw         BLOB NOT NULL,                  -- the body, byte for byte
+  prev_hash   BLOB NOT NULL CHECK (length(prev_hash) = 32),
+  hash        BLOB NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+
+CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+CREATE TABLE quarantine (
+  -- Bodies that could not be accepted (malformed JSON, missing fields,
+  -- amounts out of range), with the reason. Never dropped: an operator fixes
+  -- the cause and runs `ledgerd quarantine replay ID`. Only state,
+  -- replayed_seq and resolved_at ever change.
+  id           INTEGER PRIMARY KEY,
+  received_at  TEXT NOT NULL,
+  source       TEXT NOT NULL CHECK (source IN ('webhook', 'backfill', 'sandbox')),
+  remote_addr  TEXT NOT NULL DEFAULT '',
+  reason       TEXT NOT NULL,                 -- machine reason: malformed_json, missing_field…
+  detail       TEXT NOT NULL,                 -- human message
+  raw          BLOB NOT NULL,
+  state        TEXT NOT NULL DEFAULT 'held' CHECK (state IN ('held', 'replayed', 'discarded')),
+  replayed_seq INTEGER REFERENCES events (seq),
+  resolved_at  TEXT
+) STRICT;
+
+CREATE TRIGGER quarantine_keep_body BEFORE UPDATE ON quarantine
+WHEN NEW.id IS NOT OLD.id OR NEW.received_at IS NOT OLD.received_at OR NEW.source IS NOT OLD.source
+  OR NEW.remote_addr IS NOT OLD.remote_addr OR NEW.reason IS NOT OLD.reason
+  OR NEW.detail IS NOT OLD.detail OR NEW.raw IS NOT OLD.raw
+BEGIN SELECT RAISE(ABORT, 'quarantined bodies are kept as received'); END;
+CREATE TRIGGER quarantine_no_delete BEFORE DELETE ON quarantine
+BEGIN SELECT RAISE(ABORT, 'quarantined bodies are never deleted'); END;
+
+CREATE TABLE fuse_accounts (
+  -- The Fuse accounts ledgerd knows, from account_opened/updated, from any
+  -- event that names an account, and from the API. Columns are NULL until
+  -- something said them. fuse_current/fuse_available: the last balance Fuse
+  -- reported (minor units of currency).
+  account_id      TEXT PRIMARY KEY,
+  name            TEXT,
+  type            TEXT CHECK (type IS NULL OR type IN ('primary', 'payment', 'virtual')),
+  customer_id     TEXT,
+  external_id     TEXT,
+  currency        TEXT CHECK (currency IS NULL OR length(currency) = 3),
+  iban            TEXT,
+  status          TEXT,
+  opened_at       TEXT,
+  fuse_current    INTEGER,
+  fuse_available  INTEGER,
+  fuse_balance_at TEXT,
+  first_seq       INTEGER NOT NULL REFERENCES events (seq),
+  last_seq        INTEGER NOT NULL REFERENCES events (seq)
+) STRICT;
+
+CREATE TABLE fuse_transactions (
+  -- The latest known state of each Fuse transaction. status only moves
+  -- forward (created → submitted → executed|settled, or → failed). Amounts
+  -- are NULL until an observation carried them. A later observation that
+  -- disagrees with what is kept goes to observation_conflicts instead.
+  transaction_id         TEXT PRIMARY KEY,
+  kind                   TEXT NOT NULL CHECK (kind IN ('local_payment_out', 'local_payment_in',
+                           'internal_transfer_out', 'internal_transfer_in', 'exchange_out', 'exchange_in')),
+  account_id             TEXT NOT NULL REFERENCES fuse_accounts (account_id),
+  counterpart_account_id TEXT,
+  currency               TEXT CHECK (currency IS NULL OR length(currency) = 3),
+  instructed_amount      INTEGER CHECK (instructed_amount >= 0),
+  fee_amount             INTEGER CHECK (fee_amount >= 0),
+  amount_with_fee        INTEGER CHECK (amount_with_fee >= 0),
+  counterpart_currency   TEXT CHECK (counterpart_currency IS NULL OR length(counterpart_currency) = 3),
+  counterpart_amount     INTEGER CHECK (counterpart_amount >= 0),
+  rate                   TEXT,                -- decimal string as Fuse sent it
+  status                 TEXT NOT NULL CHECK (status IN ('created', 'submitted', 'executed', 'settled', 'failed')),
+  status_at              TEXT,                -- Fuse time the status was reached
+  reference              TEXT,
+  external_reference     TEXT,
+  external_id            TEXT,
+  purpose                TEXT,
+  failure_reason         TEXT,
+  created_at             TEXT,                -- earliest Fuse time seen for it
+  first_seq              INTEGER NOT NULL REFERENCES events (seq),
+  last_seq               INTEGER NOT NULL REFERENCES events (seq),
+  source                 TEXT NOT NULL CHECK (source IN ('webhook', 'backfill', 'sandbox')),
+  CHECK ((instructed_amount IS NULL) = (fee_amount IS NULL)
+     AND (fee_amount IS NULL) = (amount_with_fee IS NULL))
+) STRICT;
+
+CREATE INDEX fuse_transactions_account ON fuse_transactions (account_id);
+
+CREATE TABLE observation_conflicts (
+  -- Evidence: an observation that disagreed with what ledgerd already kept
+  -- for a transaction or account (executed, then failed; another amount).
+  -- The kept state does not flip; the reconciler turns these into breaks.
+  id             INTEGER PRIMARY KEY,
+  subject        TEXT NOT NULL,               -- transaction_id or account_id
+  field          TEXT NOT NULL,               -- status, amounts, currency, kind, account_id
+  kept           TEXT NOT NULL,
+  observed       TEXT NOT NULL,
+  event_seq      INTEGER NOT NULL REFERENCES events (seq),
+  UNIQUE (subject, field, observed)
+) STRICT;
+
+CREATE TABLE ledger_accounts (
+  -- The accounts of the double-entry book: bank:<fuse account id> for each
+  -- Fuse account, world:payees / world:payers for the outside world,
+  -- expense:fees, clearing:internal and clearing:fx:<ccy> for the two legs
+  -- of transfers and exchanges, fx:conversion for currency conversion.
+  name            TEXT PRIMARY KEY,
+  type            TEXT NOT NULL CHECK (type IN ('bank', 'world', 'expense', 'clearing', 'fx')),
+  fuse_account_id TEXT REFERENCES fuse_accounts (account_id),
+  created_seq     INTEGER NOT NULL REFERENCES events (seq),
+  CHECK ((type = 'bank') = (fuse_account_id IS NOT NULL))
+) STRICT;
+
+CREATE TABLE entries (
+  -- One entry per Fuse transaction id, two-phase: 'pending' while Fuse has
+  -- not settled it, then 'posted' or 'voided', each at most once (trigger).
+  -- An entry whose transaction is already final when its amounts arrive is
+  -- written final. Voided entries keep their postings but count in no
+  -- balance.
+  id             INTEGER PRIMARY KEY,
+  transaction_id TEXT NOT NULL UNIQUE REFERENCES fuse_transactions (transaction_id),
+  state          TEXT NOT NULL CHECK (state IN ('pending', 'posted', 'voided')),
+  pending_at     TEXT NOT NULL,               -- Fuse time it took effect
+  final_at       TEXT,                        -- Fuse time it was posted/voided
+  created_seq    INTEGER NOT NULL REFERENCES events (seq),
+  final_seq      INTEGER REFERENCES events (seq),
+  CHECK ((state = 'pending') = (final_at IS NULL)),
+  CHECK ((final_at IS NULL) = (final_seq IS NULL))
+) STRICT;
+
+CREATE TRIGGER entries_two_phase BEFORE UPDATE ON entries
+WHEN OLD.state <> 'pending' OR NEW.state NOT IN ('posted', 'voided')
+  OR NEW.id IS NOT OLD.id OR NEW.transaction_id IS NOT OLD.transaction_id
+  OR NEW.pending_at IS NOT OLD.pending_at OR NEW.created_seq IS NOT OLD.created_seq
+BEGIN SELECT RAISE(ABORT, 'an entry moves once, from pending to posted or voided'); END;
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, 'entries are never deleted'); END;
+
+CREATE TABLE postings (
+  -- The lines of each entry: signed minor units (debit +, credit −), one
+  -- currency each, immutable. effective_at is the entry's Fuse time, seq the
+  -- event that wrote it, so balances can be asked "as of" either.
+  id             INTEGER PRIMARY KEY,
+  entry_id       INTEGER NOT NULL REFERENCES entries (id),
+  ledger_account TEXT NOT NULL REFERENCES ledger_accounts (name),
+  currency       TEXT NOT NULL CHECK (length(currency) = 3),
+  amount         INTEGER NOT NULL CHECK (amount <> 0),
+  effective_at   TEXT NOT NULL,
+  seq            INTEGER NOT NULL REFERENCES events (seq)
+) STRICT;
+
+CREATE INDEX postings_entry ON postings (entry_id);
+CREATE INDEX postings_account ON postings (ledger_account, currency);
+
+CREATE TRIGGER postings_immutable_update BEFORE UPDATE ON postings
+BEGIN SELECT RAISE(ABORT, 'postings never change'); END;
+CREATE TRIGGER postings_immutable_delete BEFORE DELETE ON postings
+BEGIN SELECT RAISE(ABORT, 'postings never change'); END;
+
+CREATE TABLE balances (
+  -- Running balances per ledger account and currency, kept by ledger.Ingest
+  -- with overflow-checked arithmetic in the same transaction as the
+  -- postings (so an overflow is refused, never wrapped). Derived data:
+  -- `ledgerd verify` recomputes it from postings. posted: sum of posted
+  -- postings; pending_debits (>= 0) and pending_credits (<= 0): sums of
+  -- pending postings by sign.
+  ledger_account  TEXT NOT NULL REFERENCES ledger_accounts (name),
+  currency        TEXT NOT NULL CHECK (length(currency) = 3),
+  posted          INTEGER NOT NULL DEFAULT 0,
+  pending_debits  INTEGER NOT NULL DEFAULT 0 CHECK (pending_debits >= 0),
+  pending_credits INTEGER NOT NULL DEFAULT 0 CHECK (pending_credits <= 0),
+  PRIMARY KEY (ledger_account, currency)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sync_checkpoints (
+  -- Per Fuse account, how far the backfill has safely read: the last
+  -- (updated_at, transaction_id) of the last committed page.
+  account_id      TEXT PRIMARY KEY REFERENCES fuse_accounts (account_id),
+  updated_at      TEXT NOT NULL,
+  transaction_id  TEXT NOT NULL,
+  last_success_at TEXT,
+  last_error      TEXT
+) STRICT;
+
+CREATE VIEW v_balances AS
+  -- Balances per ledger account and currency. available = posted plus
+  -- pending outflows (money on its way out is not spendable; money on its
+  -- way in is not yet there). fuse_current/fuse_available: what Fuse last
+  -- reported for a bank account in that currency (NULL otherwise).
+  SELECT b.ledger_account,
+         a.fuse_account_id,
+         b.currency,
+         b.posted,
+         b.pending_debits + b.pending_credits AS pending,
+         b.posted + b.pending_credits AS available,
+         CASE WHEN f.currency = b.currency THEN f.fuse_current END AS fuse_current,
+         CASE WHEN f.currency = b.currency THEN f.fuse_available END AS fuse_available
+    FROM balances b
+    JOIN ledger_accounts a ON a.name = b.ledger_account
+    LEFT JOIN fuse_accounts f ON f.account_id = a.fuse_account_id;
+
+CREATE VIEW v_journal AS
+  -- The journal, one row per posting, with its entry and Fuse transaction:
+  -- SELECT * FROM v_journal WHERE transaction_id = '…';
+  SELECT e.id AS entry_id,
+         e.transaction_id,
+         t.kind,
+         e.state,
+         e.pending_at,
+         e.final_at,
+         p.ledger_account,
+         p.currency,
+         p.amount,
+         CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END AS debit,
+         CASE WHEN p.amount < 0 THEN -p.amount ELSE 0 END AS credit,
+         t.reference,
+         t.external_reference,
+         t.external_id
+    FROM postings p
+    JOIN entries e ON e.id = p.entry_id
+    JOIN fuse_transactions t ON t.transaction_id = e.transaction_id;
+
+CREATE VIEW v_transactions AS
+  -- Every Fuse transaction with its ledger entry state ('none' when no entry
+  -- exists yet: amounts or currency still unknown).
+  SELECT t.transaction_id, t.kind, t.account_id, t.counterpart_account_id, t.currency,
+         t.instructed_amount, t.fee_amount, t.amount_with_fee,
+         t.counterpart_currency, t.counterpart_amount, t.rate,
+         t.status, t.status_at, t.created_at,
+         COALESCE(e.state, 'none') AS entry_state,
+         t.reference, t.external_reference, t.external_id, t.failure_reason, t.source
+    FROM fuse_transactions t
+    LEFT JOIN entries e ON e.transaction_id = t.transaction_id;
+
+CREATE VIEW v_unbalanced_entries AS
+  -- Entries whose postings do not sum to zero in some currency. Must be
+  -- empty: ledger.Ingest refuses such an entry before it reaches SQL.
+  SELECT entry_id, currency, SUM(amount) AS imbalance
+    FROM postings
+   GROUP BY entry_id, currency
+  HAVING SUM(amount) <> 0;
+
+-- version 2: reconciliation runs and breaks
+
+CREATE TABLE recon_runs (
+  -- One row per reconciliation run. verdict stays NULL while it runs;
+  -- INCOMPLETE means Fuse could not be read completely (never green).
+  id                   INTEGER PRIMARY KEY,
+  started_at           TEXT NOT NULL,
+  finished_at          TEXT,
+  time_zone            TEXT NOT NULL,
+  as_of                TEXT NOT NULL,
+  verdict              TEXT CHECK (verdict IS NULL OR verdict IN
+                         ('RECONCILED', 'RECONCILED_WITH_PENDING', 'BREAKS', 'INCOMPLETE')),
+  accounts_checked     INTEGER NOT NULL DEFAULT 0,
+  transactions_checked INTEGER NOT NULL DEFAULT 0,
+  breaks_open          INTEGER NOT NULL DEFAULT 0,
+  breaks_new           INTEGER NOT NULL DEFAULT 0,
+  breaks_resolved      INTEGER NOT NULL DEFAULT 0,
+  pending              INTEGER NOT NULL DEFAULT 0,
+  detail               TEXT NOT NULL DEFAULT ''
+) STRICT;
+
+CREATE TABLE breaks (
+  -- One row per (category, subject) across runs: opened by the first run
+  -- that sees it, last_seen updated by every run that still sees it,
+  -- resolved when the condition clears, acknowledged by a person with a note
+  -- (`ledgerd breaks ack ID --note TEXT`). Amounts in minor units.
+  id                  INTEGER PRIMARY KEY,
+  category            TEXT NOT NULL CHECK (category IN ('balance_drift', 'missing_in_ledger',
+                        'missing_at_fuse', 'amount_mismatch', 'currency_mismatch', 'status_mismatch',
+                        'account_mismatch', 'unpaired_leg', 'stale_pending', 'duplicate', 'incomplete',
+                        'status_conflict', 'unbalanced_entry', 'too_many_breaks')),
+  subject             TEXT NOT NULL,          -- account, transaction or entry id
+  severity            TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+  fuse_account_id     TEXT,
+  fuse_transaction_id TEXT,
+  currency            TEXT,
+  ledger_amount       INTEGER,
+  fuse_amount         INTEGER,
+  difference          INTEGER,
+  detail              TEXT NOT NULL DEFAULT '',
+  state               TEXT NOT NULL CHECK (state IN ('open', 'resolved', 'acknowledged')),
+  first_seen          TEXT NOT NULL,
+  last_seen           TEXT NOT NULL,
+  first_run           INTEGER NOT NULL REFERENCES recon_runs (id),
+  last_run            INTEGER NOT NULL REFERENCES recon_runs (id),
+  resolved_at         TEXT,
+  ack_note            TEXT,
+  ack_at              TEXT,
+  UNIQUE (category, subject)
+) STRICT;
+
+CREATE VIEW v_open_breaks AS
+  -- Breaks that need a person: open ones, oldest first, with their age in
+  -- days. Acknowledged breaks are shown in `ledgerd breaks list`, not here.
+  SELECT id, category, severity, subject, fuse_account_id, fuse_transaction_id, currency,
+         ledger_amount, fuse_amount, difference, first_seen, last_seen,
+         CAST(julianday('now') - julianday(first_seen) AS INTEGER) AS age_days, detail
+    FROM breaks
+   WHERE state = 'open'
+   ORDER BY first_seen, id;

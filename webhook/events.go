@@ -1,0 +1,151 @@
+package webhook
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/ledgerd/ledgerd"
+)
+
+// handler decodes the payload of one event type. Account events set
+// account; transaction events set kind, status and tx, which fills what
+// the common fields (transaction_id, account_id, timestamp, external_id)
+// leave out.
+type handler struct {
+	account func(p *payload) *ledgerd.AccountObservation
+	kind    ledgerd.Kind
+	status  ledgerd.Status
+	tx      func(p *payload, tx *ledgerd.TransactionObservation)
+}
+
+// handlers maps every event type ledgerd acts on to its decoder; the kind
+// and the status of a transaction come from the type, never the payload.
+// Adding a type is one line here, plus a function if no shape below fits.
+var handlers = map[string]handler{
+	"account_opened":  {account: accountOpened},
+	"account_updated": {account: accountUpdated},
+
+	"outbound_local_payment_created":   {kind: ledgerd.KindLocalPaymentOut, status: ledgerd.StatusCreated, tx: payment},
+	"outbound_local_payment_submitted": {kind: ledgerd.KindLocalPaymentOut, status: ledgerd.StatusSubmitted, tx: statusOnly},
+	"outbound_local_payment_executed":  {kind: ledgerd.KindLocalPaymentOut, status: ledgerd.StatusExecuted, tx: statusOnly},
+	"outbound_local_payment_failed":    {kind: ledgerd.KindLocalPaymentOut, status: ledgerd.StatusFailed, tx: failed},
+	"inbound_local_payment_settled":    {kind: ledgerd.KindLocalPaymentIn, status: ledgerd.StatusSettled, tx: payment},
+
+	"internal_transfer_created":         {kind: ledgerd.KindInternalTransferOut, status: ledgerd.StatusCreated, tx: transferOut},
+	"internal_transfer_settled":         {kind: ledgerd.KindInternalTransferOut, status: ledgerd.StatusSettled, tx: statusOnly},
+	"internal_transfer_failed":          {kind: ledgerd.KindInternalTransferOut, status: ledgerd.StatusFailed, tx: failed},
+	"inbound_internal_transfer_settled": {kind: ledgerd.KindInternalTransferIn, status: ledgerd.StatusSettled, tx: transferIn},
+
+	"outbound_exchange_transfer_created":  {kind: ledgerd.KindExchangeOut, status: ledgerd.StatusCreated, tx: exchange},
+	"outbound_exchange_transfer_executed": {kind: ledgerd.KindExchangeOut, status: ledgerd.StatusExecuted, tx: statusOnly},
+	"outbound_exchange_transfer_failed":   {kind: ledgerd.KindExchangeOut, status: ledgerd.StatusFailed, tx: failed},
+	"inbound_exchange_transfer_settled":   {kind: ledgerd.KindExchangeIn, status: ledgerd.StatusSettled, tx: exchange},
+}
+
+// Types lists, sorted, the event types Decode turns into an account or a
+// transaction observation. Other types decode to unhandled observations.
+func Types() []string {
+	types := make([]string, 0, len(handlers))
+	for t := range handlers {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return types
+}
+
+// accountOpened: account_id and currency are required; customer_id may be
+// null.
+func accountOpened(p *payload) *ledgerd.AccountObservation {
+	return &ledgerd.AccountObservation{
+		AccountID:  p.id("account_id", required),
+		Name:       p.text("account_name"),
+		Type:       p.accountType("account_type"),
+		CustomerID: p.id("customer_id", optional),
+		ExternalID: p.text("external_id"),
+		Currency:   p.currency("currency", required),
+	}
+}
+
+// accountUpdated carries the name and external id only; the other fields
+// stay empty, which the ledger reads as "unknown", not "cleared".
+func accountUpdated(p *payload) *ledgerd.AccountObservation {
+	return &ledgerd.AccountObservation{
+		AccountID:  p.id("account_id", required),
+		Name:       p.text("account_name"),
+		ExternalID: p.text("external_id"),
+	}
+}
+
+// statusOnly events (submitted, executed, settled) carry no amounts: the
+// ledger records the status and waits for them.
+func statusOnly(*payload, *ledgerd.TransactionObservation) {}
+
+// failed events add the failure reason.
+func failed(p *payload, tx *ledgerd.TransactionObservation) {
+	tx.FailureReason = p.failureReason("failure_reason")
+}
+
+// payment: a local payment, outbound created or inbound settled, with its
+// three amounts and its currency.
+func payment(p *payload, tx *ledgerd.TransactionObservation) {
+	instructed, _ := p.amount("instructed_amount", required)
+	fee, _ := p.amount("fee_amount", required)
+	withFee, _ := p.amount("amount_with_fee", required)
+	tx.Currency = p.currency("currency", required)
+	tx.ExternalReference = p.text("external_reference")
+	tx.Purpose = p.text("purpose")
+	tx.Amounts = p.checked(tx.Kind, "amount_with_fee", ledgerd.TxAmounts{Instructed: instructed, Fee: fee, WithFee: withFee})
+}
+
+// transferOut: the sending leg of an internal transfer. The payload has no
+// currency; the ledger takes it from the account.
+func transferOut(p *payload, tx *ledgerd.TransactionObservation) {
+	tx.Amounts = p.single(tx.Kind, "amount")
+	tx.CounterpartAccountID = p.id("to_account_id", optional)
+	tx.Reference = p.text("reference")
+}
+
+// transferIn: the receiving leg of an internal transfer.
+func transferIn(p *payload, tx *ledgerd.TransactionObservation) {
+	tx.Amounts = p.single(tx.Kind, "amount")
+	tx.CounterpartAccountID = p.id("from_account_id", optional)
+	tx.Reference = p.text("reference")
+}
+
+// exchange: either leg of an exchange. currency and amount are this leg's;
+// counterpart_* are the other leg's.
+func exchange(p *payload, tx *ledgerd.TransactionObservation) {
+	tx.Amounts = p.single(tx.Kind, "amount")
+	tx.Currency = p.currency("currency", required)
+	tx.CounterpartAccountID = p.id("counterpart_account_id", optional)
+	tx.CounterpartCurrency = p.currency("counterpart_currency", optional)
+	if a, ok := p.amount("counterpart_amount", optional); ok {
+		tx.CounterpartAmount = &a
+	}
+	tx.Rate = p.rate("rate")
+	tx.ExternalReference = p.text("external_reference")
+}
+
+// single reads the one amount of a transfer or an exchange leg: no fee, so
+// WithFee equals Instructed.
+func (p *payload) single(kind ledgerd.Kind, name string) *ledgerd.TxAmounts {
+	a, _ := p.amount(name, required)
+	return p.checked(kind, name, ledgerd.TxAmounts{Instructed: a, WithFee: a})
+}
+
+// checked returns amounts once they pass TxAmounts.Check for kind, or nil.
+// name is the field blamed when they do not.
+func (p *payload) checked(kind ledgerd.Kind, name string, amounts ledgerd.TxAmounts) *ledgerd.TxAmounts {
+	if p.err != nil {
+		return nil
+	}
+	if err := amounts.Check(kind); err != nil {
+		reason := ReasonInconsistentAmounts
+		if errors.Is(err, ledgerd.ErrAmountRange) {
+			reason = ReasonAmountOutOfRange
+		}
+		p.fail(reason, name, err.Error(), err)
+		return nil
+	}
+	return &amounts
+}
