@@ -180,7 +180,7 @@ func ParseMajor(s string, c Currency) (Amount, error) {
 		return 0, fmt.Errorf("parse %q as %s: %w", s, c, ErrOverflow)
 	}
 	if neg {
-		return Amount(-int64(u - 1) - 1), nil
+		return Amount(-int64(u-1) - 1), nil
 	}
 	return Amount(u), nil
 }

@@ -1,0 +1,48 @@
+# ledgerd: `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+VERSION     := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -X main.version=$(VERSION)
+DEMO_DIR    ?= ledgerd-demo
+FUZZTIME    ?= 60s
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/ledgerd
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ledgerd ./cmd/ledgerd
+
+.PHONY: run
+run: build ## create the demo file in ledgerd-demo/ and show its balances and checks
+	@mkdir -p $(DEMO_DIR)
+	LEDGERD_DB=$(DEMO_DIR)/ledgerd.db ./bin/ledgerd migrate
+	LEDGERD_DB=$(DEMO_DIR)/ledgerd.db ./bin/ledgerd balances
+	LEDGERD_DB=$(DEMO_DIR)/ledgerd.db ./bin/ledgerd verify
+
+.PHONY: lint
+lint: ## gofmt, go vet, staticcheck
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+.PHONY: test
+test: lint ## lint, then every test with the race detector
+	$(GO) test -race -count=1 ./...
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./webhook/
+
+.PHONY: tidy
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+.PHONY: clean
+clean: ## remove build output and the demo directory
+	rm -rf bin $(DEMO_DIR)

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ledgerd/ledgerd/ledger"
+)
+
+// openLedger loads the configuration and opens the file it names; --db
+// overrides LEDGERD_DB.
+func openLedger(ctx context.Context, e env, dbFlag string) (*ledger.Ledger, error) {
+	cfg, log, err := loadConfig(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	path := cfg.DB
+	if dbFlag != "" {
+		path = dbFlag
+	}
+	return ledger.Open(ctx, path, ledger.Options{Logger: log})
+}
+
+func cmdMigrate(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "migrate", "[--db PATH]",
+		`Creates the SQLite file at $LEDGERD_DB (default ledgerd.db) if it does not
+exist, or upgrades an older file's schema in place, one version per
+transaction. A file written by a newer ledgerd is refused. Every other
+command does the same on start; migrate does only that.`)
+	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	l, err := openLedger(ctx, e, *db)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: schema version %d\n", l.Path(), ledger.SchemaVersion())
+	return l.Close()
+}
+
+func cmdBalances(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "balances", "[--json] [--as-of TIME] [--db PATH]",
+		`Prints every ledger account's balance per currency: posted (settled),
+pending (in flight), available (posted minus money on its way out), and for
+bank accounts the balance Fuse last reported and the drift between the two.
+Amounts are in major units in the table and integer minor units in --json.`)
+	asJSON := fs.Bool("json", false, "print a JSON array, amounts in minor units")
+	asOf := fs.String("as-of", "", "balances as of this Fuse time (RFC 3339), from the postings")
+	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var at time.Time
+	if *asOf != "" {
+		var err error
+		if at, err = time.Parse(time.RFC3339Nano, *asOf); err != nil {
+			return usageErrorf("--as-of %q: want an RFC 3339 time such as 2026-11-01T00:00:00Z", *asOf)
+		}
+	}
+	l, err := openLedger(ctx, e, *db)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	var bs []ledger.Balance
+	if at.IsZero() {
+		bs, err = l.Balances(ctx)
+	} else {
+		bs, err = l.BalancesAsOf(ctx, at)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(bs)
+	}
+	if len(bs) == 0 {
+		fmt.Fprintln(e.stdout, "no balances yet: nothing has been ingested")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "LEDGER ACCOUNT\tCCY\tPOSTED\tPENDING\tAVAILABLE\tFUSE CURRENT\tDRIFT\t")
+	for _, b := range bs {
+		fuse, drift := "", ""
+		if b.FuseCurrent != nil {
+			fuse = b.FuseCurrent.Format(b.Currency)
+			if d, err := b.Posted.Sub(*b.FuseCurrent); err == nil {
+				drift = d.Format(b.Currency)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", b.LedgerAccount, b.Currency,
+			b.Posted.Format(b.Currency), b.Pending.Format(b.Currency), b.Available.Format(b.Currency), fuse, drift)
+	}
+	return tw.Flush()
+}
+
+func cmdVerify(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "verify", "[--json] [--db PATH]",
+		`Checks the file: SQLite's integrity_check and foreign keys, every entry
+balancing to zero per currency, no posting on an unknown account, running
+balances equal to the postings, entry states matching Fuse statuses, and
+the events hash chain (tampering with a stored event breaks it). Exit 0
+when every check passes, 1 with a report of what failed.`)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	l, err := openLedger(ctx, e, *db)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	rep, err := l.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		for _, c := range rep.Checks {
+			mark := "ok  "
+			if !c.OK {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(e.stdout, "%s %s\n", mark, c.Name)
+			for _, d := range c.Details {
+				fmt.Fprintf(e.stdout, "       %s\n", d)
+			}
+		}
+	}
+	if !rep.OK() {
+		var failed []string
+		for _, c := range rep.Checks {
+			if !c.OK {
+				failed = append(failed, c.Name)
+			}
+		}
+		fmt.Fprintf(e.stderr, "ledgerd verify: %s: %s\n", l.Path(), strings.Join(failed, "; "))
+		return errProblem
+	}
+	if !*asJSON {
+		fmt.Fprintf(e.stdout, "%s: all %d checks passed\n", l.Path(), len(rep.Checks))
+	}
+	return nil
+}
+
+func cmdVersion(_ context.Context, e env, args []string) error {
+	fs := newFlags(e, "version", "", "Prints ledgerd's version and the newest schema version it knows.")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "ledgerd %s (schema %d)\n", version, ledger.SchemaVersion())
+	return nil
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/webhook"
+)
+
+func cmdQuarantine(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "quarantine", "list [--state held|replayed|all] [--json] | replay ID",
+		`Webhook bodies that could not be accepted (malformed JSON, missing fields,
+amounts out of range) are kept in the quarantine table with the reason,
+never dropped. "list" shows them; "replay ID" decodes the stored body again
+(after a fix to ledgerd) and, if it is now acceptable, ingests it and marks
+it replayed, in one transaction.`)
+	state := fs.String("state", "held", "which bodies to list: held, replayed, discarded or all")
+	asJSON := fs.Bool("json", false, "list as JSON")
+	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return usageErrorf("say list or replay ID")
+	}
+	switch rest[0] {
+	case "list":
+		if len(rest) != 1 {
+			return usageErrorf("list takes no arguments; flags go before it")
+		}
+		l, err := openLedger(ctx, e, *db)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		st := *state
+		if st == "all" {
+			st = ""
+		}
+		qs, err := l.QuarantineList(ctx, st)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(qs)
+		}
+		if len(qs) == 0 {
+			fmt.Fprintf(e.stdout, "no %s bodies in quarantine\n", *state)
+			return nil
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tRECEIVED\tSTATE\tREASON\tBYTES\tDETAIL")
+		for _, q := range qs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", q.ID, q.ReceivedAt.Format(time.RFC3339), q.State, q.Reason, len(q.Raw), q.Detail)
+		}
+		return tw.Flush()
+	case "replay":
+		if len(rest) != 2 {
+			return usageErrorf("replay takes one quarantine ID")
+		}
+		id, err := strconv.ParseInt(rest[1], 10, 64)
+		if err != nil {
+			return usageErrorf("quarantine ID %q is not a number", rest[1])
+		}
+		l, err := openLedger(ctx, e, *db)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		q, err := l.QuarantineGet(ctx, id)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return usageErrorf("no quarantined body %d", id)
+		}
+		if err != nil {
+			return err
+		}
+		obs, err := webhook.Decode(q.Raw, webhook.Header{ReceivedAt: q.ReceivedAt, Source: q.Source})
+		if err != nil {
+			fmt.Fprintf(e.stderr, "ledgerd quarantine replay: body %d is still not acceptable: %v\n", id, err)
+			return errProblem
+		}
+		res, err := l.ReplayQuarantined(ctx, id, obs)
+		if err != nil {
+			return err
+		}
+		if res.Duplicate {
+			fmt.Fprintf(e.stdout, "body %d: event %s was already stored (seq %d); marked replayed\n", id, obs.Event.ID, res.Seq)
+		} else {
+			fmt.Fprintf(e.stdout, "body %d: ingested as event %s (seq %d)\n", id, obs.Event.ID, res.Seq)
+		}
+		return nil
+	}
+	return usageErrorf("unknown quarantine action %q: say list or replay ID", rest[0])
+}
