@@ -47,6 +47,9 @@ type Options struct {
 	MaxBatch int
 	// Readers is the size of the read-only connection pool; default 4.
 	Readers int
+	// OnBatch, when set, is told the number of units in every committed
+	// group commit (for the batch-size metric).
+	OnBatch func(n int)
 	// failAfter, when set by tests, is called before each write statement
 	// and may return an error to simulate a failure mid-transaction.
 	failAfter func(stmt string) error

@@ -321,3 +321,39 @@ func TestSqlite3CLIReadsViewsWhileWriting(t *testing.T) {
 		t.Errorf("sqlite3 read posted %q (%v), want 45150 (1+2+…+300)", out, err)
 	}
 }
+
+// TestFullDatabaseIsUnavailableNotRejected fills the file to its page limit:
+// the failure is the storage's, so callers are told to retry (the webhook
+// answers 503), not that the input was bad.
+func TestFullDatabaseIsUnavailableNotRejected(t *testing.T) {
+	l := openTest(t, Options{})
+	ingestAll(t, l, scenario()[:3])
+	var pages int64
+	if err := l.Reader().QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.w.do(context.Background(), func(tx *wtx) error {
+		_, err := tx.tx.ExecContext(tx.ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var s script
+	var err error
+	for i := 0; i < 10_000 && err == nil; i++ {
+		o := ledgerd.TransactionObservation{TransactionID: fmt.Sprintf("80000000-0000-4000-8000-%012d", i),
+			AccountID: "aaaaaaaa-0000-4000-8000-000000000001", Kind: ledgerd.KindLocalPaymentIn,
+			Status: ledgerd.StatusSettled, At: at(i), Currency: "AED", Amounts: amounts(1, 0)}
+		_, err = l.Ingest(context.Background(), s.tx(o))
+	}
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRejected) {
+		t.Fatalf("err = %v, want ErrUnavailable (database full)", err)
+	}
+	mustVerify(t, l)
+	if err := l.w.do(context.Background(), func(tx *wtx) error {
+		_, err := tx.tx.ExecContext(tx.ctx, "PRAGMA max_page_count = 1073741823")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

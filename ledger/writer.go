@@ -33,8 +33,7 @@ type writer struct {
 	now       func() time.Time
 	maxBatch  int
 	failAfter func(string) error
-	// OnBatch, when set, is told the size of every committed batch (metrics).
-	onBatch func(n int)
+	onBatch   func(n int)
 
 	mu     sync.RWMutex
 	closed bool
@@ -52,6 +51,7 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
 		now:       opts.Now,
 		maxBatch:  opts.MaxBatch,
 		failAfter: opts.failAfter,
+		onBatch:   opts.OnBatch,
 		reqs:      make(chan *unit, opts.MaxBatch*4),
 	}
 	if err := w.loadLastHash(ctx); err != nil {

@@ -1,0 +1,64 @@
+package webhook
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the listener's Prometheus collectors. A nil *Metrics records
+// nothing.
+type Metrics struct {
+	events      *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	quarantine  *prometheus.CounterVec
+	commitBatch prometheus.Histogram
+}
+
+// NewMetrics creates the collectors and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledgerd_webhook_events_total",
+			Help: "Webhook requests by event type and result (accepted, duplicate, unhandled, quarantined, refused, unavailable).",
+		}, []string{"type", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ledgerd_webhook_duration_seconds",
+			Help:    "Time from request to response, including the durable commit.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"result"}),
+		quarantine: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledgerd_webhook_quarantined_total",
+			Help: "Webhook bodies kept in quarantine, by reason.",
+		}, []string{"reason"}),
+		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ledgerd_ledger_commit_batch_size",
+			Help:    "Writes that shared one durable commit (group commit).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+	}
+	reg.MustRegister(m.events, m.duration, m.quarantine, m.commitBatch)
+	return m
+}
+
+// CommitBatch records the size of one group commit; pass it as
+// ledger.Options.OnBatch.
+func (m *Metrics) CommitBatch(n int) {
+	if m != nil {
+		m.commitBatch.Observe(float64(n))
+	}
+}
+
+func (m *Metrics) observe(typ, result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.events.WithLabelValues(typ, result).Inc()
+	m.duration.WithLabelValues(result).Observe(d.Seconds())
+}
+
+func (m *Metrics) quarantined(reason string) {
+	if m != nil {
+		m.quarantine.WithLabelValues(reason).Inc()
+	}
+}
