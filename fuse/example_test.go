@@ -1,0 +1,46 @@
+package fuse_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/ledgerd/ledgerd/fuse"
+)
+
+// A backfill walks an account's transactions one page at a time and
+// commits each page with the cursor that fetched it.
+func ExampleClient_TransactionPages() {
+	c, err := fuse.New(fuse.Config{
+		BaseURL:      os.Getenv("FUSE_BASE_URL"),
+		ClientID:     os.Getenv("FUSE_CLIENT_ID"),
+		ClientSecret: os.Getenv("FUSE_CLIENT_SECRET"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	for page, err := range c.TransactionPages(ctx, "6f1c…", fuse.ListTransactionsParams{Limit: fuse.MaxPageLimit}) {
+		if err != nil {
+			log.Fatal(err) // ErrRepeatedCursor, ErrTooManyPages, or the API's error
+		}
+		fmt.Println(page.Cursor, len(page.Data), page.NextCursor != nil)
+	}
+}
+
+// Certify sends one payment three times under one Idempotency-Key; Fuse
+// runs it once and answers the same each time.
+func ExampleWithIdempotencyKey() {
+	var c *fuse.Client // from fuse.New
+	ctx := fuse.WithIdempotencyKey(context.Background(), fuse.NewIdempotencyKey())
+	req := fuse.CreatePaymentRequest{Amount: 12_345, Currency: "AED",
+		Beneficiary: fuse.Party{Name: "Fulan AlFulani", IBAN: "AE070331234567890123456"}}
+	for range 3 {
+		tx, err := c.CreatePayment(ctx, "6f1c…", req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(tx.TransactionID)
+	}
+}

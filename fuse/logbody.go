@@ -1,0 +1,84 @@
+package fuse
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/ledgerd/ledgerd"
+)
+
+// maxLoggedBody bounds how much of a (masked) body goes into one log line.
+const maxLoggedBody = 4 << 10
+
+// maskBody renders a request or response body for a debug log line: JSON
+// is walked and every value under a sensitive key is masked (IBANs keep
+// country and last four, names keep initials, secrets and tokens vanish);
+// anything that is not JSON is not logged at all, since it cannot be
+// masked reliably.
+func maskBody(b []byte) string {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // keep amounts exactly as sent
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return fmt.Sprintf("[non-JSON body, %d bytes]", len(b))
+	}
+	out, err := json.Marshal(maskValue("", v))
+	if err != nil {
+		return fmt.Sprintf("[unloggable body, %d bytes]", len(b))
+	}
+	if len(out) > maxLoggedBody {
+		return string(out[:maxLoggedBody]) + fmt.Sprintf("…[truncated, %d bytes]", len(out))
+	}
+	return string(out)
+}
+
+// maskValue returns v with sensitive values masked; key is the object key
+// v was found under ("" at the top and inside arrays of plain values).
+func maskValue(key string, v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = maskValue(k, e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = maskValue(key, e)
+		}
+		return x
+	case string:
+		return maskString(key, x)
+	default:
+		// Numbers, booleans and nulls under a secret key still go.
+		if secretKey(key) && v != nil {
+			return "[redacted]"
+		}
+		return v
+	}
+}
+
+func maskString(key, s string) string {
+	k := strings.ToLower(key)
+	switch {
+	case secretKey(k):
+		return ledgerd.MaskToken(s)
+	case k == "iban" || strings.HasSuffix(k, "_iban"):
+		return ledgerd.MaskIBAN(s)
+	case k == "name" || strings.HasSuffix(k, "_name"):
+		return ledgerd.MaskName(s)
+	}
+	return s
+}
+
+// secretKey reports whether values under key are credentials.
+func secretKey(key string) bool {
+	k := strings.ToLower(key)
+	return k == "token" || k == "access_token" || k == "refresh_token" ||
+		k == "client_secret" || k == "secret" || k == "password" ||
+		k == "authorization" || strings.HasSuffix(k, "_token") || strings.HasSuffix(k, "_secret")
+}

@@ -1,0 +1,53 @@
+package fuse
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMaskBodyHidesIBANsNamesAndSecrets(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"token request",
+			`{"client_id":"abc","client_secret":"s3cr3t"}`,
+			`{"client_id":"abc","client_secret":"[redacted]"}`},
+		{"token response",
+			`{"access_token":"eyJ.x.y","expires_in":86400,"token_type":"Bearer"}`,
+			`{"access_token":"[redacted]","expires_in":86400,"token_type":"Bearer"}`},
+		{"payment with nested beneficiary",
+			`{"amount":12345,"beneficiary":{"iban":"AE070331234567890123456","name":"Fulan AlFulani"}}`,
+			`{"amount":12345,"beneficiary":{"iban":"AE*****************3456","name":"F**** A*******"}}`},
+		{"names by suffix and arrays",
+			`{"data":[{"account_name":"Main Ops","first_name":"Sara","remitter_name":"Acme Co"}],"next_cursor":null}`,
+			`{"data":[{"account_name":"M*** O**","first_name":"S***","remitter_name":"A*** C*"}],"next_cursor":null}`},
+		{"non-string secret", `{"token":12}`, `{"token":"[redacted]"}`},
+		{"big numbers stay exact", `{"amount":9007199254740993}`, `{"amount":9007199254740993}`},
+		{"not JSON is not logged", `access_token=abc`, `[non-JSON body, 16 bytes]`},
+		{"empty", ``, ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := maskBody([]byte(tt.in)); got != tt.want {
+				t.Errorf("maskBody(%s)\n got %s\nwant %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMaskBodyTruncatesHugeBodies(t *testing.T) {
+	in := `{"data":"` + strings.Repeat("x", 3*maxLoggedBody) + `"}`
+	got := maskBody([]byte(in))
+	if len(got) > maxLoggedBody+64 || !strings.Contains(got, "truncated") {
+		t.Errorf("got %d bytes ending %q", len(got), got[len(got)-40:])
+	}
+}
+
+func TestConfigNeverPrintsTheSecret(t *testing.T) {
+	cfg := Config{BaseURL: "https://x/v1", ClientID: "id", ClientSecret: "hunter2"}
+	for _, s := range []string{cfg.String(), cfg.GoString(), cfg.LogValue().String()} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("secret in %q", s)
+		}
+	}
+}

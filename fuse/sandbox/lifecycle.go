@@ -1,0 +1,168 @@
+package sandbox
+
+import (
+	"container/heap"
+	"encoding/json"
+	"time"
+
+	"github.com/ledgerd/ledgerd/fuse"
+)
+
+// stepKind is a lifecycle transition waiting for the sandbox clock.
+type stepKind int
+
+const (
+	stepSubmitPayment   stepKind = iota // local_payment_out created → submitted
+	stepExecutePayment                  // local_payment_out submitted → executed
+	stepSettleTransfer                  // internal_transfer_out created → settled, inbound leg settled
+	stepExecuteExchange                 // exchange_out created → executed, inbound leg settled
+)
+
+type step struct {
+	due  time.Time
+	seq  uint64 // ties on due run in scheduling order
+	tx   *txn
+	kind stepKind
+}
+
+// stepHeap is a min-heap of steps by (due, seq).
+type stepHeap []step
+
+func (h stepHeap) Len() int { return len(h) }
+func (h stepHeap) Less(i, j int) bool {
+	if c := h[i].due.Compare(h[j].due); c != 0 {
+		return c < 0
+	}
+	return h[i].seq < h[j].seq
+}
+func (h stepHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *stepHeap) Push(x any)   { *h = append(*h, x.(step)) }
+func (h *stepHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// startLocked sets a new outbound leg on its way: every step at once under
+// Options.Instant, otherwise each scheduled on the sandbox clock.
+func (s *Sandbox) startLocked(t *txn, stamp time.Time) {
+	if s.manualSteps {
+		return
+	}
+	var plan []step
+	switch t.Kind {
+	case fuse.KindLocalPaymentOut:
+		plan = []step{
+			{due: stamp.Add(PaymentSubmitDelay), kind: stepSubmitPayment},
+			{due: stamp.Add(PaymentExecuteDelay), kind: stepExecutePayment},
+		}
+	case fuse.KindInternalTransferOut:
+		plan = []step{{due: stamp.Add(TransferSettleDelay), kind: stepSettleTransfer}}
+	case fuse.KindExchangeOut:
+		plan = []step{{due: stamp.Add(ExchangeExecuteDelay), kind: stepExecuteExchange}}
+	}
+	for _, st := range plan {
+		st.tx = t
+		if s.opts.Instant {
+			s.applyStepLocked(st, stamp)
+			continue
+		}
+		s.stepSeq++
+		st.seq = s.stepSeq
+		heap.Push(&s.steps, st)
+	}
+}
+
+// runDueLocked applies, in order, every step due at or before target. Each
+// is stamped with its due time, or floor when it is overdue (the clock moved
+// with real time and nobody looked), so updated_at never goes backwards.
+func (s *Sandbox) runDueLocked(target, floor time.Time) {
+	for len(s.steps) > 0 && !s.steps[0].due.After(target) {
+		st := heap.Pop(&s.steps).(step)
+		stamp := st.due
+		if stamp.Before(floor) {
+			stamp = floor
+		}
+		s.applyStepLocked(st, stamp)
+	}
+}
+
+// applyStepLocked performs one transition unless the leg has moved on (a
+// failed leg ignores its remaining steps).
+func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
+	t := st.tx
+	switch st.kind {
+	case stepSubmitPayment:
+		if t.Status != fuse.StatusCreated {
+			return
+		}
+		s.touchLocked(t, fuse.StatusSubmitted, stamp)
+		s.emitLocked("outbound_local_payment_submitted", paymentStep{
+			AccountID: t.AccountID, TransactionID: t.TransactionID,
+			ExternalID: optional(t.ExternalID), Timestamp: stamp,
+		}, stamp)
+	case stepExecutePayment:
+		if t.Status != fuse.StatusSubmitted {
+			return
+		}
+		t.acct.Balance.Current -= t.AmountWithFee
+		s.touchLocked(t, fuse.StatusExecuted, stamp)
+		s.emitLocked("outbound_local_payment_executed", paymentStep{
+			AccountID: t.AccountID, TransactionID: t.TransactionID,
+			ExternalID: optional(t.ExternalID), Timestamp: stamp,
+		}, stamp)
+	case stepSettleTransfer:
+		if t.Status != fuse.StatusCreated {
+			return
+		}
+		t.acct.Balance.Current -= t.AmountWithFee
+		s.touchLocked(t, fuse.StatusSettled, stamp)
+		in := s.inboundLegLocked(t, fuse.KindInternalTransferIn, t.InstructedAmount, stamp)
+		in.Reference = t.Reference
+		in.ExternalID = t.ExternalID
+		s.emitLocked("internal_transfer_settled", paymentStep{
+			AccountID: t.AccountID, TransactionID: t.TransactionID,
+			ExternalID: optional(t.ExternalID), Timestamp: stamp,
+		}, stamp)
+		s.emitLocked("inbound_internal_transfer_settled", transferInSettled{
+			AccountID: in.AccountID, FromAccountID: t.AccountID, TransactionID: in.TransactionID,
+			Amount: in.InstructedAmount, Timestamp: stamp, Reference: in.Reference,
+			ExternalID: optional(in.ExternalID),
+		}, stamp)
+	case stepExecuteExchange:
+		if t.Status != fuse.StatusCreated {
+			return
+		}
+		t.acct.Balance.Current -= t.AmountWithFee
+		s.touchLocked(t, fuse.StatusExecuted, stamp)
+		in := s.inboundLegLocked(t, fuse.KindExchangeIn, *t.CounterpartAmount, stamp)
+		src := t.InstructedAmount
+		in.CounterpartCurrency = t.Currency
+		in.CounterpartAmount = &src
+		in.Rate = t.Rate
+		in.ExternalReference = t.ExternalReference
+		s.emitLocked("outbound_exchange_transfer_executed", exchangeExecuted{
+			AccountID: t.AccountID, TransactionID: t.TransactionID, Timestamp: stamp,
+		}, stamp)
+		s.emitLocked("inbound_exchange_transfer_settled", exchangeTransfer{
+			AccountID: in.AccountID, CounterpartAccountID: t.AccountID, TransactionID: in.TransactionID,
+			Amount: in.InstructedAmount, CounterpartAmount: src, ExternalReference: in.ExternalReference,
+			Timestamp: stamp, Currency: in.Currency, CounterpartCurrency: t.Currency,
+			Rate: json.RawMessage(t.Rate),
+		}, stamp)
+	}
+}
+
+// inboundLegLocked creates the settled receiving leg of out on its
+// destination account and credits it.
+func (s *Sandbox) inboundLegLocked(out *txn, kind string, amount int64, stamp time.Time) *txn {
+	dst := out.to
+	in := s.newTxLocked(dst, kind, fuse.StatusSettled, amount, 0, stamp)
+	in.CounterpartAccountID = out.AccountID
+	in.pair, out.pair = out, in
+	dst.Balance.Current += amount
+	dst.Balance.Available += amount
+	s.addTxLocked(in)
+	return in
+}

@@ -1,0 +1,324 @@
+package sandbox
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/fuse"
+)
+
+func TestTransferProducesTwoLegsWithDistinctIDsAndPairedAmounts(t *testing.T) {
+	e := newEnv(t, Options{Seed: 3})
+	a := e.account("AED", "Source")
+	b := e.account("AED", "Destination")
+	e.fund(a.AccountID, 500_000)
+	var out fuse.Transaction
+	e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
+		ToAccountID: b.AccountID, Amount: 120_000, Reference: "rent", ExternalID: "tr-1",
+	}, 201, &out)
+	if out.Status != fuse.StatusCreated || out.Kind != fuse.KindInternalTransferOut {
+		t.Fatalf("created leg: %+v", out)
+	}
+	if got := e.getAccount(a.AccountID).Balance; got != (fuse.Balance{Current: 500_000, Available: 380_000}) {
+		t.Errorf("source balance while in flight: %+v", got)
+	}
+	e.sb.Advance(TransferSettleDelay)
+
+	tr := e.sb.Truth()
+	var legs []TruthTransaction
+	for _, x := range tr.Transactions {
+		if x.Kind == fuse.KindInternalTransferOut || x.Kind == fuse.KindInternalTransferIn {
+			legs = append(legs, x)
+		}
+	}
+	if len(legs) != 2 {
+		t.Fatalf("want 2 legs, got %d", len(legs))
+	}
+	o, i := legs[0], legs[1]
+	if o.TransactionID == i.TransactionID || o.PairedTransactionID != i.TransactionID || i.PairedTransactionID != o.TransactionID {
+		t.Errorf("legs not distinct and paired: out %s (pair %s), in %s (pair %s)", o.TransactionID, o.PairedTransactionID, i.TransactionID, i.PairedTransactionID)
+	}
+	if o.Status != fuse.StatusSettled || i.Status != fuse.StatusSettled || i.Kind != fuse.KindInternalTransferIn {
+		t.Errorf("statuses: out %s, in %s %s", o.Status, i.Kind, i.Status)
+	}
+	if i.AccountID != b.AccountID || i.CounterpartAccountID != a.AccountID || i.InstructedAmount != 120_000 ||
+		i.Reference != "rent" || i.ExternalID != "tr-1" {
+		t.Errorf("inbound leg: %+v", i.Transaction)
+	}
+	checkBalancesFollow(t, tr)
+	if got := e.getAccount(b.AccountID).Balance; got != (fuse.Balance{Current: 120_000, Available: 120_000}) {
+		t.Errorf("destination balance: %+v", got)
+	}
+}
+
+func TestExchangeConvertsWithFloorAtTheTableRate(t *testing.T) {
+	e := newEnv(t, Options{Seed: 4, Instant: true})
+	usd := e.account("USD", "USD Float")
+	aed := e.account("AED", "AED Float")
+	jpy := e.account("JPY", "JPY Float")
+	e.fund(usd.AccountID, 1_000_000)
+	var out fuse.Transaction
+	e.call("POST", "/v1/accounts/"+usd.AccountID+"/exchanges", fuse.CreateExchangeRequest{
+		ToAccountID: aed.AccountID, Amount: 10_000, ExternalReference: "reference-123",
+	}, 201, &out)
+	if out.Kind != fuse.KindExchangeOut || out.Status != fuse.StatusExecuted || out.Rate != "3.6725" ||
+		out.CounterpartAmount == nil || *out.CounterpartAmount != 36_725 || out.CounterpartCurrency != "AED" {
+		t.Fatalf("exchange leg: %+v", out)
+	}
+	// 12.34 USD at 151.25 JPY is 1866.325 JPY: floor to 1866 yen (exponent 0).
+	e.call("POST", "/v1/accounts/"+usd.AccountID+"/exchanges", fuse.CreateExchangeRequest{
+		ToAccountID: jpy.AccountID, Amount: 1234,
+	}, 201, &out)
+	if *out.CounterpartAmount != 1866 {
+		t.Errorf("USD→JPY counterpart %d, want 1866", *out.CounterpartAmount)
+	}
+	tr := e.sb.Truth()
+	for _, x := range tr.Transactions {
+		if x.Kind == fuse.KindExchangeIn && x.AccountID == aed.AccountID {
+			if x.InstructedAmount != 36_725 || *x.CounterpartAmount != 10_000 || x.CounterpartCurrency != "USD" ||
+				x.Rate != "3.6725" || x.TransactionID == out.TransactionID || x.ExternalReference != "reference-123" {
+				t.Errorf("inbound exchange leg: %+v", x.Transaction)
+			}
+		}
+	}
+	checkBalancesFollow(t, tr)
+	e.call("POST", "/v1/accounts/"+usd.AccountID+"/exchanges", fuse.CreateExchangeRequest{ToAccountID: usd.AccountID, Amount: 10}, 422, nil)
+}
+
+func TestConvertAndFeeRules(t *testing.T) {
+	for _, c := range []struct {
+		amount   int64
+		from, to string
+		want     int64
+	}{
+		{10_000, "USD", "AED", 36_725},
+		{100_000, "AED", "USD", 27_229},
+		{1, "AED", "USD", 0},
+		{1_000_000_000_000_000, "USD", "AED", 0}, // would exceed MaxAmount: refused below
+		{500, "JPY", "AED", 1214},                // 500 yen × 0.024283 = 12.1415 AED
+	} {
+		got, _, ok := convert(c.amount, c.from, c.to)
+		if c.want == 0 && c.amount > 1 {
+			if ok {
+				t.Errorf("convert(%d %s→%s) = %d, want refusal", c.amount, c.from, c.to, got)
+			}
+			continue
+		}
+		if !ok || got != c.want {
+			t.Errorf("convert(%d %s→%s) = %d %v, want %d", c.amount, c.from, c.to, got, ok, c.want)
+		}
+	}
+	if _, _, ok := convert(100, "AED", "GHS"); ok {
+		t.Error("AED→GHS has no rate")
+	}
+	for key, r := range rateTable {
+		if _, ok := parseRate(r); !ok {
+			t.Errorf("rate %v %q does not parse", key, r)
+		}
+	}
+	for _, c := range []struct {
+		amount int64
+		cur    string
+		fee    int64
+	}{{99_999, "AED", 0}, {100_000, "AED", 100}, {999, "JPY", 0}, {1000, "JPY", 1}, {1_000_000, "BHD", 1000}} {
+		if got := paymentFee(c.amount, c.cur); got != c.fee {
+			t.Errorf("paymentFee(%d %s) = %d, want %d", c.amount, c.cur, got, c.fee)
+		}
+	}
+}
+
+func TestPaymentMovesCreatedSubmittedExecutedOnTheClock(t *testing.T) {
+	e := newEnv(t, Options{Seed: 5})
+	a := e.account("AED", "Ops")
+	e.fund(a.AccountID, 300_000)
+	p := e.pay(a.AccountID, 150_000, "AED") // fee 100: at or above 1,000.00
+	if p.FeeAmount != 100 || p.AmountWithFee != 150_100 || p.Status != fuse.StatusCreated {
+		t.Fatalf("payment: %+v", p)
+	}
+	steps := []struct {
+		advance time.Duration
+		status  string
+		balance fuse.Balance
+	}{
+		{0, fuse.StatusCreated, fuse.Balance{Current: 300_000, Available: 149_900}},
+		{PaymentSubmitDelay - time.Millisecond, fuse.StatusCreated, fuse.Balance{Current: 300_000, Available: 149_900}},
+		{time.Millisecond, fuse.StatusSubmitted, fuse.Balance{Current: 300_000, Available: 149_900}},
+		{PaymentExecuteDelay - PaymentSubmitDelay, fuse.StatusExecuted, fuse.Balance{Current: 149_900, Available: 149_900}},
+	}
+	prev := p.UpdatedAt
+	for _, st := range steps {
+		e.sb.Advance(st.advance)
+		got := e.getTx(p.TransactionID)
+		if got.Status != st.status {
+			t.Fatalf("after +%s: status %s, want %s", st.advance, got.Status, st.status)
+		}
+		if b := e.getAccount(a.AccountID).Balance; b != st.balance {
+			t.Errorf("after +%s (%s): balance %+v, want %+v", st.advance, st.status, b, st.balance)
+		}
+		if got.UpdatedAt.Before(prev) {
+			t.Errorf("updated_at went back: %s < %s", got.UpdatedAt, prev)
+		}
+		prev = got.UpdatedAt
+	}
+	if want := p.CreatedAt.Add(PaymentExecuteDelay); !prev.Equal(want) {
+		t.Errorf("executed at %s, want %s", prev, want)
+	}
+	checkBalancesFollow(t, e.sb.Truth())
+}
+
+func TestPaymentValidation(t *testing.T) {
+	e := newEnv(t, Options{Seed: 6})
+	a := e.account("AED", "Ops")
+	e.fund(a.AccountID, 100_000)
+	ben := fuse.Party{Name: "X", IBAN: "AE120266712486572167372"}
+	for _, c := range []struct {
+		name string
+		req  fuse.CreatePaymentRequest
+		code string
+	}{
+		{"zero amount", fuse.CreatePaymentRequest{Amount: 0, Currency: "AED", Beneficiary: ben}, "invalid_amount"},
+		{"negative amount", fuse.CreatePaymentRequest{Amount: -5, Currency: "AED", Beneficiary: ben}, "invalid_amount"},
+		{"other currency", fuse.CreatePaymentRequest{Amount: 5, Currency: "USD", Beneficiary: ben}, "currency_mismatch"},
+		{"no beneficiary", fuse.CreatePaymentRequest{Amount: 5, Currency: "AED"}, "validation_error"},
+		// 1,000.00 carries a 1.00 fee: 100,000 + 100 exceeds the balance.
+		{"fee makes it unaffordable", fuse.CreatePaymentRequest{Amount: 100_000, Currency: "AED", Beneficiary: ben}, "insufficient_funds"},
+	} {
+		var body fuse.ErrorBody
+		e.call("POST", "/v1/accounts/"+a.AccountID+"/payments", c.req, http.StatusUnprocessableEntity, &body)
+		if body.Error.Code != c.code {
+			t.Errorf("%s: code %q, want %q", c.name, body.Error.Code, c.code)
+		}
+	}
+	e.call("POST", "/v1/accounts/00000000-0000-4000-8000-000000000000/payments",
+		fuse.CreatePaymentRequest{Amount: 5, Currency: "AED", Beneficiary: ben}, http.StatusNotFound, nil)
+	e.call("POST", "/v1/accounts/"+a.AccountID+"/payments", []byte(`{"amount":`), http.StatusBadRequest, nil)
+	e.pay(a.AccountID, 99_999, "AED") // fee 0: exactly affordable
+	if b := e.getAccount(a.AccountID).Balance; b.Available != 1 {
+		t.Errorf("available %d, want 1", b.Available)
+	}
+}
+
+func TestFailedPaymentRestoresAvailableAndIgnoresLaterSteps(t *testing.T) {
+	e := newEnv(t, Options{Seed: 8})
+	a := e.account("AED", "Ops")
+	e.fund(a.AccountID, 10_000)
+	p := e.pay(a.AccountID, 4_000, "AED")
+	e.sb.Advance(PaymentSubmitDelay)
+	var failed fuse.Transaction
+	e.call("POST", "/sandbox/transactions/"+p.TransactionID+"/fail", map[string]string{"reason": "beneficiary bank rejected"}, 200, &failed)
+	if failed.Status != fuse.StatusFailed || failed.FailureReason != "beneficiary bank rejected" {
+		t.Fatalf("failed: %+v", failed)
+	}
+	e.sb.Advance(time.Hour)
+	if got := e.getTx(p.TransactionID).Status; got != fuse.StatusFailed {
+		t.Errorf("status after the execute time: %s", got)
+	}
+	if b := e.getAccount(a.AccountID).Balance; b != (fuse.Balance{Current: 10_000, Available: 10_000}) {
+		t.Errorf("balance %+v", b)
+	}
+	var body fuse.ErrorBody
+	e.call("POST", "/sandbox/transactions/"+p.TransactionID+"/fail", nil, http.StatusConflict, &body)
+	if body.Error.Code != "not_in_flight" {
+		t.Errorf("second fail: %q", body.Error.Code)
+	}
+	if _, err := e.sb.Fail("nope", ""); !errors.As(err, new(*Error)) {
+		t.Errorf("Fail(unknown) = %v", err)
+	}
+	checkBalancesFollow(t, e.sb.Truth())
+}
+
+func TestBalancesFollowFromTransactionsAcrossAMixedDay(t *testing.T) {
+	e := newEnv(t, Options{Seed: 9})
+	var accts []fuse.Account
+	for _, c := range []string{"AED", "AED", "USD", "EUR"} {
+		accts = append(accts, e.account(c, "acct-"+c))
+	}
+	for _, a := range accts {
+		e.fund(a.AccountID, 5_000_000)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 60 {
+		a := accts[r.IntN(len(accts))]
+		switch i % 4 {
+		case 0:
+			e.pay(a.AccountID, 1+r.Int64N(200_000), a.Currency)
+		case 1:
+			e.call("POST", "/v1/accounts/"+accts[0].AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
+				ToAccountID: accts[1].AccountID, Amount: 1 + r.Int64N(50_000),
+			}, 201, nil)
+		case 2:
+			to := accts[2+r.IntN(2)]
+			e.call("POST", "/v1/accounts/"+accts[0].AccountID+"/exchanges", fuse.CreateExchangeRequest{
+				ToAccountID: to.AccountID, Amount: 100 + r.Int64N(50_000),
+			}, 201, nil)
+		case 3:
+			e.sb.Advance(time.Duration(r.IntN(3000)) * time.Millisecond)
+		}
+		checkBalancesFollow(t, e.sb.Truth())
+	}
+	// Some outbound legs are still in flight: fail every second one.
+	tr := e.sb.Truth()
+	n := 0
+	for _, x := range tr.Transactions {
+		if x.Status == fuse.StatusCreated || x.Status == fuse.StatusSubmitted {
+			if n++; n%2 == 0 {
+				if _, err := e.sb.Fail(x.TransactionID, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("scenario left nothing in flight")
+	}
+	checkBalancesFollow(t, e.sb.Truth())
+	e.sb.Advance(time.Minute)
+	tr = e.sb.Truth()
+	checkBalancesFollow(t, tr)
+	for _, a := range tr.Accounts {
+		if a.Balance.Current != a.Balance.Available {
+			t.Errorf("%s: nothing in flight, yet current %d != available %d", a.AccountID, a.Balance.Current, a.Balance.Available)
+		}
+		if got := e.getAccount(a.AccountID).Balance; got != a.Balance {
+			t.Errorf("%s: API balance %+v, truth %+v", a.AccountID, got, a.Balance)
+		}
+	}
+}
+
+func TestAdjustmentPlantsADiscrepancyWithoutTransactionOrWebhook(t *testing.T) {
+	e := newEnv(t, Options{Seed: 10, Instant: true})
+	a := e.account("AED", "Ops")
+	e.fund(a.AccountID, 10_000)
+	events := len(e.sb.Events())
+	txs := len(e.sb.Truth().Transactions)
+	var got fuse.Account
+	e.call("POST", "/sandbox/adjustments", map[string]any{"account_id": a.AccountID, "amount": -2_500, "currency": "AED"}, 200, &got)
+	if got.Balance != (fuse.Balance{Current: 7_500, Available: 7_500}) {
+		t.Errorf("balance after adjustment %+v", got.Balance)
+	}
+	tr := e.sb.Truth()
+	if len(tr.Transactions) != txs || len(e.sb.Events()) != events {
+		t.Errorf("an adjustment created a transaction or an event")
+	}
+	var fromTxs int64
+	for _, x := range tr.Transactions {
+		if x.AccountID == a.AccountID {
+			fromTxs += x.InstructedAmount
+		}
+	}
+	acct := tr.Accounts[0]
+	if acct.Adjustments != -2_500 || acct.Balance.Current-fromTxs != -2_500 {
+		t.Errorf("discrepancy: adjustments %d, balance %d vs transactions %d", acct.Adjustments, acct.Balance.Current, fromTxs)
+	}
+	checkBalancesFollow(t, tr) // recompute counts Adjustments
+	e.call("POST", "/sandbox/adjustments", map[string]any{"account_id": a.AccountID, "amount": 1, "currency": "USD"}, 422, nil)
+	if !strings.Contains(string(mustBody(e.do("GET", "/sandbox/truth", nil, nil))), `"adjustments":-2500`) {
+		t.Error("GET /sandbox/truth does not show the adjustment")
+	}
+}
+
+func mustBody(_ int, b []byte) []byte { return b }

@@ -1,0 +1,335 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/fuse"
+)
+
+// The operations below change the sandbox's state. Each runs with s.mu held,
+// takes the sandbox time as stamp, keeps the balance invariant, and emits
+// its webhooks. Balance rules, per leg (amount = amount_with_fee):
+//
+//	local_payment_out:     created: available −= amount; executed: current −= amount;
+//	                       failed: available += amount
+//	internal_transfer_out: like local_payment_out, with settled for executed
+//	exchange_out:          like local_payment_out
+//	local_payment_in, internal_transfer_in, exchange_in:
+//	                       settled when created: current and available += amount
+//
+// so that current = adjustments + Σ settled inbound − Σ executed/settled
+// outbound, and available = current − Σ outbound still created/submitted.
+
+// InboundPayment is money arriving from outside Fuse
+// (POST /sandbox/inbound-payments).
+type InboundPayment struct {
+	AccountID string `json:"account_id"`
+	Amount    int64  `json:"amount"`
+	// Currency must be the account's; "" means the account's.
+	Currency     string `json:"currency"`
+	RemitterName string `json:"remitter_name"`
+	// RemitterIBAN is the sender's IBAN; "" draws one from the seed.
+	RemitterIBAN      string `json:"remitter_iban,omitempty"`
+	ExternalReference string `json:"external_reference,omitempty"`
+}
+
+// Adjustment changes an account's balance with no transaction and no
+// webhook (POST /sandbox/adjustments): a bank-side discrepancy. Amount is
+// signed minor units and moves current and available alike.
+type Adjustment struct {
+	AccountID string `json:"account_id"`
+	Amount    int64  `json:"amount"`
+	// Currency must be the account's; "" means the account's.
+	Currency string `json:"currency"`
+}
+
+func checkAmount(amount int64) error {
+	if amount <= 0 || amount > int64(ledgerd.MaxAmount) {
+		return apiErr(http.StatusUnprocessableEntity, "invalid_amount",
+			"amount must be between 1 and %d minor units", int64(ledgerd.MaxAmount))
+	}
+	return nil
+}
+
+func (s *Sandbox) accountLocked(id string) (*account, error) {
+	a, ok := s.accounts[id]
+	if !ok {
+		return nil, apiErr(http.StatusNotFound, "account_not_found", "no account %q", id)
+	}
+	return a, nil
+}
+
+func (s *Sandbox) createCustomerLocked(kind, name, externalID string, stamp time.Time) (*customer, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, apiErr(http.StatusUnprocessableEntity, "validation_error", "name is required")
+	}
+	c := &customer{
+		Customer: fuse.Customer{
+			CustomerID: s.newIDLocked(), Type: kind, Name: name,
+			Status: "active", CreatedAt: stamp,
+		},
+		externalID: externalID,
+	}
+	s.customers[c.CustomerID] = c
+	return c, nil
+}
+
+func (s *Sandbox) openAccountLocked(req fuse.CreateAccountRequest, stamp time.Time) (*account, error) {
+	c, ok := s.customers[req.CustomerID]
+	if !ok {
+		return nil, apiErr(http.StatusNotFound, "customer_not_found", "no customer %q", req.CustomerID)
+	}
+	if strings.TrimSpace(req.AccountName) == "" {
+		return nil, apiErr(http.StatusUnprocessableEntity, "validation_error", "account_name is required")
+	}
+	if !ledgerd.Currency(req.Currency).Valid() {
+		return nil, apiErr(http.StatusUnprocessableEntity, "invalid_currency", "unknown currency %q", req.Currency)
+	}
+	switch req.AccountType {
+	case "primary", "payment", "virtual":
+	default:
+		return nil, apiErr(http.StatusUnprocessableEntity, "validation_error",
+			"account_type must be primary, payment or virtual")
+	}
+	a := &account{
+		Account: fuse.Account{
+			AccountID: s.newIDLocked(), AccountName: req.AccountName, AccountType: req.AccountType,
+			CustomerID: c.CustomerID, ExternalID: req.ExternalID, Currency: req.Currency,
+			IBAN: newIBAN(s.ids, "026"), Status: "active", OpenedAt: stamp,
+		},
+		customer: c,
+	}
+	s.accounts[a.AccountID] = a
+	s.acctList = append(s.acctList, a)
+	s.emitAccountOpenedLocked(a, stamp)
+	return a, nil
+}
+
+func (s *Sandbox) renameAccountLocked(a *account, name string, stamp time.Time) error {
+	if strings.TrimSpace(name) == "" {
+		return apiErr(http.StatusUnprocessableEntity, "validation_error", "account_name is required")
+	}
+	a.AccountName = name
+	s.emitLocked("account_updated", accountUpdated{
+		AccountID: a.AccountID, AccountName: a.AccountName, ExternalID: optional(a.ExternalID),
+	}, stamp)
+	return nil
+}
+
+func (s *Sandbox) newTxLocked(a *account, kind, status string, amount, fee int64, stamp time.Time) *txn {
+	return &txn{
+		acct: a,
+		Transaction: fuse.Transaction{
+			TransactionID: s.newIDLocked(), AccountID: a.AccountID, Kind: kind, Status: status,
+			Currency: a.Currency, InstructedAmount: amount, FeeAmount: fee, AmountWithFee: amount + fee,
+			CreatedAt: stamp, UpdatedAt: stamp,
+		},
+	}
+}
+
+func (s *Sandbox) createPaymentLocked(a *account, req fuse.CreatePaymentRequest, stamp time.Time) (*txn, error) {
+	if err := checkAmount(req.Amount); err != nil {
+		return nil, err
+	}
+	if req.Currency != a.Currency {
+		return nil, apiErr(http.StatusUnprocessableEntity, "currency_mismatch",
+			"payment currency %q is not the account's %s", req.Currency, a.Currency)
+	}
+	if strings.TrimSpace(req.Beneficiary.Name) == "" || len(strings.TrimSpace(req.Beneficiary.IBAN)) < 15 {
+		return nil, apiErr(http.StatusUnprocessableEntity, "validation_error",
+			"beneficiary name and iban are required")
+	}
+	fee := paymentFee(req.Amount, a.Currency)
+	if a.Balance.Available < req.Amount+fee {
+		return nil, apiErr(http.StatusUnprocessableEntity, "insufficient_funds",
+			"available balance %d is less than %d", a.Balance.Available, req.Amount+fee)
+	}
+	t := s.newTxLocked(a, fuse.KindLocalPaymentOut, fuse.StatusCreated, req.Amount, fee, stamp)
+	t.Remitter = &fuse.Party{Name: a.customer.Name, IBAN: a.IBAN}
+	t.Beneficiary = &fuse.Party{Name: req.Beneficiary.Name, IBAN: req.Beneficiary.IBAN}
+	t.Purpose = req.Purpose
+	if t.Purpose == "" {
+		t.Purpose = "none"
+	}
+	t.ExternalReference = req.ExternalReference
+	t.ExternalID = req.ExternalID
+	a.Balance.Available -= t.AmountWithFee
+	s.addTxLocked(t)
+	s.emitPaymentCreatedLocked(t)
+	s.startLocked(t, stamp)
+	return t, nil
+}
+
+func (s *Sandbox) createTransferLocked(src *account, req fuse.CreateInternalTransferRequest, stamp time.Time) (*txn, error) {
+	if err := checkAmount(req.Amount); err != nil {
+		return nil, err
+	}
+	dst, err := s.accountLocked(req.ToAccountID)
+	if err != nil {
+		return nil, err
+	}
+	if dst == src {
+		return nil, apiErr(http.StatusUnprocessableEntity, "validation_error", "to_account_id is the source account")
+	}
+	if dst.Currency != src.Currency {
+		return nil, apiErr(http.StatusUnprocessableEntity, "currency_mismatch",
+			"internal transfers need one currency: %s to %s", src.Currency, dst.Currency)
+	}
+	if src.Balance.Available < req.Amount {
+		return nil, apiErr(http.StatusUnprocessableEntity, "insufficient_funds",
+			"available balance %d is less than %d", src.Balance.Available, req.Amount)
+	}
+	t := s.newTxLocked(src, fuse.KindInternalTransferOut, fuse.StatusCreated, req.Amount, 0, stamp)
+	t.to = dst
+	t.CounterpartAccountID = dst.AccountID
+	t.Reference = req.Reference
+	t.ExternalID = req.ExternalID
+	src.Balance.Available -= t.AmountWithFee
+	s.addTxLocked(t)
+	s.emitLocked("internal_transfer_created", transferCreated{
+		AccountID: src.AccountID, TransactionID: t.TransactionID, Amount: t.InstructedAmount,
+		ToAccountID: dst.AccountID, Reference: t.Reference, ExternalID: optional(t.ExternalID),
+		Timestamp: stamp,
+	}, stamp)
+	s.startLocked(t, stamp)
+	return t, nil
+}
+
+func (s *Sandbox) createExchangeLocked(src *account, req fuse.CreateExchangeRequest, stamp time.Time) (*txn, error) {
+	if err := checkAmount(req.Amount); err != nil {
+		return nil, err
+	}
+	dst, err := s.accountLocked(req.ToAccountID)
+	if err != nil {
+		return nil, err
+	}
+	if dst.Currency == src.Currency {
+		return nil, apiErr(http.StatusUnprocessableEntity, "currency_mismatch",
+			"an exchange needs two currencies, both accounts hold %s", src.Currency)
+	}
+	counter, rate, ok := convert(req.Amount, src.Currency, dst.Currency)
+	if !ok {
+		return nil, apiErr(http.StatusUnprocessableEntity, "unsupported_currency_pair",
+			"no rate from %s to %s for this amount", src.Currency, dst.Currency)
+	}
+	if counter <= 0 {
+		return nil, apiErr(http.StatusUnprocessableEntity, "amount_too_small",
+			"%d %s buys nothing in %s", req.Amount, src.Currency, dst.Currency)
+	}
+	if src.Balance.Available < req.Amount {
+		return nil, apiErr(http.StatusUnprocessableEntity, "insufficient_funds",
+			"available balance %d is less than %d", src.Balance.Available, req.Amount)
+	}
+	t := s.newTxLocked(src, fuse.KindExchangeOut, fuse.StatusCreated, req.Amount, 0, stamp)
+	t.to = dst
+	t.CounterpartAccountID = dst.AccountID
+	t.CounterpartCurrency = dst.Currency
+	t.CounterpartAmount = &counter
+	t.Rate = json.Number(rate)
+	t.ExternalReference = req.ExternalReference
+	src.Balance.Available -= t.AmountWithFee
+	s.addTxLocked(t)
+	s.emitLocked("outbound_exchange_transfer_created", exchangeTransfer{
+		AccountID: src.AccountID, CounterpartAccountID: dst.AccountID, TransactionID: t.TransactionID,
+		Amount: t.InstructedAmount, CounterpartAmount: counter, ExternalReference: t.ExternalReference,
+		Timestamp: stamp, Currency: src.Currency, CounterpartCurrency: dst.Currency, Rate: json.RawMessage(rate),
+	}, stamp)
+	s.startLocked(t, stamp)
+	return t, nil
+}
+
+func (s *Sandbox) inboundPaymentLocked(a *account, in InboundPayment, stamp time.Time) (*txn, error) {
+	if err := checkAmount(in.Amount); err != nil {
+		return nil, err
+	}
+	if in.Currency != "" && in.Currency != a.Currency {
+		return nil, apiErr(http.StatusUnprocessableEntity, "currency_mismatch",
+			"payment currency %q is not the account's %s", in.Currency, a.Currency)
+	}
+	if _, err := ledgerd.Amount(a.Balance.Current).Add(ledgerd.Amount(in.Amount)); err != nil {
+		return nil, apiErr(http.StatusUnprocessableEntity, "invalid_amount", "balance would overflow")
+	}
+	name := in.RemitterName
+	if name == "" {
+		name = "Topup"
+	}
+	iban := in.RemitterIBAN
+	if iban == "" {
+		iban = newIBAN(s.ids, "007")
+	}
+	t := s.newTxLocked(a, fuse.KindLocalPaymentIn, fuse.StatusSettled, in.Amount, 0, stamp)
+	t.Remitter = &fuse.Party{Name: name, IBAN: iban}
+	t.Beneficiary = &fuse.Party{Name: a.AccountName, IBAN: a.IBAN}
+	t.Purpose = "none"
+	t.ExternalReference = in.ExternalReference
+	a.Balance.Current += t.InstructedAmount - t.FeeAmount
+	a.Balance.Available += t.InstructedAmount - t.FeeAmount
+	s.addTxLocked(t)
+	s.emitLocked("inbound_local_payment_settled", localPayment{
+		AccountID: a.AccountID, TransactionID: t.TransactionID, InstructedAmount: t.InstructedAmount,
+		AmountWithFee: t.AmountWithFee, FeeAmount: t.FeeAmount, Remitter: partyOf(t.Remitter),
+		Beneficiary: partyOf(t.Beneficiary), ExternalReference: t.ExternalReference,
+		Timestamp: stamp, Purpose: t.Purpose, Currency: t.Currency,
+	}, stamp)
+	return t, nil
+}
+
+func (s *Sandbox) adjustLocked(adj Adjustment) (*account, error) {
+	a, err := s.accountLocked(adj.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	if adj.Currency != "" && adj.Currency != a.Currency {
+		return nil, apiErr(http.StatusUnprocessableEntity, "currency_mismatch",
+			"adjustment currency %q is not the account's %s", adj.Currency, a.Currency)
+	}
+	cur, err1 := ledgerd.Amount(a.Balance.Current).Add(ledgerd.Amount(adj.Amount))
+	avail, err2 := ledgerd.Amount(a.Balance.Available).Add(ledgerd.Amount(adj.Amount))
+	sum, err3 := ledgerd.Amount(a.adjustments).Add(ledgerd.Amount(adj.Amount))
+	if err1 != nil || err2 != nil || err3 != nil {
+		return nil, apiErr(http.StatusUnprocessableEntity, "invalid_amount", "balance would overflow")
+	}
+	a.Balance.Current, a.Balance.Available, a.adjustments = int64(cur), int64(avail), int64(sum)
+	return a, nil
+}
+
+// failLocked fails an outbound leg still in flight: its money returns to
+// available and the kind's failed event is emitted.
+func (s *Sandbox) failLocked(t *txn, reason string, stamp time.Time) error {
+	switch t.Kind {
+	case fuse.KindLocalPaymentOut, fuse.KindInternalTransferOut, fuse.KindExchangeOut:
+	default:
+		return apiErr(http.StatusConflict, "not_failable", "a %s leg cannot fail", t.Kind)
+	}
+	if t.Status != fuse.StatusCreated && t.Status != fuse.StatusSubmitted {
+		return apiErr(http.StatusConflict, "not_in_flight", "transaction is %s", t.Status)
+	}
+	if reason == "" {
+		reason = "Manual failure in Portal"
+	}
+	t.acct.Balance.Available += t.AmountWithFee
+	t.FailureReason = reason
+	s.touchLocked(t, fuse.StatusFailed, stamp)
+	fr := failureReason{BankError: reason}
+	switch t.Kind {
+	case fuse.KindLocalPaymentOut:
+		s.emitLocked("outbound_local_payment_failed", paymentFailed{
+			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr,
+			ExternalID: optional(t.ExternalID), Timestamp: stamp,
+		}, stamp)
+	case fuse.KindInternalTransferOut:
+		s.emitLocked("internal_transfer_failed", paymentFailed{
+			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr,
+			ExternalID: optional(t.ExternalID), Timestamp: stamp,
+		}, stamp)
+	case fuse.KindExchangeOut:
+		s.emitLocked("outbound_exchange_transfer_failed", exchangeFailed{
+			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr, Timestamp: stamp,
+		}, stamp)
+	}
+	return nil
+}

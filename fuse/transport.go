@@ -1,0 +1,285 @@
+package fuse
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// request is one logical call: every retry of it sends the same bytes
+// with the same Idempotency-Key.
+type request struct {
+	method string
+	route  string // "GET /accounts/{id}": the metrics label
+	path   string // "/accounts/6f1c…", escaped, below the base URL
+	query  url.Values
+	body   any // JSON-encoded once; nil for none
+	out    any // decoded from a 2xx body; nil to ignore it
+	key    string
+	noAuth bool // the token endpoint itself
+}
+
+// outcome is what one attempt produced.
+type outcome struct {
+	status int
+	header http.Header
+	body   []byte
+	err    error // no complete response: transport error or timeout
+	reason string
+	fatal  error // a response that must not be retried (too large)
+}
+
+// send performs r with retries: 429 (after Retry-After), 409 and 5xx
+// answers, transport errors and per-attempt timeouts are retried with the
+// same Idempotency-Key, up to MaxRetries times; a 401 triggers one token
+// refresh and one more attempt; other answers are final.
+func (c *Client) send(ctx context.Context, r request) error {
+	var payload []byte
+	if r.body != nil {
+		b, err := json.Marshal(r.body)
+		if err != nil {
+			return fmt.Errorf("%s: encode request: %w", r.route, err)
+		}
+		payload = b
+	}
+	if r.method == http.MethodPost && r.key == "" {
+		r.key = newIdempotencyKey()
+	}
+	target := c.base + r.path
+	if len(r.query) > 0 {
+		target += "?" + r.query.Encode()
+	}
+	where := r.method + " " + r.path
+
+	var (
+		retries int
+		refused string // a token Fuse answered 401 to; refresh only once
+		lastErr error
+	)
+	for attempt := 1; ; attempt++ {
+		var tok string
+		if !r.noAuth {
+			t, err := c.tokens.get(ctx, refused)
+			if err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			tok = t
+		}
+		if err := c.limiter.Wait(ctx); err != nil {
+			return fmt.Errorf("%s: wait for rate limit: %w", where, err)
+		}
+		o := c.attempt(ctx, r, target, payload, tok, attempt)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		if o.fatal != nil {
+			return fmt.Errorf("%s: %w", where, o.fatal)
+		}
+
+		var wait time.Duration
+		waitSet := false
+		switch {
+		case o.err != nil:
+			lastErr = fmt.Errorf("%s: %w", where, o.err)
+		case o.status >= 200 && o.status < 300:
+			return c.decode(r, where, o)
+		case o.status == http.StatusUnauthorized && !r.noAuth:
+			if refused != "" {
+				return apiError(r, o)
+			}
+			// The token expired or was revoked early: fetch a new one
+			// (shared with any other caller that saw the same 401) and
+			// try again at once. This does not count as a retry.
+			refused = tok
+			c.metrics.Retry(r.route, ReasonUnauthorized)
+			continue
+		default:
+			reason, retry := retryReason(o.status)
+			if !retry {
+				return apiError(r, o)
+			}
+			o.reason = reason
+			lastErr = apiError(r, o)
+			if o.status == http.StatusTooManyRequests || o.status == http.StatusServiceUnavailable {
+				if d, ok := parseRetryAfter(o.header.Get(HeaderRetryAfter), c.now()); ok {
+					wait, waitSet = min(d, c.cfg.MaxRetryAfter), true
+				}
+			}
+		}
+
+		if retries >= c.cfg.MaxRetries {
+			return fmt.Errorf("giving up after %d attempts: %w", attempt, lastErr)
+		}
+		if !waitSet {
+			wait = backoff(retries, c.cfg.BaseBackoff, c.cfg.MaxBackoff, c.jitter)
+		}
+		retries++
+		c.metrics.Retry(r.route, o.reason)
+		c.log.LogAttrs(ctx, slog.LevelDebug, "fuse retry",
+			slog.String("method", r.method), slog.String("path", r.path),
+			slog.String("reason", o.reason), slog.Duration("wait", wait),
+			slog.Int("attempt", attempt))
+		if err := c.cfg.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("%s: wait to retry: %w (last: %v)", where, err, lastErr)
+		}
+	}
+}
+
+// attempt sends r once, under its own timeout, and reads the whole body.
+func (c *Client) attempt(ctx context.Context, r request, target string, payload []byte, tok string, n int) outcome {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+
+	var o outcome
+	start := time.Now()
+	func() {
+		var body io.Reader
+		if payload != nil {
+			body = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequestWithContext(actx, r.method, target, body)
+		if err != nil {
+			o.fatal = fmt.Errorf("build request: %w", err)
+			return
+		}
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", "ledgerd-fuse")
+		if payload != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		if r.key != "" {
+			req.Header.Set(HeaderIdempotencyKey, r.key)
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			o.err = err
+			return
+		}
+		defer resp.Body.Close()
+		o.status, o.header = resp.StatusCode, resp.Header
+		b, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
+		switch {
+		case err != nil:
+			// Status seen, body broken off: no complete answer.
+			o.err = fmt.Errorf("read %d response: %w", resp.StatusCode, err)
+		case int64(len(b)) > c.cfg.MaxBodyBytes:
+			o.fatal = fmt.Errorf("%w: response body over %d bytes", ErrBadResponse, c.cfg.MaxBodyBytes)
+		default:
+			o.body = b
+		}
+	}()
+	d := time.Since(start)
+
+	if o.err != nil {
+		o.reason = ReasonNetwork
+		if errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			o.reason = ReasonTimeout
+			o.err = fmt.Errorf("attempt timed out after %s: %w", c.cfg.Timeout, o.err)
+		} else if o.status != 0 {
+			o.reason = ReasonBadBody
+		}
+	}
+	status := o.status
+	if o.err != nil {
+		status = 0
+	}
+	c.metrics.Request(r.route, status, d)
+	if r.noAuth {
+		c.tokenFetches.Add(1)
+		c.metrics.TokenFetch(status == http.StatusOK)
+	}
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		attrs := []slog.Attr{
+			slog.String("method", r.method),
+			slog.String("path", r.path),
+			slog.Int("status", status),
+			slog.Duration("duration", d),
+			slog.Int("attempt", n),
+		}
+		if len(r.query) > 0 {
+			attrs = append(attrs, slog.String("query", r.query.Encode()))
+		}
+		if r.key != "" {
+			attrs = append(attrs, slog.String("idempotency_key", r.key))
+		}
+		if payload != nil {
+			attrs = append(attrs, slog.String("request_body", maskBody(payload)))
+		}
+		if o.body != nil {
+			attrs = append(attrs, slog.String("response_body", maskBody(o.body)))
+		}
+		if o.err != nil {
+			attrs = append(attrs, slog.String("error", o.err.Error()))
+		}
+		c.log.LogAttrs(ctx, slog.LevelDebug, "fuse http", attrs...)
+	}
+	return o
+}
+
+// decode reads a 2xx body into r.out: exactly one JSON value, nothing
+// after it. A broken body is reported with the endpoint that sent it.
+func (c *Client) decode(r request, where string, o outcome) error {
+	if r.out == nil {
+		return nil
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("%s: %w: %d answer (%s, %d bytes) is not the expected JSON: %v",
+			where, ErrBadResponse, o.status, contentType(o.header), len(o.body), err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(o.body))
+	dec.UseNumber()
+	if err := dec.Decode(r.out); err != nil {
+		return fail(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fail(errors.New("data after the JSON value"))
+	}
+	return nil
+}
+
+func contentType(h http.Header) string {
+	if ct := h.Get("Content-Type"); ct != "" {
+		return ct
+	}
+	return "no content type"
+}
+
+// apiError builds the *APIError for a non-2xx answer from Fuse's error
+// body, or from a printable snippet of whatever came instead.
+func apiError(r request, o outcome) *APIError {
+	e := &APIError{Status: o.status, Method: r.method, Path: r.path}
+	var eb ErrorBody
+	if json.Unmarshal(o.body, &eb) == nil && (eb.Error.Code != "" || eb.Error.Message != "") {
+		e.Code, e.Message = eb.Error.Code, eb.Error.Message
+		return e
+	}
+	e.Message = snippet(o.body, 200)
+	return e
+}
+
+// snippet is the start of b as one printable line.
+func snippet(b []byte, n int) string {
+	s := strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return ' '
+	}, strings.ToValidUTF8(string(b), "?"))
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
