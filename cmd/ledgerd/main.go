@@ -69,6 +69,7 @@ func commands() []command {
 		{"balances", "print balances per ledger account and currency (table or --json)", cmdBalances},
 		{"verify", "check the file's invariants: integrity, balance, hash chain (exit 1 on a violation)", cmdVerify},
 		{"quarantine", "list quarantined webhook bodies, or replay one after a fix", cmdQuarantine},
+		{"sandbox", "run the built-in Fuse emulator (API, webhooks, controls) for tests and demos", cmdSandbox},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -228,3 +231,43 @@ func TestQuarantineReplayIngestsAFixedBody(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestSandboxCommandServesTheFuseAPI starts `ledgerd sandbox` on a free
+// port and talks to it: GET / answers, a token is issued for the
+// configured credentials and refused for others.
+func TestSandboxCommandServesTheFuseAPI(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		var errb bytes.Buffer
+		done <- run(ctx, []string{"sandbox", "--listen", "127.0.0.1:0", "--instant"},
+			envconfig.MapLookuper(map[string]string{"FUSE_CLIENT_ID": "me", "FUSE_CLIENT_SECRET": "pw"}), pw, &errb)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.TrimSpace(strings.TrimPrefix(line, "fuse sandbox: FUSE_BASE_URL="))
+	go io.Copy(io.Discard, pr) //nolint:errcheck // drain
+	resp, err := http.Get(strings.TrimSuffix(base, "/v1") + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	for creds, want := range map[string]int{`{"client_id":"me","client_secret":"pw"}`: 200, `{"client_id":"me","client_secret":"no"}`: 401} {
+		resp, err := http.Post(base+"/auth/token", "application/json", strings.NewReader(creds))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("token with %s: %d, want %d", creds, resp.StatusCode, want)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("sandbox exit %d after interrupt, want 0", code)
+	}
+}
