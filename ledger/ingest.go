@@ -264,3 +264,26 @@ func (t *wtx) conflict(seq int64, subject, field, kept, observed string) error {
 	}
 	return nil
 }
+
+// Update runs fn in the writer's transaction, serialized with every ingest,
+// committed durably when Update returns nil. It is for the tables ledger
+// does not own but that must not contend with it for the one write lock:
+// reconciliation runs and breaks. The ledger tables stay Ingest's alone.
+func (l *Ledger) Update(ctx context.Context, fn func(*Tx) error) error {
+	return l.w.do(ctx, func(t *wtx) error { return fn(&Tx{t: t}) })
+}
+
+// Exec runs a write statement in the transaction (see Update).
+func (tx *Tx) Exec(query string, args ...any) (sql.Result, error) {
+	return tx.t.exec(query, args...)
+}
+
+// QueryRow runs a query in the transaction, seeing its own writes.
+func (tx *Tx) QueryRow(query string, args ...any) *sql.Row {
+	return tx.t.queryRow(query, args...)
+}
+
+// Query runs a query in the transaction, seeing its own writes.
+func (tx *Tx) Query(query string, args ...any) (*sql.Rows, error) {
+	return tx.t.query(query, args...)
+}
