@@ -154,6 +154,9 @@ func (t *wtx) applyAccount(seq int64, a ledgerd.AccountObservation, evidence boo
 		return fmt.Errorf("look up account %s: %w", a.AccountID, err)
 	}
 	newCurrency := a.Currency != "" && (!found || !known.Valid)
+	if found && !evidence && !newCurrency {
+		return nil // a transaction naming a known account: nothing new to record
+	}
 	if found && known.Valid && a.Currency != "" && string(a.Currency) != known.String {
 		if evidence {
 			if err := t.conflict(seq, a.AccountID, "currency", known.String, string(a.Currency)); err != nil {
@@ -245,6 +248,9 @@ func (t *wtx) syncAccountEntries(seq int64, accountID string) error {
 }
 
 func (t *wtx) ensureLedgerAccount(name, fuseAccountID string, seq int64) error {
+	if t.w.ledgerAccounts[name] {
+		return nil
+	}
 	var fuseID any
 	if fuseAccountID != "" {
 		fuseID = fuseAccountID
@@ -253,6 +259,8 @@ func (t *wtx) ensureLedgerAccount(name, fuseAccountID string, seq int64) error {
 		VALUES (?, ?, ?, ?)`, name, accountType(name), fuseID, seq); err != nil {
 		return fmt.Errorf("open ledger account %s: %w", name, err)
 	}
+	t.w.ledgerAccounts[name] = true
+	t.undo = append(t.undo, func() { delete(t.w.ledgerAccounts, name) })
 	return nil
 }
 

@@ -44,6 +44,29 @@ func (t *wtx) loadTx(id string) (txState, bool, error) {
 	return s, true, nil
 }
 
+// stateOf is the txState of a transaction row freshly inserted from o.
+func stateOf(o ledgerd.TransactionObservation, at sql.NullString) txState {
+	s := txState{
+		Kind:                 o.Kind,
+		AccountID:            o.AccountID,
+		CounterpartAccountID: sql.NullString{String: o.CounterpartAccountID, Valid: o.CounterpartAccountID != ""},
+		Currency:             sql.NullString{String: string(o.Currency), Valid: o.Currency != ""},
+		CounterpartCurrency:  sql.NullString{String: string(o.CounterpartCurrency), Valid: o.CounterpartCurrency != ""},
+		Status:               o.Status,
+		StatusAt:             at,
+		CreatedAt:            at,
+	}
+	if a := o.Amounts; a != nil {
+		s.Instructed = sql.NullInt64{Int64: int64(a.Instructed), Valid: true}
+		s.Fee = sql.NullInt64{Int64: int64(a.Fee), Valid: true}
+		s.WithFee = sql.NullInt64{Int64: int64(a.WithFee), Valid: true}
+	}
+	if o.CounterpartAmount != nil {
+		s.CounterpartAmount = sql.NullInt64{Int64: int64(*o.CounterpartAmount), Valid: true}
+	}
+	return s
+}
+
 func validateTx(o ledgerd.TransactionObservation) error {
 	switch {
 	case o.TransactionID == "":
@@ -117,7 +140,8 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 		if err != nil {
 			return fmt.Errorf("record transaction %s: %w", o.TransactionID, err)
 		}
-		return t.syncEntry(seq, o.TransactionID)
+		// A new transaction has no entry: book it from what was just written.
+		return t.bookEntry(seq, o.TransactionID, stateOf(o, at))
 	}
 
 	if err := t.transactionConflicts(seq, cur, o); err != nil {
@@ -234,6 +258,13 @@ func (t *wtx) syncEntry(seq int64, txID string) error {
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("look up entry of %s: %w", txID, err)
 	}
+	return t.bookEntry(seq, txID, cur)
+}
+
+// bookEntry writes the entry of a transaction that has none yet, if its
+// amounts and currency are known.
+func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
+	want := entryStateFor(cur.Status)
 	if !cur.Instructed.Valid {
 		return nil // amounts not known yet: the entry waits
 	}
@@ -275,7 +306,8 @@ func (t *wtx) syncEntry(seq int64, txID string) error {
 	if err != nil {
 		return fmt.Errorf("book transaction %s: %w", txID, err)
 	}
-	if entryID, err = res.LastInsertId(); err != nil {
+	entryID, err := res.LastInsertId()
+	if err != nil {
 		return fmt.Errorf("book transaction %s: %w", txID, err)
 	}
 	for _, p := range ps {
@@ -378,12 +410,11 @@ func (t *wtx) addToBalance(p Posting, state string, sign int) error {
 			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 	}
-	var posted, pd, pc int64
-	err := t.queryRow(`SELECT posted, pending_debits, pending_credits FROM balances
-		WHERE ledger_account = ? AND currency = ?`, p.Account, string(p.Currency)).Scan(&posted, &pd, &pc)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("read balance of %s %s: %w", p.Account, p.Currency, err)
+	row, err := t.balance(p.Account, string(p.Currency))
+	if err != nil {
+		return err
 	}
+	posted, pd, pc := row.posted, row.pendingDebits, row.pendingCredits
 	field := &posted
 	if state == "pending" {
 		field = &pc
@@ -403,5 +434,25 @@ func (t *wtx) addToBalance(p Posting, state string, sign int) error {
 		p.Account, string(p.Currency), posted, pd, pc); err != nil {
 		return fmt.Errorf("write balance of %s %s: %w", p.Account, p.Currency, err)
 	}
+	key := balanceKey{p.Account, string(p.Currency)}
+	t.w.balances[key] = balanceRow{posted, pd, pc}
+	t.undo = append(t.undo, func() { t.w.balances[key] = row })
 	return nil
+}
+
+// balance reads a running balance through the writer's cache.
+func (t *wtx) balance(account, currency string) (balanceRow, error) {
+	key := balanceKey{account, currency}
+	if row, ok := t.w.balances[key]; ok {
+		return row, nil
+	}
+	var row balanceRow
+	err := t.queryRow(`SELECT posted, pending_debits, pending_credits FROM balances
+		WHERE ledger_account = ? AND currency = ?`, account, currency).Scan(&row.posted, &row.pendingDebits, &row.pendingCredits)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return row, fmt.Errorf("read balance of %s %s: %w", account, currency, err)
+	}
+	t.w.balances[key] = row
+	t.undo = append(t.undo, func() { delete(t.w.balances, key) })
+	return row, nil
 }

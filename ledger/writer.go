@@ -42,6 +42,26 @@ type writer struct {
 
 	// lastHash is the hash of the newest event row; owned by the loop.
 	lastHash []byte
+	// stmts caches prepared write-path statements by SQL text; wanted
+	// collects statements seen unprepared, prepared between batches (never
+	// while a transaction holds the one connection). Owned by the loop.
+	stmts  map[string]*sql.Stmt
+	wanted map[string]bool
+	// Caches of committed state, so the hot path reads less: ledger
+	// accounts that exist, and running balances. A unit that rolls back
+	// undoes its changes to them; a failed commit drops them whole.
+	ledgerAccounts map[string]bool
+	balances       map[balanceKey]balanceRow
+}
+
+type balanceKey struct{ account, currency string }
+
+// balanceRow is one row of the balances table.
+type balanceRow struct{ posted, pendingDebits, pendingCredits int64 }
+
+func (w *writer) resetCaches() {
+	w.ledgerAccounts = map[string]bool{}
+	w.balances = map[balanceKey]balanceRow{}
 }
 
 func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
@@ -53,7 +73,10 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
 		failAfter: opts.failAfter,
 		onBatch:   opts.OnBatch,
 		reqs:      make(chan *unit, opts.MaxBatch*4),
+		stmts:     map[string]*sql.Stmt{},
+		wanted:    map[string]bool{},
 	}
+	w.resetCaches()
 	if err := w.loadLastHash(ctx); err != nil {
 		return nil, err
 	}
@@ -128,6 +151,26 @@ func (w *writer) loop() {
 			}
 		}
 		w.commit(batch)
+		w.prepareWanted()
+	}
+	for _, st := range w.stmts {
+		st.Close()
+	}
+}
+
+// prepareWanted prepares the statements the last batch ran unprepared. A
+// statement that fails to prepare (a test's one-off DDL) stays unprepared.
+func (w *writer) prepareWanted() {
+	if len(w.wanted) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	for q := range w.wanted {
+		delete(w.wanted, q)
+		if st, err := w.db.PrepareContext(ctx, q); err == nil {
+			w.stmts[q] = st
+		}
 	}
 }
 
@@ -156,15 +199,21 @@ func (w *writer) commit(batch []*unit) {
 		fail(fmt.Errorf("begin: %w", err))
 		return
 	}
-	t := &wtx{tx: tx, ctx: ctx, w: w, now: w.now()}
+	t := &wtx{tx: tx, ctx: ctx, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}}
 	startHash := w.lastHash
+	abort := func(err error) {
+		_ = tx.Rollback()
+		w.lastHash = startHash
+		w.resetCaches()
+		fail(err)
+	}
 	applied := 0
 	for i, u := range batch {
 		if err := u.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		saved := w.lastHash
+		saved, undoMark := w.lastHash, len(t.undo)
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT unit"); err != nil {
 			results[i] = storageError(fmt.Errorf("savepoint: %w", err))
 			continue
@@ -172,24 +221,22 @@ func (w *writer) commit(batch []*unit) {
 		if err := u.fn(t); err != nil {
 			results[i] = storageError(err)
 			w.lastHash = saved
+			t.rollbackCaches(undoMark)
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO unit"); rerr != nil {
-				_ = tx.Rollback()
-				w.lastHash = startHash
-				fail(fmt.Errorf("rollback to savepoint: %w", rerr))
+				abort(fmt.Errorf("rollback to savepoint: %w", rerr))
 				return
 			}
 		} else {
 			applied++
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE unit"); err != nil {
-			_ = tx.Rollback()
-			w.lastHash = startHash
-			fail(fmt.Errorf("release savepoint: %w", err))
+			abort(fmt.Errorf("release savepoint: %w", err))
 			return
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		w.lastHash = startHash
+		w.resetCaches()
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}
@@ -200,10 +247,35 @@ func (w *writer) commit(batch []*unit) {
 
 // wtx is the write transaction as units see it.
 type wtx struct {
-	tx  *sql.Tx
-	ctx context.Context
-	w   *writer
-	now time.Time
+	tx    *sql.Tx
+	ctx   context.Context
+	w     *writer
+	now   time.Time
+	stmts map[string]*sql.Stmt // the writer's prepared statements bound to tx
+	undo  []func()             // how to take back cache changes, newest last
+}
+
+// rollbackCaches undoes the cache changes made since mark, newest first.
+func (t *wtx) rollbackCaches(mark int) {
+	for i := len(t.undo) - 1; i >= mark; i-- {
+		t.undo[i]()
+	}
+	t.undo = t.undo[:mark]
+}
+
+// stmt returns query prepared and bound to the transaction, or nil (and a
+// note to prepare it after this batch) when it is not prepared yet.
+func (t *wtx) stmt(query string) *sql.Stmt {
+	if st, ok := t.stmts[query]; ok {
+		return st
+	}
+	if ps, ok := t.w.stmts[query]; ok {
+		st := t.tx.StmtContext(t.ctx, ps)
+		t.stmts[query] = st
+		return st
+	}
+	t.w.wanted[query] = true
+	return nil
 }
 
 // exec runs a write statement. Tests can make any statement fail through
@@ -214,13 +286,22 @@ func (t *wtx) exec(query string, args ...any) (sql.Result, error) {
 			return nil, err
 		}
 	}
+	if st := t.stmt(query); st != nil {
+		return st.ExecContext(t.ctx, args...)
+	}
 	return t.tx.ExecContext(t.ctx, query, args...)
 }
 
 func (t *wtx) queryRow(query string, args ...any) *sql.Row {
+	if st := t.stmt(query); st != nil {
+		return st.QueryRowContext(t.ctx, args...)
+	}
 	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
 func (t *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(query); st != nil {
+		return st.QueryContext(t.ctx, args...)
+	}
 	return t.tx.QueryContext(t.ctx, query, args...)
 }
