@@ -40,7 +40,9 @@ func (e *env) parse() (*Config, []error) {
 	}
 	p.checkAddr("LEDGERD_LISTEN", c.Listen)
 	p.checkAddr("LEDGERD_ADMIN_LISTEN", c.AdminListen)
-	if c.Listen != "" && c.Listen == c.AdminListen {
+	// Two listeners cannot share an address, except port 0, where the system
+	// picks a free port for each (tests, demos).
+	if c.Listen != "" && c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
 		p.addf("LEDGERD_ADMIN_LISTEN", "same address as LEDGERD_LISTEN (%q)", c.Listen)
 	}
 

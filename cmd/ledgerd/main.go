@@ -65,6 +65,7 @@ func usageErrorf(format string, args ...any) error {
 
 func commands() []command {
 	return []command{
+		{"serve", "run the daemon: webhook listener, scheduled backfill and reconcile, admin endpoints", cmdServe},
 		{"migrate", "create the database file or upgrade its schema in place", cmdMigrate},
 		{"balances", "print balances per ledger account and currency (table or --json)", cmdBalances},
 		{"verify", "check the file's invariants: integrity, balance, hash chain (exit 1 on a violation)", cmdVerify},

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/sethvargo/go-envconfig"
+)
+
+// startServe runs `ledgerd serve` in-process on free loopback ports and
+// returns the webhook URL, a stop function and the exit code channel.
+func startServe(t *testing.T, env map[string]string) (hookURL string, stop func() int) {
+	t.Helper()
+	env["LEDGERD_LISTEN"] = "127.0.0.1:0"
+	env["LEDGERD_ADMIN_LISTEN"] = "127.0.0.1:0"
+	env["LEDGERD_LOG_FORMAT"] = "json"
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, envconfig.MapLookuper(env), io.Discard, pw)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) != nil {
+			continue
+		}
+		if line["msg"] == "listening" && line["listener"] == "webhook" {
+			hookURL = "http://" + line["addr"].(string) + "/webhooks/fuse"
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr) //nolint:errcheck // drain the rest
+	if hookURL == "" {
+		cancel()
+		t.Fatalf("serve never listened; exit %d", <-done)
+	}
+	return hookURL, func() int { cancel(); return <-done }
+}
+
+func TestServeAcceptsWebhooksAndStopsCleanly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "serve.db")
+	url, stop := startServe(t, map[string]string{"LEDGERD_DB": path})
+	body, err := os.ReadFile(filepath.Join("..", "..", "webhook", "testdata", "seed", "inbound_local_payment_settled.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Fuse-Timestamp", time.Now().UTC().Format(time.RFC3339))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"received":true`) {
+		t.Fatalf("webhook: %d %s", resp.StatusCode, b)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exit %d after interrupt, want 0", code)
+	}
+	l, err := ledger.Open(context.Background(), path, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var n int
+	if err := l.Reader().QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("events after serve: %d (%v), want 1", n, err)
+	}
+	if rep, err := l.Verify(context.Background()); err != nil || !rep.OK() {
+		t.Errorf("verify: %v %+v", err, rep)
+	}
+}
+
+func TestServeRefusesAPortInUse(t *testing.T) {
+	url, stop := startServe(t, map[string]string{"LEDGERD_DB": filepath.Join(t.TempDir(), "a.db")})
+	defer stop()
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/webhooks/fuse")
+	code, _, errOut := ledgerdRun(t, map[string]string{"LEDGERD_DB": filepath.Join(t.TempDir(), "b.db"),
+		"LEDGERD_LISTEN": addr}, "serve")
+	if code != 2 || !strings.Contains(errOut, "webhook listener") {
+		t.Errorf("second serve on %s: exit %d, %s; want 2 naming the listener", addr, code, errOut)
+	}
+}
