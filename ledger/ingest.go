@@ -277,6 +277,9 @@ func (t *wtx) conflict(seq int64, subject, field, kept, observed string) error {
 // committed durably when Update returns nil. It is for the tables ledger
 // does not own but that must not contend with it for the one write lock:
 // reconciliation runs and breaks. The ledger tables stay Ingest's alone.
+// fn may run twice (when another write in its group commit fails, the
+// group is retried without it), so it must derive everything it returns
+// from the transaction.
 func (l *Ledger) Update(ctx context.Context, fn func(*Tx) error) error {
 	return l.w.do(ctx, func(t *wtx) error { return fn(&Tx{t: t}) })
 }

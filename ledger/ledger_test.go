@@ -3,8 +3,10 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/ledgerd/ledgerd"
@@ -320,4 +322,56 @@ func TestBalanceOverflowIsRefusedNotWrapped(t *testing.T) {
 	if posted != 9223372036854775807-10 {
 		t.Errorf("balance moved to %d", posted)
 	}
+}
+
+// TestRefusedUnitsDoNotSinkTheirBatch sends concurrent observations, every
+// fifth of them refused, so that refusals land inside shared group
+// commits: the refused ones leave nothing, every other one is committed.
+func TestRefusedUnitsDoNotSinkTheirBatch(t *testing.T) {
+	var mu sync.Mutex
+	var batches, maxBatch int
+	l := openTest(t, Options{OnBatch: func(n int) {
+		mu.Lock()
+		batches++
+		maxBatch = max(maxBatch, n)
+		mu.Unlock()
+	}})
+	var s script
+	const n = 400
+	obs := make([]ledgerd.Observation, n)
+	for i := range obs {
+		o := ledgerd.TransactionObservation{TransactionID: fmt.Sprintf("a0000000-0000-4000-8000-%012d", i),
+			AccountID: "aaaaaaaa-0000-4000-8000-000000000001", Kind: ledgerd.KindLocalPaymentOut,
+			Status: ledgerd.StatusCreated, At: at(i), Currency: "AED", Amounts: amounts(int64(10+i), 1)}
+		if i%5 == 0 {
+			o.Amounts.WithFee++ // inconsistent: refused by the ledger
+		}
+		obs[i] = s.tx(o)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range obs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = l.Ingest(context.Background(), obs[i])
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%5 == 0 && !errors.Is(err, ErrRejected) {
+			t.Errorf("observation %d: err %v, want ErrRejected", i, err)
+		}
+		if i%5 != 0 && err != nil {
+			t.Errorf("observation %d: %v", i, err)
+		}
+	}
+	if got := count(t, l.Reader(), "events"); got != n-n/5 {
+		t.Errorf("events %d, want %d", got, n-n/5)
+	}
+	if got := count(t, l.Reader(), "entries"); got != n-n/5 {
+		t.Errorf("entries %d, want %d", got, n-n/5)
+	}
+	mustVerify(t, l)
+	t.Logf("%d accepted in %d commits (largest %d)", n-n/5, batches, maxBatch)
 }

@@ -174,11 +174,30 @@ func (w *writer) prepareWanted() {
 	}
 }
 
-// commit runs a batch in one transaction. Each unit runs in a savepoint; a
-// unit that fails is rolled back to its savepoint and told why, the others
-// commit together.
+// commit runs a batch in one transaction and tells every unit how it
+// went. Optimistically the units run back to back; if one fails, the whole
+// transaction is rolled back and the batch runs once more with each unit in
+// its own savepoint (the failed unit left out), so that a refused unit
+// never takes its neighbours down and the common case pays for no
+// savepoints. A unit's fn may therefore run twice; it must derive its
+// result from the transaction alone.
 func (w *writer) commit(batch []*unit) {
 	results := make([]error, len(batch))
+	defer func() {
+		for i, u := range batch {
+			u.done <- results[i]
+		}
+	}()
+	if w.runBatch(batch, results, false) {
+		w.runBatch(batch, results, true)
+	}
+}
+
+// runBatch runs the units that have no result yet in one transaction. In
+// optimistic mode (isolate false) the first failing unit gets its error and
+// runBatch rolls back and returns true: run again, isolated. Isolated, each
+// unit runs in a savepoint and a failure rolls back only that unit.
+func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry bool) {
 	fail := func(err error) {
 		for i := range results {
 			if results[i] == nil {
@@ -186,31 +205,36 @@ func (w *writer) commit(batch []*unit) {
 			}
 		}
 	}
-	defer func() {
-		for i, u := range batch {
-			u.done <- results[i]
-		}
-	}()
-
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin: %w", err))
-		return
+		return false
 	}
 	t := &wtx{tx: tx, ctx: ctx, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}}
 	startHash := w.lastHash
-	abort := func(err error) {
+	abort := func() {
 		_ = tx.Rollback()
 		w.lastHash = startHash
 		w.resetCaches()
-		fail(err)
 	}
 	applied := 0
 	for i, u := range batch {
+		if results[i] != nil {
+			continue // failed in the optimistic pass
+		}
 		if err := u.ctx.Err(); err != nil {
 			results[i] = err
+			continue
+		}
+		if !isolate {
+			if err := u.fn(t); err != nil {
+				results[i] = storageError(err)
+				abort()
+				return true
+			}
+			applied++
 			continue
 		}
 		saved, undoMark := w.lastHash, len(t.undo)
@@ -223,26 +247,29 @@ func (w *writer) commit(batch []*unit) {
 			w.lastHash = saved
 			t.rollbackCaches(undoMark)
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO unit"); rerr != nil {
-				abort(fmt.Errorf("rollback to savepoint: %w", rerr))
-				return
+				abort()
+				fail(fmt.Errorf("rollback to savepoint: %w", rerr))
+				return false
 			}
 		} else {
 			applied++
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE unit"); err != nil {
-			abort(fmt.Errorf("release savepoint: %w", err))
-			return
+			abort()
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return false
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		w.lastHash = startHash
 		w.resetCaches()
 		fail(fmt.Errorf("commit: %w", err))
-		return
+		return false
 	}
 	if w.onBatch != nil && applied > 0 {
 		w.onBatch(applied)
 	}
+	return false
 }
 
 // wtx is the write transaction as units see it.
