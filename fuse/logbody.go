@@ -37,6 +37,25 @@ func maskBody(b []byte) string {
 	return string(out)
 }
 
+// MaskJSON returns a JSON document with every sensitive value masked as in
+// the debug logs (IBANs keep country and last four, names keep initials,
+// external ids keep their last four, secrets and tokens vanish), whole and
+// not truncated; ok is false when b is not one JSON value, which then
+// cannot be masked reliably and must not be shown.
+func MaskJSON(b []byte) (masked json.RawMessage, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return nil, false
+	}
+	out, err := json.Marshal(maskValue("", v))
+	if err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
 // maskValue returns v with sensitive values masked; key is the object key
 // v was found under ("" at the top and inside arrays of plain values).
 func maskValue(key string, v any) any {
@@ -71,6 +90,8 @@ func maskString(key, s string) string {
 		return ledgerd.MaskIBAN(s)
 	case k == "name" || strings.HasSuffix(k, "_name"):
 		return ledgerd.MaskName(s)
+	case k == "external_id":
+		return ledgerd.MaskID(s)
 	}
 	return s
 }
