@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/ledgerd/ledgerd/fuse"
 )
@@ -99,43 +100,23 @@ func (s *Sandbox) updateAccount(r *http.Request, body []byte) (int, any, error) 
 }
 
 func (s *Sandbox) createPayment(r *http.Request, body []byte) (int, any, error) {
-	var req fuse.CreatePaymentRequest
-	if err := decode(body, &req); err != nil {
-		return 0, nil, err
-	}
-	stamp := s.lockNow()
-	defer s.mu.Unlock()
-	a, err := s.accountLocked(r.PathValue("account_id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	t, err := s.createPaymentLocked(a, req, stamp)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusCreated, t.snapshot(), nil
+	return createOnAccount(s, r, body, s.createPaymentLocked)
 }
 
 func (s *Sandbox) createTransfer(r *http.Request, body []byte) (int, any, error) {
-	var req fuse.CreateInternalTransferRequest
-	if err := decode(body, &req); err != nil {
-		return 0, nil, err
-	}
-	stamp := s.lockNow()
-	defer s.mu.Unlock()
-	a, err := s.accountLocked(r.PathValue("account_id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	t, err := s.createTransferLocked(a, req, stamp)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusCreated, t.snapshot(), nil
+	return createOnAccount(s, r, body, s.createTransferLocked)
 }
 
 func (s *Sandbox) createExchange(r *http.Request, body []byte) (int, any, error) {
-	var req fuse.CreateExchangeRequest
+	return createOnAccount(s, r, body, s.createExchangeLocked)
+}
+
+// createOnAccount decodes a request body of type Req and runs create, under
+// the lock, on the account named in the path: the shape of every POST that
+// starts a transaction.
+func createOnAccount[Req any](s *Sandbox, r *http.Request, body []byte,
+	create func(*account, Req, time.Time) (*txn, error)) (int, any, error) {
+	var req Req
 	if err := decode(body, &req); err != nil {
 		return 0, nil, err
 	}
@@ -145,7 +126,7 @@ func (s *Sandbox) createExchange(r *http.Request, body []byte) (int, any, error)
 	if err != nil {
 		return 0, nil, err
 	}
-	t, err := s.createExchangeLocked(a, req, stamp)
+	t, err := create(a, req, stamp)
 	if err != nil {
 		return 0, nil, err
 	}
