@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests use (the real sqlite3 CLI, which
-# tests drive against ledgerd's file). Go modules come through go.mod.
+# Installs the Debian packages the tests and the benchmarks use: the real
+# sqlite3 CLI, which tests drive against ledgerd's file; hledger, which
+# checks ledgerd's exported journal; ledger (ledger-cli) and GNU time, which
+# `make bench` runs side by side with ledgerd's reconciler; Chromium, which
+# renders the admin status page headless; and systemd, for systemd-analyze
+# verify/security on deploy/ledgerd.service (offline: no systemd needs to
+# run). Go modules come through go.mod.
 set -euo pipefail
 
 need=()
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+command -v hledger >/dev/null 2>&1 || need+=(hledger)
+command -v ledger >/dev/null 2>&1 || need+=(ledger)
+[ -x /usr/bin/time ] || need+=(time)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
