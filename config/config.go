@@ -57,7 +57,7 @@ type Config struct {
 	// WebhookSecret is the HMAC key for webhook signatures; unset means no
 	// signature is required (LEDGERD_WEBHOOK_SECRET).
 	WebhookSecret Secret
-	// WebhookTimestampTolerance is how far a signed webhook's timestamp may
+	// WebhookTimestampTolerance is how far any webhook's X-Fuse-Timestamp may
 	// be from now; 0 disables the check
 	// (LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE).
 	WebhookTimestampTolerance time.Duration
@@ -102,7 +102,7 @@ type env struct {
 	WebhookTrustedProxies     string `env:"LEDGERD_WEBHOOK_TRUSTED_PROXIES" desc:"comma-separated CIDRs or IPs whose X-Forwarded-For is honoured; empty trusts none"`
 	WebhookSecret             string `env:"LEDGERD_WEBHOOK_SECRET" desc:"HMAC key for webhook signatures; empty: no signature required"`
 	WebhookSecretFile         string `env:"LEDGERD_WEBHOOK_SECRET_FILE" desc:"file holding LEDGERD_WEBHOOK_SECRET (e.g. a systemd credential)"`
-	WebhookTimestampTolerance string `env:"LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE, default=15m" desc:"allowed skew of a signed webhook's timestamp; 0 disables the check"`
+	WebhookTimestampTolerance string `env:"LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE, default=15m" desc:"how far a webhook's X-Fuse-Timestamp may be from now before it is quarantined as stale; 0 disables the check"`
 
 	BackfillSchedule  string `env:"LEDGERD_BACKFILL_SCHEDULE, default=@every 15m" desc:"cron spec (5 fields or @descriptor) for backfill"`
 	ReconcileSchedule string `env:"LEDGERD_RECONCILE_SCHEDULE, default=0 2 * * *" desc:"cron spec (5 fields or @descriptor) for reconciliation"`

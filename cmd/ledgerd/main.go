@@ -71,6 +71,7 @@ func commands() []command {
 		{"verify", "check the file's invariants: integrity, balance, hash chain (exit 1 on a violation)", cmdVerify},
 		{"quarantine", "list quarantined webhook bodies, or replay one after a fix", cmdQuarantine},
 		{"sandbox", "run the built-in Fuse emulator (API, webhooks, controls) for tests and demos", cmdSandbox},
+		{"certify", "run Fuse's integration test plan and write the evidence pack for production access", cmdCertify},
 		{"version", "print the version", cmdVersion},
 	}
 }

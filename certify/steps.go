@@ -1,0 +1,530 @@
+package certify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd/ledger"
+)
+
+// The webhook event types the plan names, in the order the summary lists
+// them.
+var requiredEvents = []string{
+	"account_opened",
+	"inbound_local_payment_settled",
+	"outbound_local_payment_created",
+	"outbound_local_payment_submitted",
+	"outbound_local_payment_executed",
+	"outbound_local_payment_failed",
+	"internal_transfer_created",
+	"inbound_internal_transfer_settled",
+	"internal_transfer_settled",
+}
+
+// Steps tag the exchanges of requests.jsonl.
+const (
+	stepCustomer      = "1.1 create customer"
+	stepAccount       = "1.2 create account"
+	stepSecondAccount = "2 open second account (internal transfer target)"
+	stepPayment       = "1.3 initiate payment"
+	stepFailPayment   = "2 payment to be failed"
+	stepTransfer      = "2 internal transfer"
+	stepIdempotent    = "4.1 same POST three times"
+	stepConflict      = "4.2 same key, different body"
+	stepGetAccount    = "1.4 retrieve account"
+	stepGetTx         = "1.5 retrieve transaction"
+	stepList          = "1.6 list transactions"
+	stepRefresh       = "3.3 requests after the token expired"
+)
+
+// Amounts in minor units: the funding covers every payment and its fee.
+const (
+	fundingAmount  = 100_000
+	paymentAmount  = 1_000
+	failAmount     = 1_500
+	idemAmount     = 2_000
+	transferAmount = 2_500
+	pageLimit      = 2
+	// beneficiaryIBAN is a well-formed test IBAN (the payments' payee).
+	beneficiaryIBAN = "AE070331234567890123456"
+	// lifecycleAdvance moves the sandbox clock past every lifecycle step.
+	lifecycleAdvance = 10 * time.Second
+	pollEvery        = 50 * time.Millisecond
+)
+
+// runner holds one run's state.
+type runner struct {
+	o         Options
+	client    *fuse.Client
+	rec       *recorder
+	hooks     *hookRecorder
+	ledger    *ledger.Ledger
+	stopHooks func()
+	hookAddr  string
+	ctl       *controls
+	offset    clockOffset
+
+	reqs []*Requirement
+	byID map[string]*Requirement
+
+	started, finished time.Time
+
+	customerID         string
+	accountA, accountB string
+	payment            fuse.Transaction
+	failTxID           string
+	transferID         string
+	ourAccounts        map[string]bool
+	ourTxs             map[string]bool
+	triggers           map[string]string // event type → how certify caused it
+	rootCause          map[string]string // why a prerequisite is missing
+
+	idem     idemEvidence
+	pages    pageEvidence
+	token    tokenEvidence
+	deliver  []hookLine
+	tokenTTL time.Duration
+}
+
+// idemEvidence is what 4.1 and 4.2 observed.
+type idemEvidence struct {
+	key        string
+	externalID string
+	ids        []string
+	conflict   error
+	err        error
+}
+
+// pageEvidence is what 1.6 observed.
+type pageEvidence struct {
+	pages   int
+	cursors []string
+	listed  []fuse.Transaction
+	err     error
+}
+
+// tokenEvidence is what 3.2 and 3.3 observed.
+type tokenEvidence struct {
+	beforeTokens, beforeAPI int
+	afterTokens             int
+	bump                    time.Duration
+	sandboxAdvanced         bool
+	afterLines              []int
+	afterTokenNos           []int
+	err                     error
+}
+
+func (r *runner) clientNow() time.Time { return r.o.Now().Add(r.offset.get()) }
+
+func (r *runner) progressf(format string, args ...any) {
+	fmt.Fprintf(r.o.Progress, format+"\n", args...)
+}
+
+// plan lists every requirement, in the summary's order.
+func (r *runner) plan() {
+	add := func(id, title string) {
+		q := &Requirement{ID: id, Title: title}
+		r.reqs = append(r.reqs, q)
+		r.byID[id] = q
+	}
+	r.byID = map[string]*Requirement{}
+	kind := "Add Business"
+	if r.o.Customer == CustomerIndividual {
+		kind = "Add Individual"
+	}
+	add("1.1", "Create a customer ("+kind+")")
+	add("1.2", "Create an account")
+	add("1.3", "Initiate a payment")
+	add("1.4", "Retrieve an account")
+	add("1.5", "Retrieve a transaction")
+	add("1.6", "List an account's transactions, walking the pages")
+	for i, t := range requiredEvents {
+		add(fmt.Sprintf("2.%d", i+1), "Webhook "+t+" received, stored, answered 2xx")
+	}
+	add("2.10", "Every webhook received was answered 2xx and is in the events table")
+	add("3.1", "Token from client credentials kept outside the code")
+	add("3.2", "Live token reused instead of one per request")
+	add("3.3", "Expired token refreshed, new token used")
+	add("4.1", "Same POST three times with one Idempotency-Key: one resource, identical responses")
+	add("4.2", "Same Idempotency-Key with a different body refused")
+	add("5", "Timestamp and time zone of the run")
+	add("6", "No secret, token, IBAN or name unmasked in the evidence")
+}
+
+func (r *runner) pass(id, format string, args ...any) {
+	q := r.byID[id]
+	q.Pass, q.Detail = true, fmt.Sprintf(format, args...)
+}
+
+func (r *runner) fail(id, format string, args ...any) {
+	q := r.byID[id]
+	q.Pass, q.Detail = false, fmt.Sprintf(format, args...)
+}
+
+// blocked fails id because a prerequisite is missing, quoting the root
+// cause so the reason stands on its own.
+func (r *runner) blocked(id, need string) {
+	r.fail(id, "not attempted: %s", r.why(need))
+}
+
+// shortErr is an error in a few words, for reasons quoted by the
+// requirements that depend on a failed one: the status and code Fuse
+// answered, and how many attempts were made.
+func shortErr(err error) string {
+	var ae *fuse.APIError
+	if !errors.As(err, &ae) {
+		return err.Error()
+	}
+	s := fmt.Sprintf("%s %s answered %d %s", ae.Method, ae.Path, ae.Status, http.StatusText(ae.Status))
+	if ae.Code != "" {
+		s += " (" + ae.Code + ")"
+	}
+	if m := attemptsRE.FindString(err.Error()); m != "" {
+		s += ", " + m
+	}
+	return s
+}
+
+var attemptsRE = regexp.MustCompile(`giving up after \d+ attempts`)
+
+func (r *runner) why(need string) string {
+	if c, ok := r.rootCause[need]; ok {
+		return "no " + need + " (" + c + ")"
+	}
+	return "no " + need
+}
+
+// run executes the plan in order. Each step records its verdict; a step
+// whose prerequisite failed is reported as not attempted, with the cause.
+func (r *runner) run(ctx context.Context) (Result, error) {
+	r.started = r.o.Now()
+	r.ourAccounts, r.ourTxs = map[string]bool{}, map[string]bool{}
+	r.triggers, r.rootCause = map[string]string{}, map[string]string{}
+	r.plan()
+	target := r.o.BaseURL
+	if r.o.BuiltInSandbox {
+		target += " (ledgerd's built-in sandbox)"
+	}
+	r.progressf("certify: Fuse API %s; webhooks expected at http://%s%s", target, r.hookAddr, r.o.WebhookPath)
+
+	r.ctl = detectControls(ctx, r.o.HTTPClient, r.o.BaseURL)
+	if r.ctl.available {
+		r.progressf("certify: sandbox controls found: events are triggered with them")
+	} else {
+		r.progressf("certify: no sandbox controls: some events need an action in the Fuse portal; certify will say which and wait up to %s", r.o.WebhookWait)
+	}
+
+	r.createCustomer(ctx)
+	r.createAccounts(ctx)
+	r.fund(ctx)
+	r.initiatePayment(ctx)
+	r.failPayment(ctx)
+	r.transfer(ctx)
+	r.idempotency(ctx)
+	if r.ctl.available && len(r.ourAccounts) > 0 {
+		if err := r.ctl.advance(ctx, lifecycleAdvance); err != nil {
+			r.progressf("certify: %v", err)
+		}
+	}
+	r.waitForWebhooks(ctx)
+	r.retrieve(ctx)
+	r.list(ctx)
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("certify: %w", err)
+	}
+
+	// Webhooks are complete: stop the listener before moving any clock
+	// (a sandbox 24 hours ahead would send timestamps the listener's
+	// tolerance refuses), then read what it stored.
+	r.stopHooks()
+	if err := r.collectWebhooks(ctx); err != nil {
+		return Result{}, err
+	}
+	r.judgeWebhooks()
+
+	r.tokenRefresh(ctx)
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("certify: %w", err)
+	}
+	r.judgeTokens()
+	r.judgeIdempotency()
+	r.finished = r.o.Now()
+	r.judgeTime()
+	return Result{StartedAt: r.started, FinishedAt: r.finished}, nil
+}
+
+func (r *runner) createCustomer(ctx context.Context) {
+	ctx = withStep(ctx, stepCustomer)
+	ext := fuse.NewIdempotencyKey() // any unique value
+	var c fuse.Customer
+	var err error
+	if r.o.Customer == CustomerIndividual {
+		c, err = r.client.CreateIndividual(ctx, fuse.CreateIndividualRequest{
+			FirstName: "Layla", LastName: "Certify-Haddad", ExternalID: "certify-" + ext,
+		})
+	} else {
+		c, err = r.client.CreateBusiness(ctx, fuse.CreateBusinessRequest{
+			Name: "Certify Trading LLC", ExternalID: "certify-" + ext,
+		})
+	}
+	if err != nil {
+		r.rootCause["customer"] = "1.1 failed: " + shortErr(err)
+		r.fail("1.1", "%v", err)
+		return
+	}
+	r.customerID = c.CustomerID
+	r.pass("1.1", "%s customer %s created, status %s", c.Type, c.CustomerID, c.Status)
+}
+
+func (r *runner) createAccounts(ctx context.Context) {
+	if r.customerID == "" {
+		r.rootCause["account"] = r.rootCause["customer"]
+		r.blocked("1.2", "customer")
+		return
+	}
+	open := func(ctx context.Context, name, typ string) (fuse.Account, error) {
+		return r.client.CreateAccount(ctx, fuse.CreateAccountRequest{
+			CustomerID: r.customerID, AccountName: name, Currency: r.o.Currency,
+			AccountType: typ, ExternalID: "certify-" + fuse.NewIdempotencyKey(),
+		})
+	}
+	a, err := open(withStep(ctx, stepAccount), "Certify Operating Account", "primary")
+	if err != nil {
+		r.rootCause["account"] = "1.2 failed: " + shortErr(err)
+		r.fail("1.2", "%v", err)
+		return
+	}
+	r.accountA = a.AccountID
+	r.ourAccounts[a.AccountID] = true
+	r.triggers["account_opened"] = "POST /accounts (" + stepAccount + ")"
+	r.pass("1.2", "%s %s account %s opened, status %s", a.Currency, a.AccountType, a.AccountID, a.Status)
+
+	b, err := open(withStep(ctx, stepSecondAccount), "Certify Settlement Account", "payment")
+	if err != nil {
+		r.rootCause["second account"] = "opening it failed: " + shortErr(err)
+		r.progressf("certify: second account: %v", err)
+		return
+	}
+	r.accountB = b.AccountID
+	r.ourAccounts[b.AccountID] = true
+}
+
+// fund brings money in, so that the payments and the transfer can go out.
+func (r *runner) fund(ctx context.Context) {
+	if r.accountA == "" {
+		return
+	}
+	if r.ctl.available {
+		if err := r.ctl.inboundPayment(ctx, r.accountA, fundingAmount, r.o.Currency); err != nil {
+			r.rootCause["inbound_local_payment_settled"] = err.Error()
+			r.progressf("certify: %v", err)
+			return
+		}
+		r.triggers["inbound_local_payment_settled"] = "sandbox control POST /sandbox/inbound-payments"
+		return
+	}
+	r.triggers["inbound_local_payment_settled"] = "inbound payment sent from the Fuse portal"
+	r.progressf("ACTION in the Fuse portal: send an inbound local payment of at least %s minor units of %s to account %s.\n"+
+		"  certify waits up to %s for its inbound_local_payment_settled webhook.",
+		fmt.Sprint(fundingAmount), r.o.Currency, r.accountA, r.o.WebhookWait)
+	if !r.waitFor(ctx, func(d hookDelivery) bool {
+		return d.Type == "inbound_local_payment_settled" && r.refersTo(d, r.accountA)
+	}) {
+		r.rootCause["inbound_local_payment_settled"] = "no inbound payment arrived within " + r.o.WebhookWait.String()
+	}
+}
+
+func (r *runner) paymentRequest(amount int64, ref string) fuse.CreatePaymentRequest {
+	return fuse.CreatePaymentRequest{
+		Amount: amount, Currency: r.o.Currency,
+		Beneficiary:       fuse.Party{Name: "Certify Beneficiary Company", IBAN: beneficiaryIBAN},
+		Purpose:           "certify",
+		ExternalReference: ref,
+		ExternalID:        "certify-" + fuse.NewIdempotencyKey(),
+	}
+}
+
+func (r *runner) initiatePayment(ctx context.Context) {
+	if r.accountA == "" {
+		r.rootCause["payment"] = r.rootCause["account"]
+		r.blocked("1.3", "account")
+		return
+	}
+	t, err := r.client.CreatePayment(withStep(ctx, stepPayment), r.accountA, r.paymentRequest(paymentAmount, "certify-payment"))
+	if err != nil {
+		r.rootCause["payment"] = "1.3 failed: " + shortErr(err)
+		r.fail("1.3", "%v", err)
+		return
+	}
+	r.payment = t
+	r.ourTxs[t.TransactionID] = true
+	for _, e := range []string{"outbound_local_payment_created", "outbound_local_payment_submitted", "outbound_local_payment_executed"} {
+		r.triggers[e] = "POST /accounts/{id}/payments (" + stepPayment + ")"
+	}
+	if r.ctl.available {
+		r.triggers["outbound_local_payment_submitted"] += ", sandbox clock advanced " + lifecycleAdvance.String()
+		r.triggers["outbound_local_payment_executed"] += ", sandbox clock advanced " + lifecycleAdvance.String()
+	}
+	r.pass("1.3", "payment %s of %d %s created, status %s", t.TransactionID, t.InstructedAmount, t.Currency, t.Status)
+}
+
+func (r *runner) failPayment(ctx context.Context) {
+	if r.accountA == "" {
+		r.rootCause["outbound_local_payment_failed"] = r.why("account")
+		return
+	}
+	t, err := r.client.CreatePayment(withStep(ctx, stepFailPayment), r.accountA, r.paymentRequest(failAmount, "certify-to-fail"))
+	if err != nil {
+		r.rootCause["outbound_local_payment_failed"] = "creating the payment to fail failed: " + shortErr(err)
+		r.progressf("certify: payment to fail: %v", err)
+		return
+	}
+	r.failTxID = t.TransactionID
+	r.ourTxs[t.TransactionID] = true
+	if r.ctl.available {
+		if err := r.ctl.fail(ctx, t.TransactionID, "certify: failed on purpose"); err != nil {
+			r.rootCause["outbound_local_payment_failed"] = err.Error()
+			r.progressf("certify: %v", err)
+			return
+		}
+		r.triggers["outbound_local_payment_failed"] = "sandbox control POST /sandbox/transactions/{id}/fail"
+		return
+	}
+	r.triggers["outbound_local_payment_failed"] = "payment failed from the Fuse portal"
+	r.progressf("ACTION in the Fuse portal: fail payment %s (account %s) before it executes.\n"+
+		"  certify waits up to %s for its outbound_local_payment_failed webhook.", t.TransactionID, r.accountA, r.o.WebhookWait)
+	if !r.waitFor(ctx, func(d hookDelivery) bool {
+		return d.Type == "outbound_local_payment_failed" && r.refersTo(d, t.TransactionID)
+	}) {
+		r.rootCause["outbound_local_payment_failed"] = "the payment was not failed within " + r.o.WebhookWait.String()
+	}
+}
+
+func (r *runner) transfer(ctx context.Context) {
+	if r.accountA == "" || r.accountB == "" {
+		need := "account"
+		if r.accountA != "" {
+			need = "second account"
+		}
+		for _, e := range []string{"internal_transfer_created", "inbound_internal_transfer_settled", "internal_transfer_settled"} {
+			r.rootCause[e] = r.why(need)
+		}
+		return
+	}
+	t, err := r.client.CreateInternalTransfer(withStep(ctx, stepTransfer), r.accountA, fuse.CreateInternalTransferRequest{
+		ToAccountID: r.accountB, Amount: transferAmount, Reference: "certify-transfer",
+		ExternalID: "certify-" + fuse.NewIdempotencyKey(),
+	})
+	if err != nil {
+		for _, e := range []string{"internal_transfer_created", "inbound_internal_transfer_settled", "internal_transfer_settled"} {
+			r.rootCause[e] = "the internal transfer failed: " + shortErr(err)
+		}
+		r.progressf("certify: internal transfer: %v", err)
+		return
+	}
+	r.transferID = t.TransactionID
+	r.ourTxs[t.TransactionID] = true
+	for _, e := range []string{"internal_transfer_created", "inbound_internal_transfer_settled", "internal_transfer_settled"} {
+		r.triggers[e] = "POST /accounts/{id}/internal-transfers (" + stepTransfer + ")"
+	}
+}
+
+// idempotency sends one payment three times under one key, then the same
+// key with another body.
+func (r *runner) idempotency(ctx context.Context) {
+	if r.accountA == "" {
+		r.blocked("4.1", "account")
+		r.blocked("4.2", "account")
+		return
+	}
+	key := fuse.NewIdempotencyKey()
+	req := r.paymentRequest(idemAmount, "certify-idempotency")
+	r.idem.key, r.idem.externalID = key, req.ExternalID
+	kctx := fuse.WithIdempotencyKey(withStep(ctx, stepIdempotent), key)
+	for range 3 {
+		t, err := r.client.CreatePayment(kctx, r.accountA, req)
+		if err != nil {
+			r.idem.err = err
+			break
+		}
+		r.idem.ids = append(r.idem.ids, t.TransactionID)
+		r.ourTxs[t.TransactionID] = true
+	}
+	other := req
+	other.Amount++
+	_, err := r.client.CreatePayment(fuse.WithIdempotencyKey(withStep(ctx, stepConflict), key), r.accountA, other)
+	r.idem.conflict = err
+	if err == nil {
+		r.idem.conflict = errors.New("accepted")
+	}
+}
+
+func (r *runner) retrieve(ctx context.Context) {
+	if r.accountA == "" {
+		r.blocked("1.4", "account")
+	} else if a, err := r.client.GetAccount(withStep(ctx, stepGetAccount), r.accountA); err != nil {
+		r.fail("1.4", "%v", err)
+	} else {
+		r.pass("1.4", "account %s: %s, balance current %d available %d %s", a.AccountID, a.Status,
+			a.Balance.Current, a.Balance.Available, a.Currency)
+	}
+	if r.payment.TransactionID == "" {
+		r.blocked("1.5", "payment")
+	} else if t, err := r.client.GetTransaction(withStep(ctx, stepGetTx), r.payment.TransactionID); err != nil {
+		r.fail("1.5", "%v", err)
+	} else {
+		r.pass("1.5", "transaction %s: %s, status %s", t.TransactionID, t.Kind, t.Status)
+	}
+}
+
+// list walks account A's transactions pageLimit at a time, and checks
+// that the walk followed the cursors to the end and saw every transaction
+// this run made on the account.
+func (r *runner) list(ctx context.Context) {
+	if r.accountA == "" {
+		r.blocked("1.6", "account")
+		return
+	}
+	seen := map[string]bool{}
+	for p, err := range r.client.TransactionPages(withStep(ctx, stepList), r.accountA, fuse.ListTransactionsParams{Limit: pageLimit}) {
+		if err != nil {
+			r.pages.err = err
+			break
+		}
+		r.pages.pages++
+		r.pages.cursors = append(r.pages.cursors, p.Cursor)
+		for _, t := range p.Data {
+			if seen[t.TransactionID] {
+				r.pages.err = fmt.Errorf("transaction %s listed twice", t.TransactionID)
+			}
+			seen[t.TransactionID] = true
+			r.pages.listed = append(r.pages.listed, t)
+		}
+	}
+	// Every transaction in ourTxs is an outbound leg of account A.
+	var absent []string
+	for id := range r.ourTxs {
+		if !seen[id] {
+			absent = append(absent, id)
+		}
+	}
+	slices.Sort(absent)
+	switch {
+	case r.pages.err != nil:
+		r.fail("1.6", "after %d page(s): %v", r.pages.pages, r.pages.err)
+	case r.pages.pages < 2:
+		r.fail("1.6", "only %d page of %d transaction(s) at limit=%d: pagination not exercised", r.pages.pages, len(r.pages.listed), pageLimit)
+	case len(absent) > 0:
+		r.fail("1.6", "the walk missed transactions of this run: %s", strings.Join(absent, ", "))
+	default:
+		r.pass("1.6", "%d transactions in %d pages of limit=%d, each page fetched with the previous page's next_cursor, the last with next_cursor null",
+			len(r.pages.listed), r.pages.pages, pageLimit)
+	}
+}
