@@ -156,6 +156,10 @@ type TransactionObservation struct {
 	Purpose              string
 	FailureReason        string
 	At                   time.Time // when Fuse says this status was reached
+	// CreatedAt is when Fuse created the transaction, when the observation
+	// says (API objects do; webhooks carry only At, which for a created
+	// event is the creation time).
+	CreatedAt time.Time
 }
 
 // TxAmounts are the amounts of a Fuse transaction in minor units of its

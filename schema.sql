@@ -205,12 +205,15 @@ CREATE TABLE balances (
 
 CREATE TABLE sync_checkpoints (
   -- Per Fuse account, how far the backfill has safely read: the last
-  -- (updated_at, transaction_id) of the last committed page.
+  -- (updated_at, transaction_id) of the last committed page (both NULL
+  -- until a first page commits), when a run last finished the account, and
+  -- why the last run failed.
   account_id      TEXT PRIMARY KEY REFERENCES fuse_accounts (account_id),
-  updated_at      TEXT NOT NULL,
-  transaction_id  TEXT NOT NULL,
+  updated_at      TEXT,
+  transaction_id  TEXT,
   last_success_at TEXT,
-  last_error      TEXT
+  last_error      TEXT,
+  CHECK ((updated_at IS NULL) = (transaction_id IS NULL))
 ) STRICT;
 
 CREATE VIEW v_balances AS
@@ -331,3 +334,49 @@ CREATE VIEW v_open_breaks AS
     FROM breaks
    WHERE state = 'open'
    ORDER BY first_seen, id;
+
+-- version 3: reconciliation per-run detail and the indexes the reconciler reads by
+
+CREATE TABLE recon_run_accounts (
+  -- What one run saw per Fuse account and currency, so that a report of an
+  -- old run shows that run's figures, not today's. Amounts in minor units
+  -- of currency, as of the run's as_of. drift = ledger_posted − fuse_balance
+  -- (net); gross_drift = the sum of the absolute differences that make it up
+  -- (transactions found on one side only or with other amounts or status,
+  -- and what no transaction explains), so that two errors that cancel out
+  -- still show.
+  run_id          INTEGER NOT NULL REFERENCES recon_runs (id),
+  fuse_account_id TEXT NOT NULL,
+  name            TEXT,
+  currency        TEXT NOT NULL CHECK (length(currency) = 3),
+  ledger_posted   INTEGER NOT NULL,
+  ledger_pending  INTEGER NOT NULL,
+  fuse_balance    INTEGER,                    -- NULL: Fuse does not know the account
+  drift           INTEGER NOT NULL,
+  gross_drift     INTEGER NOT NULL,
+  PRIMARY KEY (run_id, fuse_account_id, currency)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE recon_run_breaks (
+  -- Which breaks a run saw (a break row holds only its latest sighting).
+  run_id   INTEGER NOT NULL REFERENCES recon_runs (id),
+  break_id INTEGER NOT NULL REFERENCES breaks (id),
+  PRIMARY KEY (run_id, break_id)
+) STRICT, WITHOUT ROWID;
+
+-- The reconciler merges each account's Fuse transactions with the ledger's
+-- in transaction_id order. Rows are stored in ingest order, accounts
+-- interleaved, so both indexes carry every column the merge reads: an
+-- account's rows are then one sequential stretch of the first, and the
+-- entry of each is found in the second without touching the tables (space
+-- for time: about the size of the rows again).
+CREATE INDEX fuse_transactions_account_id ON fuse_transactions (account_id, transaction_id,
+  kind, counterpart_account_id, currency, instructed_amount, fee_amount, amount_with_fee,
+  counterpart_currency, counterpart_amount, status, status_at, created_at);
+CREATE INDEX entries_transaction_state ON entries (transaction_id, state, pending_at, final_at);
+-- Duplicates: one external_id booked twice on the same account and kind.
+CREATE INDEX fuse_transactions_external_id ON fuse_transactions (external_id, account_id, kind, status)
+  WHERE external_id IS NOT NULL;
+-- Balances as of a cut-off: the few entries that changed after it.
+CREATE INDEX entries_pending_at ON entries (pending_at);
+CREATE INDEX entries_final_at ON entries (final_at);

@@ -29,6 +29,7 @@ func (t Transaction) Observation() (ledgerd.TransactionObservation, error) {
 		Purpose:              t.Purpose,
 		FailureReason:        t.FailureReason,
 		At:                   t.UpdatedAt.UTC(),
+		CreatedAt:            t.CreatedAt.UTC(),
 	}
 	fail := func(format string, args ...any) (ledgerd.TransactionObservation, error) {
 		return ledgerd.TransactionObservation{}, fmt.Errorf("transaction %s: %s", t.TransactionID, fmt.Sprintf(format, args...))

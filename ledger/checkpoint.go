@@ -34,7 +34,7 @@ func (tx *Tx) SaveCheckpoint(cp Checkpoint) error {
 		ON CONFLICT (account_id) DO UPDATE SET
 		  updated_at = excluded.updated_at, transaction_id = excluded.transaction_id,
 		  last_success_at = COALESCE(excluded.last_success_at, last_success_at), last_error = NULL
-		WHERE (excluded.updated_at, excluded.transaction_id) >= (updated_at, transaction_id)`,
+		WHERE updated_at IS NULL OR (excluded.updated_at, excluded.transaction_id) >= (updated_at, transaction_id)`,
 		cp.AccountID, upd, cp.TransactionID, formatTime(cp.LastSuccessAt))
 	if err != nil {
 		return fmt.Errorf("save checkpoint of %s: %w", cp.AccountID, err)
@@ -42,40 +42,46 @@ func (tx *Tx) SaveCheckpoint(cp Checkpoint) error {
 	return nil
 }
 
-// Checkpoint returns the account's checkpoint; ok is false when the account
-// has never been backfilled.
+// Checkpoint returns the account's checkpoint; ok is false when no page of
+// the account has ever been committed (LastError and LastSuccessAt may still
+// be set).
 func (l *Ledger) Checkpoint(ctx context.Context, accountID string) (cp Checkpoint, ok bool, err error) {
-	var upd, success, lastErr sql.NullString
+	var upd, txID, success, lastErr sql.NullString
 	err = l.reader.QueryRowContext(ctx, `SELECT updated_at, transaction_id, last_success_at, last_error
-		FROM sync_checkpoints WHERE account_id = ?`, accountID).Scan(&upd, &cp.TransactionID, &success, &lastErr)
+		FROM sync_checkpoints WHERE account_id = ?`, accountID).Scan(&upd, &txID, &success, &lastErr)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Checkpoint{AccountID: accountID}, false, nil
 	}
 	if err != nil {
 		return cp, false, fmt.Errorf("read checkpoint of %s: %w", accountID, err)
 	}
-	cp.AccountID, cp.LastError = accountID, lastErr.String
+	cp.AccountID, cp.TransactionID, cp.LastError = accountID, txID.String, lastErr.String
 	if cp.UpdatedAt, err = parseTime(upd); err != nil {
 		return cp, false, err
 	}
 	if cp.LastSuccessAt, err = parseTime(success); err != nil {
 		return cp, false, err
 	}
-	return cp, true, nil
+	return cp, upd.Valid, nil
 }
 
 // RecordSyncResult notes the end of an account's backfill run: success
-// (errText "") stamps last_success_at; a failure keeps the checkpoint where
-// it was and records why. It writes nothing for an account never
-// checkpointed and never seen.
+// (errText "") stamps last_success_at and clears last_error; a failure
+// records why and leaves the checkpoint's position where it was. An
+// account the ledger has never seen gets no row.
 func (l *Ledger) RecordSyncResult(ctx context.Context, accountID string, at time.Time, errText string) error {
 	return l.w.do(ctx, func(t *wtx) error {
 		var err error
 		if errText == "" {
-			_, err = t.exec(`UPDATE sync_checkpoints SET last_success_at = ?, last_error = NULL WHERE account_id = ?`,
-				formatTime(at), accountID)
+			_, err = t.exec(`INSERT INTO sync_checkpoints (account_id, last_success_at)
+				SELECT ?, ? WHERE EXISTS (SELECT 1 FROM fuse_accounts WHERE account_id = ?)
+				ON CONFLICT (account_id) DO UPDATE SET last_success_at = excluded.last_success_at, last_error = NULL`,
+				accountID, formatTime(at), accountID)
 		} else {
-			_, err = t.exec(`UPDATE sync_checkpoints SET last_error = ? WHERE account_id = ?`, errText, accountID)
+			_, err = t.exec(`INSERT INTO sync_checkpoints (account_id, last_error)
+				SELECT ?, ? WHERE EXISTS (SELECT 1 FROM fuse_accounts WHERE account_id = ?)
+				ON CONFLICT (account_id) DO UPDATE SET last_error = excluded.last_error`,
+				accountID, errText, accountID)
 		}
 		if err != nil {
 			return fmt.Errorf("record sync result of %s: %w", accountID, err)

@@ -59,3 +59,38 @@ func TestCheckpointCommitsWithItsPageOrNotAtAll(t *testing.T) {
 		t.Error("checkpoint for an account never backfilled")
 	}
 }
+
+func TestFailureBeforeAnyPageIsRecorded(t *testing.T) {
+	l := openTest(t, Options{})
+	ctx := context.Background()
+	obs := scenario()
+	ingestAll(t, l, obs[:1]) // the account exists, nothing was ever backfilled
+	acct := "aaaaaaaa-0000-4000-8000-000000000001"
+	if err := l.RecordSyncResult(ctx, acct, at(5), "fuse: 503 on the first page"); err != nil {
+		t.Fatal(err)
+	}
+	cp, ok, err := l.Checkpoint(ctx, acct)
+	if err != nil || ok || cp.LastError != "fuse: 503 on the first page" {
+		t.Fatalf("checkpoint %+v ok=%v err=%v: want the error recorded with no position", cp, ok, err)
+	}
+	// The first committed page then sets the position and clears the error.
+	if _, err := l.IngestAll(ctx, nil, func(tx *Tx) error {
+		return tx.SaveCheckpoint(Checkpoint{AccountID: acct, UpdatedAt: at(1), TransactionID: "t"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if cp, ok, _ := l.Checkpoint(ctx, acct); !ok || cp.LastError != "" || !cp.UpdatedAt.Equal(at(1)) {
+		t.Errorf("after the first page: %+v ok=%v", cp, ok)
+	}
+	// An account with no transactions still gets its last success.
+	if err := l.RecordSyncResult(ctx, "bbbbbbbb-0000-4000-8000-000000000002", at(6), ""); err != nil {
+		t.Fatal(err)
+	}
+	ingestAll(t, l, obs[1:2])
+	if err := l.RecordSyncResult(ctx, "bbbbbbbb-0000-4000-8000-000000000002", at(7), ""); err != nil {
+		t.Fatal(err)
+	}
+	if cp, ok, _ := l.Checkpoint(ctx, "bbbbbbbb-0000-4000-8000-000000000002"); ok || !cp.LastSuccessAt.Equal(at(7)) {
+		t.Errorf("empty account: %+v ok=%v, want last_success_at with no position", cp, ok)
+	}
+}

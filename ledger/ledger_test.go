@@ -375,3 +375,26 @@ func TestRefusedUnitsDoNotSinkTheirBatch(t *testing.T) {
 	mustVerify(t, l)
 	t.Logf("%d accepted in %d commits (largest %d)", n-n/5, batches, maxBatch)
 }
+
+// TestBackfilledTransactionIsPendingFromItsCreation: an API object carries
+// both its creation time and its final status; the entry is pending from
+// the first and posted from the second.
+func TestBackfilledTransactionIsPendingFromItsCreation(t *testing.T) {
+	var s script
+	l := openTest(t, Options{})
+	o := ledgerd.TransactionObservation{TransactionID: "b0000000-0000-4000-8000-000000000001",
+		AccountID: "aaaaaaaa-0000-4000-8000-000000000001", Kind: ledgerd.KindLocalPaymentOut,
+		Status: ledgerd.StatusExecuted, At: at(15), CreatedAt: at(10), Currency: "AED", Amounts: amounts(500, 0)}
+	ingestAll(t, l, []ledgerd.Observation{s.tx(o)})
+	var pendingAt, finalAt string
+	if err := l.Reader().QueryRow(`SELECT pending_at, final_at FROM entries`).Scan(&pendingAt, &finalAt); err != nil {
+		t.Fatal(err)
+	}
+	if pendingAt != at(10).Format(timeLayout) || finalAt != at(15).Format(timeLayout) {
+		t.Errorf("entry pending %s → final %s; want %s → %s", pendingAt, finalAt, at(10).Format(timeLayout), at(15).Format(timeLayout))
+	}
+	bs, _ := l.BalancesAsOf(context.Background(), at(12))
+	if got := balanceMap(bs)["bank:aaaaaaaa-0000-4000-8000-000000000001 AED"]; got != "0/-500/-500" {
+		t.Errorf("as of minute 12: %q, want the payment in flight", got)
+	}
+}

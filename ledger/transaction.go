@@ -45,7 +45,7 @@ func (t *wtx) loadTx(id string) (txState, bool, error) {
 }
 
 // stateOf is the txState of a transaction row freshly inserted from o.
-func stateOf(o ledgerd.TransactionObservation, at sql.NullString) txState {
+func stateOf(o ledgerd.TransactionObservation, at, created sql.NullString) txState {
 	s := txState{
 		Kind:                 o.Kind,
 		AccountID:            o.AccountID,
@@ -54,7 +54,7 @@ func stateOf(o ledgerd.TransactionObservation, at sql.NullString) txState {
 		CounterpartCurrency:  sql.NullString{String: string(o.CounterpartCurrency), Valid: o.CounterpartCurrency != ""},
 		Status:               o.Status,
 		StatusAt:             at,
-		CreatedAt:            at,
+		CreatedAt:            created,
 	}
 	if a := o.Amounts; a != nil {
 		s.Instructed = sql.NullInt64{Int64: int64(a.Instructed), Valid: true}
@@ -125,6 +125,12 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 		cpAmount = int64(*o.CounterpartAmount)
 	}
 	at := formatTime(o.At)
+	// The earliest Fuse time known of the transaction: its creation time
+	// when the observation says it, else this observation's time.
+	created := at
+	if c := formatTime(o.CreatedAt); c.Valid && (!created.Valid || c.String < created.String) {
+		created = c
+	}
 	if !found {
 		_, err = t.exec(`INSERT INTO fuse_transactions
 			(transaction_id, kind, account_id, counterpart_account_id, currency,
@@ -136,12 +142,12 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 			o.TransactionID, string(o.Kind), o.AccountID, o.CounterpartAccountID, string(o.Currency),
 			instructed, fee, withFee, string(o.CounterpartCurrency), cpAmount, o.Rate,
 			string(o.Status), at, o.Reference, o.ExternalReference, o.ExternalID, o.Purpose, o.FailureReason,
-			at, seq, seq, string(src))
+			created, seq, seq, string(src))
 		if err != nil {
 			return fmt.Errorf("record transaction %s: %w", o.TransactionID, err)
 		}
 		// A new transaction has no entry: book it from what was just written.
-		return t.bookEntry(seq, o.TransactionID, stateOf(o, at))
+		return t.bookEntry(seq, o.TransactionID, stateOf(o, at, created))
 	}
 
 	if err := t.transactionConflicts(seq, cur, o); err != nil {
@@ -156,8 +162,8 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 		statusAt = at
 	}
 	createdAt := cur.CreatedAt
-	if at.Valid && (!createdAt.Valid || at.String < createdAt.String) {
-		createdAt = at
+	if created.Valid && (!createdAt.Valid || created.String < createdAt.String) {
+		createdAt = created
 	}
 	failure := ""
 	if ledgerd.Status(status) == ledgerd.StatusFailed && o.Status == ledgerd.StatusFailed {
