@@ -1,0 +1,239 @@
+package admin_test
+
+import (
+	"encoding/xml"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/admin"
+	"github.com/ledgerd/ledgerd/webhook"
+)
+
+// wellFormed checks that the page's elements nest and close properly, as
+// an XML tokenizer with HTML's void elements sees them: every table, tr,
+// section and svg opened is closed, in order. It returns the number of
+// elements by name.
+func wellFormed(t *testing.T, page string) map[string]int {
+	t.Helper()
+	dec := xml.NewDecoder(strings.NewReader(page))
+	dec.Strict = false
+	dec.AutoClose = xml.HTMLAutoClose
+	dec.Entity = xml.HTMLEntity
+	var stack []string
+	counts := map[string]int{}
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("page does not tokenize: %v", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			stack = append(stack, tok.Name.Local)
+			counts[tok.Name.Local]++
+		case xml.EndElement:
+			if len(stack) == 0 || stack[len(stack)-1] != tok.Name.Local {
+				t.Fatalf("</%s> closes %v", tok.Name.Local, stack)
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if len(stack) != 0 {
+		t.Fatalf("unclosed elements: %v", stack)
+	}
+	return counts
+}
+
+// svgs returns the page's inline SVG fragments and checks each parses as
+// strict XML on its own.
+func svgs(t *testing.T, page string) []string {
+	t.Helper()
+	frags := regexp.MustCompile(`(?s)<svg .*?</svg>`).FindAllString(page, -1)
+	for _, f := range frags {
+		var v struct {
+			XMLName xml.Name
+			Rects   []struct {
+				Title string `xml:"title"`
+			} `xml:"rect"`
+		}
+		if err := xml.Unmarshal([]byte(f), &v); err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, f)
+		}
+		if v.XMLName.Local != "svg" || v.XMLName.Space != "http://www.w3.org/2000/svg" {
+			t.Errorf("SVG root = %v", v.XMLName)
+		}
+	}
+	return frags
+}
+
+func statusPage(t *testing.T, srv interface {
+	Client() *http.Client
+}, url string) string {
+	t.Helper()
+	resp, err := srv.Client().Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET / = %d %s", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("Content-Security-Policy = %q", csp)
+	}
+	return string(body)
+}
+
+func TestStatusPageShowsBalancesBreaksRunsAndCharts(t *testing.T) {
+	l := openLedger(t)
+	seedScenario(t, l)
+	dubai, err := time.LoadLocation("Asia/Dubai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := serve(t, l, admin.Options{Location: dubai, Version: "v1.2.3"})
+	page := statusPage(t, srv, srv.URL+"/")
+
+	counts := wellFormed(t, page)
+	if counts["table"] != 3 || counts["svg"] != 3 || counts["script"] != 0 {
+		t.Errorf("element counts: %d tables, %d svg, %d script; want 3, 3 (ingest, AED and USD drift), 0",
+			counts["table"], counts["svg"], counts["script"])
+	}
+	frags := svgs(t, page)
+	if len(frags) != 3 {
+		t.Fatalf("%d SVG charts, want 3", len(frags))
+	}
+	// One drift chart per currency: amounts in AED and USD are never
+	// added up. Run 3 saw no USD account: a zero stub.
+	if usd := html.UnescapeString(frags[2]); !strings.Contains(usd, "Absolute drift per run, USD") ||
+		!strings.Contains(usd, "run 2 (BREAKS, 2024-10-10 06:00 +04): drift 0.00 USD, gross 0.00 USD") {
+		t.Errorf("USD drift chart:\n%s", frags[2])
+	}
+
+	mustContain := []string{
+		// header: version, file, time in LEDGERD_TZ, latest verdict
+		"v1.2.3", l.Path(), "2024-10-11 10:30:00 +04", `id="verdict">INCOMPLETE<`,
+		// last reconcile and backfill, ingest per source
+		"run #3 started 2024-10-11 06:00 +04 (4h 30m ago)",
+		"<b>webhook</b>: 15 events, last 2024-10-10 12:00 +04",
+		"<b>backfill</b>: 2 events, last 2024-10-10 13:00 +04",
+		// balances: ledger vs Fuse in major units, the merchant drifting by 5.00
+		"bank:" + merchantID, "990000.00", "989995.00",
+		`<td class="num drift">5.00</td>`,
+		"bank:" + payoutsID, "9487.61", `<td class="num drift zero">0.00</td>`,
+		"bank:" + usdID, "-100.00", "not reported",
+		"Contractors Ltd.",
+		// open breaks only, with difference and age
+		"balance_drift", "missing_at_fuse", missingTx, "12.50", "1d 4h",
+		// runs with verdict badges
+		`<span class="badge ok">RECONCILED</span>`, `<span class="badge bad">BREAKS</span>`,
+		`<span class="badge warn">INCOMPLETE</span>`,
+		// charts: events per hour, drift per run in AED
+		"Events ingested per hour", "last 48 hours, all sources: 17 events",
+		"Absolute drift per run, AED", "run 2 (BREAKS, 2024-10-10 06:00 +04): drift 5.00 AED, gross 17.50 AED",
+	}
+	// Compare text as a browser shows it (html/template writes "+" as
+	// "&#43;").
+	text := html.UnescapeString(page)
+	for _, s := range mustContain {
+		if !strings.Contains(text, s) {
+			t.Errorf("status page lacks %q", s)
+		}
+	}
+	// The hostile detail arrives escaped, as text.
+	if !strings.Contains(page, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;quotes&#34;") {
+		t.Errorf("break detail not escaped")
+	}
+	mustNot := []string{
+		"stale_pending",   // acknowledged: not an open break
+		"status_mismatch", // resolved
+		`<script>`,
+	}
+	for _, s := range mustNot {
+		if strings.Contains(page, s) {
+			t.Errorf("status page shows %q", s)
+		}
+	}
+	// Only the merchant's row is highlighted.
+	if n := strings.Count(page, `<tr class="drifting">`); n != 1 {
+		t.Errorf("%d drifting rows, want 1", n)
+	}
+}
+
+func TestStatusPageOnAnEmptyFile(t *testing.T) {
+	l := openLedger(t)
+	srv, _ := serve(t, l, admin.Options{})
+	page := statusPage(t, srv, srv.URL+"/")
+	wellFormed(t, page)
+	svgs(t, page)
+	for _, s := range []string{
+		"NOT RECONCILED YET", "No balances yet", "No open breaks.", "No reconciliation run yet.",
+		"no event has been received", "No reconciliation run with account figures yet.",
+		"last 48 hours, all sources: 0 events",
+	} {
+		if !strings.Contains(page, s) {
+			t.Errorf("empty status page lacks %q", s)
+		}
+	}
+}
+
+func TestUnknownPagesAre404(t *testing.T) {
+	srv, _ := serve(t, openLedger(t), admin.Options{})
+	if resp, _ := get(t, srv, "/favicon.ico"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /favicon.ico = %d", resp.StatusCode)
+	}
+}
+
+func TestMetricsExposeRuntimeProcessAndLedgerdMetrics(t *testing.T) {
+	l := openLedger(t)
+	srv, reg := serve(t, l, admin.Options{})
+	// Another component's collectors on the same registry, as serve wires.
+	m := webhook.NewMetrics(reg)
+	m.CommitBatch(3)
+	if resp, _ := get(t, srv, "/api/v1/balances"); resp.StatusCode != http.StatusOK {
+		t.Fatal(resp.Status)
+	}
+	resp, body := get(t, srv, "/metrics")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", resp.StatusCode)
+	}
+	page := string(body)
+	for _, s := range []string{
+		"go_goroutines ", "go_memstats_alloc_bytes ", "process_cpu_seconds_total ", "process_open_fds ",
+		"ledgerd_ledger_commit_batch_size_count 1",
+		`ledgerd_admin_requests_total{code="200",handler="balances"} 1`,
+	} {
+		if !strings.Contains(page, s) {
+			t.Errorf("/metrics lacks %q", s)
+		}
+	}
+}
+
+func TestNewAcceptsARegistryThatAlreadyHasTheRuntimeCollectors(t *testing.T) {
+	l := openLedger(t)
+	_, reg := serve(t, l, admin.Options{})
+	// A second handler on the same registry (a test, or a restart of the
+	// listener) must not panic on duplicate registration.
+	h := admin.New(admin.Options{Ledger: l, Registry: reg})
+	if h == nil {
+		t.Fatal("nil handler")
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(fmt.Errorf("gather: %w", err))
+	}
+}

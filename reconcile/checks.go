@@ -1,0 +1,217 @@
+package reconcile
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/ledgerd/ledgerd"
+)
+
+// The checks below need only the ledger. Each is one SQL statement over
+// the whole book whose result is the breaks themselves, so their memory
+// does not grow with history either.
+
+// ledgerChecks runs every ledger-only check.
+func (st *runState) ledgerChecks(ctx context.Context) error {
+	for _, check := range []func(context.Context) error{
+		st.unpairedLegs, st.duplicates, st.statusConflicts, st.unbalancedEntries,
+	} {
+		if err := check(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unpairedLegsSQL pairs the two legs of every internal transfer and
+// exchange that had succeeded at the cut-off, by what DESIGN.md says pairs
+// them: external_id (else reference) for transfers, external_reference
+// (else external_id) for exchanges, the two accounts, and the amount that
+// passes through clearing (an exchange's source amount, which its
+// receiving leg carries as counterpart_amount). A group whose sending and
+// receiving legs do not cancel leaves money in clearing:internal or
+// clearing:fx:<ccy>. Legs are taken by status (the entry is posted exactly
+// when the status has succeeded and amounts are known); a group whose
+// latest leg is within the ledger's grace period is left alone, its other
+// leg may be on the way.
+const unpairedLegsSQL = `
+SELECT family, currency, pair_key, src, dst, amount, SUM(sign), COUNT(*), MIN(transaction_id),
+       group_concat(transaction_id || ' (' || kind || ')', ', ')
+  FROM (
+    SELECT transaction_id, kind, 'internal transfer' AS family, currency,
+           COALESCE(external_id, reference, '') AS pair_key,
+           CASE kind WHEN 'internal_transfer_out' THEN account_id ELSE counterpart_account_id END AS src,
+           CASE kind WHEN 'internal_transfer_out' THEN counterpart_account_id ELSE account_id END AS dst,
+           instructed_amount AS amount,
+           CASE kind WHEN 'internal_transfer_out' THEN 1 ELSE -1 END AS sign,
+           status, status_at
+      FROM fuse_transactions
+     WHERE kind IN ('internal_transfer_out', 'internal_transfer_in')
+    UNION ALL
+    SELECT transaction_id, kind, 'exchange',
+           CASE kind WHEN 'exchange_out' THEN currency ELSE counterpart_currency END,
+           COALESCE(external_reference, external_id, ''),
+           CASE kind WHEN 'exchange_out' THEN account_id ELSE counterpart_account_id END,
+           CASE kind WHEN 'exchange_out' THEN counterpart_account_id ELSE account_id END,
+           CASE kind WHEN 'exchange_out' THEN instructed_amount ELSE counterpart_amount END,
+           CASE kind WHEN 'exchange_out' THEN 1 ELSE -1 END,
+           status, status_at
+      FROM fuse_transactions
+     WHERE kind IN ('exchange_out', 'exchange_in'))
+ WHERE status IN ('executed', 'settled') AND status_at <= :as_of AND amount IS NOT NULL
+ GROUP BY family, currency, pair_key, src, dst, amount
+HAVING SUM(sign) <> 0 AND MAX(status_at) <= :grace`
+
+func (st *runState) unpairedLegs(ctx context.Context) error {
+	rows, err := st.r.opts.Ledger.Reader().QueryContext(ctx, unpairedLegsSQL,
+		sql.Named("as_of", st.asOfS), sql.Named("grace", st.ledgerGraceS))
+	if err != nil {
+		return fmt.Errorf("pair transfer legs: %w", err)
+	}
+	defer rows.Close()
+	var fs []Finding
+	for rows.Next() {
+		var family, key, legs, first string
+		var cur, src, dst sql.NullString
+		var amount, sum, n int64
+		if err := rows.Scan(&family, &cur, &key, &src, &dst, &amount, &sum, &n, &first, &legs); err != nil {
+			return fmt.Errorf("pair transfer legs: %w", err)
+		}
+		c := ledgerd.Currency(cur.String)
+		left := ledgerd.Amount(amount * sum) // |sum| legs of one amount: bounded by MaxAmount × rows
+		missing, acct := "receiving", src.String
+		if sum < 0 {
+			missing, acct = "sending", dst.String
+		}
+		fs = append(fs, Finding{Category: UnpairedLeg, Subject: first, Severity: Warning,
+			FuseAccountID: acct, FuseTransactionID: first, Currency: c, LedgerAmount: amt(left), Difference: amt(left),
+			Detail: fmt.Sprintf("%s of %s %s from %s to %s (key %q): booked %s; the %s leg is missing, %s %s stays in clearing",
+				family, ledgerd.Amount(amount).Format(c), c, src.String, dst.String, key, legs, missing, left.Format(c), c)})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("pair transfer legs: %w", err)
+	}
+	rows.Close()
+	return st.emitAll(ctx, fs)
+}
+
+// duplicatesSQL finds one external_id booked more than once as the same
+// kind on the same account and not failed: a payment sent twice. It walks
+// the covering index fuse_transactions_external_id in order.
+const duplicatesSQL = `
+SELECT account_id, kind, external_id, COUNT(*), MIN(transaction_id), group_concat(transaction_id, ', ')
+  FROM fuse_transactions INDEXED BY fuse_transactions_external_id
+ WHERE external_id IS NOT NULL AND status <> 'failed'
+ GROUP BY external_id, account_id, kind
+HAVING COUNT(*) > 1`
+
+func (st *runState) duplicates(ctx context.Context) error {
+	rows, err := st.r.opts.Ledger.Reader().QueryContext(ctx, duplicatesSQL)
+	if err != nil {
+		return fmt.Errorf("find duplicates: %w", err)
+	}
+	defer rows.Close()
+	var fs []Finding
+	for rows.Next() {
+		var acct, kind, ext, first, ids string
+		var n int
+		if err := rows.Scan(&acct, &kind, &ext, &n, &first, &ids); err != nil {
+			return fmt.Errorf("find duplicates: %w", err)
+		}
+		fs = append(fs, Finding{Category: Duplicate, Subject: acct + "/" + kind + "/" + ext, Severity: Warning,
+			FuseAccountID: acct, FuseTransactionID: first,
+			Detail: fmt.Sprintf("%d %s transactions with external_id %q on account %s: %s", n, kind, ext, acct, ids)})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find duplicates: %w", err)
+	}
+	rows.Close()
+	return st.emitAll(ctx, fs)
+}
+
+// statusConflicts turns the ledger's evidence of two terminal statuses
+// into breaks; the evidence is permanent, so they stay until acknowledged.
+func (st *runState) statusConflicts(ctx context.Context) error {
+	rows, err := st.r.opts.Ledger.Reader().QueryContext(ctx, `
+		SELECT c.subject, c.kept, c.observed, COALESCE(t.account_id, ''), COALESCE(t.currency, '')
+		  FROM observation_conflicts c LEFT JOIN fuse_transactions t ON t.transaction_id = c.subject
+		 WHERE c.field = 'status' ORDER BY c.subject, c.id`)
+	if err != nil {
+		return fmt.Errorf("read status conflicts: %w", err)
+	}
+	defer rows.Close()
+	var fs []Finding
+	for rows.Next() {
+		var subject, kept, observed, acct, cur string
+		if err := rows.Scan(&subject, &kept, &observed, &acct, &cur); err != nil {
+			return fmt.Errorf("read status conflicts: %w", err)
+		}
+		if n := len(fs); n > 0 && fs[n-1].Subject == subject {
+			fs[n-1].Detail += ", then " + observed
+			continue
+		}
+		fs = append(fs, Finding{Category: StatusConflict, Subject: subject, Severity: Critical,
+			FuseAccountID: acct, FuseTransactionID: subject, Currency: ledgerd.Currency(cur),
+			Detail: fmt.Sprintf("observations disagree: the ledger kept %s, and was also told %s", kept, observed)})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read status conflicts: %w", err)
+	}
+	rows.Close()
+	return st.emitAll(ctx, fs)
+}
+
+// unbalancedEntries reads v_unbalanced_entries, which must be empty.
+func (st *runState) unbalancedEntries(ctx context.Context) error {
+	rows, err := st.r.opts.Ledger.Reader().QueryContext(ctx, `
+		SELECT u.entry_id, u.currency, u.imbalance, e.transaction_id, t.account_id
+		  FROM v_unbalanced_entries u
+		  JOIN entries e ON e.id = u.entry_id
+		  JOIN fuse_transactions t ON t.transaction_id = e.transaction_id
+		 ORDER BY u.entry_id, u.currency`)
+	if err != nil {
+		return fmt.Errorf("read unbalanced entries: %w", err)
+	}
+	defer rows.Close()
+	var fs []Finding
+	for rows.Next() {
+		var id, imbalance int64
+		var cur, txID, acct string
+		if err := rows.Scan(&id, &cur, &imbalance, &txID, &acct); err != nil {
+			return fmt.Errorf("read unbalanced entries: %w", err)
+		}
+		c := ledgerd.Currency(cur)
+		fs = append(fs, Finding{Category: UnbalancedEntry, Subject: fmt.Sprintf("entry:%d/%s", id, cur), Severity: Critical,
+			FuseAccountID: acct, FuseTransactionID: txID, Currency: c, LedgerAmount: amt(ledgerd.Amount(imbalance)),
+			Difference: amt(ledgerd.Amount(imbalance)),
+			Detail: fmt.Sprintf("entry %d of transaction %s: postings sum to %s %s, not zero (ledger.Ingest refuses this: the file was written by something else)",
+				id, txID, ledgerd.Amount(imbalance).Format(c), c)})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read unbalanced entries: %w", err)
+	}
+	rows.Close()
+	return st.emitAll(ctx, fs)
+}
+
+func (st *runState) emitAll(ctx context.Context, fs []Finding) error {
+	for _, f := range fs {
+		if err := st.emit(ctx, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// categoryCounts renders counts by category for a run's detail.
+func categoryCounts(counts map[Category]int) string {
+	var parts []string
+	for _, c := range Categories {
+		if n := counts[c]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

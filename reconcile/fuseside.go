@@ -1,0 +1,315 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/fuse"
+)
+
+// fuseTx is the part of a Fuse transaction object a run compares, kept
+// small because one account's worth is held (or spooled) at a time.
+type fuseTx struct {
+	ID, AccountID, Kind, Status string
+	Currency, CPCurrency        string
+	CPAccountID                 string
+	Instructed, Fee, WithFee    int64
+	CPAmount                    int64
+	HasCPAmount                 bool
+	CreatedAt, UpdatedAt        time.Time
+}
+
+func fromFuse(t fuse.Transaction) fuseTx {
+	f := fuseTx{
+		ID: t.TransactionID, AccountID: t.AccountID, Kind: t.Kind, Status: t.Status,
+		Currency: t.Currency, CPCurrency: t.CounterpartCurrency, CPAccountID: t.CounterpartAccountID,
+		Instructed: t.InstructedAmount, Fee: t.FeeAmount, WithFee: t.AmountWithFee,
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
+	}
+	if t.CounterpartAmount != nil {
+		f.CPAmount, f.HasCPAmount = *t.CounterpartAmount, true
+	}
+	if f.CreatedAt.IsZero() || f.CreatedAt.After(f.UpdatedAt) {
+		f.CreatedAt = f.UpdatedAt
+	}
+	return f
+}
+
+// fuseSet is one account's Fuse transactions in transaction_id order, each
+// id once (the latest version when a listing returned it twice, as a
+// transaction updated while the listing ran reappears later in it).
+type fuseSet interface {
+	// next returns the following transaction; ok is false at the end.
+	next() (t fuseTx, ok bool, err error)
+	close() error
+}
+
+// memSet is a fuseSet sorted in memory.
+type memSet struct {
+	txs []fuseTx
+	i   int
+}
+
+func newMemSet(txs []fuseTx) *memSet {
+	slices.SortFunc(txs, func(a, b fuseTx) int {
+		if c := cmp.Compare(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return b.UpdatedAt.Compare(a.UpdatedAt) // latest first
+	})
+	txs = slices.CompactFunc(txs, func(a, b fuseTx) bool { return a.ID == b.ID })
+	return &memSet{txs: txs}
+}
+
+func (m *memSet) next() (fuseTx, bool, error) {
+	if m.i >= len(m.txs) {
+		return fuseTx{}, false, nil
+	}
+	m.i++
+	return m.txs[m.i-1], true, nil
+}
+
+func (m *memSet) close() error { return nil }
+
+// emptySet is the Fuse side of an account Fuse does not list.
+type emptySet struct{}
+
+func (emptySet) next() (fuseTx, bool, error) { return fuseTx{}, false, nil }
+func (emptySet) close() error                { return nil }
+
+// readTransactions pages through an account's transactions (all of them:
+// the run compares the whole history up to its cut-off). Up to
+// SpillThreshold are sorted in memory; an account with more is spooled to
+// a scratch SQLite file and sorted there by an index, so that a run's
+// memory is bounded by the threshold and the worker count, not by history.
+func (r *Reconciler) readTransactions(ctx context.Context, accountID string) (fuseSet, int, error) {
+	var buf []fuseTx
+	var sp *spill
+	n := 0
+	fail := func(err error) (fuseSet, int, error) {
+		if sp != nil {
+			_ = sp.close()
+		}
+		return nil, n, err
+	}
+	for page, err := range r.opts.Fuse.TransactionPages(ctx, accountID, fuse.ListTransactionsParams{Limit: r.opts.PageLimit}) {
+		if err != nil {
+			return fail(err)
+		}
+		for _, t := range page.Data {
+			buf = append(buf, fromFuse(t))
+			n++
+		}
+		if len(buf) >= r.opts.SpillThreshold {
+			if sp == nil {
+				if sp, err = newSpill(ctx, r.opts.ScratchDir); err != nil {
+					return fail(err)
+				}
+			}
+			if err := sp.add(ctx, buf); err != nil {
+				return fail(err)
+			}
+			buf = buf[:0]
+		}
+	}
+	if sp == nil {
+		return newMemSet(buf), n, nil
+	}
+	if err := sp.add(ctx, buf); err != nil {
+		return fail(err)
+	}
+	if err := sp.sorted(ctx); err != nil {
+		return fail(err)
+	}
+	return sp, n, nil
+}
+
+// spill is a scratch SQLite file holding one account's Fuse transactions.
+// It is private to the run (journal off, no fsync: it is thrown away) and
+// removed by close.
+type spill struct {
+	dir  string
+	db   *sql.DB
+	rows *sql.Rows
+	last string
+}
+
+func newSpill(ctx context.Context, parent string) (*spill, error) {
+	dir, err := os.MkdirTemp(parent, "ledgerd-reconcile-")
+	if err != nil {
+		return nil, fmt.Errorf("scratch directory: %w", err)
+	}
+	path := filepath.Join(dir, "fuse.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-16000)")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("scratch file: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	sp := &spill{dir: dir, db: db}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (
+		id TEXT NOT NULL, account_id TEXT, kind TEXT, status TEXT, currency TEXT, cp_currency TEXT,
+		cp_account_id TEXT, instructed INTEGER, fee INTEGER, with_fee INTEGER, cp_amount INTEGER,
+		created_ns INTEGER, updated_ns INTEGER)`); err != nil {
+		sp.close()
+		return nil, fmt.Errorf("scratch file: %w", err)
+	}
+	return sp, nil
+}
+
+func (sp *spill) add(ctx context.Context, txs []fuseTx) error {
+	tx, err := sp.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("spool fuse transactions: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("spool fuse transactions: %w", err)
+	}
+	defer st.Close()
+	for _, f := range txs {
+		var cp any
+		if f.HasCPAmount {
+			cp = f.CPAmount
+		}
+		if _, err := st.ExecContext(ctx, f.ID, f.AccountID, f.Kind, f.Status, f.Currency, f.CPCurrency,
+			f.CPAccountID, f.Instructed, f.Fee, f.WithFee, cp, f.CreatedAt.UnixNano(), f.UpdatedAt.UnixNano()); err != nil {
+			return fmt.Errorf("spool fuse transactions: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("spool fuse transactions: %w", err)
+	}
+	return nil
+}
+
+// sorted indexes the spool and opens the ordered cursor; the latest
+// version of an id comes first and next skips the others.
+func (sp *spill) sorted(ctx context.Context) error {
+	if _, err := sp.db.ExecContext(ctx, `CREATE INDEX t_order ON t (id, updated_ns DESC)`); err != nil {
+		return fmt.Errorf("sort spooled transactions: %w", err)
+	}
+	rows, err := sp.db.QueryContext(ctx, `SELECT id, account_id, kind, status, currency, cp_currency, cp_account_id,
+		instructed, fee, with_fee, cp_amount, created_ns, updated_ns FROM t ORDER BY id, updated_ns DESC`)
+	if err != nil {
+		return fmt.Errorf("sort spooled transactions: %w", err)
+	}
+	sp.rows = rows
+	return nil
+}
+
+func (sp *spill) next() (fuseTx, bool, error) {
+	for sp.rows.Next() {
+		var f fuseTx
+		var cp sql.NullInt64
+		var created, updated int64
+		if err := sp.rows.Scan(&f.ID, &f.AccountID, &f.Kind, &f.Status, &f.Currency, &f.CPCurrency, &f.CPAccountID,
+			&f.Instructed, &f.Fee, &f.WithFee, &cp, &created, &updated); err != nil {
+			return fuseTx{}, false, fmt.Errorf("read spooled transactions: %w", err)
+		}
+		if f.ID == sp.last {
+			continue
+		}
+		sp.last = f.ID
+		f.CPAmount, f.HasCPAmount = cp.Int64, cp.Valid
+		f.CreatedAt, f.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+		return f, true, nil
+	}
+	if err := sp.rows.Err(); err != nil {
+		return fuseTx{}, false, fmt.Errorf("read spooled transactions: %w", err)
+	}
+	return fuseTx{}, false, nil
+}
+
+func (sp *spill) close() error {
+	if sp.rows != nil {
+		sp.rows.Close()
+	}
+	err := sp.db.Close()
+	if rerr := os.RemoveAll(sp.dir); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Fuse-side effects, as Fuse keeps its balances (fuse-api.md): an
+// outbound leg takes amount_with_fee from current when it executes or
+// settles; an inbound leg adds instructed − fee when it settles.
+
+// lifeState is a transaction's state at the cut-off.
+type lifeState int
+
+const (
+	absent    lifeState = iota // not yet created at the cut-off
+	inFlight                   // created or submitted
+	succeeded                  // executed or settled
+	failedSt                   // failed
+)
+
+func (s lifeState) String() string {
+	switch s {
+	case inFlight:
+		return "in flight"
+	case succeeded:
+		return "succeeded"
+	case failedSt:
+		return "failed"
+	}
+	return "absent"
+}
+
+func terminalState(status string) lifeState {
+	switch ledgerd.Status(status) {
+	case ledgerd.StatusExecuted, ledgerd.StatusSettled:
+		return succeeded
+	case ledgerd.StatusFailed:
+		return failedSt
+	}
+	return inFlight
+}
+
+// stateAt is the transaction's state at asOf. Fuse keeps only the latest
+// state, but a terminal status is the last change a transaction makes, so
+// a transaction updated after the cut-off was still in flight at it.
+func (f *fuseTx) stateAt(asOf time.Time) lifeState {
+	if f.CreatedAt.After(asOf) {
+		return absent
+	}
+	if f.UpdatedAt.After(asOf) {
+		return inFlight
+	}
+	return terminalState(f.Status)
+}
+
+func outbound(kind string) bool {
+	switch ledgerd.Kind(kind) {
+	case ledgerd.KindLocalPaymentOut, ledgerd.KindInternalTransferOut, ledgerd.KindExchangeOut:
+		return true
+	}
+	return false
+}
+
+// effect is what the transaction does to its account's current balance
+// once it has succeeded, in minor units of f.Currency.
+func (f *fuseTx) effect() (ledgerd.Amount, error) {
+	if outbound(f.Kind) {
+		return ledgerd.Amount(f.WithFee).Neg()
+	}
+	return ledgerd.Amount(f.Instructed).Sub(ledgerd.Amount(f.Fee))
+}
+
+// effectAt is effect if the transaction had succeeded at asOf, else 0.
+func (f *fuseTx) effectAt(asOf time.Time) (ledgerd.Amount, error) {
+	if f.stateAt(asOf) != succeeded {
+		return 0, nil
+	}
+	return f.effect()
+}

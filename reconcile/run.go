@@ -1,0 +1,333 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd/ledger"
+)
+
+// runState is what the goroutines of one run share.
+type runState struct {
+	r   *Reconciler
+	rec *recorder
+
+	asOf         time.Time
+	asOfS        string // asOf as stored text
+	ledgerGrace  time.Time
+	ledgerGraceS string // changes after this are within the ledger's grace
+	fuseGraceS   string // ledger records after this are within Fuse's grace
+
+	checked, pending, lookups atomic.Int64
+	listed                    map[string]bool // accounts Fuse lists; read-only once workers start
+
+	mu       sync.Mutex
+	problems []string
+	accounts []AccountResult
+}
+
+func (st *runState) emit(ctx context.Context, f Finding) error { return st.rec.add(ctx, f) }
+
+// incomplete records that part of Fuse could not be read: the run will be
+// INCOMPLETE.
+func (st *runState) incomplete(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	st.r.log.Warn("reconcile: fuse not read completely", "problem", msg)
+	st.mu.Lock()
+	st.problems = append(st.problems, msg)
+	st.mu.Unlock()
+}
+
+func (st *runState) addAccount(a AccountResult) {
+	st.mu.Lock()
+	st.accounts = append(st.accounts, a)
+	st.mu.Unlock()
+}
+
+// Run reconciles the ledger with Fuse as of asOf (zero: now) and records
+// the run and its breaks. It returns the run with its verdict; an error
+// means the run could not be carried out (the ledger failed, ctx ended),
+// and the run row, if created, is closed as INCOMPLETE with the reason.
+// Fuse failing is not an error: it makes the verdict INCOMPLETE.
+func (r *Reconciler) Run(ctx context.Context, asOf time.Time) (Run, error) {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return Run{}, ctx.Err()
+	}
+	defer func() { <-r.sem }()
+
+	start := r.opts.Now()
+	if asOf.IsZero() {
+		asOf = start
+	}
+	asOf = asOf.UTC()
+	run := Run{StartedAt: start, TimeZone: r.opts.Location.String(), AsOf: asOf}
+	l := r.opts.Ledger
+	err := l.Update(ctx, func(tx *ledger.Tx) error {
+		res, err := tx.Exec(`INSERT INTO recon_runs (started_at, time_zone, as_of) VALUES (?, ?, ?)`,
+			ts(start), run.TimeZone, ts(asOf))
+		if err != nil {
+			return err
+		}
+		run.ID, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return Run{}, fmt.Errorf("start reconciliation run: %w", err)
+	}
+	log := r.log.With("run", run.ID)
+	log.Info("reconcile: run started", "as_of", asOf)
+
+	st := &runState{
+		r:            r,
+		rec:          &recorder{l: l, runID: run.ID, now: ts(start), max: r.opts.MaxNewBreaks, counts: map[Category]int{}},
+		asOf:         asOf,
+		asOfS:        ts(asOf),
+		ledgerGrace:  asOf.Add(-r.opts.LedgerGrace),
+		ledgerGraceS: ts(asOf.Add(-r.opts.LedgerGrace)),
+		fuseGraceS:   ts(asOf.Add(-r.opts.FuseGrace)),
+	}
+	runErr := r.run(ctx, st, &run)
+
+	// Close the run whatever happened, on a context shutdown does not
+	// cancel: a run row left without a verdict would read as running.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if runErr == nil {
+		runErr = st.rec.flush(fctx)
+	}
+	if runErr != nil {
+		st.problems = append(st.problems, "run failed: "+runErr.Error())
+	}
+	run.FinishedAt = r.opts.Now()
+	run.TransactionsChecked = int(st.checked.Load())
+	run.Pending = int(st.pending.Load())
+	run.BreaksNew = st.rec.newCount
+	var detail []string
+	if len(st.problems) > 0 {
+		run.Verdict = Incomplete
+		detail = append(detail, "Fuse could not be read completely: "+strings.Join(firstN(st.problems, 5), "; "))
+	}
+	if c := categoryCounts(st.rec.counts); c != "" {
+		detail = append(detail, "breaks seen: "+c)
+	}
+	run.Detail = strings.Join(detail, ". ")
+	slices.SortFunc(st.accounts, func(a, b AccountResult) int {
+		return strings.Compare(a.FuseAccountID+"/"+string(a.Currency), b.FuseAccountID+"/"+string(b.Currency))
+	})
+	if err := st.rec.finish(fctx, &run, st.accounts); err != nil {
+		return run, errors.Join(runErr, fmt.Errorf("finish reconciliation run %d: %w", run.ID, err))
+	}
+	if runErr != nil {
+		return run, runErr
+	}
+	r.opts.Metrics.observe(ctx, l, run, st.accounts)
+	log.Info("reconcile: run finished", "verdict", run.Verdict, "accounts", run.AccountsChecked,
+		"transactions", run.TransactionsChecked, "breaks", run.BreaksOpen, "new", run.BreaksNew,
+		"resolved", run.BreaksResolved, "pending", run.Pending, "duration", run.FinishedAt.Sub(run.StartedAt))
+	return run, nil
+}
+
+func firstN(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
+}
+
+// run does the work: Fuse's accounts and their balances, then every
+// account merged by a pool of workers while the ledger-only checks run
+// beside them.
+func (r *Reconciler) run(ctx context.Context, st *runState, run *Run) error {
+	jobs, err := r.accountJobs(ctx, st)
+	if err != nil {
+		return err
+	}
+	run.AccountsChecked = 0
+	for _, j := range jobs {
+		if j.fuse != nil {
+			run.AccountsChecked++
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, r.opts.Workers+1)
+	wg.Go(func() {
+		if errs[0] = st.ledgerChecks(ctx); errs[0] != nil {
+			cancel()
+		}
+	})
+	next := make(chan accountJob)
+	for w := range r.opts.Workers {
+		wg.Go(func() {
+			for j := range next {
+				if errs[w+1] != nil {
+					continue
+				}
+				if errs[w+1] = st.mergeAccount(ctx, j); errs[w+1] != nil {
+					cancel()
+				}
+			}
+		})
+	}
+feed:
+	for _, j := range jobs {
+		select {
+		case next <- j:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// accountJobs lists Fuse's accounts (with their balances), records the
+// balances in the ledger as observations, and adds the accounts only the
+// ledger has transactions on.
+func (r *Reconciler) accountJobs(ctx context.Context, st *runState) ([]accountJob, error) {
+	type known struct{ name, currency string }
+	ledgerAccts := map[string]known{}
+	rows, err := r.opts.Ledger.Reader().QueryContext(ctx, `SELECT account_id, COALESCE(name, ''), COALESCE(currency, '')
+		FROM fuse_accounts ORDER BY account_id`)
+	if err != nil {
+		return nil, fmt.Errorf("read ledger accounts: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var k known
+		if err := rows.Scan(&id, &k.name, &k.currency); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read ledger accounts: %w", err)
+		}
+		ledgerAccts[id] = k
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read ledger accounts: %w", err)
+	}
+
+	var jobs []accountJob
+	var obs []ledgerd.Observation
+	listed := map[string]bool{}
+	st.listed = listed
+	for page, err := range r.opts.Fuse.AccountPages(ctx, r.opts.PageLimit) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			st.incomplete("list accounts: %v", err)
+			break
+		}
+		readAt := r.opts.Now()
+		for _, a := range page.Data {
+			if listed[a.AccountID] {
+				continue
+			}
+			listed[a.AccountID] = true
+			o, err := accountObservation(a, readAt)
+			if err != nil {
+				st.incomplete("account %s: %v", a.AccountID, err)
+				continue
+			}
+			obs = append(obs, o)
+			k := ledgerAccts[a.AccountID]
+			jobs = append(jobs, accountJob{id: a.AccountID, fuse: &a, readAt: readAt, ledgerName: k.name, ledgerCurrency: k.currency})
+		}
+	}
+	if err := r.recordBalances(ctx, obs); err != nil {
+		return nil, err
+	}
+	// Accounts the ledger has transactions on that Fuse does not list. An
+	// account known only as a counterpart (another customer's) is not
+	// ours and is left alone. Without a complete listing, absence proves
+	// nothing.
+	if len(st.problems) == 0 {
+		rows, err := r.opts.Ledger.Reader().QueryContext(ctx, `SELECT DISTINCT account_id FROM fuse_transactions`)
+		if err != nil {
+			return nil, fmt.Errorf("read ledger accounts: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return nil, fmt.Errorf("read ledger accounts: %w", err)
+			}
+			if !listed[id] {
+				k := ledgerAccts[id]
+				jobs = append(jobs, accountJob{id: id, ledgerName: k.name, ledgerCurrency: k.currency})
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read ledger accounts: %w", err)
+		}
+	}
+	return jobs, nil
+}
+
+// accountObservation turns an account Fuse listed into the observation
+// that records its balance: event source backfill, type
+// "reconcile.account", the account object as raw body, and an id derived
+// from that body (the same balance read twice is one event).
+func accountObservation(a fuse.Account, readAt time.Time) (ledgerd.Observation, error) {
+	ao, err := a.Observation(readAt)
+	if err != nil {
+		return ledgerd.Observation{}, err
+	}
+	raw, err := json.Marshal(a)
+	if err != nil {
+		return ledgerd.Observation{}, err
+	}
+	sum := sha256.Sum256(raw)
+	return ledgerd.Observation{
+		Event: ledgerd.Event{
+			ID: "reconcile:" + hex.EncodeToString(sum[:])[:32], Type: "reconcile.account",
+			Source: ledgerd.SourceBackfill, FuseTime: readAt, ReceivedAt: readAt, Raw: raw,
+		},
+		Account: &ao,
+	}, nil
+}
+
+// recordBalances ingests Fuse's account balances in one commit; if the
+// ledger refuses one, each is retried alone so that one bad account does
+// not keep the others' balances out.
+func (r *Reconciler) recordBalances(ctx context.Context, obs []ledgerd.Observation) error {
+	if len(obs) == 0 {
+		return nil
+	}
+	_, err := r.opts.Ledger.IngestAll(ctx, obs, nil)
+	if err == nil || !errors.Is(err, ledger.ErrRejected) {
+		if err != nil {
+			return fmt.Errorf("record fuse balances: %w", err)
+		}
+		return nil
+	}
+	for _, o := range obs {
+		if _, err := r.opts.Ledger.Ingest(ctx, o); err != nil {
+			if errors.Is(err, ledger.ErrRejected) {
+				r.log.Warn("reconcile: ledger refused an account balance", "account", o.Account.AccountID, slog.Any("err", err))
+				continue
+			}
+			return fmt.Errorf("record fuse balance of %s: %w", o.Account.AccountID, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package reconcile
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ledgerd/ledgerd"
+)
+
+const runCols = `id, started_at, finished_at, time_zone, as_of, COALESCE(verdict, ''), accounts_checked,
+	transactions_checked, breaks_open, breaks_new, breaks_resolved, pending, detail`
+
+func scanRun(s scanner) (Run, error) {
+	var r Run
+	var started, asOf string
+	var finished sql.NullString
+	var verdict string
+	if err := s.Scan(&r.ID, &started, &finished, &r.TimeZone, &asOf, &verdict, &r.AccountsChecked,
+		&r.TransactionsChecked, &r.BreaksOpen, &r.BreaksNew, &r.BreaksResolved, &r.Pending, &r.Detail); err != nil {
+		return r, err
+	}
+	r.Verdict = Verdict(verdict)
+	var err error
+	if r.StartedAt, err = parseTS(started); err != nil {
+		return r, err
+	}
+	if r.AsOf, err = parseTS(asOf); err != nil {
+		return r, err
+	}
+	if finished.Valid {
+		if r.FinishedAt, err = parseTS(finished.String); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// GetRun returns run id, or the latest finished run when id is 0.
+func GetRun(ctx context.Context, db *sql.DB, id int64) (Run, error) {
+	q := `SELECT ` + runCols + ` FROM recon_runs WHERE id = ?`
+	args := []any{id}
+	if id == 0 {
+		q = `SELECT ` + runCols + ` FROM recon_runs WHERE verdict IS NOT NULL ORDER BY id DESC LIMIT 1`
+		args = nil
+	}
+	r, err := scanRun(db.QueryRowContext(ctx, q, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		if id == 0 {
+			return Run{}, fmt.Errorf("no finished reconciliation run yet: %w", ErrNotFound)
+		}
+		return Run{}, fmt.Errorf("run %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("read run: %w", err)
+	}
+	return r, nil
+}
+
+// ListRuns returns the latest runs, newest first.
+func ListRuns(ctx context.Context, db *sql.DB, limit int) ([]Run, error) {
+	rows, err := db.QueryContext(ctx, `SELECT `+runCols+` FROM recon_runs ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read runs: %w", err)
+	}
+	defer rows.Close()
+	out := []Run{}
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// RunAccounts returns what run id saw per account and currency.
+func RunAccounts(ctx context.Context, db *sql.DB, id int64) ([]AccountResult, error) {
+	rows, err := db.QueryContext(ctx, `SELECT fuse_account_id, COALESCE(name, ''), currency, ledger_posted,
+		ledger_pending, fuse_balance, drift, gross_drift FROM recon_run_accounts WHERE run_id = ?
+		ORDER BY fuse_account_id, currency`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read accounts of run %d: %w", id, err)
+	}
+	defer rows.Close()
+	out := []AccountResult{}
+	for rows.Next() {
+		var a AccountResult
+		var cur string
+		var posted, pending, d, gross int64
+		var fb sql.NullInt64
+		if err := rows.Scan(&a.FuseAccountID, &a.Name, &cur, &posted, &pending, &fb, &d, &gross); err != nil {
+			return nil, fmt.Errorf("read accounts of run %d: %w", id, err)
+		}
+		a.Currency = ledgerd.Currency(cur)
+		a.LedgerPosted, a.LedgerPending, a.Drift, a.GrossDrift = ledgerd.Amount(posted), ledgerd.Amount(pending),
+			ledgerd.Amount(d), ledgerd.Amount(gross)
+		if fb.Valid {
+			a.FuseBalance = amt(ledgerd.Amount(fb.Int64))
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// RunBreaks returns the breaks run id saw, in their latest state, by
+// category and subject.
+func RunBreaks(ctx context.Context, db *sql.DB, id int64) ([]Break, error) {
+	return queryBreaks(ctx, db, `SELECT `+breakCols+` FROM breaks
+		WHERE id IN (SELECT break_id FROM recon_run_breaks WHERE run_id = ?)
+		ORDER BY category, subject`, id)
+}
+
+// AgeDays is how many whole days a break had been known when a run
+// finished.
+func AgeDays(b Break, at time.Time) int {
+	if at.Before(b.FirstSeen) {
+		return 0
+	}
+	return int(at.Sub(b.FirstSeen) / (24 * time.Hour))
+}

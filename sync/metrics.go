@@ -1,0 +1,122 @@
+package syncer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the backfill's Prometheus collectors. A nil *metrics records
+// nothing.
+type metrics struct {
+	transactions *prometheus.CounterVec
+	pages        prometheus.Counter
+	lastSuccess  *prometheus.GaugeVec
+	errors       *prometheus.CounterVec
+	runs         *prometheus.CounterVec
+	runDuration  prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &metrics{
+		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledgerd_backfill_transactions_total",
+			Help: "Transaction objects the backfill read and committed, by result: new (the ledger learned something) or duplicate (already known, e.g. the overlap window).",
+		}, []string{"result"}),
+		pages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledgerd_backfill_pages_total",
+			Help: "Transaction listing pages fetched from Fuse by the backfill.",
+		}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ledgerd_backfill_account_last_success_timestamp_seconds",
+			Help: "When the backfill last finished an account without error (Unix time).",
+		}, []string{"account_id"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledgerd_backfill_errors_total",
+			Help: "Backfill failures of an account (or of the account listing), by kind: server_error, rate_limited, timeout, network, unauthorized, not_found, bad_response, repeated_cursor, broken_listing, invalid_object, rejected, storage, other.",
+		}, []string{"kind"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledgerd_backfill_runs_total",
+			Help: "Backfill runs by result: ok, failed (some account failed) or interrupted.",
+		}, []string{"result"}),
+		runDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ledgerd_backfill_run_duration_seconds",
+			Help:    "Duration of a whole backfill run.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 14),
+		}),
+	}
+	var err error
+	m.transactions = register(reg, m.transactions, &err)
+	m.pages = register(reg, m.pages, &err)
+	m.lastSuccess = register(reg, m.lastSuccess, &err)
+	m.errors = register(reg, m.errors, &err)
+	m.runs = register(reg, m.runs, &err)
+	m.runDuration = register(reg, m.runDuration, &err)
+	if err != nil {
+		return nil, fmt.Errorf("syncer: register metrics: %w", err)
+	}
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same name (two Syncers on one registry share their counters).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		if *errp == nil {
+			*errp = err
+		}
+	}
+	return c
+}
+
+func (m *metrics) page(txs, fresh int) {
+	if m == nil {
+		return
+	}
+	m.transactions.WithLabelValues("new").Add(float64(fresh))
+	m.transactions.WithLabelValues("duplicate").Add(float64(txs - fresh))
+}
+
+func (m *metrics) pageFetched() {
+	if m != nil {
+		m.pages.Inc()
+	}
+}
+
+func (m *metrics) success(accountID string, at time.Time) {
+	if m != nil {
+		m.lastSuccess.WithLabelValues(accountID).Set(float64(at.UnixNano()) / 1e9)
+	}
+}
+
+func (m *metrics) error(err error) {
+	if m != nil {
+		m.errors.WithLabelValues(errKind(err)).Inc()
+	}
+}
+
+func (m *metrics) run(sum Summary, interrupted bool) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	switch {
+	case interrupted:
+		result = "interrupted"
+	case len(sum.Failed()) > 0 || sum.DiscoveryErr != nil:
+		result = "failed"
+	}
+	m.runs.WithLabelValues(result).Inc()
+	m.runDuration.Observe(sum.Finished.Sub(sum.Started).Seconds())
+}

@@ -1,0 +1,71 @@
+package syncer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/fuse"
+)
+
+// Event types of backfilled objects, as stored in events.type.
+const (
+	TypeTransaction = "backfill.transaction"
+	TypeAccount     = "backfill.account"
+)
+
+// eventID names a backfilled object by its content: the same object read
+// again (the overlap window, a resumed run) is the same event and a
+// duplicate, while an object that changed (a new status, a new updated_at,
+// a new balance) is a new event. The prefix keeps the ids apart from
+// Fuse's UUIDs.
+func eventID(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return "backfill:" + hex.EncodeToString(sum[:])[:32]
+}
+
+// transactionObservation turns one listed transaction into what the ledger
+// ingests. Raw is the object re-encoded from its decoded form, which is
+// deterministic, so that its id depends on the content and not on how
+// Fuse spaced its JSON.
+func transactionObservation(t fuse.Transaction, receivedAt time.Time) (ledgerd.Observation, error) {
+	o, err := t.Observation()
+	if err != nil {
+		return ledgerd.Observation{}, fmt.Errorf("%w: %w", ErrInvalidObject, err)
+	}
+	raw, err := json.Marshal(t)
+	if err != nil {
+		return ledgerd.Observation{}, fmt.Errorf("%w: encode transaction %s: %w", ErrInvalidObject, t.TransactionID, err)
+	}
+	return ledgerd.Observation{
+		Event: ledgerd.Event{
+			ID: eventID(raw), Type: TypeTransaction, Source: ledgerd.SourceBackfill,
+			FuseTime: t.UpdatedAt.UTC(), ReceivedAt: receivedAt, Raw: raw,
+		},
+		Transaction: &o,
+	}, nil
+}
+
+// accountObservation turns one account read from Fuse, with the balance it
+// reported at asOf, into what the ledger ingests. Fuse gives accounts no
+// updated_at; FuseTime is when the balance was read.
+func accountObservation(a fuse.Account, asOf time.Time) (ledgerd.Observation, error) {
+	o, err := a.Observation(asOf)
+	if err != nil {
+		return ledgerd.Observation{}, fmt.Errorf("%w: %w", ErrInvalidObject, err)
+	}
+	raw, err := json.Marshal(a)
+	if err != nil {
+		return ledgerd.Observation{}, fmt.Errorf("%w: encode account %s: %w", ErrInvalidObject, a.AccountID, err)
+	}
+	return ledgerd.Observation{
+		Event: ledgerd.Event{
+			ID: eventID(raw), Type: TypeAccount, Source: ledgerd.SourceBackfill,
+			FuseTime: asOf.UTC(), ReceivedAt: asOf, Raw: raw,
+		},
+		Account: &o,
+	}, nil
+}

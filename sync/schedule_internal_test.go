@@ -1,0 +1,125 @@
+package syncer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	gosync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// every is a cron schedule firing every d, finer than cron's one-second
+// descriptors, so that the tests are quick.
+type every time.Duration
+
+func (d every) Next(t time.Time) time.Time { return t.Add(time.Duration(d)) }
+
+type syncBuffer struct {
+	mu gosync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSchedulerRecoversAPanicAndRunsAgain(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var runs atomic.Int64
+	s := newScheduler("backfill", every(20*time.Millisecond), time.UTC, func(ctx context.Context) error {
+		switch runs.Add(1) {
+		case 1:
+			panic("boom in the job")
+		case 2:
+			return errors.New("fuse: 503")
+		}
+		return nil
+	}, log)
+	s.Start(context.Background())
+	waitFor(t, "three runs", func() bool { return runs.Load() >= 3 })
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{"level=ERROR msg=\"cron panic\"", "boom in the job", "level=ERROR msg=\"scheduled run failed\"", "fuse: 503", "job=backfill"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestSchedulerSkipsWhileARunIsGoingAndStopCancelsItAtTheDeadline(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var running, runs atomic.Int64
+	var cancelled atomic.Bool
+	s := newScheduler("backfill", every(10*time.Millisecond), time.UTC, func(ctx context.Context) error {
+		runs.Add(1)
+		if running.Add(1) > 1 {
+			t.Error("two runs at once")
+		}
+		defer running.Add(-1)
+		<-ctx.Done() // a long backfill, until shutdown cancels it
+		cancelled.Store(true)
+		return ctx.Err()
+	}, log)
+	s.Start(context.Background())
+	waitFor(t, "a skipped tick", func() bool { return strings.Contains(logs.String(), "cron skip") })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Stop = %v, want the deadline", err)
+	}
+	waitFor(t, "the run to see its context cancelled", cancelled.Load)
+	if n := runs.Load(); n != 1 {
+		t.Errorf("%d runs, want 1 (the others skipped)", n)
+	}
+}
+
+func TestNewSchedulerReadsTheSpecInItsTimeZone(t *testing.T) {
+	dubai, err := time.LoadLocation("Asia/Dubai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewScheduler("backfill", "30 2 * * *", dubai, func(context.Context) error { return nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	next := s.Next().In(dubai)
+	if next.Hour() != 2 || next.Minute() != 30 || !next.After(time.Now()) {
+		t.Errorf("next run %s, want 02:30 Dubai time, in the future", next)
+	}
+	if _, err := NewScheduler("backfill", "every fifteen minutes", time.UTC, nil, nil); err == nil {
+		t.Error("a bad spec was accepted")
+	}
+	if _, err := NewScheduler("backfill", "@every 15m", nil, nil, nil); err != nil {
+		t.Errorf("the default spec: %v", err)
+	}
+}
