@@ -39,6 +39,10 @@ test: lint ## lint, then every test with the race detector
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./webhook/
 
+.PHONY: bench
+bench: ## run the benchmarks and write BENCHMARKS.md
+	$(GO) run ./internal/bench all
+
 .PHONY: tidy
 tidy: ## go mod tidy
 	$(GO) mod tidy

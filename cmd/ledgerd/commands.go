@@ -4,12 +4,30 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/ledgerd/ledgerd/config"
+	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/ledger"
 )
+
+// fuseClient builds the Fuse API client from the configuration; what names
+// the command that needs it, for the error when credentials are missing
+// (a configuration error: exit 2).
+func fuseClient(cfg *config.Config, log *slog.Logger, m fuse.Metrics, what string) (*fuse.Client, error) {
+	if cfg.FuseClientID == "" || cfg.FuseClientSecret.Reveal() == "" {
+		return nil, fmt.Errorf("%w: %s needs Fuse credentials: set FUSE_CLIENT_ID and FUSE_CLIENT_SECRET (or FUSE_CLIENT_ID_FILE and FUSE_CLIENT_SECRET_FILE)", config.ErrInvalid, what)
+	}
+	c, err := fuse.New(fuse.Config{BaseURL: cfg.FuseBaseURL, ClientID: cfg.FuseClientID,
+		ClientSecret: cfg.FuseClientSecret.Reveal(), Logger: log, Metrics: m})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	return c, nil
+}
 
 // openLedger loads the configuration and opens the file it names; --db
 // overrides LEDGERD_DB.

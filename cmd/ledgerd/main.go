@@ -66,8 +66,13 @@ func usageErrorf(format string, args ...any) error {
 func commands() []command {
 	return []command{
 		{"serve", "run the daemon: webhook listener, scheduled backfill and reconcile, admin endpoints", cmdServe},
+		{"backfill", "read every Fuse account's transactions from its checkpoint and heal what webhooks missed", cmdBackfill},
 		{"migrate", "create the database file or upgrade its schema in place", cmdMigrate},
 		{"balances", "print balances per ledger account and currency (table or --json)", cmdBalances},
+		{"reconcile", "compare the ledger with Fuse once, record breaks (exit 1 on BREAKS or INCOMPLETE)", cmdReconcile},
+		{"breaks", "list reconciliation breaks, or acknowledge one with a note", cmdBreaks},
+		{"report", "write a reconciliation run for finance as CSV, JSON or XLSX", cmdReport},
+		{"export", "write the whole journal for hledger, ledger-cli or beancount (or as CSV)", cmdExport},
 		{"verify", "check the file's invariants: integrity, balance, hash chain (exit 1 on a violation)", cmdVerify},
 		{"quarantine", "list quarantined webhook bodies, or replay one after a fix", cmdQuarantine},
 		{"sandbox", "run the built-in Fuse emulator (API, webhooks, controls) for tests and demos", cmdSandbox},

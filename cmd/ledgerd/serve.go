@@ -13,8 +13,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ledgerd/ledgerd/admin"
 	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/ledgerd/ledgerd/sdnotify"
+	syncer "github.com/ledgerd/ledgerd/sync"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -59,7 +63,25 @@ type daemon struct {
 	reg     *prometheus.Registry
 	ledger  *ledger.Ledger
 	servers []*namedServer
+	// The scheduled jobs: nil without Fuse credentials.
+	schedules []*syncer.Scheduler
+	backfill  func(context.Context) error
+	// backfillMu keeps the start-up catch-up and a scheduled run apart;
+	// lastBackfill is the last run's error (readiness).
+	backfillMu   sync.Mutex
+	lastBackfill atomicError
+	stopJobs     context.CancelFunc // cancels running jobs (set by run)
+	catchUp      sync.WaitGroup     // the start-up backfill
 }
+
+// atomicError holds the latest error of a job, nil when it succeeded.
+type atomicError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (a *atomicError) set(err error) { a.mu.Lock(); a.err = err; a.mu.Unlock() }
+func (a *atomicError) get() error    { a.mu.Lock(); defer a.mu.Unlock(); return a.err }
 
 type namedServer struct {
 	name string
@@ -88,7 +110,87 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		d.ledger.Close()
 		return nil, err
 	}
+	adminHandler := admin.New(admin.Options{Ledger: l, Registry: d.reg, Logger: log, Location: cfg.Location,
+		Version: version, Ready: d.ready})
+	if err := d.listen("admin", cfg.AdminListen, admin.NewServer(cfg.AdminListen, adminHandler)); err != nil {
+		d.ledger.Close()
+		return nil, err
+	}
+	if err := d.schedule(); err != nil {
+		for _, s := range d.servers {
+			s.ln.Close()
+		}
+		d.ledger.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// schedule sets up the backfill and the reconciliation on their cron
+// schedules, both through one Fuse client (one live token). Without Fuse
+// credentials ledgerd still ingests webhooks, and says so.
+func (d *daemon) schedule() error {
+	cfg, log := d.cfg, d.log
+	if cfg.FuseClientID == "" || cfg.FuseClientSecret.Reveal() == "" {
+		log.Warn("no Fuse credentials (FUSE_CLIENT_ID, FUSE_CLIENT_SECRET): backfill and reconciliation are off; webhooks are still ingested")
+		return nil
+	}
+	cm, err := syncer.NewClientMetrics(d.reg, log)
+	if err != nil {
+		return err
+	}
+	client, err := fuseClient(cfg, log, cm, "serve")
+	if err != nil {
+		return err
+	}
+	s, err := syncer.New(syncer.Options{Ledger: d.ledger, Client: client, Logger: log, Metrics: d.reg, ClientMetrics: cm})
+	if err != nil {
+		return err
+	}
+	job := s.Job()
+	d.backfill = func(ctx context.Context) error {
+		if !d.backfillMu.TryLock() {
+			log.Info("backfill already running: skipped")
+			return nil
+		}
+		defer d.backfillMu.Unlock()
+		err := job(ctx)
+		d.lastBackfill.set(err)
+		return err
+	}
+	r, err := reconcile.New(reconcile.Options{Ledger: d.ledger, Fuse: client, Logger: log, Location: cfg.Location,
+		Metrics: reconcile.NewMetrics(d.reg)})
+	if err != nil {
+		return err
+	}
+	reconcileJob := func(ctx context.Context) error {
+		run, err := r.Run(ctx, time.Time{})
+		if err != nil {
+			return err
+		}
+		log.Info("reconciliation", "run", run.ID, "verdict", run.Verdict)
+		return nil
+	}
+	for _, j := range []struct {
+		name, spec string
+		job        func(context.Context) error
+	}{{"backfill", cfg.BackfillSchedule, d.backfill}, {"reconcile", cfg.ReconcileSchedule, reconcileJob}} {
+		sc, err := syncer.NewScheduler(j.name, j.spec, cfg.Location, j.job, log)
+		if err != nil {
+			return fmt.Errorf("%w: %v", config.ErrInvalid, err)
+		}
+		d.schedules = append(d.schedules, sc)
+	}
+	return nil
+}
+
+// ready is the daemon's readiness beyond a writable file (which the admin
+// package checks): the last backfill did not fail.
+func (d *daemon) ready(context.Context) error {
+	if err := d.lastBackfill.get(); err != nil {
+		return fmt.Errorf("last backfill failed: %w", err)
+	}
+	return nil
 }
 
 // listen binds addr now, so that a port in use is an error at start, not a
@@ -120,6 +222,32 @@ func (d *daemon) run(ctx context.Context) error {
 		}()
 	}
 	d.log.Info("ledgerd serving", "version", version, "db", d.ledger.Path(), "config", d.cfg)
+	if err := sdnotify.Ready(); err != nil {
+		d.log.Warn("sd_notify READY failed", "error", err)
+	}
+	jobsCtx, stopJobs := context.WithCancel(context.Background())
+	defer stopJobs()
+	d.stopJobs = stopJobs
+	for _, sc := range d.schedules {
+		sc.Start(jobsCtx)
+	}
+	if d.backfill != nil {
+		// Catch up at once on what happened while ledgerd was down.
+		d.catchUp.Add(1)
+		go func() {
+			defer d.catchUp.Done()
+			if err := d.backfill(jobsCtx); err != nil && jobsCtx.Err() == nil {
+				d.log.Error("start-up backfill failed", "error", err)
+			}
+		}()
+	}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go sdnotify.WatchdogLoop(watchCtx, func() error {
+		c, cancel := context.WithTimeout(watchCtx, 5*time.Second)
+		defer cancel()
+		return admin.ProbeWritable(c, d.ledger)
+	})
 
 	var runErr error
 loop:
@@ -137,6 +265,8 @@ loop:
 			d.log.Info("SIGHUP: logs go to stderr, nothing to reopen")
 		}
 	}
+	_ = sdnotify.Stopping()
+	stopWatch()
 	if err := d.shutdown(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -168,6 +298,22 @@ func (d *daemon) shutdown() error {
 		}()
 	}
 	wg.Wait()
+	// Then the jobs: a running one finishes its page or run, or is
+	// cancelled at the deadline; what it committed stays.
+	for _, sc := range d.schedules {
+		if err := sc.Stop(again); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// The start-up catch-up, if still running, gets the same deadline.
+	caughtUp := make(chan struct{})
+	go func() { d.catchUp.Wait(); close(caughtUp) }()
+	select {
+	case <-caughtUp:
+	case <-again.Done():
+		d.stopJobs()
+		<-caughtUp
+	}
 	if err := d.ledger.Close(); err != nil {
 		errs = append(errs, err)
 	}

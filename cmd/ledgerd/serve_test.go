@@ -4,15 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/sethvargo/go-envconfig"
 )
@@ -94,5 +98,40 @@ func TestServeRefusesAPortInUse(t *testing.T) {
 		"LEDGERD_LISTEN": addr}, "serve")
 	if code != 2 || !strings.Contains(errOut, "webhook listener") {
 		t.Errorf("second serve on %s: exit %d, %s; want 2 naming the listener", addr, code, errOut)
+	}
+}
+
+// TestServeBackfillsOnStart runs serve against the built-in sandbox with a
+// history it never sent as webhooks: the start-up backfill brings every
+// transaction into the file.
+func TestServeBackfillsOnStart(t *testing.T) {
+	sb := sandbox.New(sandbox.Options{Seed: 3})
+	defer sb.Close()
+	if _, err := sb.Generate(sandbox.GenerateOptions{Accounts: 3, Transactions: 120}); err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(sb)
+	defer api.Close()
+	path := filepath.Join(t.TempDir(), "serve.db")
+	_, stop := startServe(t, map[string]string{"LEDGERD_DB": path, "FUSE_BASE_URL": api.URL + "/v1",
+		"FUSE_CLIENT_ID": "sandbox", "FUSE_CLIENT_SECRET": "sandbox"})
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want := len(sb.Truth().Transactions)
+	var got int
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if err := db.QueryRow(`SELECT count(*) FROM fuse_transactions`).Scan(&got); err == nil && got == want {
+			break
+		}
+		runtime.Gosched()
+	}
+	if got != want {
+		t.Fatalf("after start-up backfill: %d transactions in the file, sandbox has %d", got, want)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("serve exit %d", code)
 	}
 }

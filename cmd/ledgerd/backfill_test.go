@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/ledger"
+	syncer "github.com/ledgerd/ledgerd/sync"
+)
+
+// backfillEnv is a sandbox with a small history on loopback and the
+// environment that points ledgerd at it and at a fresh file.
+func backfillEnv(t *testing.T) (map[string]string, *sandbox.Sandbox, sandbox.GenerateResult) {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{ClientID: "cli-test", ClientSecret: "cli-test-secret", Seed: 3})
+	t.Cleanup(sb.Close)
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	gen, err := sb.Generate(sandbox.GenerateOptions{Accounts: 3, Transactions: 60, Currencies: []string{"AED", "USD"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		"LEDGERD_DB":         filepath.Join(t.TempDir(), "ledgerd.db"),
+		"FUSE_BASE_URL":      srv.URL + "/v1",
+		"FUSE_CLIENT_ID":     "cli-test",
+		"FUSE_CLIENT_SECRET": "cli-test-secret",
+		"LEDGERD_LOG_LEVEL":  "warn",
+	}, sb, gen
+}
+
+func TestBackfillCommandReadsEveryAccountAndPrintsASummary(t *testing.T) {
+	env, sb, gen := backfillEnv(t)
+	code, out, errOut := ledgerdRun(t, env, "backfill", "--page-size", "7")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if !strings.HasPrefix(out, "backfill: 3 accounts (0 failed), ") || !strings.Contains(out, "60 transactions (60 new)") {
+		t.Errorf("summary line: %q", out)
+	}
+	if strings.Contains(out, "\r") {
+		t.Errorf("a progress bar off a terminal: %q", out)
+	}
+	l, err := ledger.Open(context.Background(), env["LEDGERD_DB"], ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	bals, err := l.Balances(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted := map[string]int64{}
+	for _, b := range bals {
+		posted[b.LedgerAccount] = int64(b.Posted)
+	}
+	for _, a := range sb.Truth().Accounts {
+		if got := posted[ledger.BankAccount(a.AccountID)]; got != a.Balance.Current {
+			t.Errorf("account %s: posted %d, Fuse %d", a.AccountID, got, a.Balance.Current)
+		}
+	}
+
+	// Again: from the checkpoints, nothing new.
+	code, out, _ = ledgerdRun(t, env, "backfill")
+	if code != exitOK || !strings.Contains(out, "(0 new)") {
+		t.Errorf("second run: exit %d, %q", code, out)
+	}
+	// One account, from the start.
+	code, out, _ = ledgerdRun(t, env, "backfill", "--account", gen.AccountIDs[0], "--full")
+	if code != exitOK || !strings.HasPrefix(out, "backfill: 1 account (0 failed)") {
+		t.Errorf("one account: exit %d, %q", code, out)
+	}
+}
+
+func TestBackfillCommandExitsOneWhenAnAccountFails(t *testing.T) {
+	env, _, gen := backfillEnv(t)
+	unknown := "00000000-0000-4000-8000-00000000dead"
+	code, out, errOut := ledgerdRun(t, env, "backfill", "--account", unknown, "--account", gen.AccountIDs[1])
+	if code != exitProblem {
+		t.Fatalf("exit %d, want 1\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "2 accounts (1 failed)") || !strings.Contains(errOut, "account "+unknown+": ") ||
+		!strings.Contains(errOut, "404") {
+		t.Errorf("stdout %q\nstderr %q", out, errOut)
+	}
+}
+
+func TestBackfillCommandUsageAndConfigurationErrorsExitTwo(t *testing.T) {
+	env, _, _ := backfillEnv(t)
+	noSecret := map[string]string{}
+	for k, v := range env {
+		if k != "FUSE_CLIENT_SECRET" {
+			noSecret[k] = v
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no credentials", noSecret, nil, "FUSE_CLIENT_SECRET"},
+		{"since and full", env, []string{"--since", "2026-01-01T00:00:00Z", "--full"}, "exclusive"},
+		{"bad since", env, []string{"--since", "yesterday"}, "RFC 3339"},
+		{"page size", env, []string{"--page-size", "501"}, "1..500"},
+		{"stray argument", env, []string{"now"}, "unexpected"},
+	} {
+		code, _, errOut := ledgerdRun(t, tc.env, append([]string{"backfill"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", tc.name, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestProgressBarShowsAccountsTransactionsAndRate(t *testing.T) {
+	var buf bytes.Buffer
+	b := &progressBar{w: &buf}
+	b.update(syncer.Progress{AccountsTotal: 4, AccountsDone: 1, Transactions: 12_345, Elapsed: 2 * time.Second})
+	b.update(syncer.Progress{AccountsTotal: 4, AccountsDone: 4, AccountsFailed: 1, Transactions: 20_000, Elapsed: 4 * time.Second})
+	b.done()
+	out := buf.String()
+	for _, want := range []string{"[######------------------] 1/4 accounts  12,345 transactions  6,172/s",
+		"[########################] 4/4 accounts (1 failed)  20,000 transactions  5,000/s", "\r"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress %q lacks %q", out, want)
+		}
+	}
+	if !strings.HasSuffix(out, "\n") {
+		t.Error("the bar's line is not ended")
+	}
+	if got := thousands(1234567); got != "1,234,567" {
+		t.Errorf("thousands = %q", got)
+	}
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/reconcile"
+)
+
+func cmdReconcile(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "reconcile", "[--as-of TIME] [--json] [--db PATH] [tuning flags]",
+		`Runs one reconciliation of the ledger against Fuse, as of --as-of (default
+now): reads every Fuse account with its balance and every Fuse transaction
+through the API (FUSE_BASE_URL, FUSE_CLIENT_ID, FUSE_CLIENT_SECRET), merges
+them with the ledger account by account, and checks the ledger on its own
+(unpaired transfer legs, duplicates, conflicting observations, unbalanced
+entries). Every difference is a break, kept across runs (see ledgerd breaks).
+Prints a summary and the breaks this run saw.
+
+Verdicts: RECONCILED; RECONCILED_WITH_PENDING (money in flight on both sides
+at the cut-off); BREAKS; INCOMPLETE (Fuse could not be read completely:
+never green, and no break is resolved). Exit 0 on the first two, 1 on
+BREAKS or INCOMPLETE.`)
+	asOf := fs.String("as-of", "", "cut-off as an RFC 3339 time (default now)")
+	asJSON := fs.Bool("json", false, "print the run as JSON instead of the summary")
+	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
+	ledgerGrace := fs.Duration("ledger-grace", reconcile.DefaultLedgerGrace,
+		"how long the ledger may lag Fuse (webhooks in flight, next backfill) before a difference counts")
+	fuseGrace := fs.Duration("fuse-grace", reconcile.DefaultFuseGrace,
+		"how long Fuse's listings may lag the ledger before a transaction counts as missing at Fuse")
+	staleAfter := fs.Duration("stale-after", reconcile.DefaultStalePendingAfter,
+		"how long a transaction may stay in flight on both sides before it is a stale_pending break")
+	maxNew := fs.Int("max-new-breaks", reconcile.DefaultMaxNewBreaks,
+		"most breaks one run opens; the rest are summed up in one too_many_breaks break")
+	workers := fs.Int("workers", reconcile.DefaultWorkers, "accounts read and compared at once")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	var at time.Time
+	if *asOf != "" {
+		var err error
+		if at, err = time.Parse(time.RFC3339Nano, *asOf); err != nil {
+			return usageErrorf("--as-of %q: want an RFC 3339 time such as 2026-11-01T00:00:00Z", *asOf)
+		}
+	}
+	for name, d := range map[string]time.Duration{"--ledger-grace": *ledgerGrace, "--fuse-grace": *fuseGrace, "--stale-after": *staleAfter} {
+		if d <= 0 {
+			return usageErrorf("%s %s: want a positive duration", name, d)
+		}
+	}
+	if *maxNew < 1 || *workers < 1 {
+		return usageErrorf("--max-new-breaks and --workers must be at least 1")
+	}
+	cfg, log, err := loadConfig(ctx, e)
+	if err != nil {
+		return err
+	}
+	client, err := fuseClient(cfg, log, nil, "reconcile")
+	if err != nil {
+		return err
+	}
+	path := cfg.DB
+	if *db != "" {
+		path = *db
+	}
+	l, err := ledger.Open(ctx, path, ledger.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	r, err := reconcile.New(reconcile.Options{Ledger: l, Fuse: client, Logger: log, Location: cfg.Location,
+		LedgerGrace: *ledgerGrace, FuseGrace: *fuseGrace, StalePendingAfter: *staleAfter, MaxNewBreaks: *maxNew,
+		Workers: *workers})
+	if err != nil {
+		return err
+	}
+	run, err := r.Run(ctx, at)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(run); err != nil {
+			return err
+		}
+	} else {
+		bs, err := reconcile.RunBreaks(ctx, l.Reader(), run.ID)
+		if err != nil {
+			return err
+		}
+		printRun(e.stdout, run, bs, cfg.Location)
+	}
+	if !run.Verdict.OK() {
+		return errProblem
+	}
+	return nil
+}
+
+// maxPrinted bounds the breaks the summary lists; ledgerd breaks list and
+// ledgerd report show them all.
+const maxPrinted = 25
+
+// printRun writes a run's summary for a person at a terminal.
+func printRun(w io.Writer, run reconcile.Run, bs []reconcile.Break, loc *time.Location) {
+	fmt.Fprintf(w, "reconciliation run %d as of %s (%s): %s\n", run.ID,
+		run.AsOf.In(loc).Format(time.RFC3339), loc, run.Verdict)
+	fmt.Fprintf(w, "  %d Fuse accounts and %d transactions checked, %d in flight at the cut-off, in %s\n",
+		run.AccountsChecked, run.TransactionsChecked, run.Pending, run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond))
+	fmt.Fprintf(w, "  breaks: %d seen, %d new, %d resolved since the last run\n", run.BreaksOpen, run.BreaksNew, run.BreaksResolved)
+	if run.Detail != "" {
+		fmt.Fprintf(w, "  %s\n", run.Detail)
+	}
+	if len(bs) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	printBreaks(w, bs[:min(len(bs), maxPrinted)], loc)
+	if len(bs) > maxPrinted {
+		fmt.Fprintf(w, "… and %d more: ledgerd breaks list, or ledgerd report --run %d --format xlsx --out report.xlsx\n",
+			len(bs)-maxPrinted, run.ID)
+	}
+}
+
+// printBreaks writes breaks as a table, amounts in major units.
+func printBreaks(w io.Writer, bs []reconcile.Break, loc *time.Location) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCATEGORY\tSEVERITY\tSTATE\tACCOUNT\tTRANSACTION\tCCY\tDIFFERENCE\tFIRST SEEN\tDETAIL")
+	for _, b := range bs {
+		d := ""
+		if b.Difference != nil {
+			d = b.Difference.Format(b.Currency)
+		}
+		detail := b.Detail
+		if b.AckNote != "" {
+			detail = "[ack: " + b.AckNote + "] " + detail
+		}
+		if len(detail) > 120 {
+			detail = detail[:117] + "..."
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Category, b.Severity, b.State,
+			dash(b.FuseAccountID), dash(b.FuseTransactionID), dash(string(b.Currency)), dash(d),
+			b.FirstSeen.In(loc).Format(time.RFC3339), strings.ReplaceAll(detail, "\t", " "))
+	}
+	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

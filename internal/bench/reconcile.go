@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/reconcile"
+)
+
+// Reconcile benchmark (issue 6): one reconciliation run over 1,000,000
+// transactions on 1,000 accounts, read from the sandbox on loopback
+// (paginated, 500 per page) and merged with a ledger file that booked all
+// of them, side by side with ledger-cli and hledger computing the balances
+// of the same journal (exported by ledgerd export --format hledger).
+//
+// The run's time and peak memory are its own: it runs in a child process
+// (this binary again, told so by reconcileChildEnv), whose peak resident
+// set (VmHWM) it reports; the sandbox holding the million transactions
+// stays in the parent. ledger-cli and hledger are measured the same way,
+// from their rusage (ru_maxrss).
+//
+// LEDGERD_BENCH_RECONCILE_TXS and LEDGERD_BENCH_RECONCILE_ACCOUNTS scale
+// it down for a quick look.
+
+const (
+	reconcileTransactions = 1_000_000
+	reconcileAccounts     = 1_000
+	reconcileChildEnv     = "LEDGERD_BENCH_RECONCILE_CHILD"
+	reconcileGoalSeconds  = 5
+	reconcileGoalMiB      = 250
+)
+
+func init() {
+	benchmarks = append(benchmarks, benchmark{"reconcile",
+		"a reconcile run over 1M transactions and 1,000 accounts vs ledger-cli and hledger balance", benchReconcileSection})
+	// The measured run, in its own process (see above).
+	if os.Getenv(reconcileChildEnv) != "" {
+		os.Exit(reconcileChild())
+	}
+}
+
+// childResult is what the child reports on its standard output.
+type childResult struct {
+	Seconds      float64 `json:"seconds"`
+	PeakKiB      int64   `json:"peak_kib"`
+	Verdict      string  `json:"verdict"`
+	Transactions int     `json:"transactions"`
+	Accounts     int     `json:"accounts"`
+	Breaks       int     `json:"breaks"`
+	Detail       string  `json:"detail"`
+}
+
+func reconcileChild() int {
+	res, err := runReconcileChild()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench reconcile child:", err)
+		return 1
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func runReconcileChild() (childResult, error) {
+	var res childResult
+	ctx := context.Background()
+	l, err := ledger.Open(ctx, os.Getenv("BENCH_DB"), ledger.Options{})
+	if err != nil {
+		return res, err
+	}
+	defer l.Close()
+	client, err := fuse.New(fuse.Config{BaseURL: os.Getenv("BENCH_URL"), ClientID: "sandbox", ClientSecret: "sandbox",
+		RateLimit: rate.Inf})
+	if err != nil {
+		return res, err
+	}
+	r, err := reconcile.New(reconcile.Options{Ledger: l, Fuse: client, ScratchDir: os.Getenv("BENCH_DIR")})
+	if err != nil {
+		return res, err
+	}
+	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return res, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	start := time.Now()
+	run, err := r.Run(ctx, time.Time{})
+	if err != nil {
+		return res, err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.PeakKiB = vmHWM()
+	res.Verdict, res.Transactions, res.Accounts, res.Breaks, res.Detail = string(run.Verdict),
+		run.TransactionsChecked, run.AccountsChecked, run.BreaksOpen, run.Detail
+	return res, nil
+}
+
+// vmHWM reads this process's peak resident set from /proc (KiB).
+func vmHWM() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// toolRun is one measured external command.
+type toolRun struct {
+	name    string
+	seconds float64
+	peakKiB int64
+	err     error
+}
+
+// measure runs a command with its output discarded, returning its wall
+// time and its peak resident set from rusage.
+func measure(ctx context.Context, name string, args ...string) toolRun {
+	shown := make([]string, len(args))
+	for i, a := range args {
+		shown[i] = filepath.Base(a) // the temporary directory says nothing
+	}
+	t := toolRun{name: name + " " + strings.Join(shown, " ")}
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		t.err = fmt.Errorf("%s not installed (scripts/install-deps.sh installs it)", name)
+		return t
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout = io.Discard
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err = cmd.Run()
+	t.seconds = time.Since(start).Seconds()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		t.peakKiB = ru.Maxrss
+	}
+	if err != nil {
+		t.err = fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return t
+}
+
+func benchReconcileSection(ctx context.Context, o options) (string, error) {
+	nTx := envInt("LEDGERD_BENCH_RECONCILE_TXS", reconcileTransactions)
+	nAcct := envInt("LEDGERD_BENCH_RECONCILE_ACCOUNTS", reconcileAccounts)
+	dir, err := os.MkdirTemp("", "ledgerd-bench-reconcile-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+
+	// The bank: a sandbox with the history, on loopback.
+	genStart := time.Now()
+	frozen := time.Date(2026, 3, 31, 18, 0, 0, 0, time.UTC)
+	sb := sandbox.New(sandbox.Options{Seed: 6, Now: func() time.Time { return frozen }})
+	defer sb.Close()
+	if _, err := sb.Generate(sandbox.GenerateOptions{Accounts: nAcct, Transactions: nTx, FailureRate: 0.05,
+		Currencies: []string{"AED", "USD", "EUR", "GBP"}}); err != nil {
+		return "", err
+	}
+	genSandbox := time.Since(genStart)
+
+	// The ledger: every transaction booked as the backfill books it, in
+	// large batches.
+	ingestStart := time.Now()
+	dbPath := filepath.Join(dir, "ledgerd.db")
+	l, err := ledger.Open(ctx, dbPath, ledger.Options{})
+	if err != nil {
+		return "", err
+	}
+	truth := sb.Truth()
+	batch := make([]ledgerd.Observation, 0, 10_000)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		_, err := l.IngestAll(ctx, batch, nil)
+		batch = batch[:0]
+		return err
+	}
+	for i, x := range truth.Transactions {
+		o, err := x.Observation()
+		if err != nil {
+			l.Close()
+			return "", err
+		}
+		raw, _ := json.Marshal(x.Transaction)
+		batch = append(batch, ledgerd.Observation{Event: ledgerd.Event{ID: "bench-" + strconv.Itoa(i),
+			Type: "backfill.transaction", Source: ledgerd.SourceBackfill, FuseTime: o.At, Raw: raw}, Transaction: &o})
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				l.Close()
+				return "", err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		l.Close()
+		return "", err
+	}
+	truth = sandbox.Truth{}
+	genLedger := time.Since(ingestStart)
+
+	// The journal for the other tools.
+	exportStart := time.Now()
+	journal := filepath.Join(dir, "export.journal")
+	if err := writeFile(journal, func(w io.Writer) error { return reconcile.Export(ctx, l.Reader(), w, reconcile.Hledger, time.UTC) }); err != nil {
+		l.Close()
+		return "", err
+	}
+	exportTime := time.Since(exportStart)
+	if err := l.Close(); err != nil {
+		return "", err
+	}
+	ledgerFile := filepath.Join(dir, "export.ledger")
+	if err := os.Link(journal, ledgerFile); err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(journal)
+	if err != nil {
+		return "", err
+	}
+
+	srv := httptest.NewServer(sb)
+	defer srv.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	syscall.Sync()
+	child := exec.CommandContext(ctx, self)
+	child.Env = append(os.Environ(), reconcileChildEnv+"=1", "BENCH_DB="+dbPath, "BENCH_URL="+srv.URL+"/v1", "BENCH_DIR="+dir)
+	if o.cpuprofile != "" {
+		child.Env = append(child.Env, "BENCH_CPUPROFILE="+o.cpuprofile+"-reconcile.pprof")
+	}
+	child.Stderr = os.Stderr
+	out, err := child.Output()
+	if err != nil {
+		return "", fmt.Errorf("reconcile run: %w", err)
+	}
+	var res childResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return "", fmt.Errorf("reconcile run said %q: %w", out, err)
+	}
+	if res.Verdict != string(reconcile.Reconciled) || res.Breaks != 0 {
+		return "", fmt.Errorf("the run over a faithful ledger ended %s with %d breaks: %s", res.Verdict, res.Breaks, res.Detail)
+	}
+
+	lcli := measure(ctx, "ledger", "-f", ledgerFile, "balance")
+	hl := measure(ctx, "hledger", "-f", journal, "balance")
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Reconcile (issue 6)\n\n")
+	fmt.Fprintf(&b, "One `reconcile.Run` over %d transactions on %d accounts (sandbox seed 6, 5 %% failed, AED/USD/EUR/GBP), "+
+		"read through the Fuse client from the sandbox on loopback (pages of 500; the sandbox runs in the parent "+
+		"process and shares the cores) and merged with a ledger file that booked every one of them; verdict %s, "+
+		"%d transactions checked. The run is a child process: time is its wall time, memory its peak resident set "+
+		"(VmHWM). ledger-cli and hledger compute `balance` over the same book, exported by `ledgerd export --format "+
+		"hledger` (%d MiB, one file read by both); their memory is ru_maxrss.\n\n",
+		nTx, nAcct, res.Verdict, res.Transactions, fi.Size()>>20)
+	fmt.Fprintf(&b, "| target | seconds | peak memory (MiB) |\n|---|---:|---:|\n")
+	fmt.Fprintf(&b, "| **ledgerd reconcile** (Fuse API + ledger + every check) | **%.2f** | **%d** |\n", res.Seconds, res.PeakKiB>>10)
+	for _, t := range []toolRun{lcli, hl} {
+		if t.err != nil {
+			fmt.Fprintf(&b, "| `%s` | failed: %v | |\n", t.name, t.err)
+			continue
+		}
+		fmt.Fprintf(&b, "| `%s` | %.2f | %d |\n", t.name, t.seconds, t.peakKiB>>10)
+	}
+	fmt.Fprintf(&b, "\nSetting up, not measured: sandbox history %.1f s, booking it in the ledger %.1f s (IngestAll, "+
+		"10,000 per commit), export %.1f s.\n", genSandbox.Seconds(), genLedger.Seconds(), exportTime.Seconds())
+	met := res.Seconds < reconcileGoalSeconds && res.PeakKiB>>10 < reconcileGoalMiB
+	faster := lcli.err == nil && res.Seconds < lcli.seconds
+	fmt.Fprintf(&b, "\nGoal: under %d s and %d MiB: **%s**; faster than ledger-cli: **%s**.\n",
+		reconcileGoalSeconds, reconcileGoalMiB, yesNo(met), yesNo(faster))
+	return b.String(), nil
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "not met"
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
