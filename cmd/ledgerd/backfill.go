@@ -14,7 +14,6 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/ledgerd/ledgerd/fuse"
-	"github.com/ledgerd/ledgerd/ledger"
 	syncer "github.com/ledgerd/ledgerd/sync"
 )
 
@@ -73,10 +72,12 @@ others are still committed), 2 on a usage or configuration error.
 		bar = &progressBar{w: e.stdout}
 		e.stderr = bar.logWriter(e.stderr)
 	}
-	cfg, log, err := loadConfig(ctx, e)
+	o, err := openLedger(ctx, e, *db)
 	if err != nil {
 		return err
 	}
+	defer o.ledger.Close()
+	cfg, log, l := o.cfg, o.log, o.ledger
 	cm, err := syncer.NewClientMetrics(nil, log)
 	if err != nil {
 		return err
@@ -85,15 +86,6 @@ others are still committed), 2 on a usage or configuration error.
 	if err != nil {
 		return err
 	}
-	path := cfg.DB
-	if *db != "" {
-		path = *db
-	}
-	l, err := ledger.Open(ctx, path, ledger.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
 	s, err := syncer.New(syncer.Options{Ledger: l, Client: client, Logger: log, ClientMetrics: cm, PageSize: *pageSize})
 	if err != nil {
 		return err

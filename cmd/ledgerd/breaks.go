@@ -63,14 +63,11 @@ integer minor units in --json; times in LEDGERD_TZ.`)
 	default:
 		return usageErrorf("--state %q: want open, acknowledged, resolved or all", *state)
 	}
-	cfg, _, err := loadConfig(ctx, e)
+	o, err := openLedger(ctx, e, *db)
 	if err != nil {
 		return err
 	}
-	l, err := openLedger(ctx, e, *db)
-	if err != nil {
-		return err
-	}
+	cfg, l := o.cfg, o.ledger
 	defer l.Close()
 	bs, err := reconcile.ListBreaks(ctx, l.Reader(), states...)
 	if err != nil {
@@ -117,14 +114,11 @@ break cannot be acknowledged.`)
 	if strings.TrimSpace(*note) == "" {
 		return usageErrorf("--note is required: say why the break is accepted or what is being done")
 	}
-	cfg, _, err := loadConfig(ctx, e)
+	o, err := openLedger(ctx, e, *db)
 	if err != nil {
 		return err
 	}
-	l, err := openLedger(ctx, e, *db)
-	if err != nil {
-		return err
-	}
+	cfg, l := o.cfg, o.ledger
 	defer l.Close()
 	b, err := reconcile.Acknowledge(ctx, l, id, *note, time.Now())
 	switch {

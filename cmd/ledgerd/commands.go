@@ -29,18 +29,30 @@ func fuseClient(cfg *config.Config, log *slog.Logger, m fuse.Metrics, what strin
 	return c, nil
 }
 
+// opened is what most commands start from: the configuration, the
+// logger, and the open file.
+type opened struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	ledger *ledger.Ledger
+}
+
 // openLedger loads the configuration and opens the file it names; --db
 // overrides LEDGERD_DB.
-func openLedger(ctx context.Context, e env, dbFlag string) (*ledger.Ledger, error) {
+func openLedger(ctx context.Context, e env, dbFlag string) (opened, error) {
 	cfg, log, err := loadConfig(ctx, e)
 	if err != nil {
-		return nil, err
+		return opened{}, err
 	}
 	path := cfg.DB
 	if dbFlag != "" {
 		path = dbFlag
 	}
-	return ledger.Open(ctx, path, ledger.Options{Logger: log})
+	l, err := ledger.Open(ctx, path, ledger.Options{Logger: log})
+	if err != nil {
+		return opened{}, err
+	}
+	return opened{cfg: cfg, log: log, ledger: l}, nil
 }
 
 func cmdMigrate(ctx context.Context, e env, args []string) error {
@@ -53,10 +65,11 @@ command does the same on start; migrate does only that.`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	l, err := openLedger(ctx, e, *db)
+	o, err := openLedger(ctx, e, *db)
 	if err != nil {
 		return err
 	}
+	l := o.ledger
 	fmt.Fprintf(e.stdout, "%s: schema version %d\n", l.Path(), ledger.SchemaVersion())
 	return l.Close()
 }
@@ -80,10 +93,11 @@ Amounts are in major units in the table and integer minor units in --json.`)
 			return usageErrorf("--as-of %q: want an RFC 3339 time such as 2026-11-01T00:00:00Z", *asOf)
 		}
 	}
-	l, err := openLedger(ctx, e, *db)
+	o, err := openLedger(ctx, e, *db)
 	if err != nil {
 		return err
 	}
+	l := o.ledger
 	defer l.Close()
 	var bs []ledger.Balance
 	if at.IsZero() {
@@ -131,10 +145,11 @@ when every check passes, 1 with a report of what failed.`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	l, err := openLedger(ctx, e, *db)
+	o, err := openLedger(ctx, e, *db)
 	if err != nil {
 		return err
 	}
+	l := o.ledger
 	defer l.Close()
 	rep, err := l.Verify(ctx)
 	if err != nil {

@@ -40,14 +40,11 @@ Amounts are exact decimals in major units; dates are in LEDGERD_TZ.`)
 	default:
 		return usageErrorf("--format %q: want hledger, beancount or csv", *format)
 	}
-	cfg, _, err := loadConfig(ctx, e)
+	o, err := openLedger(ctx, e, *db)
 	if err != nil {
 		return err
 	}
-	l, err := openLedger(ctx, e, *db)
-	if err != nil {
-		return err
-	}
+	cfg, l := o.cfg, o.ledger
 	defer l.Close()
 	write := func(w io.Writer) error { return reconcile.Export(ctx, l.Reader(), w, f, cfg.Location) }
 	if *out == "-" {

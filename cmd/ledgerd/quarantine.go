@@ -35,10 +35,11 @@ it replayed, in one transaction.`)
 		if len(rest) != 1 {
 			return usageErrorf("list takes no arguments; flags go before it")
 		}
-		l, err := openLedger(ctx, e, *db)
+		o, err := openLedger(ctx, e, *db)
 		if err != nil {
 			return err
 		}
+		l := o.ledger
 		defer l.Close()
 		st := *state
 		if st == "all" {
@@ -71,10 +72,11 @@ it replayed, in one transaction.`)
 		if err != nil {
 			return usageErrorf("quarantine ID %q is not a number", rest[1])
 		}
-		l, err := openLedger(ctx, e, *db)
+		o, err := openLedger(ctx, e, *db)
 		if err != nil {
 			return err
 		}
+		l := o.ledger
 		defer l.Close()
 		q, err := l.QuarantineGet(ctx, id)
 		if errors.Is(err, ledger.ErrNotFound) {

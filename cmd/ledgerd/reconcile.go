@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
 )
 
@@ -60,23 +59,16 @@ BREAKS or INCOMPLETE.`)
 	if *maxNew < 1 || *workers < 1 {
 		return usageErrorf("--max-new-breaks and --workers must be at least 1")
 	}
-	cfg, log, err := loadConfig(ctx, e)
+	o, err := openLedger(ctx, e, *db)
 	if err != nil {
 		return err
 	}
+	defer o.ledger.Close()
+	cfg, log, l := o.cfg, o.log, o.ledger
 	client, err := fuseClient(cfg, log, nil, "reconcile")
 	if err != nil {
 		return err
 	}
-	path := cfg.DB
-	if *db != "" {
-		path = *db
-	}
-	l, err := ledger.Open(ctx, path, ledger.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
 	r, err := reconcile.New(reconcile.Options{Ledger: l, Fuse: client, Logger: log, Location: cfg.Location,
 		LedgerGrace: *ledgerGrace, FuseGrace: *fuseGrace, StalePendingAfter: *staleAfter, MaxNewBreaks: *maxNew,
 		Workers: *workers})

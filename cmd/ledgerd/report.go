@@ -54,14 +54,11 @@ those decimals. Times are RFC 3339 in LEDGERD_TZ, with their offset.
 	if *out == "" {
 		return usageErrorf("--out is required")
 	}
-	cfg, _, err := loadConfig(ctx, e)
+	o, err := openLedger(ctx, e, *db)
 	if err != nil {
 		return err
 	}
-	l, err := openLedger(ctx, e, *db)
-	if err != nil {
-		return err
-	}
+	cfg, l := o.cfg, o.ledger
 	defer l.Close()
 	rep, err := reconcile.LoadReport(ctx, l.Reader(), id, cfg.Location)
 	if errors.Is(err, reconcile.ErrNotFound) {
