@@ -147,11 +147,9 @@ func (t *wtx) applyAccount(seq int64, a ledgerd.AccountObservation, evidence boo
 	default:
 		return rejectf("account %s: unknown account_type %q", a.AccountID, a.Type)
 	}
-	var known sql.NullString
-	err := t.queryRow("SELECT currency FROM fuse_accounts WHERE account_id = ?", a.AccountID).Scan(&known)
-	found := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("look up account %s: %w", a.AccountID, err)
+	known, found, err := t.accountCurrency(a.AccountID)
+	if err != nil {
+		return err
 	}
 	newCurrency := a.Currency != "" && (!found || !known.Valid)
 	if found && !evidence && !newCurrency {
@@ -190,6 +188,10 @@ func (t *wtx) applyAccount(seq int64, a ledgerd.AccountObservation, evidence boo
 	if err != nil {
 		return fmt.Errorf("record account %s: %w", a.AccountID, err)
 	}
+	if newCurrency {
+		known = sql.NullString{String: string(a.Currency), Valid: true}
+	}
+	t.rememberAccount(a.AccountID, known)
 	if b := a.Balance; b != nil {
 		if _, err := t.exec(`UPDATE fuse_accounts
 			SET fuse_current = ?, fuse_available = ?, fuse_balance_at = ?
@@ -212,6 +214,36 @@ func (t *wtx) applyAccount(seq int64, a ledgerd.AccountObservation, evidence boo
 		return t.syncAccountEntries(seq, a.AccountID)
 	}
 	return nil
+}
+
+// accountCurrency returns what is known of an account's currency, through
+// the writer's cache; found is false for an account never recorded.
+func (t *wtx) accountCurrency(id string) (currency sql.NullString, found bool, err error) {
+	if c, ok := t.w.accounts[id]; ok {
+		return c, true, nil
+	}
+	err = t.queryRow("SELECT currency FROM fuse_accounts WHERE account_id = ?", id).Scan(&currency)
+	if errors.Is(err, sql.ErrNoRows) {
+		return currency, false, nil
+	}
+	if err != nil {
+		return currency, false, fmt.Errorf("look up account %s: %w", id, err)
+	}
+	t.rememberAccount(id, currency)
+	return currency, true, nil
+}
+
+// rememberAccount caches an account's currency, undone with its unit.
+func (t *wtx) rememberAccount(id string, currency sql.NullString) {
+	old, had := t.w.accounts[id]
+	t.w.accounts[id] = currency
+	t.undo = append(t.undo, func() {
+		if had {
+			t.w.accounts[id] = old
+		} else {
+			delete(t.w.accounts, id)
+		}
+	})
 }
 
 // syncAccountEntries retries booking every transaction of an account that

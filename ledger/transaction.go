@@ -1,9 +1,12 @@
 package ledger
 
 import (
+	"cmp"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/ledgerd/ledgerd"
 )
@@ -316,16 +319,26 @@ func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 	if err != nil {
 		return fmt.Errorf("book transaction %s: %w", txID, err)
 	}
-	for _, p := range ps {
+	// One statement for all the entry's lines.
+	var q strings.Builder
+	q.WriteString("INSERT INTO postings (entry_id, ledger_account, currency, amount, effective_at, seq) VALUES ")
+	args := make([]any, 0, 6*len(ps))
+	for i, p := range ps {
 		if err := t.ensureLedgerAccount(p.Account, "", seq); err != nil {
 			return err
 		}
-		if _, err := t.exec(`INSERT INTO postings (entry_id, ledger_account, currency, amount, effective_at, seq)
-			VALUES (?, ?, ?, ?, ?, ?)`, entryID, p.Account, string(p.Currency), int64(p.Amount), pendingAt, seq); err != nil {
-			return fmt.Errorf("post %s to %s: %w", txID, p.Account, err)
+		if i > 0 {
+			q.WriteString(", ")
 		}
+		q.WriteString("(?, ?, ?, ?, ?, ?)")
+		args = append(args, entryID, p.Account, string(p.Currency), int64(p.Amount), pendingAt, seq)
 		if err := t.addToBalance(p, want, 1); err != nil {
 			return fmt.Errorf("book transaction %s: %w", txID, err)
+		}
+	}
+	if len(ps) > 0 {
+		if _, err := t.exec(q.String(), args...); err != nil {
+			return fmt.Errorf("post %s: %w", txID, err)
 		}
 	}
 	return nil
@@ -433,16 +446,36 @@ func (t *wtx) addToBalance(p Posting, state string, sign int) error {
 		return fmt.Errorf("%w: balance of %s %s: %w", ErrRejected, p.Account, p.Currency, err)
 	}
 	*field = int64(sum)
-	if _, err := t.exec(`INSERT INTO balances (ledger_account, currency, posted, pending_debits, pending_credits)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (ledger_account, currency) DO UPDATE SET
-		posted = excluded.posted, pending_debits = excluded.pending_debits, pending_credits = excluded.pending_credits`,
-		p.Account, string(p.Currency), posted, pd, pc); err != nil {
-		return fmt.Errorf("write balance of %s %s: %w", p.Account, p.Currency, err)
-	}
+	// Write-behind: the cache holds the truth during the transaction and
+	// each changed row is written once, before commit (flushBalances).
 	key := balanceKey{p.Account, string(p.Currency)}
 	t.w.balances[key] = balanceRow{posted, pd, pc}
+	t.dirty[key] = true
 	t.undo = append(t.undo, func() { t.w.balances[key] = row })
+	return nil
+}
+
+// flushBalances writes every running balance the transaction changed, in
+// a fixed order, so that the committed balances table equals the cache.
+func (t *wtx) flushBalances() error {
+	keys := make([]balanceKey, 0, len(t.dirty))
+	for k := range t.dirty {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b balanceKey) int {
+		return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.currency, b.currency))
+	})
+	for _, k := range keys {
+		row := t.w.balances[k]
+		if _, err := t.exec(`INSERT INTO balances (ledger_account, currency, posted, pending_debits, pending_credits)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (ledger_account, currency) DO UPDATE SET
+			posted = excluded.posted, pending_debits = excluded.pending_debits, pending_credits = excluded.pending_credits`,
+			k.account, k.currency, row.posted, row.pendingDebits, row.pendingCredits); err != nil {
+			return fmt.Errorf("write balance of %s %s: %w", k.account, k.currency, err)
+		}
+	}
+	clear(t.dirty)
 	return nil
 }
 

@@ -52,6 +52,7 @@ type writer struct {
 	// undoes its changes to them; a failed commit drops them whole.
 	ledgerAccounts map[string]bool
 	balances       map[balanceKey]balanceRow
+	accounts       map[string]sql.NullString // Fuse account → its currency, if known
 }
 
 type balanceKey struct{ account, currency string }
@@ -62,6 +63,7 @@ type balanceRow struct{ posted, pendingDebits, pendingCredits int64 }
 func (w *writer) resetCaches() {
 	w.ledgerAccounts = map[string]bool{}
 	w.balances = map[balanceKey]balanceRow{}
+	w.accounts = map[string]sql.NullString{}
 }
 
 func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
@@ -212,7 +214,7 @@ func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry b
 		fail(fmt.Errorf("begin: %w", err))
 		return false
 	}
-	t := &wtx{tx: tx, ctx: ctx, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}}
+	t := &wtx{tx: tx, ctx: ctx, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}, dirty: map[balanceKey]bool{}}
 	startHash := w.lastHash
 	abort := func() {
 		_ = tx.Rollback()
@@ -260,6 +262,11 @@ func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry b
 			return false
 		}
 	}
+	if err := t.flushBalances(); err != nil {
+		abort()
+		fail(err)
+		return false
+	}
 	if err := tx.Commit(); err != nil {
 		w.lastHash = startHash
 		w.resetCaches()
@@ -280,6 +287,7 @@ type wtx struct {
 	now   time.Time
 	stmts map[string]*sql.Stmt // the writer's prepared statements bound to tx
 	undo  []func()             // how to take back cache changes, newest last
+	dirty map[balanceKey]bool  // running balances to write before commit
 }
 
 // rollbackCaches undoes the cache changes made since mark, newest first.
