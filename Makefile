@@ -18,11 +18,8 @@ build: ## build bin/ledgerd
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ledgerd ./cmd/ledgerd
 
 .PHONY: run
-run: build ## create the demo file in ledgerd-demo/ and show its balances and checks
-	@mkdir -p $(DEMO_DIR)
-	LEDGERD_DB=$(DEMO_DIR)/ledgerd.db ./bin/ledgerd migrate
-	LEDGERD_DB=$(DEMO_DIR)/ledgerd.db ./bin/ledgerd balances
-	LEDGERD_DB=$(DEMO_DIR)/ledgerd.db ./bin/ledgerd verify
+run: build ## the demo in ledgerd-demo/: sandbox + serve on loopback, traffic, reconciliations, report (Ctrl-C ends it; DEMO_FLAGS="--duration 1m --seed 2")
+	./bin/ledgerd demo --dir $(DEMO_DIR) $(DEMO_FLAGS)
 
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck

@@ -77,6 +77,7 @@ func commands() []command {
 		{"quarantine", "list quarantined webhook bodies, or replay one after a fix", cmdQuarantine},
 		{"sandbox", "run the built-in Fuse emulator (API, webhooks, controls) for tests and demos", cmdSandbox},
 		{"certify", "run Fuse's integration test plan and write the evidence pack for production access", cmdCertify},
+		{"demo", "run the sandbox and serve on loopback, drive a day of traffic, reconcile, write a report", cmdDemo},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -66,6 +66,10 @@ type daemon struct {
 	// The scheduled jobs: nil without Fuse credentials.
 	schedules []*syncer.Scheduler
 	backfill  func(context.Context) error
+	// syncer and reconciler are the jobs' own runners, for `demo`, which
+	// triggers runs on demand: nil without Fuse credentials.
+	syncer     *syncer.Syncer
+	reconciler *reconcile.Reconciler
 	// backfillMu keeps the start-up catch-up and a scheduled run apart;
 	// lastBackfill is the last run's error (readiness).
 	backfillMu   sync.Mutex
@@ -147,6 +151,7 @@ func (d *daemon) schedule() error {
 	if err != nil {
 		return err
 	}
+	d.syncer = s
 	job := s.Job()
 	d.backfill = func(ctx context.Context) error {
 		if !d.backfillMu.TryLock() {
@@ -163,6 +168,7 @@ func (d *daemon) schedule() error {
 	if err != nil {
 		return err
 	}
+	d.reconciler = r
 	reconcileJob := func(ctx context.Context) error {
 		run, err := r.Run(ctx, time.Time{})
 		if err != nil {
