@@ -255,7 +255,7 @@ func (h *handler) statusRuns(ctx context.Context, d *statusData, now time.Time) 
 			ID: r.ID, Started: h.showTime(r.StartedAt), AsOf: h.showTime(r.AsOf),
 			Accounts: r.AccountsChecked, Transactions: r.TransactionsChecked,
 			BreaksOpen: r.BreaksOpen, BreaksNew: r.BreaksNew, Resolved: r.BreaksResolved, Pending: r.Pending,
-			Verdict: "RUNNING", VerdictClass: "running", Ago: age(now.Sub(r.StartedAt)) + " ago",
+			Verdict: "RUNNING", VerdictClass: "running", Ago: ago(now.Sub(r.StartedAt)),
 		}
 		if r.FinishedAt != nil {
 			row.Finished = h.showTime(*r.FinishedAt)
@@ -285,7 +285,7 @@ func (h *handler) statusRuns(ctx context.Context, d *statusData, now time.Time) 
 		if ts.err != nil {
 			return fmt.Errorf("backfill checkpoints: %w", ts.err)
 		}
-		d.Backfill.LastSuccess, d.Backfill.Ago = h.showTime(t), age(now.Sub(t))+" ago"
+		d.Backfill.LastSuccess, d.Backfill.Ago = h.showTime(t), ago(now.Sub(t))
 	}
 	return nil
 }
@@ -311,7 +311,7 @@ func (h *handler) statusIngest(ctx context.Context, d *statusData, now time.Time
 		if ts.err != nil {
 			return fmt.Errorf("events from %s: %w", src, ts.err)
 		}
-		d.Sources = append(d.Sources, sourceRow{Source: src, Count: formatCount(n), Last: h.showTime(t), Ago: age(now.Sub(t)) + " ago"})
+		d.Sources = append(d.Sources, sourceRow{Source: src, Count: formatCount(n), Last: h.showTime(t), Ago: ago(now.Sub(t))})
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("count events: %w", err)
@@ -446,6 +446,14 @@ func showAmount(a *ledgerd.Amount, c ledgerd.Currency) string {
 
 // age renders a duration the way people read an age: "3d 4h", "5h 12m",
 // "7m", "just now".
+// ago says how long ago something happened: "just now", "5m ago".
+func ago(d time.Duration) string {
+	if d < time.Minute {
+		return "just now"
+	}
+	return age(d) + " ago"
+}
+
 func age(d time.Duration) string {
 	switch {
 	case d < time.Minute:
