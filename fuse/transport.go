@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // request is one logical call: every retry of it sends the same bytes
@@ -238,6 +239,9 @@ func (c *Client) decode(r request, where string, o outcome) error {
 		return fmt.Errorf("%s: %w: %d answer (%s, %d bytes) is not the expected JSON: %v",
 			where, ErrBadResponse, o.status, contentType(o.header), len(o.body), err)
 	}
+	if fd, ok := r.out.(fastDecoder); ok && fd.decodeFast(o.body) {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(o.body))
 	dec.UseNumber()
 	if err := dec.Decode(r.out); err != nil {
@@ -279,6 +283,11 @@ func snippet(b []byte, n int) string {
 	}, strings.ToValidUTF8(string(b), "?"))
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > n {
+		// Cut at a rune boundary: half a rune is invalid UTF-8 in every
+		// log line and error message that quotes the snippet.
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
 		s = s[:n] + "…"
 	}
 	return s

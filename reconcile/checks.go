@@ -13,6 +13,14 @@ import (
 // the whole book whose result is the breaks themselves, so their memory
 // does not grow with history either.
 
+// query runs a check's query on the run's checks connection, or the pool.
+func (st *runState) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st.checks != nil {
+		return st.checks.conn.QueryContext(ctx, q, args...)
+	}
+	return st.r.opts.Ledger.Reader().QueryContext(ctx, q, args...)
+}
+
 // ledgerChecks runs every ledger-only check.
 func (st *runState) ledgerChecks(ctx context.Context) error {
 	for _, check := range []func(context.Context) error{
@@ -65,7 +73,7 @@ SELECT family, currency, pair_key, src, dst, amount, SUM(sign), COUNT(*), MIN(tr
 HAVING SUM(sign) <> 0 AND MAX(status_at) <= :grace`
 
 func (st *runState) unpairedLegs(ctx context.Context) error {
-	rows, err := st.r.opts.Ledger.Reader().QueryContext(ctx, unpairedLegsSQL,
+	rows, err := st.query(ctx, unpairedLegsSQL,
 		sql.Named("as_of", st.asOfS), sql.Named("grace", st.ledgerGraceS))
 	if err != nil {
 		return fmt.Errorf("pair transfer legs: %w", err)
@@ -98,17 +106,28 @@ func (st *runState) unpairedLegs(ctx context.Context) error {
 }
 
 // duplicatesSQL finds one external_id booked more than once as the same
-// kind on the same account and not failed: a payment sent twice. It walks
-// the covering index fuse_transactions_external_id in order.
+// kind on the same account and not failed: a payment sent twice. The
+// groups are found on the covering index fuse_transactions_external_id
+// alone, walked in order; only the (rare) groups found go back to the
+// table for their transaction ids, in the index's order.
 const duplicatesSQL = `
-SELECT account_id, kind, external_id, COUNT(*), MIN(transaction_id), group_concat(transaction_id, ', ')
-  FROM fuse_transactions INDEXED BY fuse_transactions_external_id
- WHERE external_id IS NOT NULL AND status <> 'failed'
- GROUP BY external_id, account_id, kind
-HAVING COUNT(*) > 1`
+WITH dup AS (
+  SELECT external_id, account_id, kind
+    FROM fuse_transactions INDEXED BY fuse_transactions_external_id
+   WHERE external_id IS NOT NULL AND status <> 'failed'
+   GROUP BY external_id, account_id, kind
+  HAVING COUNT(*) > 1)
+SELECT d.account_id, d.kind, d.external_id, COUNT(*), MIN(t.transaction_id),
+       group_concat(t.transaction_id, ', ' ORDER BY t.status, t.rowid)
+  FROM dup d
+  JOIN fuse_transactions t INDEXED BY fuse_transactions_external_id
+    ON t.external_id = d.external_id AND t.account_id = d.account_id AND t.kind = d.kind
+ WHERE t.status <> 'failed'
+ GROUP BY d.external_id, d.account_id, d.kind
+ ORDER BY d.external_id, d.account_id, d.kind`
 
 func (st *runState) duplicates(ctx context.Context) error {
-	rows, err := st.r.opts.Ledger.Reader().QueryContext(ctx, duplicatesSQL)
+	rows, err := st.query(ctx, duplicatesSQL)
 	if err != nil {
 		return fmt.Errorf("find duplicates: %w", err)
 	}
@@ -134,7 +153,7 @@ func (st *runState) duplicates(ctx context.Context) error {
 // statusConflicts turns the ledger's evidence of two terminal statuses
 // into breaks; the evidence is permanent, so they stay until acknowledged.
 func (st *runState) statusConflicts(ctx context.Context) error {
-	rows, err := st.r.opts.Ledger.Reader().QueryContext(ctx, `
+	rows, err := st.query(ctx, `
 		SELECT c.subject, c.kept, c.observed, COALESCE(t.account_id, ''), COALESCE(t.currency, '')
 		  FROM observation_conflicts c LEFT JOIN fuse_transactions t ON t.transaction_id = c.subject
 		 WHERE c.field = 'status' ORDER BY c.subject, c.id`)
@@ -165,7 +184,7 @@ func (st *runState) statusConflicts(ctx context.Context) error {
 
 // unbalancedEntries reads v_unbalanced_entries, which must be empty.
 func (st *runState) unbalancedEntries(ctx context.Context) error {
-	rows, err := st.r.opts.Ledger.Reader().QueryContext(ctx, `
+	rows, err := st.query(ctx, `
 		SELECT u.entry_id, u.currency, u.imbalance, e.transaction_id, t.account_id
 		  FROM v_unbalanced_entries u
 		  JOIN entries e ON e.id = u.entry_id

@@ -131,7 +131,15 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 	}
 	defer set.close()
 
-	tx, err := st.r.opts.Ledger.Reader().BeginTx(ctx, nil)
+	var tx *sql.Tx
+	var err error
+	if st.ledger != nil {
+		st.ledgerMu.Lock()
+		defer st.ledgerMu.Unlock()
+		tx, err = st.ledger.conn.BeginTx(ctx, nil)
+	} else {
+		tx, err = st.r.opts.Ledger.Reader().BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("read ledger: %w", err)
 	}

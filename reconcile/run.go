@@ -33,6 +33,13 @@ type runState struct {
 	checked, pending, lookups atomic.Int64
 	listed                    map[string]bool // accounts Fuse lists; read-only once workers start
 
+	// The ledger connections the run holds (bulkread.go): the merges take
+	// turns on ledger (under ledgerMu), the ledger-only checks use checks.
+	// Both nil when the pool is too small to lend them: then each query
+	// takes a pool connection.
+	ledger, checks *bulkReader
+	ledgerMu       sync.Mutex
+
 	mu       sync.Mutex
 	problems []string
 	accounts []AccountResult
@@ -162,6 +169,10 @@ func (r *Reconciler) run(ctx context.Context, st *runState, run *Run) error {
 			run.AccountsChecked++
 		}
 	}
+	if err := r.holdConnections(ctx, st); err != nil {
+		return err
+	}
+	defer st.releaseConnections()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -198,6 +209,35 @@ feed:
 		return err
 	}
 	return ctx.Err()
+}
+
+// holdConnections takes the two ledger connections the run keeps, when
+// the pool has room for them and one more.
+func (r *Reconciler) holdConnections(ctx context.Context, st *runState) error {
+	db := r.opts.Ledger.Reader()
+	if n := db.Stats().MaxOpenConnections; n > 0 && n < 3 {
+		return nil
+	}
+	var err error
+	if st.ledger, err = openBulkReader(ctx, db, r.opts.ReadCacheMiB); err != nil {
+		return err
+	}
+	if st.checks, err = openBulkReader(ctx, db, r.opts.ReadCacheMiB); err != nil {
+		st.releaseConnections()
+		return err
+	}
+	return nil
+}
+
+func (st *runState) releaseConnections() {
+	for _, b := range []*bulkReader{st.ledger, st.checks} {
+		if b != nil {
+			if err := b.close(); err != nil {
+				st.r.log.Warn("reconcile: release ledger connection", slog.Any("err", err))
+			}
+		}
+	}
+	st.ledger, st.checks = nil, nil
 }
 
 // accountJobs lists Fuse's accounts (with their balances), records the
