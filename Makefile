@@ -33,8 +33,18 @@ test: lint ## lint, then every test with the race detector
 	$(GO) test -race -count=1 ./...
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
-	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./webhook/
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s); crashers land in testdata/fuzz
+	@set -e; for target in webhook:FuzzDecode fuse:FuzzTransactionPage fuse:FuzzAccount fuse:FuzzErrorBody \
+	    config:FuzzConfig reconcile:FuzzReportWriters; do \
+	  pkg=$${target%%:*}; name=$${target#*:}; echo "== $$name (./$$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$$pkg/; \
+	done
+
+SOAKTIME ?= 10m
+
+.PHONY: soak
+soak: build ## fault-and-crash soak, bounded (SOAKTIME of traffic, default 10m; ends by itself): RELIABILITY.md, soak-summary.json
+	$(GO) run ./internal/soak -bin bin/ledgerd -duration $(SOAKTIME) -kills 20
 
 .PHONY: bench
 bench: ## run the benchmarks and write BENCHMARKS.md

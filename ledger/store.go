@@ -109,6 +109,17 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	// A file made by someone else (cp, sqlite3) may be readable by all:
+	// the ledger is private, and SQLite gives -wal and -shm its mode.
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("make database %s private: %w", p, err)
+			}
+			opts.Logger.Warn("database file was readable by others: made private", "path", p)
+		}
+	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

@@ -357,3 +357,31 @@ func TestFullDatabaseIsUnavailableNotRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOpenMakesAnExistingWorldReadableFilePrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	l, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingestAll(t, l, scenario()[:2])
+	l.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ingestAll(t, l, scenario()[2:3])
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue // -wal and -shm exist only while open
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %o, want no access for group or others", p, fi.Mode().Perm())
+		}
+	}
+}

@@ -334,7 +334,7 @@ func exportCSV(ctx context.Context, db *sql.DB, w *bufio.Writer, loc *time.Locat
 		rec[1] = strconv.FormatInt(r.entryID, 10)
 		rec[2], rec[3], rec[4], rec[5] = r.txID, r.kind, r.state, r.account
 		rec[6], rec[7] = string(r.currency), r.amount.Format(r.currency)
-		rec[8], rec[9], rec[10] = r.reference.String, r.extRef.String, r.extID.String
+		rec[8], rec[9], rec[10] = csvText(r.reference.String), csvText(r.extRef.String), csvText(r.extID.String)
 		return cw.Write(rec)
 	})
 	if err != nil {

@@ -36,14 +36,20 @@ type options struct {
 	// cpuprofile, when set, is a file name prefix: a benchmark may write
 	// PREFIX-<name>.pprof for the part it measures.
 	cpuprofile string
+	// figures collects this run's headline figures for the summary table
+	// (summary.go); nil unless every benchmark runs. Benchmarks add theirs
+	// with record.
+	figures *figures
 }
 
 // benchmarks is the registry: add a line to make `all` run a new one.
 var benchmarks = []benchmark{
 	{"backfill", "backfill throughput from the sandbox on loopback vs raw SQLite inserts", benchBackfillSection},
-	{"webhook", "durable webhook ingest under concurrent load vs a no-op handler", func(context.Context, options) (string, error) {
-		return benchWebhook(webhookRequests)
+	{"webhook", "durable webhook ingest under concurrent load vs a no-op handler", func(_ context.Context, o options) (string, error) {
+		return benchWebhook(o, webhookRequests)
 	}},
+	{"storage", "bytes per transaction in the file (live, vacuumed, by table) vs pgledger's 743 bytes per transfer", benchStorageSection},
+	{"floor", "a minimal Go HTTP daemon's start to ready and idle memory: the anchor for serve", benchFloorSection},
 }
 
 func main() {
@@ -81,6 +87,7 @@ func run(ctx context.Context, args []string) error {
 	for _, n := range names {
 		if n == "all" {
 			todo = benchmarks
+			o.figures = newFigures()
 			break
 		}
 		found := false
@@ -108,6 +115,14 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s written to %s\n", b.name, *out)
+	}
+	if o.figures != nil {
+		body, met, total := summarySection(o.figures)
+		if err := writeSectionFirst(*out, "summary", strings.TrimRight(body, "\n")+"\n\n"+machine+
+			"Command: `make bench`; the figures are those of the sections below, from the same run.\n"); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench: summary written to %s (%d of %d goals met)\n", *out, met, total)
 	}
 	return nil
 }
@@ -142,6 +157,17 @@ own benchmark; the machine and the exact command are at its end.
 // writeSection replaces the named section of the file, or appends it;
 // everything outside the markers is kept.
 func writeSection(path, name, body string) error {
+	return rewriteSection(path, name, body, false)
+}
+
+// writeSectionFirst is writeSection for a section that belongs before
+// every other (the summary): a new one goes right after the file's
+// header.
+func writeSectionFirst(path, name, body string) error {
+	return rewriteSection(path, name, body, true)
+}
+
+func rewriteSection(path, name, body string, first bool) error {
 	start := "<!-- bench:" + name + ":start -->"
 	end := "<!-- bench:" + name + ":end -->"
 	old, err := os.ReadFile(path)
@@ -153,9 +179,13 @@ func writeSection(path, name, body string) error {
 	text := string(old)
 	block := start + "\n" + body + end
 	i, j := strings.Index(text, start), strings.Index(text, end)
-	if i >= 0 && j > i {
+	k := strings.Index(text, "<!-- bench:")
+	switch {
+	case i >= 0 && j > i:
 		text = text[:i] + block + text[j+len(end):]
-	} else {
+	case first && k >= 0:
+		text = text[:k] + block + "\n\n" + text[k:]
+	default:
 		text = strings.TrimRight(text, "\n") + "\n\n" + block + "\n"
 	}
 	tmp := path + ".tmp"

@@ -153,7 +153,7 @@ var noopHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 })
 
 // benchWebhook runs the three targets and renders the BENCHMARKS.md section.
-func benchWebhook(requests int) (string, error) {
+func benchWebhook(o options, requests int) (string, error) {
 	var results []loadResult
 	r, err := benchTarget("no-op Go handler (ceiling)", noopHandler, requests)
 	if err != nil {
@@ -192,6 +192,11 @@ func benchWebhook(requests int) (string, error) {
 			100*r.perSecond/ceiling)
 	}
 	gc := results[1]
+	o.record(figWebhookNoopRPS, ceiling)
+	o.record(figWebhookNoopP99, float64(results[0].p99.Microseconds())/1000)
+	o.record(figWebhookGroupRPS, gc.perSecond)
+	o.record(figWebhookGroupP99, float64(gc.p99.Microseconds())/1000)
+	o.record(figWebhookNaiveRPS, results[2].perSecond)
 	met := gc.perSecond >= 0.4*ceiling && gc.p99 < 20*time.Millisecond
 	verdict := "not met"
 	if met {
