@@ -16,18 +16,26 @@ func benchObs(s *script, i int) ledgerd.Observation {
 		Status: ledgerd.StatusSettled, At: at(i), Currency: "AED", Amounts: amounts(int64(100+i), 0)})
 }
 
-// BenchmarkIngestSerial is one durable commit per observation.
-func BenchmarkIngestSerial(b *testing.B) {
+// benchSetup opens a fresh file (closed at the end) and makes b.N
+// distinct observations.
+func benchSetup(b *testing.B) (*Ledger, []ledgerd.Observation) {
+	b.Helper()
 	l, err := Open(context.Background(), b.TempDir()+"/b.db", Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer l.Close()
+	b.Cleanup(func() { l.Close() })
 	var s script
 	obs := make([]ledgerd.Observation, b.N)
 	for i := range obs {
 		obs[i] = benchObs(&s, i)
 	}
+	return l, obs
+}
+
+// BenchmarkIngestSerial is one durable commit per observation.
+func BenchmarkIngestSerial(b *testing.B) {
+	l, obs := benchSetup(b)
 	b.ResetTimer()
 	for i := range b.N {
 		if _, err := l.Ingest(context.Background(), obs[i]); err != nil {
@@ -38,16 +46,7 @@ func BenchmarkIngestSerial(b *testing.B) {
 
 // BenchmarkIngestConcurrent64 is 64 concurrent callers sharing commits.
 func BenchmarkIngestConcurrent64(b *testing.B) {
-	l, err := Open(context.Background(), b.TempDir()+"/b.db", Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	var s script
-	obs := make([]ledgerd.Observation, b.N)
-	for i := range obs {
-		obs[i] = benchObs(&s, i)
-	}
+	l, obs := benchSetup(b)
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	next := make(chan int, 64)
@@ -71,16 +70,7 @@ func BenchmarkIngestConcurrent64(b *testing.B) {
 
 // BenchmarkIngestAllPage100 is the backfill's shape: pages of 100 in one unit.
 func BenchmarkIngestAllPage100(b *testing.B) {
-	l, err := Open(context.Background(), b.TempDir()+"/b.db", Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	var s script
-	obs := make([]ledgerd.Observation, b.N)
-	for i := range obs {
-		obs[i] = benchObs(&s, i)
-	}
+	l, obs := benchSetup(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i += 100 {
 		if _, err := l.IngestAll(context.Background(), obs[i:min(i+100, b.N)], nil); err != nil {

@@ -209,13 +209,9 @@ func exportHledger(ctx context.Context, db *sql.DB, w *bufio.Writer, loc *time.L
 	return walk(ctx, db, false, func(r *exportRow) error {
 		if r.entryID != last {
 			last = r.entryID
-			d, err := localDate(r.date(), loc)
+			d, flag, err := entryHead(r, loc)
 			if err != nil {
 				return err
-			}
-			flag := "*"
-			if r.state == "pending" {
-				flag = "!"
 			}
 			fmt.Fprintf(w, "\n%s %s %s\n    ; transaction_id: %s, entry: %d\n", d, flag, r.description(), r.txID, r.entryID)
 		}
@@ -303,13 +299,9 @@ func exportBeancount(ctx context.Context, db *sql.DB, w *bufio.Writer, loc *time
 	return walk(ctx, db, false, func(r *exportRow) error {
 		if r.entryID != last {
 			last = r.entryID
-			d, err := localDate(r.date(), loc)
+			d, flag, err := entryHead(r, loc)
 			if err != nil {
 				return err
-			}
-			flag := "*"
-			if r.state == "pending" {
-				flag = "!"
 			}
 			fmt.Fprintf(w, "\n%s %s \"%s\"\n  transaction_id: \"%s\"\n", d, flag, r.description(), r.txID)
 		}
@@ -342,4 +334,16 @@ func exportCSV(ctx context.Context, db *sql.DB, w *bufio.Writer, loc *time.Locat
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// entryHead is what both journal formats put first for an entry: its date
+// in loc, and "*" for a posted (cleared) entry or "!" for a pending one.
+func entryHead(r *exportRow, loc *time.Location) (date, flag string, err error) {
+	if date, err = localDate(r.date(), loc); err != nil {
+		return "", "", err
+	}
+	if r.state == "pending" {
+		return date, "!", nil
+	}
+	return date, "*", nil
 }
