@@ -1,27 +1,11 @@
 package fuse
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"reflect"
 	"testing"
 	"time"
 )
-
-// slowDecode is what decode did before the fast path: encoding/json alone.
-func slowDecode(b []byte, out any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(out); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the JSON value")
-	}
-	return nil
-}
 
 func samplePage(t testing.TB) []byte {
 	t.Helper()
@@ -54,7 +38,7 @@ func TestTransactionPagesTakeTheFastPath(t *testing.T) {
 		t.Fatal("the fast path gave up on what the sandbox sends")
 	}
 	var slow Page[Transaction]
-	if err := slowDecode(body, &slow); err != nil {
+	if err := referenceDecode(body, &slow); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(Page[Transaction](fast), slow) {
@@ -115,7 +99,7 @@ func TestFastDecodeAgreesWithEncodingJSON(t *testing.T) {
 		c := &Client{}
 		gotErr := c.decode(request{out: (*transactionPage)(&got)}, "GET /x", outcome{status: 200, body: []byte(body)})
 		var want Page[Transaction]
-		wantErr := slowDecode([]byte(body), &want)
+		wantErr := referenceDecode([]byte(body), &want)
 		if (gotErr != nil) != (wantErr != nil) {
 			t.Errorf("%s: error %v, encoding/json says %v", body, gotErr, wantErr)
 			continue
@@ -128,7 +112,7 @@ func TestFastDecodeAgreesWithEncodingJSON(t *testing.T) {
 		var one Transaction
 		gotErr = c.decode(request{out: (*transactionObject)(&one)}, "GET /x", outcome{status: 200, body: []byte(body)})
 		var wantOne Transaction
-		wantErr = slowDecode([]byte(body), &wantOne)
+		wantErr = referenceDecode([]byte(body), &wantOne)
 		if (gotErr != nil) != (wantErr != nil) || (gotErr == nil && !reflect.DeepEqual(one, wantOne)) {
 			t.Errorf("%s as one transaction: %+v, %v; encoding/json: %+v, %v", body, one, gotErr, wantOne, wantErr)
 		}
@@ -142,7 +126,7 @@ func FuzzFastDecodeAgreesWithEncodingJSON(f *testing.F) {
 		var fast transactionPage
 		ok := fast.decodeFast(body)
 		var slow Page[Transaction]
-		err := slowDecode(body, &slow)
+		err := referenceDecode(body, &slow)
 		if ok && err != nil {
 			t.Fatalf("%q: fast path accepted what encoding/json refuses: %v", body, err)
 		}
@@ -176,7 +160,7 @@ func BenchmarkDecodeTransactionPage(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		for b.Loop() {
 			var out Page[Transaction]
-			if err := slowDecode(body, &out); err != nil {
+			if err := referenceDecode(body, &out); err != nil {
 				b.Fatal(err)
 			}
 		}
