@@ -310,8 +310,8 @@ func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 			finalAt = pendingAt
 		}
 	}
-	res, err := t.exec(`INSERT INTO entries (transaction_id, state, pending_at, final_at, created_seq, final_seq)
-		VALUES (?, ?, ?, ?, ?, ?)`, txID, want, pendingAt, finalAt, seq, finalSeq)
+	res, err := t.exec(`INSERT INTO entries (transaction_id, account_id, state, pending_at, final_at, created_seq, final_seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, txID, cur.AccountID, want, pendingAt, finalAt, seq, finalSeq)
 	if err != nil {
 		return fmt.Errorf("book transaction %s: %w", txID, err)
 	}

@@ -36,7 +36,7 @@ const maxDetails = 20
 // Verify checks the file's invariants: SQLite's integrity_check and
 // foreign keys, every entry balancing per currency, no posting on an
 // unknown ledger account, the running balances equal to the postings, entry
-// states consistent with their Fuse transactions, and the events hash
+// states and accounts consistent with their Fuse transactions, and the events hash
 // chain. The error is for a failure to run the checks, not for a failed
 // check: that is in the Report.
 func (l *Ledger) Verify(ctx context.Context) (Report, error) {
@@ -79,12 +79,17 @@ func (l *Ledger) Verify(ctx context.Context) (Report, error) {
 		{"running balances equal the postings", func() ([]string, error) {
 			return column(ctx, tx, balanceMismatchSQL)
 		}},
-		{"entry states follow Fuse statuses", func() ([]string, error) {
+		{"entries follow their Fuse transactions (state, account)", func() ([]string, error) {
 			return column(ctx, tx, `SELECT 'entry ' || e.id || ' is ' || e.state || ' but ' || t.transaction_id || ' is ' || t.status
 				FROM entries e JOIN fuse_transactions t ON t.transaction_id = e.transaction_id
 				WHERE NOT ((e.state = 'posted' AND t.status IN ('executed', 'settled'))
 				        OR (e.state = 'voided' AND t.status = 'failed')
-				        OR (e.state = 'pending' AND t.status IN ('created', 'submitted')))`)
+				        OR (e.state = 'pending' AND t.status IN ('created', 'submitted')))
+				UNION ALL
+				SELECT 'entry ' || e.id || ' names account ' || COALESCE(e.account_id, 'none') || ' but '
+				       || t.transaction_id || ' is on ' || t.account_id
+				FROM entries e JOIN fuse_transactions t ON t.transaction_id = e.transaction_id
+				WHERE e.account_id IS NOT t.account_id`)
 		}},
 		{"events hash chain", func() ([]string, error) { return verifyChain(ctx, tx) }},
 	}

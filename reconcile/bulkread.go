@@ -10,18 +10,13 @@ import (
 // bulkReader is one connection of the ledger's read pool, held for a run,
 // with a larger page cache while the run holds it.
 //
-// The merge looks up each ledger row's entry in entries_transaction_state
-// by transaction_id, and an account's transactions are spread over the
-// whole index: whichever connection does it, nearly every lookup reads a
-// page from the file. Merges on four pool connections at once (each with
-// SQLite's 2 MiB cache, each evicting what the others will need next)
-// cost a third more CPU, in profiles of a million transactions, than the
-// same merges taking turns on one connection with a few MiB more; a cache
-// large enough to hold the index (about 126 MiB per million transactions)
-// costs more CPU again in modernc's page cache and twice its size in
-// resident memory, so the default stays small. Its memory is bounded by
-// the setting, not by history. The setting is restored when the run gives
-// the connection back to the pool, which frees the pages beyond it.
+// The merges read each account's transactions and entries as two
+// sequential stretches of two covering indexes (fuse_transactions_account_id,
+// entries_account) and take turns on one such connection; the ledger-only
+// checks walk their indexes on the other. A few MiB of cache are enough for
+// sequential reads, so memory is bounded by the setting, not by history.
+// The setting is restored when the run gives the connection back to the
+// pool, which frees the pages beyond it.
 type bulkReader struct {
 	conn    *sql.Conn
 	restore int64 // the connection's cache_size before

@@ -45,32 +45,13 @@ func (st *runState) ledgerChecks(ctx context.Context) error {
 // latest leg is within the ledger's grace period is left alone, its other
 // leg may be on the way.
 const unpairedLegsSQL = `
-SELECT family, currency, pair_key, src, dst, amount, SUM(sign), COUNT(*), MIN(transaction_id),
+SELECT leg_family, leg_currency, leg_key, leg_src, leg_dst, leg_amount, SUM(leg_sign), COUNT(*), MIN(transaction_id),
        group_concat(transaction_id || ' (' || kind || ')', ', ')
-  FROM (
-    SELECT transaction_id, kind, 'internal transfer' AS family, currency,
-           COALESCE(external_id, reference, '') AS pair_key,
-           CASE kind WHEN 'internal_transfer_out' THEN account_id ELSE counterpart_account_id END AS src,
-           CASE kind WHEN 'internal_transfer_out' THEN counterpart_account_id ELSE account_id END AS dst,
-           instructed_amount AS amount,
-           CASE kind WHEN 'internal_transfer_out' THEN 1 ELSE -1 END AS sign,
-           status, status_at
-      FROM fuse_transactions
-     WHERE kind IN ('internal_transfer_out', 'internal_transfer_in')
-    UNION ALL
-    SELECT transaction_id, kind, 'exchange',
-           CASE kind WHEN 'exchange_out' THEN currency ELSE counterpart_currency END,
-           COALESCE(external_reference, external_id, ''),
-           CASE kind WHEN 'exchange_out' THEN account_id ELSE counterpart_account_id END,
-           CASE kind WHEN 'exchange_out' THEN counterpart_account_id ELSE account_id END,
-           CASE kind WHEN 'exchange_out' THEN instructed_amount ELSE counterpart_amount END,
-           CASE kind WHEN 'exchange_out' THEN 1 ELSE -1 END,
-           status, status_at
-      FROM fuse_transactions
-     WHERE kind IN ('exchange_out', 'exchange_in'))
- WHERE status IN ('executed', 'settled') AND status_at <= :as_of AND amount IS NOT NULL
- GROUP BY family, currency, pair_key, src, dst, amount
-HAVING SUM(sign) <> 0 AND MAX(status_at) <= :grace`
+  FROM fuse_transactions INDEXED BY fuse_transactions_legs
+ WHERE kind IN ('internal_transfer_out', 'internal_transfer_in', 'exchange_out', 'exchange_in')
+   AND status IN ('executed', 'settled') AND status_at <= :as_of AND leg_amount IS NOT NULL
+ GROUP BY leg_family, leg_currency, leg_key, leg_src, leg_dst, leg_amount
+HAVING SUM(leg_sign) <> 0 AND MAX(status_at) <= :grace`
 
 func (st *runState) unpairedLegs(ctx context.Context) error {
 	rows, err := st.query(ctx, unpairedLegsSQL,

@@ -51,29 +51,37 @@ type fuseSet interface {
 	close() error
 }
 
-// memSet is a fuseSet sorted in memory.
+// memSet is a fuseSet sorted in memory. The order is a permutation of
+// indexes (a transaction is some 200 bytes: moving those while sorting
+// costs more than the comparisons).
 type memSet struct {
-	txs []fuseTx
-	i   int
+	txs   []fuseTx
+	order []int32
+	i     int
 }
 
 func newMemSet(txs []fuseTx) *memSet {
-	slices.SortFunc(txs, func(a, b fuseTx) int {
-		if c := cmp.Compare(a.ID, b.ID); c != 0 {
+	order := make([]int32, len(txs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		x, y := &txs[a], &txs[b]
+		if c := cmp.Compare(x.ID, y.ID); c != 0 {
 			return c
 		}
-		return b.UpdatedAt.Compare(a.UpdatedAt) // latest first
+		return y.UpdatedAt.Compare(x.UpdatedAt) // latest first
 	})
-	txs = slices.CompactFunc(txs, func(a, b fuseTx) bool { return a.ID == b.ID })
-	return &memSet{txs: txs}
+	order = slices.CompactFunc(order, func(a, b int32) bool { return txs[a].ID == txs[b].ID })
+	return &memSet{txs: txs, order: order}
 }
 
 func (m *memSet) next() (fuseTx, bool, error) {
-	if m.i >= len(m.txs) {
+	if m.i >= len(m.order) {
 		return fuseTx{}, false, nil
 	}
 	m.i++
-	return m.txs[m.i-1], true, nil
+	return m.txs[m.order[m.i-1]], true, nil
 }
 
 func (m *memSet) close() error { return nil }

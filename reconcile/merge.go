@@ -151,18 +151,12 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 	if err := m.accountChecks(ctx); err != nil {
 		return err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+ledgerTxCols+` WHERE t.account_id = ? ORDER BY t.transaction_id`, job.id)
+	cur, err := openLedgerCursor(ctx, tx, job.id)
 	if err != nil {
 		return fmt.Errorf("read ledger transactions of %s: %w", job.id, err)
 	}
-	defer rows.Close()
-	nextL := func() (ledgerTx, bool, error) {
-		if !rows.Next() {
-			return ledgerTx{}, false, rows.Err()
-		}
-		l, err := scanLedgerTx(rows)
-		return l, err == nil, err
-	}
+	defer cur.close()
+	nextL := cur.next
 	f, fok, err := set.next()
 	if err != nil {
 		return err

@@ -218,7 +218,7 @@ type txRows struct {
 const (
 	eventCols   = "event_id, type, version, source, fuse_time, received_at, handled, raw, prev_hash, hash"
 	txCols      = "transaction_id, kind, account_id, counterpart_account_id, currency, instructed_amount, fee_amount, amount_with_fee, counterpart_currency, counterpart_amount, rate, status, status_at, reference, external_reference, external_id, purpose, failure_reason, created_at, source"
-	entryCols   = "transaction_id, state, pending_at, final_at"
+	entryCols   = "transaction_id, account_id, state, pending_at, final_at"
 	postingCols = "ledger_account, currency, amount, effective_at"
 )
 
@@ -367,7 +367,7 @@ func insertCeiling(ctx context.Context, path string, src *sql.DB, rows []txRows)
 		if err != nil {
 			return 0, 0, err
 		}
-		insEntry, err := tx.PrepareContext(ctx, "INSERT INTO entries ("+entryCols+", created_seq, final_seq) VALUES (?, ?, ?, ?, ?, ?)")
+		insEntry, err := tx.PrepareContext(ctx, "INSERT INTO entries ("+entryCols+", created_seq, final_seq) VALUES (?, ?, ?, ?, ?, ?, ?)")
 		if err != nil {
 			return 0, 0, err
 		}

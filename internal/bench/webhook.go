@@ -124,14 +124,19 @@ func load(url string, conns, n, run int) loadResult {
 }
 
 // benchTarget measures one handler: a warm-up run, then the measured run.
-func benchTarget(name string, h http.Handler, requests int) (loadResult, error) {
+func benchTarget(o options, name string, h http.Handler, requests int) (loadResult, error) {
 	url, stop, err := serveOn(h)
 	if err != nil {
 		return loadResult{}, err
 	}
 	defer stop()
 	load(url, webhookConns, webhookWarmup, 1)
+	stopProfile, err := startProfile(o, "webhook-"+strings.Fields(name)[0]+"-"+strings.Fields(name)[1])
+	if err != nil {
+		return loadResult{}, err
+	}
 	r := load(url, webhookConns, requests, 2)
+	stopProfile()
 	r.name = name
 	return r, nil
 }
@@ -155,7 +160,7 @@ var noopHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 // benchWebhook runs the three targets and renders the BENCHMARKS.md section.
 func benchWebhook(o options, requests int) (string, error) {
 	var results []loadResult
-	r, err := benchTarget("no-op Go handler (ceiling)", noopHandler, requests)
+	r, err := benchTarget(o, "no-op Go handler (ceiling)", noopHandler, requests)
 	if err != nil {
 		return "", err
 	}
@@ -172,7 +177,7 @@ func benchWebhook(o options, requests int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		r, err := benchTarget(t.name, h, requests)
+		r, err := benchTarget(o, t.name, h, requests)
 		closeFn()
 		os.RemoveAll(dir)
 		if err != nil {
