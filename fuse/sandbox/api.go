@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,7 +98,10 @@ func (s *Sandbox) api(name string, kind routeKind, fn apiFunc) http.Handler {
 			return
 		}
 		if kind != routeMutate {
-			status, b := run(fn, r, body)
+			status, b, buf := runPooled(fn, r, body)
+			if buf != nil {
+				defer releasePageBuf(buf)
+			}
 			if kind == routeListing && slow > 0 {
 				select {
 				case <-time.After(slow):
@@ -144,15 +148,33 @@ func errUnavailable() error {
 
 // run calls fn and encodes its answer.
 func run(fn apiFunc, r *http.Request, body []byte) (int, []byte) {
-	status, v, err := fn(r, body)
-	if err != nil {
-		return encodeError(err)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return encodeError(fmt.Errorf("encode response: %w", err))
+	status, b, buf := runPooled(fn, r, body)
+	if buf != nil {
+		b = bytes.Clone(b)
+		releasePageBuf(buf)
 	}
 	return status, b
+}
+
+// runPooled is run without the copy of an answer fn encoded itself
+// (pooledBody): it returns the answer in its pooled buffer, which the
+// caller releases (releasePageBuf) once the bytes are written; buf is nil
+// for any other answer.
+func runPooled(fn apiFunc, r *http.Request, body []byte) (status int, b []byte, buf *[]byte) {
+	status, v, err := fn(r, body)
+	if err != nil {
+		status, b = encodeError(err)
+		return status, b, nil
+	}
+	if p, ok := v.(pooledBody); ok {
+		return status, *p.buf, p.buf
+	}
+	b, err = json.Marshal(v)
+	if err != nil {
+		status, b = encodeError(fmt.Errorf("encode response: %w", err))
+		return status, b, nil
+	}
+	return status, b, nil
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {

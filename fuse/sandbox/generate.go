@@ -78,8 +78,15 @@ func (s *Sandbox) Generate(g GenerateOptions) (GenerateResult, error) {
 	n := g.Transactions
 	for gen.created < n {
 		stamp := start.Add(time.Duration(int64(end.Sub(start)) / int64(n) * int64(gen.created)))
+		made := len(gen.made)
 		if err := gen.step(stamp, n-gen.created); err != nil {
 			return GenerateResult{}, err
+		}
+		// The step's legs are final: encode them now, while they are in
+		// the processor's cache, so that listing them costs copies only
+		// (encode.go).
+		for _, t := range gen.made[made:] {
+			s.cacheLegLocked(t)
 		}
 	}
 	res := GenerateResult{Transactions: gen.created, ByKind: map[string]int{}, ByStatus: map[string]int{}}

@@ -119,8 +119,6 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 		t.acct.Balance.Current -= t.AmountWithFee
 		s.touchLocked(t, fuse.StatusSettled, stamp)
 		in := s.inboundLegLocked(t, fuse.KindInternalTransferIn, t.InstructedAmount, stamp)
-		in.Reference = t.Reference
-		in.ExternalID = t.ExternalID
 		s.emitLocked("internal_transfer_settled", paymentStep{
 			AccountID: t.AccountID, TransactionID: t.TransactionID,
 			ExternalID: optional(t.ExternalID), Timestamp: stamp,
@@ -138,10 +136,6 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 		s.touchLocked(t, fuse.StatusExecuted, stamp)
 		in := s.inboundLegLocked(t, fuse.KindExchangeIn, *t.CounterpartAmount, stamp)
 		src := t.InstructedAmount
-		in.CounterpartCurrency = t.Currency
-		in.CounterpartAmount = &src
-		in.Rate = t.Rate
-		in.ExternalReference = t.ExternalReference
 		s.emitLocked("outbound_exchange_transfer_executed", exchangeExecuted{
 			AccountID: t.AccountID, TransactionID: t.TransactionID, Timestamp: stamp,
 		}, stamp)
@@ -155,11 +149,23 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 }
 
 // inboundLegLocked creates the settled receiving leg of out on its
-// destination account and credits it.
+// destination account and credits it. The leg takes its reference fields
+// from out before it is indexed (addTxLocked: wire fields final).
 func (s *Sandbox) inboundLegLocked(out *txn, kind string, amount int64, stamp time.Time) *txn {
 	dst := out.to
 	in := s.newTxLocked(dst, kind, fuse.StatusSettled, amount, 0, stamp)
 	in.CounterpartAccountID = out.AccountID
+	switch kind {
+	case fuse.KindInternalTransferIn:
+		in.Reference = out.Reference
+		in.ExternalID = out.ExternalID
+	case fuse.KindExchangeIn:
+		src := out.InstructedAmount
+		in.CounterpartCurrency = out.Currency
+		in.CounterpartAmount = &src
+		in.Rate = out.Rate
+		in.ExternalReference = out.ExternalReference
+	}
 	in.pair, out.pair = out, in
 	dst.Balance.Current += amount
 	dst.Balance.Available += amount

@@ -119,7 +119,7 @@ func (s *Sandbox) listAccounts(r *http.Request, _ []byte) (int, any, error) {
 // listed (>=), so a client resuming from its checkpoint's updated_at sees
 // the checkpoint's own transaction again and must dedupe, but never misses
 // one updated in the same instant. A page costs two binary searches and
-// the page itself, whatever the number of transactions.
+// copying the page's cached JSON, whatever the number of transactions.
 func (s *Sandbox) listTransactions(r *http.Request, _ []byte) (int, any, error) {
 	q := r.URL.Query()
 	limit, err := parseLimit(q)
@@ -149,22 +149,29 @@ func (s *Sandbox) listTransactions(r *http.Request, _ []byte) (int, any, error) 
 	txs := a.txs
 	start := 0
 	if cursor != "" {
-		start = sort.Search(len(txs), func(i int) bool { return cmpKey(txs[i], afterAt, afterID) > 0 })
+		start = sort.Search(len(txs), func(i int) bool { return cmpKey(txs[i].t, afterAt, afterID) > 0 })
 	}
 	if !since.IsZero() {
-		start = max(start, sort.Search(len(txs), func(i int) bool { return !txs[i].UpdatedAt.Before(since) }))
+		start = max(start, sort.Search(len(txs), func(i int) bool { return !txs[i].t.UpdatedAt.Before(since) }))
 	}
 	end := min(start+limit, len(txs))
-	page := fuse.Page[fuse.Transaction]{Data: make([]fuse.Transaction, 0, end-start)}
-	for _, t := range txs[start:end] {
-		page.Data = append(page.Data, t.snapshot())
-	}
+	var next *string
 	if end < len(txs) {
-		next := encodeTxCursor(txs[end-1])
-		page.NextCursor = &next
+		c := encodeTxCursor(txs[end-1].t)
+		next = &c
 	}
 	if s.faults.RepeatCursor && cursor != "" {
-		page.NextCursor = &cursor
+		next = &cursor
 	}
-	return http.StatusOK, page, nil
+	// The page is the entries' cached JSON objects (encode.go) appended
+	// into a pooled buffer: the bytes json.Marshal makes of a
+	// fuse.Page[fuse.Transaction] of the legs.
+	buf := pageBufs.Get().(*[]byte)
+	b, err := s.appendTxPageLocked((*buf)[:0], txs[start:end], next)
+	*buf = b
+	if err != nil {
+		releasePageBuf(buf)
+		return 0, nil, err
+	}
+	return http.StatusOK, pooledBody{buf: buf}, nil
 }

@@ -25,8 +25,22 @@ type account struct {
 	adjustments int64
 	// txs holds the account's transactions sorted by (UpdatedAt,
 	// TransactionID), the listing's order, so a page is a binary search
-	// and a slice, never a scan of every transaction.
-	txs []*txn
+	// and a slice, never a scan of every transaction. Each entry carries
+	// the leg's cached JSON (encode.go), so that a page reads this slice
+	// and the encodings, not the legs themselves.
+	txs []txEntry
+	// encArena is the block the account's cached encodings are appended
+	// to (encode.go).
+	encArena []byte
+}
+
+// txEntry is a leg in its account's index, with its JSON object as the
+// API serves it, or nil until encodedLocked makes it. A leg that changes
+// is removed from the index and inserted again (touchLocked), which drops
+// the encoding with the old entry.
+type txEntry struct {
+	t   *txn
+	enc []byte
 }
 
 // txn is one leg of a Fuse transaction.
@@ -50,24 +64,25 @@ func cmpKey(t *txn, at time.Time, id string) int {
 }
 
 func (a *account) insertTx(t *txn) {
-	i, _ := slices.BinarySearchFunc(a.txs, t, func(e, x *txn) int {
-		return cmpKey(e, x.UpdatedAt, x.TransactionID)
+	i, _ := slices.BinarySearchFunc(a.txs, t, func(e txEntry, x *txn) int {
+		return cmpKey(e.t, x.UpdatedAt, x.TransactionID)
 	})
-	a.txs = slices.Insert(a.txs, i, t)
+	a.txs = slices.Insert(a.txs, i, txEntry{t: t})
 }
 
 func (a *account) removeTx(t *txn) {
-	i, found := slices.BinarySearchFunc(a.txs, t, func(e, x *txn) int {
-		return cmpKey(e, x.UpdatedAt, x.TransactionID)
+	i, found := slices.BinarySearchFunc(a.txs, t, func(e txEntry, x *txn) int {
+		return cmpKey(e.t, x.UpdatedAt, x.TransactionID)
 	})
-	if !found || a.txs[i] != t {
+	if !found || a.txs[i].t != t {
 		panic(fmt.Sprintf("sandbox: transaction %s missing from its account index", t.TransactionID))
 	}
 	a.txs = slices.Delete(a.txs, i, i+1)
 }
 
 // addTxLocked records a new leg: in the id map, the creation list and its
-// account's index.
+// account's index. The leg's wire fields are final here: from now on only
+// touchLocked changes them.
 func (s *Sandbox) addTxLocked(t *txn) {
 	t.seq = len(s.txnList)
 	s.txns[t.TransactionID] = t
@@ -76,7 +91,9 @@ func (s *Sandbox) addTxLocked(t *txn) {
 }
 
 // touchLocked moves t to status at stamp, keeping its account's index in
-// (UpdatedAt, TransactionID) order.
+// (UpdatedAt, TransactionID) order; its new index entry has no cached
+// encoding. Every change to an indexed leg's wire fields goes through here
+// (failLocked sets FailureReason just before).
 func (s *Sandbox) touchLocked(t *txn, status string, stamp time.Time) {
 	t.acct.removeTx(t)
 	t.Status = status

@@ -107,8 +107,9 @@ type Sandbox struct {
 	txnList     []*txn // creation order: Truth's order
 	steps       stepHeap
 	stepSeq     uint64
-	silent      bool // Generate without webhooks: emit nothing
-	manualSteps bool // Generate applies lifecycle steps itself, with historical stamps
+	silent      bool   // Generate without webhooks: emit nothing
+	manualSteps bool   // Generate applies lifecycle steps itself, with historical stamps
+	encScratch  []byte // encodedLocked's reusable buffer (encode.go)
 
 	events     []Event
 	queue      deliveryHeap
