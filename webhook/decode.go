@@ -48,6 +48,16 @@ const (
 // FuseTime is X-Fuse-Timestamp when it parses as RFC 3339, else the
 // payload's timestamp, else zero (account events carry no timestamp).
 func Decode(raw []byte, h Header) (ledgerd.Observation, error) {
+	return decode(raw, h, false)
+}
+
+// decode is Decode. With owned, raw is the caller's to give away (the
+// handler's fresh body, which nothing writes again) and becomes Event.Raw
+// itself instead of a copy.
+//
+// The fast path (fastdecode.go) takes the common, well-formed body; for
+// anything else, every error included, decodeReference has the last word.
+func decode(raw []byte, h Header, owned bool) (ledgerd.Observation, error) {
 	src := h.Source
 	if src == "" {
 		src = ledgerd.SourceWebhook
@@ -57,30 +67,42 @@ func Decode(raw []byte, h Header) (ledgerd.Observation, error) {
 		return ledgerd.Observation{}, fmt.Errorf("webhook: decode: invalid source %q", src)
 	}
 
-	env, derr := readEnvelope(raw)
-	if derr != nil {
-		return ledgerd.Observation{}, derr
-	}
-	obs := ledgerd.Observation{Event: ledgerd.Event{
-		ID:         env.id,
-		Type:       env.typ,
-		Version:    env.version,
-		Source:     src,
-		ReceivedAt: h.ReceivedAt,
-		Raw:        bytes.Clone(raw),
-	}}
-
-	hd, ok := handlers[env.typ]
-	if ok {
-		if derr := decodePayload(&obs, env, hd); derr != nil {
+	obs, ok := decodeFast(raw)
+	if !ok {
+		var derr *DecodeError
+		if obs, derr = decodeReference(raw); derr != nil {
 			return ledgerd.Observation{}, derr
 		}
+	}
+	obs.Event.Source = src
+	obs.Event.ReceivedAt = h.ReceivedAt
+	if owned {
+		obs.Event.Raw = raw
+	} else {
+		obs.Event.Raw = bytes.Clone(raw)
 	}
 
 	if t, err := parseTime(h.FuseTimestamp); err == nil {
 		obs.Event.FuseTime = t
 	} else if obs.Transaction != nil {
 		obs.Event.FuseTime = obs.Transaction.At
+	}
+	return obs, nil
+}
+
+// decodeReference is the reference decoder: the event's id, type and
+// version, and its account or transaction, or precisely why the body is
+// refused. The fast path must agree with it on every body it takes.
+func decodeReference(raw []byte) (ledgerd.Observation, *DecodeError) {
+	env, derr := readEnvelope(raw)
+	if derr != nil {
+		return ledgerd.Observation{}, derr
+	}
+	obs := ledgerd.Observation{Event: ledgerd.Event{ID: env.id, Type: env.typ, Version: env.version}}
+	if hd, ok := handlers[env.typ]; ok {
+		if derr := decodePayload(&obs, env, hd); derr != nil {
+			return ledgerd.Observation{}, derr
+		}
 	}
 	return obs, nil
 }
@@ -218,12 +240,7 @@ func decodePayload(obs *ledgerd.Observation, env envelope, hd handler) *DecodeEr
 		return nil
 	}
 
-	tx := &ledgerd.TransactionObservation{Kind: hd.kind, Status: hd.status}
-	tx.TransactionID = p.id("transaction_id", required)
-	tx.AccountID = p.id("account_id", required)
-	tx.At = p.timestamp("timestamp", required)
-	tx.ExternalID = p.text("external_id")
-	hd.tx(p, tx)
+	tx := transaction(p, hd)
 	if p.err != nil {
 		return p.err
 	}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/ledgerd/ledgerd"
 )
@@ -12,10 +13,30 @@ import (
 // the common fields (transaction_id, account_id, timestamp, external_id)
 // leave out.
 type handler struct {
-	account func(p *payload) *ledgerd.AccountObservation
+	account func(p fields) *ledgerd.AccountObservation
 	kind    ledgerd.Kind
 	status  ledgerd.Status
-	tx      func(p *payload, tx *ledgerd.TransactionObservation)
+	tx      func(p fields, tx *ledgerd.TransactionObservation)
+}
+
+// fields reads the fields of one payload for the decode functions below.
+// There are two readers: payload, the reference, which keeps the first
+// problem as a *DecodeError, and fastPayload (fastdecode.go), which gives
+// up on anything the reference would refuse or might read differently.
+// Both return zero values once something is wrong, so a decode function
+// reads top to bottom and its caller checks once.
+type fields interface {
+	text(name string) string
+	id(name string, need presence) string
+	amount(name string, need presence) (ledgerd.Amount, bool)
+	currency(name string, need presence) ledgerd.Currency
+	timestamp(name string, need presence) time.Time
+	rate(name string) string
+	accountType(name string) string
+	failureReason(name string) string
+	// checked returns amounts once they pass TxAmounts.Check for kind,
+	// or nil; name is the field blamed when they do not.
+	checked(kind ledgerd.Kind, name string, amounts ledgerd.TxAmounts) *ledgerd.TxAmounts
 }
 
 // handlers maps every event type ledgerd acts on to its decoder; the kind
@@ -55,7 +76,7 @@ func Types() []string {
 
 // accountOpened: account_id and currency are required; customer_id may be
 // null.
-func accountOpened(p *payload) *ledgerd.AccountObservation {
+func accountOpened(p fields) *ledgerd.AccountObservation {
 	return &ledgerd.AccountObservation{
 		AccountID:  p.id("account_id", required),
 		Name:       p.text("account_name"),
@@ -68,7 +89,7 @@ func accountOpened(p *payload) *ledgerd.AccountObservation {
 
 // accountUpdated carries the name and external id only; the other fields
 // stay empty, which the ledger reads as "unknown", not "cleared".
-func accountUpdated(p *payload) *ledgerd.AccountObservation {
+func accountUpdated(p fields) *ledgerd.AccountObservation {
 	return &ledgerd.AccountObservation{
 		AccountID:  p.id("account_id", required),
 		Name:       p.text("account_name"),
@@ -78,16 +99,16 @@ func accountUpdated(p *payload) *ledgerd.AccountObservation {
 
 // statusOnly events (submitted, executed, settled) carry no amounts: the
 // ledger records the status and waits for them.
-func statusOnly(*payload, *ledgerd.TransactionObservation) {}
+func statusOnly(fields, *ledgerd.TransactionObservation) {}
 
 // failed events add the failure reason.
-func failed(p *payload, tx *ledgerd.TransactionObservation) {
+func failed(p fields, tx *ledgerd.TransactionObservation) {
 	tx.FailureReason = p.failureReason("failure_reason")
 }
 
 // payment: a local payment, outbound created or inbound settled, with its
 // three amounts and its currency.
-func payment(p *payload, tx *ledgerd.TransactionObservation) {
+func payment(p fields, tx *ledgerd.TransactionObservation) {
 	instructed, _ := p.amount("instructed_amount", required)
 	fee, _ := p.amount("fee_amount", required)
 	withFee, _ := p.amount("amount_with_fee", required)
@@ -99,23 +120,23 @@ func payment(p *payload, tx *ledgerd.TransactionObservation) {
 
 // transferOut: the sending leg of an internal transfer. The payload has no
 // currency; the ledger takes it from the account.
-func transferOut(p *payload, tx *ledgerd.TransactionObservation) {
-	tx.Amounts = p.single(tx.Kind, "amount")
+func transferOut(p fields, tx *ledgerd.TransactionObservation) {
+	tx.Amounts = single(p, tx.Kind, "amount")
 	tx.CounterpartAccountID = p.id("to_account_id", optional)
 	tx.Reference = p.text("reference")
 }
 
 // transferIn: the receiving leg of an internal transfer.
-func transferIn(p *payload, tx *ledgerd.TransactionObservation) {
-	tx.Amounts = p.single(tx.Kind, "amount")
+func transferIn(p fields, tx *ledgerd.TransactionObservation) {
+	tx.Amounts = single(p, tx.Kind, "amount")
 	tx.CounterpartAccountID = p.id("from_account_id", optional)
 	tx.Reference = p.text("reference")
 }
 
 // exchange: either leg of an exchange. currency and amount are this leg's;
 // counterpart_* are the other leg's.
-func exchange(p *payload, tx *ledgerd.TransactionObservation) {
-	tx.Amounts = p.single(tx.Kind, "amount")
+func exchange(p fields, tx *ledgerd.TransactionObservation) {
+	tx.Amounts = single(p, tx.Kind, "amount")
 	tx.Currency = p.currency("currency", required)
 	tx.CounterpartAccountID = p.id("counterpart_account_id", optional)
 	tx.CounterpartCurrency = p.currency("counterpart_currency", optional)
@@ -126,9 +147,21 @@ func exchange(p *payload, tx *ledgerd.TransactionObservation) {
 	tx.ExternalReference = p.text("external_reference")
 }
 
+// transaction reads what every transaction event carries, then what its
+// type adds.
+func transaction(p fields, hd handler) *ledgerd.TransactionObservation {
+	tx := &ledgerd.TransactionObservation{Kind: hd.kind, Status: hd.status}
+	tx.TransactionID = p.id("transaction_id", required)
+	tx.AccountID = p.id("account_id", required)
+	tx.At = p.timestamp("timestamp", required)
+	tx.ExternalID = p.text("external_id")
+	hd.tx(p, tx)
+	return tx
+}
+
 // single reads the one amount of a transfer or an exchange leg: no fee, so
 // WithFee equals Instructed.
-func (p *payload) single(kind ledgerd.Kind, name string) *ledgerd.TxAmounts {
+func single(p fields, kind ledgerd.Kind, name string) *ledgerd.TxAmounts {
 	a, _ := p.amount(name, required)
 	return p.checked(kind, name, ledgerd.TxAmounts{Instructed: a, WithFee: a})
 }

@@ -283,8 +283,15 @@ func (p *payload) timestamp(name string, need presence) time.Time {
 	return t
 }
 
+// errNoTime is parseTime's answer to "": no time, and no ParseError to
+// build for the commonest case (a request without X-Fuse-Timestamp).
+var errNoTime = errors.New("no time")
+
 // parseTime parses an RFC 3339 time with optional fractional seconds.
 func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errNoTime
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, err

@@ -1,18 +1,21 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ledgerd/ledgerd"
@@ -54,7 +57,8 @@ type Options struct {
 // raw body, decodes it, and answers 2xx only after the event and its
 // ledger effects are durably committed.
 type Handler struct {
-	o Options
+	o    Options
+	macs sync.Pool // of *signer for o.Secret
 }
 
 // NewHandler returns the webhook handler. Mount it at the webhook path.
@@ -65,7 +69,10 @@ func NewHandler(o Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{o: o}
+	o.Secret = bytes.Clone(o.Secret)
+	h := &Handler{o: o}
+	h.macs.New = func() any { return &signer{mac: hmac.New(sha256.New, h.o.Secret)} }
+	return h
 }
 
 // Results of a request, as the events metric labels them.
@@ -78,6 +85,12 @@ const (
 	resultUnavailable = "unavailable"
 )
 
+// Response bodies of the 2xx answers, newline included.
+const (
+	bodyReceived  = "{\"received\":true}\n"
+	bodyDuplicate = "{\"received\":true,\"duplicate\":true}\n"
+)
+
 // outcome is what a request came to, for the response, the log and metrics.
 type outcome struct {
 	status int
@@ -85,7 +98,7 @@ type outcome struct {
 	typ    string
 	reason string
 	err    error
-	body   string
+	body   string // newline included; "" for the error body
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -96,14 +109,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body := oc.body
 	if body == "" {
-		body = fmt.Sprintf(`{"error":{"code":%q,"message":%q}}`, oc.reason, errText(oc.err))
+		body = fmt.Sprintf(`{"error":{"code":%q,"message":%q}}`+"\n", oc.reason, errText(oc.err))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if oc.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
 	w.WriteHeader(oc.status)
-	_, _ = io.WriteString(w, body+"\n")
+	_, _ = io.WriteString(w, body)
 
 	elapsed := time.Since(start)
 	h.o.Metrics.observe(oc.typ, oc.result, elapsed)
@@ -113,8 +126,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if oc.status >= 400 {
 		level = slog.LevelWarn
 	}
-	h.o.Logger.Log(r.Context(), level, "webhook", "status", oc.status, "result", oc.result, "type", oc.typ,
-		"reason", oc.reason, "remote", r.RemoteAddr, "duration", elapsed, "error", errText(oc.err))
+	// Enabled first: a discarded line then costs nothing, not even its
+	// attributes.
+	if ctx := r.Context(); h.o.Logger.Enabled(ctx, level) {
+		h.o.Logger.LogAttrs(ctx, level, "webhook", slog.Int("status", oc.status), slog.String("result", oc.result),
+			slog.String("type", oc.typ), slog.String("reason", oc.reason), slog.String("remote", r.RemoteAddr),
+			slog.Duration("duration", elapsed), slog.String("error", errText(oc.err)))
+	}
 }
 
 func errText(err error) string {
@@ -137,7 +155,7 @@ func (h *Handler) handle(r *http.Request) outcome {
 		return outcome{status: http.StatusForbidden, result: resultRefused, reason: "source_not_allowed",
 			err: fmt.Errorf("source %s is not in LEDGERD_WEBHOOK_ALLOW_CIDRS", client)}
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
+	raw, err := readBody(r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -146,7 +164,7 @@ func (h *Handler) handle(r *http.Request) outcome {
 		}
 		return outcome{status: http.StatusBadRequest, result: resultRefused, reason: "read_failed", err: err}
 	}
-	if len(h.o.Secret) > 0 && !validSignature(h.o.Secret, raw, r.Header.Get(fuse.HeaderSignature)) {
+	if len(h.o.Secret) > 0 && !h.validSignature(raw, r.Header.Get(fuse.HeaderSignature)) {
 		return outcome{status: http.StatusUnauthorized, result: resultRefused, reason: "bad_signature",
 			err: fmt.Errorf("%s does not match the body", fuse.HeaderSignature)}
 	}
@@ -163,7 +181,8 @@ func (h *Handler) handle(r *http.Request) outcome {
 		h.o.Metrics.quarantined(reason)
 		return outcome{status: status, result: resultQuarantined, reason: reason, err: err}
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	// "application/json" itself, what Fuse sends, needs no parsing.
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return quarantine(http.StatusUnsupportedMediaType, "unsupported_media_type",
 				fmt.Errorf("content type %q, want application/json", ct))
@@ -181,7 +200,8 @@ func (h *Handler) handle(r *http.Request) outcome {
 					skew.Round(time.Second), h.o.TimestampTolerance))
 		}
 	}
-	obs, err := Decode(raw, Header{FuseTimestamp: ts, ReceivedAt: received, Source: ledgerd.SourceWebhook})
+	// raw is this request's own buffer: the observation keeps it, no copy.
+	obs, err := decode(raw, Header{FuseTimestamp: ts, ReceivedAt: received, Source: ledgerd.SourceWebhook}, true)
 	if err != nil {
 		reason := ReasonMalformedJSON
 		var de *DecodeError
@@ -201,26 +221,63 @@ func (h *Handler) handle(r *http.Request) outcome {
 		return outcome{status: http.StatusServiceUnavailable, result: resultUnavailable, typ: typ,
 			reason: "storage_unavailable", err: err}
 	case res.Duplicate:
-		return outcome{status: http.StatusOK, result: resultDuplicate, typ: typ, body: `{"received":true,"duplicate":true}`}
+		return outcome{status: http.StatusOK, result: resultDuplicate, typ: typ, body: bodyDuplicate}
 	case !obs.Handled():
-		return outcome{status: http.StatusOK, result: resultUnhandled, typ: typ, body: `{"received":true}`}
+		return outcome{status: http.StatusOK, result: resultUnhandled, typ: typ, body: bodyReceived}
 	}
-	return outcome{status: http.StatusOK, result: resultAccepted, typ: typ, body: `{"received":true}`}
+	return outcome{status: http.StatusOK, result: resultAccepted, typ: typ, body: bodyReceived}
+}
+
+// readBody reads the body, at most MaxBody bytes, as io.ReadAll does, but
+// into one buffer of the announced Content-Length, when that is no more
+// than 64 KiB, instead of a growing one. (A larger claim gets its memory
+// as the bytes arrive, not on the sender's word.)
+func readBody(r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(nil, r.Body, MaxBody)
+	size := 512
+	if n := r.ContentLength; n > 0 && n <= 64<<10 {
+		size = int(n) + 1 // the read that meets EOF needs a byte of room
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
+// signer is an HMAC-SHA256 of the secret with room for a signature, its
+// hex text and the MAC, kept between requests in Handler.macs.
+type signer struct {
+	mac      hash.Hash
+	text     [2 * sha256.Size]byte
+	got, sum [sha256.Size]byte
 }
 
 // validSignature checks "sha256=<hex>" against the body in constant time.
-func validSignature(secret, body []byte, header string) bool {
+func (h *Handler) validSignature(body []byte, header string) bool {
 	hexSig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
+	// Valid hex of any other length never equals a SHA-256 MAC.
+	if !ok || len(hexSig) != 2*sha256.Size {
 		return false
 	}
-	got, err := hex.DecodeString(hexSig)
-	if err != nil {
+	s := h.macs.Get().(*signer)
+	defer h.macs.Put(s)
+	copy(s.text[:], hexSig)
+	if _, err := hex.Decode(s.got[:], s.text[:]); err != nil {
 		return false
 	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	s.mac.Reset()
+	s.mac.Write(body)
+	return hmac.Equal(s.got[:], s.mac.Sum(s.sum[:0]))
 }
 
 // Sign returns the X-Ledgerd-Signature value for body: what a signing

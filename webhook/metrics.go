@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +14,25 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	quarantine  *prometheus.CounterVec
 	commitBatch prometheus.Histogram
+
+	// The series of every request of a known type and result, looked up
+	// once instead of by label values on every request; a series still
+	// appears only once it is first used. byType is read-only after
+	// NewMetrics.
+	byType   map[string]*[len(results)]atomic.Pointer[prometheus.Counter]
+	byResult [len(results)]atomic.Pointer[prometheus.Observer]
+}
+
+// results are the values of the result label.
+var results = [...]string{resultAccepted, resultDuplicate, resultUnhandled, resultQuarantined, resultRefused, resultUnavailable}
+
+func resultIndex(result string) int {
+	for i, r := range results {
+		if r == result {
+			return i
+		}
+	}
+	return -1
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -38,6 +58,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.events, m.duration, m.quarantine, m.commitBatch)
+	m.byType = make(map[string]*[len(results)]atomic.Pointer[prometheus.Counter], len(handlers)+1)
+	for _, typ := range append(Types(), "unknown") {
+		m.byType[typ] = new([len(results)]atomic.Pointer[prometheus.Counter])
+	}
 	return m
 }
 
@@ -53,8 +77,25 @@ func (m *Metrics) observe(typ, result string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.events.WithLabelValues(typ, result).Inc()
-	m.duration.WithLabelValues(result).Observe(d.Seconds())
+	i := resultIndex(result)
+	series, known := m.byType[typ]
+	if i < 0 || !known {
+		m.events.WithLabelValues(typ, result).Inc()
+		m.duration.WithLabelValues(result).Observe(d.Seconds())
+		return
+	}
+	c := series[i].Load()
+	if c == nil {
+		c = new(m.events.WithLabelValues(typ, result))
+		series[i].Store(c)
+	}
+	(*c).Inc()
+	o := m.byResult[i].Load()
+	if o == nil {
+		o = new(m.duration.WithLabelValues(result))
+		m.byResult[i].Store(o)
+	}
+	(*o).Observe(d.Seconds())
 }
 
 func (m *Metrics) quarantined(reason string) {
