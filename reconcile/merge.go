@@ -133,10 +133,15 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 
 	var tx *sql.Tx
 	var err error
-	if st.ledger != nil {
-		st.ledgerMu.Lock()
-		defer st.ledgerMu.Unlock()
-		tx, err = st.ledger.conn.BeginTx(ctx, nil)
+	if cap(st.ledger) > 0 {
+		var b *bulkReader
+		select {
+		case b = <-st.ledger:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { st.ledger <- b }()
+		tx, err = b.conn.BeginTx(ctx, nil)
 	} else {
 		tx, err = st.r.opts.Ledger.Reader().BeginTx(ctx, nil)
 	}

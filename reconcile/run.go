@@ -35,11 +35,11 @@ type runState struct {
 	listed                    map[string]bool // accounts Fuse lists; read-only once workers start
 
 	// The ledger connections the run holds (bulkread.go): the merges take
-	// turns on ledger (under ledgerMu), the ledger-only checks use checks.
-	// Both nil when the pool is too small to lend them: then each query
-	// takes a pool connection.
-	ledger, checks *bulkReader
-	ledgerMu       sync.Mutex
+	// turns on those in ledger (a worker takes one and gives it back), the
+	// ledger-only checks use checks. Empty and nil when the pool is too
+	// small to lend them: then each query takes a pool connection.
+	ledger chan *bulkReader
+	checks *bulkReader
 
 	mu       sync.Mutex
 	problems []string
@@ -219,33 +219,53 @@ feed:
 	return ctx.Err()
 }
 
-// holdConnections takes the two ledger connections the run keeps, when
-// the pool has room for them and one more.
+// mergeConns is how many ledger connections the merges share: two, so
+// that one account's ledger side is read while the previous one's is
+// compared, on machines with a core to spare for it.
+const mergeConns = 2
+
+// holdConnections takes the ledger connections the run keeps (one for the
+// checks, up to mergeConns for the merges), leaving at least one of the
+// pool to everyone else; none when the pool is too small.
 func (r *Reconciler) holdConnections(ctx context.Context, st *runState) error {
 	db := r.opts.Ledger.Reader()
-	if n := db.Stats().MaxOpenConnections; n > 0 && n < 3 {
+	n := mergeConns
+	if limit := db.Stats().MaxOpenConnections; limit > 0 {
+		n = min(n, limit-2)
+	}
+	st.ledger = make(chan *bulkReader, max(n, 0))
+	if n < 1 {
 		return nil
 	}
 	var err error
-	if st.ledger, err = openBulkReader(ctx, db, r.opts.ReadCacheMiB); err != nil {
+	if st.checks, err = openBulkReader(ctx, db, r.opts.ReadCacheMiB); err != nil {
 		return err
 	}
-	if st.checks, err = openBulkReader(ctx, db, r.opts.ReadCacheMiB); err != nil {
-		st.releaseConnections()
-		return err
+	for range n {
+		b, err := openBulkReader(ctx, db, r.opts.ReadCacheMiB)
+		if err != nil {
+			st.releaseConnections()
+			return err
+		}
+		st.ledger <- b
 	}
 	return nil
 }
 
+// releaseConnections gives the held connections back; the merges are done.
 func (st *runState) releaseConnections() {
-	for _, b := range []*bulkReader{st.ledger, st.checks} {
+	held := []*bulkReader{st.checks}
+	for len(st.ledger) > 0 {
+		held = append(held, <-st.ledger)
+	}
+	for _, b := range held {
 		if b != nil {
 			if err := b.close(); err != nil {
 				st.r.log.Warn("reconcile: release ledger connection", slog.Any("err", err))
 			}
 		}
 	}
-	st.ledger, st.checks = nil, nil
+	st.checks = nil
 }
 
 // accountJobs lists Fuse's accounts (with their balances), records the
