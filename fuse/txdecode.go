@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ledgerd/ledgerd/internal/jsonscan"
 )
 
 // Transaction listings are the bulk of what ledgerd reads from Fuse (a
@@ -32,9 +34,9 @@ type fastDecoder interface {
 type transactionPage Page[Transaction]
 
 func (p *transactionPage) decodeFast(b []byte) bool {
-	d := txDecoder{b: b}
+	d := txDecoder{Scanner: jsonscan.Scanner{B: b}}
 	var out transactionPage
-	if !d.page(&out) || !d.end() {
+	if !d.page(&out) || !d.End() {
 		return false
 	}
 	*p = out
@@ -45,83 +47,42 @@ func (p *transactionPage) decodeFast(b []byte) bool {
 type transactionObject Transaction
 
 func (t *transactionObject) decodeFast(b []byte) bool {
-	d := txDecoder{b: b}
+	d := txDecoder{Scanner: jsonscan.Scanner{B: b}}
 	var out Transaction
-	if !d.transaction(&out) || !d.end() {
+	if !d.transaction(&out) || !d.End() {
 		return false
 	}
 	*t = transactionObject(out)
 	return true
 }
 
+// maxDepth bounds the nesting of the values the fast path skips.
+const maxDepth = 32
+
 // txDecoder reads b from i. Its methods return false to give up.
 type txDecoder struct {
-	b []byte
-	i int
+	jsonscan.Scanner
 	// intern keeps one copy of the strings that repeat across a page
 	// (the account, kinds, statuses, currencies).
 	intern map[string]string
 }
 
-func (d *txDecoder) ws() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
-
-// end accepts only white space after the value.
-func (d *txDecoder) end() bool {
-	d.ws()
-	return d.i == len(d.b)
-}
-
-// peek skips white space and returns the next byte (0 at the end).
-func (d *txDecoder) peek() byte {
-	d.ws()
-	if d.i < len(d.b) {
-		return d.b[d.i]
-	}
-	return 0
-}
-
-func (d *txDecoder) consume(c byte) bool {
-	if d.peek() != c {
-		return false
-	}
-	d.i++
-	return true
-}
-
-// literal consumes one of true, false, null.
-func (d *txDecoder) literal(word string) bool {
-	if string(d.b[d.i:min(len(d.b), d.i+len(word))]) != word {
-		return false
-	}
-	d.i += len(word)
-	return true
-}
-
 // rawString returns the contents of a string without escapes, which the
 // caller must copy if it keeps them.
 func (d *txDecoder) rawString() ([]byte, bool) {
-	if d.peek() != '"' {
+	if d.Peek() != '"' {
 		return nil, false
 	}
-	start := d.i + 1
+	start := d.I + 1
 	ascii := true
-	for j := start; j < len(d.b); j++ {
-		switch c := d.b[j]; {
+	for j := start; j < len(d.B); j++ {
+		switch c := d.B[j]; {
 		case c == '"':
-			s := d.b[start:j]
+			s := d.B[start:j]
 			if !ascii && !utf8.Valid(s) {
 				return nil, false
 			}
-			d.i = j + 1
+			d.I = j + 1
 			return s, true
 		case c == '\\' || c < 0x20:
 			return nil, false
@@ -153,54 +114,9 @@ func (d *txDecoder) interned() (string, bool) {
 	return v, true
 }
 
-// number returns a number literal as JSON spells it.
-func (d *txDecoder) number() ([]byte, bool) {
-	d.ws()
-	b, start := d.b, d.i
-	j := start
-	if j < len(b) && b[j] == '-' {
-		j++
-	}
-	switch {
-	case j < len(b) && b[j] == '0':
-		j++
-	case j < len(b) && b[j] >= '1' && b[j] <= '9':
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-	default:
-		return nil, false
-	}
-	if j < len(b) && b[j] == '.' {
-		j++
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == k {
-			return nil, false
-		}
-	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		j++
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == k {
-			return nil, false
-		}
-	}
-	d.i = j
-	return b[start:j], true
-}
-
 // int64 reads a plain integer (what encoding/json puts in an int64).
 func (d *txDecoder) int64() (int64, bool) {
-	n, ok := d.number()
+	n, ok := d.Number()
 	if !ok {
 		return 0, false
 	}
@@ -210,79 +126,27 @@ func (d *txDecoder) int64() (int64, bool) {
 
 // time reads an RFC 3339 string as time.Time's UnmarshalJSON does.
 func (d *txDecoder) time(t *time.Time) bool {
-	d.ws()
-	start := d.i
+	d.WS()
+	start := d.I
 	if _, ok := d.rawString(); !ok {
 		return false
 	}
-	return t.UnmarshalJSON(d.b[start:d.i]) == nil
-}
-
-// skip reads any value, checking it as encoding/json would.
-func (d *txDecoder) skip(depth int) bool {
-	if depth > 32 {
-		return false
-	}
-	switch d.peek() {
-	case '"':
-		_, ok := d.rawString()
-		return ok
-	case '{':
-		d.i++
-		if d.consume('}') {
-			return true
-		}
-		for {
-			if _, ok := d.rawString(); !ok || !d.consume(':') || !d.skip(depth+1) {
-				return false
-			}
-			if d.consume('}') {
-				return true
-			}
-			if !d.consume(',') {
-				return false
-			}
-		}
-	case '[':
-		d.i++
-		if d.consume(']') {
-			return true
-		}
-		for {
-			if !d.skip(depth + 1) {
-				return false
-			}
-			if d.consume(']') {
-				return true
-			}
-			if !d.consume(',') {
-				return false
-			}
-		}
-	case 't':
-		return d.literal("true")
-	case 'f':
-		return d.literal("false")
-	case 'n':
-		return d.literal("null")
-	}
-	_, ok := d.number()
-	return ok
+	return t.UnmarshalJSON(d.B[start:d.I]) == nil
 }
 
 // object reads an object, calling field for each key; field reads the
 // value, or returns false to give up. Unknown keys are skipped unless
 // they match a known one but for case (known reports that).
 func (d *txDecoder) object(field func(key []byte) (handled, ok bool), known func(key string) bool) bool {
-	if !d.consume('{') {
+	if !d.Consume('{') {
 		return false
 	}
-	if d.consume('}') {
+	if d.Consume('}') {
 		return true
 	}
 	for {
 		key, ok := d.rawString()
-		if !ok || !d.consume(':') {
+		if !ok || !d.Consume(':') {
 			return false
 		}
 		handled, ok := field(key)
@@ -290,14 +154,14 @@ func (d *txDecoder) object(field func(key []byte) (handled, ok bool), known func
 			return false
 		}
 		if !handled {
-			if known(string(key)) || !d.skip(0) {
+			if known(string(key)) || !d.Skip(0, maxDepth) {
 				return false
 			}
 		}
-		if d.consume('}') {
+		if d.Consume('}') {
 			return true
 		}
-		if !d.consume(',') {
+		if !d.Consume(',') {
 			return false
 		}
 	}
@@ -324,11 +188,11 @@ func (d *txDecoder) page(p *transactionPage) bool {
 				return true, false
 			}
 			seen[0] = true
-			if !d.consume('[') {
+			if !d.Consume('[') {
 				return true, false
 			}
 			p.Data = make([]Transaction, 0, 16)
-			if d.consume(']') {
+			if d.Consume(']') {
 				return true, true
 			}
 			for {
@@ -336,10 +200,10 @@ func (d *txDecoder) page(p *transactionPage) bool {
 				if !d.transaction(&p.Data[len(p.Data)-1]) {
 					return true, false
 				}
-				if d.consume(']') {
+				if d.Consume(']') {
 					return true, true
 				}
-				if !d.consume(',') {
+				if !d.Consume(',') {
 					return true, false
 				}
 			}
@@ -348,8 +212,8 @@ func (d *txDecoder) page(p *transactionPage) bool {
 				return true, false
 			}
 			seen[1] = true
-			if d.peek() == 'n' {
-				return true, d.literal("null")
+			if d.Peek() == 'n' {
+				return true, d.Literal("null")
 			}
 			s, ok := d.str()
 			p.NextCursor = &s
@@ -441,18 +305,18 @@ func (d *txDecoder) transaction(t *Transaction) bool {
 		case 9:
 			t.CounterpartCurrency, ok = d.interned()
 		case 10:
-			if d.peek() == 'n' {
-				return true, d.literal("null")
+			if d.Peek() == 'n' {
+				return true, d.Literal("null")
 			}
 			var v int64
 			v, ok = d.int64()
 			t.CounterpartAmount = &v
 		case 11:
-			if d.peek() == 'n' {
-				return true, d.literal("null")
+			if d.Peek() == 'n' {
+				return true, d.Literal("null")
 			}
 			var num []byte
-			num, ok = d.number()
+			num, ok = d.Number()
 			t.Rate = json.Number(num)
 		case 12:
 			t.Remitter, ok = d.party()
@@ -480,8 +344,8 @@ func (d *txDecoder) transaction(t *Transaction) bool {
 var partyFields = []string{"name", "iban"}
 
 func (d *txDecoder) party() (*Party, bool) {
-	if d.peek() == 'n' {
-		return nil, d.literal("null")
+	if d.Peek() == 'n' {
+		return nil, d.Literal("null")
 	}
 	var p Party
 	var seen [2]bool

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/internal/jsonscan"
 )
 
 // Every webhook goes through Decode, and the reference decoder spends
@@ -40,10 +41,10 @@ const maxFields = 64
 // decodeFast decodes raw as decodeReference does, or reports false. It
 // sets the event's id, type and version, and its account or transaction.
 func decodeFast(raw []byte) (obs ledgerd.Observation, ok bool) {
-	d := scanner{b: raw}
+	d := scanner{jsonscan.Scanner{B: raw}}
 	var buf [8]field
 	fs, ok := d.object(buf[:0])
-	if !ok || !d.end() {
+	if !ok || !d.End() {
 		return obs, false
 	}
 	env := func(key string) ([]byte, bool) { return nonNull(raw, fs, key) }
@@ -114,8 +115,8 @@ func decodeFast(raw []byte) (obs ledgerd.Observation, ok bool) {
 	}
 	p := fastPayloads.Get().(*fastPayload)
 	defer p.release()
-	pd := scanner{b: pv}
-	if p.fs, ok = pd.object(p.buf[:0]); !ok || !pd.end() {
+	pd := scanner{jsonscan.Scanner{B: pv}}
+	if p.fs, ok = pd.object(p.buf[:0]); !ok || !pd.End() {
 		return obs, false
 	}
 	p.b = pv
@@ -198,70 +199,24 @@ func unquote(v []byte) ([]byte, bool) {
 }
 
 // scanner reads b from i. Its methods return false to give up.
-type scanner struct {
-	b []byte
-	i int
-}
-
-func (d *scanner) ws() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
-
-// end accepts only white space after the value.
-func (d *scanner) end() bool {
-	d.ws()
-	return d.i == len(d.b)
-}
-
-// peek skips white space and returns the next byte (0 at the end).
-func (d *scanner) peek() byte {
-	d.ws()
-	if d.i < len(d.b) {
-		return d.b[d.i]
-	}
-	return 0
-}
-
-func (d *scanner) consume(c byte) bool {
-	if d.peek() != c {
-		return false
-	}
-	d.i++
-	return true
-}
-
-// literal consumes one of true, false, null.
-func (d *scanner) literal(word string) bool {
-	if string(d.b[d.i:min(len(d.b), d.i+len(word))]) != word {
-		return false
-	}
-	d.i += len(word)
-	return true
-}
+type scanner struct{ jsonscan.Scanner }
 
 // key reads an object key and returns where its contents are: no
 // escapes, valid UTF-8, so that two keys are equal exactly when their
 // bytes are.
 func (d *scanner) key() (from, to int, ok bool) {
-	if d.peek() != '"' {
+	if d.Peek() != '"' {
 		return 0, 0, false
 	}
-	from = d.i + 1
+	from = d.I + 1
 	ascii := true
-	for j := from; j < len(d.b); j++ {
-		switch c := d.b[j]; {
+	for j := from; j < len(d.B); j++ {
+		switch c := d.B[j]; {
 		case c == '"':
-			if !ascii && !utf8.Valid(d.b[from:j]) {
+			if !ascii && !utf8.Valid(d.B[from:j]) {
 				return 0, 0, false
 			}
-			d.i = j + 1
+			d.I = j + 1
 			return from, j, true
 		case c == '\\' || c < 0x20:
 			return 0, 0, false
@@ -272,167 +227,37 @@ func (d *scanner) key() (from, to int, ok bool) {
 	return 0, 0, false
 }
 
-// str skips a string, checking it as encoding/json does: no control
-// characters, valid escapes. Other bytes, invalid UTF-8 included, are
-// valid JSON text.
-func (d *scanner) str() bool {
-	b := d.b
-	for j := d.i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			d.i = j + 1
-			return true
-		case c < 0x20:
-			return false
-		case c == '\\':
-			j++
-			if j >= len(b) {
-				return false
-			}
-			switch b[j] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if j+4 >= len(b) {
-					return false
-				}
-				for _, h := range b[j+1 : j+5] {
-					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
-						return false
-					}
-				}
-				j += 4
-			default:
-				return false
-			}
-		}
-	}
-	return false
-}
-
-// number skips a number literal as JSON spells it.
-func (d *scanner) number() bool {
-	b, j := d.b, d.i
-	if j < len(b) && b[j] == '-' {
-		j++
-	}
-	switch {
-	case j < len(b) && b[j] == '0':
-		j++
-	case j < len(b) && b[j] >= '1' && b[j] <= '9':
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-	default:
-		return false
-	}
-	if j < len(b) && b[j] == '.' {
-		j++
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == k {
-			return false
-		}
-	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		j++
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == k {
-			return false
-		}
-	}
-	d.i = j
-	return true
-}
-
-// skip reads any value, checking it as encoding/json would.
-func (d *scanner) skip(depth int) bool {
-	if depth > maxDepth {
-		return false
-	}
-	switch d.peek() {
-	case '"':
-		return d.str()
-	case '{':
-		d.i++
-		if d.consume('}') {
-			return true
-		}
-		for {
-			if d.peek() != '"' || !d.str() || !d.consume(':') || !d.skip(depth+1) {
-				return false
-			}
-			if d.consume('}') {
-				return true
-			}
-			if !d.consume(',') {
-				return false
-			}
-		}
-	case '[':
-		d.i++
-		if d.consume(']') {
-			return true
-		}
-		for {
-			if !d.skip(depth + 1) {
-				return false
-			}
-			if d.consume(']') {
-				return true
-			}
-			if !d.consume(',') {
-				return false
-			}
-		}
-	case 't':
-		return d.literal("true")
-	case 'f':
-		return d.literal("false")
-	case 'n':
-		return d.literal("null")
-	}
-	return d.number()
-}
-
 // object reads an object, appending its members to fs, each value
 // checked. It gives up on a key with an escape or invalid UTF-8, a key
 // given twice, or more than maxFields members.
 func (d *scanner) object(fs []field) ([]field, bool) {
-	if !d.consume('{') {
+	if !d.Consume('{') {
 		return nil, false
 	}
-	if d.consume('}') {
+	if d.Consume('}') {
 		return fs, true
 	}
 	for {
 		k0, k1, ok := d.key()
-		if !ok || !d.consume(':') || len(fs) == maxFields {
+		if !ok || !d.Consume(':') || len(fs) == maxFields {
 			return nil, false
 		}
-		key := d.b[k0:k1]
+		key := d.B[k0:k1]
 		for _, f := range fs {
-			if bytes.Equal(d.b[f.k0:f.k1], key) {
+			if bytes.Equal(d.B[f.k0:f.k1], key) {
 				return nil, false
 			}
 		}
-		d.ws()
-		v0 := d.i
-		if !d.skip(1) {
+		d.WS()
+		v0 := d.I
+		if !d.Skip(1, maxDepth) {
 			return nil, false
 		}
-		fs = append(fs, field{k0, k1, v0, d.i})
-		if d.consume('}') {
+		fs = append(fs, field{k0, k1, v0, d.I})
+		if d.Consume('}') {
 			return fs, true
 		}
-		if !d.consume(',') {
+		if !d.Consume(',') {
 			return nil, false
 		}
 	}
@@ -604,10 +429,10 @@ func (p *fastPayload) failureReason(name string) string {
 		p.gaveUp = true
 		return ""
 	}
-	d := scanner{b: v}
+	d := scanner{jsonscan.Scanner{B: v}}
 	var buf [4]field
 	fs, ok := d.object(buf[:0])
-	if !ok || !d.end() {
+	if !ok || !d.End() {
 		p.gaveUp = true
 		return ""
 	}
