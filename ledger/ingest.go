@@ -27,12 +27,12 @@ type Result struct {
 // ErrRejected and leaves nothing behind; a storage failure wraps
 // ErrUnavailable.
 func (l *Ledger) Ingest(ctx context.Context, obs ledgerd.Observation) (Result, error) {
+	iu := &ingestUnit{obs: []ledgerd.Observation{obs}}
+	err := l.w.doIngest(ctx, iu)
 	var res Result
-	err := l.w.do(ctx, func(t *wtx) error {
-		var err error
-		res, err = t.ingest(obs)
-		return err
-	})
+	if len(iu.res) > 0 {
+		res = iu.res[0]
+	}
 	return res, err
 }
 
@@ -40,25 +40,11 @@ func (l *Ledger) Ingest(ctx context.Context, obs ledgerd.Observation) (Result, e
 // transaction. fn, when not nil, runs last in the same transaction (the
 // backfill advances its checkpoint there).
 func (l *Ledger) IngestAll(ctx context.Context, obs []ledgerd.Observation, fn func(*Tx) error) ([]Result, error) {
-	var res []Result
-	err := l.w.do(ctx, func(t *wtx) error {
-		res = res[:0]
-		for i, o := range obs {
-			r, err := t.ingest(o)
-			if err != nil {
-				return fmt.Errorf("observation %d (event %s): %w", i, o.Event.ID, err)
-			}
-			res = append(res, r)
-		}
-		if fn != nil {
-			return fn(&Tx{t: t})
-		}
-		return nil
-	})
-	if err != nil {
+	iu := &ingestUnit{obs: obs, all: true, after: fn}
+	if err := l.w.doIngest(ctx, iu); err != nil {
 		return nil, err
 	}
-	return res, nil
+	return iu.res, nil
 }
 
 // Tx is the write transaction handed to IngestAll's fn, for the few writes
@@ -81,16 +67,16 @@ func (t *wtx) ingest(obs ledgerd.Observation) (Result, error) {
 	case len(ev.Raw) == 0:
 		return Result{}, rejectf("event %s has no body", ev.ID)
 	}
-	var seq int64
-	err := t.queryRow("SELECT seq FROM events WHERE event_id = ?", ev.ID).Scan(&seq)
-	if err == nil {
-		return Result{Seq: seq, Duplicate: true}, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return Result{}, fmt.Errorf("look up event %s: %w", ev.ID, err)
-	}
-	if seq, err = t.appendEvent(ev, obs.Handled()); err != nil {
+	seq, fresh, err := t.appendEvent(ev, obs.Handled())
+	if err != nil {
 		return Result{}, err
+	}
+	if !fresh {
+		// Stored before: a repeat changes nothing.
+		if err := t.queryRow("SELECT seq FROM events WHERE event_id = ?", ev.ID).Scan(&seq); err != nil {
+			return Result{}, fmt.Errorf("look up event %s: %w", ev.ID, err)
+		}
+		return Result{Seq: seq, Duplicate: true}, nil
 	}
 	if obs.Account != nil {
 		if err := t.applyAccount(seq, *obs.Account, true); err != nil {
@@ -105,31 +91,59 @@ func (t *wtx) ingest(obs ledgerd.Observation) (Result, error) {
 	return Result{Seq: seq}, nil
 }
 
-// appendEvent stores the event and extends the hash chain:
-// hash = SHA-256(prev_hash || raw).
-func (t *wtx) appendEvent(ev ledgerd.Event, handled bool) (int64, error) {
+// The INSERT of an event: the columns, and the values of one row
+// (eventArgs), shared by the one-row statement and bulk.go's.
+const (
+	eventInsertHead = `INSERT INTO events
+		(event_id, type, version, source, fuse_time, received_at, handled, raw, prev_hash, hash)
+		VALUES `
+	eventInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// insertEventSQL inserts one event, or nothing if its event_id is known.
+	insertEventSQL = eventInsertHead + eventInsertRow + `
+		ON CONFLICT (event_id) DO NOTHING`
+)
+
+// chain is the event's hash: SHA-256(prev_hash || raw).
+func chain(prev, raw []byte) []byte {
 	h := sha256.New()
-	h.Write(t.w.lastHash)
-	h.Write(ev.Raw)
-	sum := h.Sum(nil)
+	h.Write(prev)
+	h.Write(raw)
+	return h.Sum(nil)
+}
+
+// eventArgs appends to args the values of eventInsertRow.
+func (t *wtx) eventArgs(args []any, ev ledgerd.Event, handled bool, prev, sum []byte) []any {
 	received := ev.ReceivedAt
 	if received.IsZero() {
 		received = t.now
 	}
-	res, err := t.exec(`INSERT INTO events
-		(event_id, type, version, source, fuse_time, received_at, handled, raw, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.ID, ev.Type, ev.Version, string(ev.Source), formatTime(ev.FuseTime), formatTime(received),
-		handled, ev.Raw, t.w.lastHash, sum)
+	return append(args, ev.ID, ev.Type, ev.Version, string(ev.Source), formatTime(ev.FuseTime), formatTime(received),
+		handled, ev.Raw, prev, sum)
+}
+
+// appendEvent stores the event and extends the hash chain:
+// hash = SHA-256(prev_hash || raw). An event_id stored before is left as it
+// is (fresh false, nothing written, the chain unchanged): the insert is the
+// dedupe, with no look-up before it.
+func (t *wtx) appendEvent(ev ledgerd.Event, handled bool) (seq int64, fresh bool, err error) {
+	sum := chain(t.w.lastHash, ev.Raw)
+	res, err := t.exec(insertEventSQL, t.eventArgs(nil, ev, handled, t.w.lastHash, sum)...)
 	if err != nil {
-		return 0, fmt.Errorf("store event %s: %w", ev.ID, err)
+		return 0, false, fmt.Errorf("store event %s: %w", ev.ID, err)
 	}
-	seq, err := res.LastInsertId()
+	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("store event %s: %w", ev.ID, err)
+		return 0, false, fmt.Errorf("store event %s: %w", ev.ID, err)
+	}
+	if n == 0 {
+		return 0, false, nil
+	}
+	seq, err = res.LastInsertId()
+	if err != nil {
+		return 0, false, fmt.Errorf("store event %s: %w", ev.ID, err)
 	}
 	t.w.lastHash = sum
-	return seq, nil
+	return seq, true, nil
 }
 
 // applyAccount records what an observation says of an account. Unknown
@@ -168,8 +182,8 @@ func (t *wtx) applyAccount(seq int64, a ledgerd.AccountObservation, evidence boo
 			(account_id, name, type, customer_id, external_id, currency, iban, status, opened_at, first_seq, last_seq)
 			VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''),
 			        NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?)`,
-			a.AccountID, a.Name, a.Type, a.CustomerID, a.ExternalID, string(a.Currency), a.IBAN, a.Status,
-			formatTime(a.OpenedAt), seq, seq)
+			a.AccountID, text(a.Name), text(a.Type), text(a.CustomerID), text(a.ExternalID), text(string(a.Currency)),
+			text(a.IBAN), text(a.Status), formatTime(a.OpenedAt), seq, seq)
 	} else {
 		_, err = t.exec(`UPDATE fuse_accounts SET
 			name = COALESCE(NULLIF(?, ''), name),
@@ -182,8 +196,8 @@ func (t *wtx) applyAccount(seq int64, a ledgerd.AccountObservation, evidence boo
 			opened_at = COALESCE(opened_at, ?),
 			last_seq = ?
 			WHERE account_id = ?`,
-			a.Name, a.Type, a.CustomerID, a.ExternalID, string(a.Currency), a.IBAN, a.Status,
-			formatTime(a.OpenedAt), seq, a.AccountID)
+			text(a.Name), text(a.Type), text(a.CustomerID), text(a.ExternalID), text(string(a.Currency)),
+			text(a.IBAN), text(a.Status), formatTime(a.OpenedAt), seq, a.AccountID)
 	}
 	if err != nil {
 		return fmt.Errorf("record account %s: %w", a.AccountID, err)
@@ -316,17 +330,19 @@ func (l *Ledger) Update(ctx context.Context, fn func(*Tx) error) error {
 	return l.w.do(ctx, func(t *wtx) error { return fn(&Tx{t: t}) })
 }
 
-// Exec runs a write statement in the transaction (see Update).
+// Exec runs a write statement in the transaction (see Update). Like
+// QueryRow and Query, it is interrupted if the group commit overruns its
+// deadline.
 func (tx *Tx) Exec(query string, args ...any) (sql.Result, error) {
-	return tx.t.exec(query, args...)
+	return tx.t.execCtx(tx.t.ctx, query, args...)
 }
 
 // QueryRow runs a query in the transaction, seeing its own writes.
 func (tx *Tx) QueryRow(query string, args ...any) *sql.Row {
-	return tx.t.queryRow(query, args...)
+	return tx.t.queryRowCtx(tx.t.ctx, query, args...)
 }
 
 // Query runs a query in the transaction, seeing its own writes.
 func (tx *Tx) Query(query string, args ...any) (*sql.Rows, error) {
-	return tx.t.query(query, args...)
+	return tx.t.queryCtx(tx.t.ctx, query, args...)
 }

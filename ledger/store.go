@@ -53,6 +53,9 @@ type Options struct {
 	// failAfter, when set by tests, is called before each write statement
 	// and may return an error to simulate a failure mid-transaction.
 	failAfter func(stmt string) error
+	// noBulk, set by tests, applies every observation the usual way
+	// (bulk.go), to compare.
+	noBulk bool
 }
 
 // Ledger is an open ledgerd database: one writer connection fed by a
@@ -64,6 +67,7 @@ type Ledger struct {
 	writer *sql.DB
 	reader *sql.DB
 	w      *writer
+	ckpt   *checkpointer
 }
 
 // dsn builds a modernc.org/sqlite DSN. Pragmas go in the DSN so that every
@@ -77,6 +81,8 @@ func dsn(path string, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "journal_size_limit(67108864)")
+		// Most checkpointing is done in the background (checkpointer.go).
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", ckptWriterFrames))
 		// Every unit of a group commit runs in a savepoint, whose
 		// sub-journal is a temp file by default: keep it in memory.
 		q.Add("_pragma", "temp_store(2)")
@@ -154,9 +160,22 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	}
 	rdb.SetMaxOpenConns(opts.Readers)
 
-	l := &Ledger{path: path, log: opts.Logger, now: opts.Now, writer: wdb, reader: rdb}
-	l.w, err = newWriter(ctx, wdb, opts)
+	cdb, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	cdb.SetMaxOpenConns(1)
+	cdb.SetMaxIdleConns(1)
+	cdb.SetConnMaxLifetime(0)
+	cdb.SetConnMaxIdleTime(0)
+
+	l := &Ledger{path: path, log: opts.Logger, now: opts.Now, writer: wdb, reader: rdb,
+		ckpt: newCheckpointer(cdb, opts.Logger)}
+	l.w, err = newWriter(ctx, wdb, opts, l.ckpt.nudge)
+	if err != nil {
+		l.ckpt.close()
 		wdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -178,6 +197,9 @@ func (l *Ledger) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
+	if err := l.ckpt.close(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := l.writer.ExecContext(ctx, "PRAGMA optimize"); err != nil {
 		errs = append(errs, fmt.Errorf("optimize: %w", err))
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/ledgerd/ledgerd"
 )
@@ -27,24 +28,42 @@ type txState struct {
 	CreatedAt            sql.NullString
 }
 
-func (t *wtx) loadTx(id string) (txState, bool, error) {
+// txColumns are the fuse_transactions columns of a txState, in scan order.
+const txColumns = `t.kind, t.account_id, t.counterpart_account_id, t.currency,
+		t.instructed_amount, t.fee_amount, t.amount_with_fee, t.counterpart_currency, t.counterpart_amount,
+		t.status, t.status_at, t.created_at`
+
+// entryRef is what is known of a transaction's entry: none (id 0), or its
+// id and state.
+type entryRef struct {
+	id    int64
+	state string
+}
+
+// loadTx reads a transaction and its entry, if any, in one query.
+func (t *wtx) loadTx(id string) (txState, entryRef, bool, error) {
 	var s txState
+	var e entryRef
 	var kind, status string
-	err := t.queryRow(`SELECT kind, account_id, counterpart_account_id, currency,
-		instructed_amount, fee_amount, amount_with_fee, counterpart_currency, counterpart_amount,
-		status, status_at, created_at
-		FROM fuse_transactions WHERE transaction_id = ?`, id).Scan(
+	var entryID sql.NullInt64
+	var entryState sql.NullString
+	err := t.queryRow(`SELECT `+txColumns+`, e.id, e.state
+		FROM fuse_transactions t LEFT JOIN entries e ON e.transaction_id = t.transaction_id
+		WHERE t.transaction_id = ?`, id).Scan(
 		&kind, &s.AccountID, &s.CounterpartAccountID, &s.Currency,
 		&s.Instructed, &s.Fee, &s.WithFee, &s.CounterpartCurrency, &s.CounterpartAmount,
-		&status, &s.StatusAt, &s.CreatedAt)
+		&status, &s.StatusAt, &s.CreatedAt, &entryID, &entryState)
 	if errors.Is(err, sql.ErrNoRows) {
-		return s, false, nil
+		return s, e, false, nil
 	}
 	if err != nil {
-		return s, false, fmt.Errorf("look up transaction %s: %w", id, err)
+		return s, e, false, fmt.Errorf("look up transaction %s: %w", id, err)
 	}
 	s.Kind, s.Status = ledgerd.Kind(kind), ledgerd.Status(status)
-	return s, true, nil
+	if entryID.Valid {
+		e = entryRef{id: entryID.Int64, state: entryState.String}
+	}
+	return s, e, true, nil
 }
 
 // stateOf is the txState of a transaction row freshly inserted from o.
@@ -116,43 +135,40 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 			return err
 		}
 	}
-	cur, found, err := t.loadTx(o.TransactionID)
-	if err != nil {
-		return err
-	}
-	var instructed, fee, withFee, cpAmount any
-	if o.Amounts != nil {
-		instructed, fee, withFee = int64(o.Amounts.Instructed), int64(o.Amounts.Fee), int64(o.Amounts.WithFee)
-	}
-	if o.CounterpartAmount != nil {
-		cpAmount = int64(*o.CounterpartAmount)
-	}
-	at := formatTime(o.At)
-	// The earliest Fuse time known of the transaction: its creation time
-	// when the observation says it, else this observation's time.
-	created := at
-	if c := formatTime(o.CreatedAt); c.Valid && (!created.Valid || c.String < created.String) {
-		created = c
+	at, created := txTimes(o)
+	// A transaction seen for the first time is inserted; one already known
+	// conflicts on its id, changes nothing there, and is merged below. The
+	// insert is the existence check: no look-up before it, unless the
+	// transaction is known to exist (t.known), when the insert is skipped.
+	var cur txState
+	var entry entryRef
+	found := false
+	if t.known == o.TransactionID {
+		var err error
+		if cur, entry, found, err = t.loadTx(o.TransactionID); err != nil {
+			return err
+		}
 	}
 	if !found {
-		_, err = t.exec(`INSERT INTO fuse_transactions
-			(transaction_id, kind, account_id, counterpart_account_id, currency,
-			 instructed_amount, fee_amount, amount_with_fee, counterpart_currency, counterpart_amount, rate,
-			 status, status_at, reference, external_reference, external_id, purpose, failure_reason,
-			 created_at, first_seq, last_seq, source)
-			VALUES (?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?, NULLIF(?, ''), ?, NULLIF(?, ''),
-			        ?, ?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?, ?)`,
-			o.TransactionID, string(o.Kind), o.AccountID, o.CounterpartAccountID, string(o.Currency),
-			instructed, fee, withFee, string(o.CounterpartCurrency), cpAmount, o.Rate,
-			string(o.Status), at, o.Reference, o.ExternalReference, o.ExternalID, o.Purpose, o.FailureReason,
-			created, seq, seq, string(src))
+		res, err := t.exec(insertTxSQL, txArgs(nil, o, src, seq, at, created)...)
 		if err != nil {
 			return fmt.Errorf("record transaction %s: %w", o.TransactionID, err)
 		}
-		// A new transaction has no entry: book it from what was just written.
-		return t.bookEntry(seq, o.TransactionID, stateOf(o, at, created))
+		inserted, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("record transaction %s: %w", o.TransactionID, err)
+		}
+		if inserted == 1 {
+			// A new transaction has no entry: book it from what was just written.
+			return t.bookEntry(seq, o.TransactionID, stateOf(o, at, created))
+		}
+		if cur, entry, found, err = t.loadTx(o.TransactionID); err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("record transaction %s: neither inserted nor found", o.TransactionID)
+		}
 	}
-
 	if err := t.transactionConflicts(seq, cur, o); err != nil {
 		return err
 	}
@@ -172,8 +188,15 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 	if ledgerd.Status(status) == ledgerd.StatusFailed && o.Status == ledgerd.StatusFailed {
 		failure = o.FailureReason
 	}
+	var instructed, fee, withFee, cpAmount any
+	if o.Amounts != nil {
+		instructed, fee, withFee = int64(o.Amounts.Instructed), int64(o.Amounts.Fee), int64(o.Amounts.WithFee)
+	}
+	if o.CounterpartAmount != nil {
+		cpAmount = int64(*o.CounterpartAmount)
+	}
 	// Unknown fields are filled in; known ones are never overwritten.
-	_, err = t.exec(`UPDATE fuse_transactions SET
+	_, err := t.exec(`UPDATE fuse_transactions SET
 		counterpart_account_id = COALESCE(counterpart_account_id, NULLIF(?, '')),
 		currency = COALESCE(currency, NULLIF(?, '')),
 		instructed_amount = COALESCE(instructed_amount, ?),
@@ -190,14 +213,100 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 		failure_reason = COALESCE(failure_reason, NULLIF(?, '')),
 		created_at = ?, last_seq = ?
 		WHERE transaction_id = ?`,
-		o.CounterpartAccountID, string(o.Currency), instructed, fee, withFee,
-		string(o.CounterpartCurrency), cpAmount, o.Rate, status, statusAt,
-		o.Reference, o.ExternalReference, o.ExternalID, o.Purpose, failure,
+		text(o.CounterpartAccountID), text(string(o.Currency)), instructed, fee, withFee,
+		text(string(o.CounterpartCurrency)), cpAmount, text(o.Rate), status, statusAt,
+		text(o.Reference), text(o.ExternalReference), text(o.ExternalID), text(o.Purpose), text(failure),
 		createdAt, seq, o.TransactionID)
 	if err != nil {
 		return fmt.Errorf("update transaction %s: %w", o.TransactionID, err)
 	}
-	return t.syncEntry(seq, o.TransactionID)
+	// The row as the UPDATE left it, without reading it back.
+	next := merged(cur, o)
+	next.Status, next.StatusAt, next.CreatedAt = ledgerd.Status(status), statusAt, createdAt
+	return t.syncEntryOf(seq, o.TransactionID, next, entry)
+}
+
+// txTimes are the Fuse times an observation gives its transaction: at,
+// the time of the observed status, and created, the earliest time known of
+// the transaction (its creation time when the observation says it, else
+// at).
+func txTimes(o ledgerd.TransactionObservation) (at, created sql.NullString) {
+	at = formatTime(o.At)
+	created = at
+	if c := formatTime(o.CreatedAt); c.Valid && (!created.Valid || c.String < created.String) {
+		created = c
+	}
+	return at, created
+}
+
+// The INSERT of a new fuse_transactions row: the columns, and the values of
+// one row (txArgs), shared by the one-row statement and bulk.go's.
+const (
+	txInsertHead = `INSERT INTO fuse_transactions
+		(transaction_id, kind, account_id, counterpart_account_id, currency,
+		 instructed_amount, fee_amount, amount_with_fee, counterpart_currency, counterpart_amount, rate,
+		 status, status_at, reference, external_reference, external_id, purpose, failure_reason,
+		 created_at, first_seq, last_seq, source)
+		VALUES `
+	txInsertRow = `(?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?, NULLIF(?, ''), ?, NULLIF(?, ''),
+		        ?, ?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?, ?)`
+	// insertTxSQL inserts one transaction, or nothing if its id is known.
+	insertTxSQL = txInsertHead + txInsertRow + `
+		ON CONFLICT (transaction_id) DO NOTHING`
+)
+
+// txArgs appends to args the values of txInsertRow for o.
+func txArgs(args []any, o ledgerd.TransactionObservation, src ledgerd.Source, seq int64, at, created sql.NullString) []any {
+	var instructed, fee, withFee, cpAmount any
+	if o.Amounts != nil {
+		instructed, fee, withFee = int64(o.Amounts.Instructed), int64(o.Amounts.Fee), int64(o.Amounts.WithFee)
+	}
+	if o.CounterpartAmount != nil {
+		cpAmount = int64(*o.CounterpartAmount)
+	}
+	return append(args,
+		o.TransactionID, string(o.Kind), o.AccountID, text(o.CounterpartAccountID), text(string(o.Currency)),
+		instructed, fee, withFee, text(string(o.CounterpartCurrency)), cpAmount, text(o.Rate),
+		string(o.Status), at, text(o.Reference), text(o.ExternalReference), text(o.ExternalID), text(o.Purpose),
+		text(o.FailureReason), created, seq, seq, string(src))
+}
+
+// text is s as a statement argument, NULL when empty. The statements still
+// turn an empty string into NULL themselves (NULLIF), so both mean "not
+// said"; NULL is only cheaper to bind.
+func text(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// merged is cur with the fields it lacks taken from o, as the UPDATE of
+// applyTransaction fills them in (status and times are set by the caller).
+func merged(cur txState, o ledgerd.TransactionObservation) txState {
+	fill := func(s *sql.NullString, v string) {
+		if !s.Valid && v != "" {
+			*s = sql.NullString{String: v, Valid: true}
+		}
+	}
+	fill(&cur.CounterpartAccountID, o.CounterpartAccountID)
+	fill(&cur.Currency, string(o.Currency))
+	fill(&cur.CounterpartCurrency, string(o.CounterpartCurrency))
+	if a := o.Amounts; a != nil {
+		if !cur.Instructed.Valid {
+			cur.Instructed = sql.NullInt64{Int64: int64(a.Instructed), Valid: true}
+		}
+		if !cur.Fee.Valid {
+			cur.Fee = sql.NullInt64{Int64: int64(a.Fee), Valid: true}
+		}
+		if !cur.WithFee.Valid {
+			cur.WithFee = sql.NullInt64{Int64: int64(a.WithFee), Valid: true}
+		}
+	}
+	if o.CounterpartAmount != nil && !cur.CounterpartAmount.Valid {
+		cur.CounterpartAmount = sql.NullInt64{Int64: int64(*o.CounterpartAmount), Valid: true}
+	}
+	return cur
 }
 
 // transactionConflicts records each way o contradicts the kept state.
@@ -250,68 +359,110 @@ func entryStateFor(s ledgerd.Status) string {
 // books it once amounts and currency are known, and moves it from pending
 // to posted or voided once Fuse's status is final.
 func (t *wtx) syncEntry(seq int64, txID string) error {
-	cur, _, err := t.loadTx(txID)
+	cur, entry, _, err := t.loadTx(txID)
 	if err != nil {
 		return err
 	}
-	want := entryStateFor(cur.Status)
-	var entryID int64
-	var state string
-	err = t.queryRow("SELECT id, state FROM entries WHERE transaction_id = ?", txID).Scan(&entryID, &state)
-	switch {
-	case err == nil:
-		if state != "pending" || want == "pending" {
+	return t.syncEntryOf(seq, txID, cur, entry)
+}
+
+// syncEntryOf is syncEntry for a transaction whose state (cur) and entry
+// the caller already knows.
+func (t *wtx) syncEntryOf(seq int64, txID string, cur txState, entry entryRef) error {
+	if entry.id != 0 {
+		want := entryStateFor(cur.Status)
+		if entry.state != "pending" || want == "pending" {
 			return nil
 		}
-		return t.finishEntry(seq, entryID, want, cur.StatusAt)
-	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("look up entry of %s: %w", txID, err)
+		return t.finishEntry(seq, entry.id, want, cur.StatusAt)
 	}
 	return t.bookEntry(seq, txID, cur)
+}
+
+// entryPlan is the entry a transaction is to be booked with, as
+// planEntry works it out, before anything is written.
+type entryPlan struct {
+	want      string           // the entry's state: pending, posted or voided
+	currency  ledgerd.Currency // the transaction's, or else its account's
+	pendingAt sql.NullString
+	finalAt   sql.NullString // NULL while pending
+	postings  []Posting
+}
+
+// finalSeq is the entry's final_seq when booked by event seq.
+func (p *entryPlan) finalSeq(seq int64) sql.NullInt64 {
+	return sql.NullInt64{Int64: seq, Valid: p.want != "pending"}
+}
+
+// planEntry works out the entry of a transaction that has none yet; nil
+// when it cannot be booked yet (amounts or currency not known).
+func (t *wtx) planEntry(txID string, cur txState) (*entryPlan, error) {
+	if !cur.Instructed.Valid {
+		return nil, nil // amounts not known yet: the entry waits
+	}
+	in, err := t.entryInput(cur)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := plan(in)
+	if errors.Is(err, errWaiting) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("book transaction %s: %w", txID, err)
+	}
+	p := &entryPlan{want: entryStateFor(cur.Status), currency: in.Currency, postings: ps}
+	p.pendingAt = cur.CreatedAt
+	if !p.pendingAt.Valid {
+		p.pendingAt = cur.StatusAt
+	}
+	if !p.pendingAt.Valid {
+		p.pendingAt = formatTime(t.now)
+	}
+	if p.want != "pending" {
+		p.finalAt = cur.StatusAt
+		if !p.finalAt.Valid {
+			p.finalAt = p.pendingAt
+		}
+	}
+	return p, nil
+}
+
+// The INSERTs of entries and postings: the columns, and the values of one
+// row, shared by the statements here and bulk.go's.
+const (
+	entryInsertHead = `INSERT INTO entries (transaction_id, account_id, state, pending_at, final_at, created_seq, final_seq)
+		VALUES `
+	entryInsertRow    = `(?, ?, ?, ?, ?, ?, ?)`
+	postingInsertHead = "INSERT INTO postings (entry_id, ledger_account, currency, amount, effective_at, seq) VALUES "
+	postingInsertRow  = "(?, ?, ?, ?, ?, ?)"
+)
+
+// entryArgs appends to args the values of entryInsertRow.
+func entryArgs(args []any, txID, accountID string, p *entryPlan, seq int64) []any {
+	return append(args, txID, accountID, p.want, p.pendingAt, p.finalAt, seq, p.finalSeq(seq))
+}
+
+// postingArgs appends to args the values of postingInsertRow.
+func postingArgs(args []any, entryID int64, ps Posting, p *entryPlan, seq int64) []any {
+	return append(args, entryID, ps.Account, string(ps.Currency), int64(ps.Amount), p.pendingAt, seq)
 }
 
 // bookEntry writes the entry of a transaction that has none yet, if its
 // amounts and currency are known.
 func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
-	want := entryStateFor(cur.Status)
-	if !cur.Instructed.Valid {
-		return nil // amounts not known yet: the entry waits
-	}
-	in, err := t.entryInput(cur)
-	if err != nil {
+	p, err := t.planEntry(txID, cur)
+	if p == nil || err != nil {
 		return err
-	}
-	ps, err := plan(in)
-	if errors.Is(err, errWaiting) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("book transaction %s: %w", txID, err)
 	}
 	if !cur.Currency.Valid {
 		// Remember the currency the entry was booked in (taken from the account).
 		if _, err := t.exec("UPDATE fuse_transactions SET currency = ? WHERE transaction_id = ?",
-			string(in.Currency), txID); err != nil {
+			string(p.currency), txID); err != nil {
 			return fmt.Errorf("record currency of %s: %w", txID, err)
 		}
 	}
-	pendingAt := cur.CreatedAt
-	if !pendingAt.Valid {
-		pendingAt = cur.StatusAt
-	}
-	if !pendingAt.Valid {
-		pendingAt = formatTime(t.now)
-	}
-	var finalAt sql.NullString
-	var finalSeq sql.NullInt64
-	if want != "pending" {
-		finalAt, finalSeq = cur.StatusAt, sql.NullInt64{Int64: seq, Valid: true}
-		if !finalAt.Valid {
-			finalAt = pendingAt
-		}
-	}
-	res, err := t.exec(`INSERT INTO entries (transaction_id, account_id, state, pending_at, final_at, created_seq, final_seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, txID, cur.AccountID, want, pendingAt, finalAt, seq, finalSeq)
+	res, err := t.exec(entryInsertHead+entryInsertRow, entryArgs(nil, txID, cur.AccountID, p, seq)...)
 	if err != nil {
 		return fmt.Errorf("book transaction %s: %w", txID, err)
 	}
@@ -320,29 +471,54 @@ func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 		return fmt.Errorf("book transaction %s: %w", txID, err)
 	}
 	// One statement for all the entry's lines.
-	var q strings.Builder
-	q.WriteString("INSERT INTO postings (entry_id, ledger_account, currency, amount, effective_at, seq) VALUES ")
-	args := make([]any, 0, 6*len(ps))
-	for i, p := range ps {
-		if err := t.ensureLedgerAccount(p.Account, "", seq); err != nil {
+	args := make([]any, 0, 6*len(p.postings))
+	for _, ps := range p.postings {
+		if err := t.ensureLedgerAccount(ps.Account, "", seq); err != nil {
 			return err
 		}
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?)")
-		args = append(args, entryID, p.Account, string(p.Currency), int64(p.Amount), pendingAt, seq)
-		if err := t.addToBalance(p, want, 1); err != nil {
+		args = postingArgs(args, entryID, ps, p, seq)
+		if err := t.addToBalance(ps, p.want, 1); err != nil {
 			return fmt.Errorf("book transaction %s: %w", txID, err)
 		}
 	}
-	if len(ps) > 0 {
-		if _, err := t.exec(q.String(), args...); err != nil {
+	if len(p.postings) > 0 {
+		if _, err := t.exec(insertRows(postingInsertHead, postingInsertRow, len(p.postings)), args...); err != nil {
 			return fmt.Errorf("post %s: %w", txID, err)
 		}
 	}
 	return nil
 }
+
+// insertRows is the INSERT of n rows: head, then row n times. The texts
+// for the sizes in use are built once (they key the prepared statements).
+func insertRows(head, row string, n int) string {
+	k := rowsKey{head, n}
+	rowsSQLMu.Lock()
+	defer rowsSQLMu.Unlock()
+	if q, ok := rowsSQL[k]; ok {
+		return q
+	}
+	var q strings.Builder
+	q.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(row)
+	}
+	rowsSQL[k] = q.String()
+	return rowsSQL[k]
+}
+
+type rowsKey struct {
+	head string
+	n    int
+}
+
+var (
+	rowsSQLMu sync.Mutex
+	rowsSQL   = map[rowsKey]string{}
+)
 
 // entryInput resolves what plan needs: the transaction's currency is its
 // own, or else its account's (transfer events carry no currency).
@@ -362,9 +538,12 @@ func (t *wtx) entryInput(cur txState) (entryInput, error) {
 		in.Currency = ledgerd.Currency(cur.Currency.String)
 		return in, nil
 	}
-	var c sql.NullString
-	if err := t.queryRow("SELECT currency FROM fuse_accounts WHERE account_id = ?", cur.AccountID).Scan(&c); err != nil {
-		return in, fmt.Errorf("look up currency of account %s: %w", cur.AccountID, err)
+	c, found, err := t.accountCurrency(cur.AccountID)
+	if err != nil {
+		return in, err
+	}
+	if !found {
+		return in, fmt.Errorf("look up currency of account %s: %w", cur.AccountID, sql.ErrNoRows)
 	}
 	in.Currency = ledgerd.Currency(c.String)
 	return in, nil

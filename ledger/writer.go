@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -22,6 +23,9 @@ type unit struct {
 	ctx  context.Context
 	fn   func(*wtx) error
 	done chan error
+	// ing is set for Ingest and IngestAll (fn then applies it): the
+	// optimistic pass applies consecutive ones together (bulk.go).
+	ing *ingestUnit
 }
 
 // writer owns the single write connection. Callers queue units; the loop
@@ -33,7 +37,9 @@ type writer struct {
 	now       func() time.Time
 	maxBatch  int
 	failAfter func(string) error
+	noBulk    bool // tests: every unit the usual way
 	onBatch   func(n int)
+	committed func() // after each commit that wrote something
 
 	mu     sync.RWMutex
 	closed bool
@@ -66,14 +72,16 @@ func (w *writer) resetCaches() {
 	w.accounts = map[string]sql.NullString{}
 }
 
-func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, opts Options, committed func()) (*writer, error) {
 	w := &writer{
 		db:        db,
 		log:       opts.Logger,
 		now:       opts.Now,
 		maxBatch:  opts.MaxBatch,
 		failAfter: opts.failAfter,
+		noBulk:    opts.noBulk,
 		onBatch:   opts.OnBatch,
+		committed: committed,
 		reqs:      make(chan *unit, opts.MaxBatch*4),
 		stmts:     map[string]*sql.Stmt{},
 		wanted:    map[string]bool{},
@@ -108,7 +116,16 @@ func (w *writer) loadLastHash(ctx context.Context) error {
 // synchronous=FULL) or failed. Once queued, a unit is waited for even if ctx
 // ends, so the caller never reports failure for something that committed.
 func (w *writer) do(ctx context.Context, fn func(*wtx) error) error {
-	u := &unit{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return w.submit(&unit{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// doIngest is do for observations.
+func (w *writer) doIngest(ctx context.Context, iu *ingestUnit) error {
+	return w.submit(&unit{ctx: ctx, fn: func(t *wtx) error { return t.apply(iu) }, done: make(chan error, 1), ing: iu})
+}
+
+func (w *writer) submit(u *unit) error {
+	ctx := u.ctx
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -138,26 +155,60 @@ func (w *writer) close() {
 
 func (w *writer) loop() {
 	defer w.wg.Done()
+	last := 0 // units in the previous batch
 	for u := range w.reqs {
-		batch := []*unit{u}
-	fill:
-		for len(batch) < w.maxBatch {
-			select {
-			case u, ok := <-w.reqs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, u)
-			default:
-				break fill
-			}
+		batch := w.drain([]*unit{u})
+		if last > 1 {
+			batch = w.linger(batch)
 		}
+		last = len(batch)
 		w.commit(batch)
 		w.prepareWanted()
 	}
 	for _, st := range w.stmts {
 		st.Close()
 	}
+}
+
+// drain adds what is queued to batch, up to maxBatch, without waiting.
+func (w *writer) drain(batch []*unit) []*unit {
+	for len(batch) < w.maxBatch {
+		select {
+		case u, ok := <-w.reqs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, u)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// lingerYields bounds how many times the writer yields to let the callers
+// of the last batch queue their next units before it starts a batch.
+const lingerYields = 8
+
+// linger gives goroutines that are ready to run (typically the callers the
+// last commit released, about to send their next unit) the processor
+// before the batch closes, for as long as each yield brings more units.
+// Yielding, rather than waiting on the queue, lets them queue without
+// waking the writer once per unit; and it costs nothing when no one else
+// is ready to run. Larger batches share one commit (one fsync, and the
+// index pages every batch rewrites) among more units.
+func (w *writer) linger(batch []*unit) []*unit {
+	for range lingerYields {
+		n := len(batch)
+		if n >= w.maxBatch {
+			break
+		}
+		runtime.Gosched()
+		if batch = w.drain(batch); len(batch) == n {
+			break
+		}
+	}
+	return batch
 }
 
 // prepareWanted prepares the statements the last batch ran unprepared. A
@@ -177,12 +228,13 @@ func (w *writer) prepareWanted() {
 }
 
 // commit runs a batch in one transaction and tells every unit how it
-// went. Optimistically the units run back to back; if one fails, the whole
-// transaction is rolled back and the batch runs once more with each unit in
-// its own savepoint (the failed unit left out), so that a refused unit
-// never takes its neighbours down and the common case pays for no
-// savepoints. A unit's fn may therefore run twice; it must derive its
-// result from the transaction alone.
+// went. Optimistically the units run back to back (consecutive ingest
+// units together, bulk.go); if one fails, the whole transaction is rolled
+// back and the batch runs once more with each unit in its own savepoint
+// (the failed unit left out), so that a refused unit never takes its
+// neighbours down and the common case pays for no savepoints. A unit's fn
+// may therefore run twice; it must derive its result from the transaction
+// alone.
 func (w *writer) commit(batch []*unit) {
 	results := make([]error, len(batch))
 	defer func() {
@@ -197,8 +249,10 @@ func (w *writer) commit(batch []*unit) {
 
 // runBatch runs the units that have no result yet in one transaction. In
 // optimistic mode (isolate false) the first failing unit gets its error and
-// runBatch rolls back and returns true: run again, isolated. Isolated, each
-// unit runs in a savepoint and a failure rolls back only that unit.
+// runBatch rolls back and returns true: run again, isolated (also when a
+// multi-row write fails and the unit at fault is not known: then no unit
+// gets an error yet). Isolated, each unit runs in a savepoint, the usual
+// way, and a failure rolls back only that unit.
 func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry bool) {
 	fail := func(err error) {
 		for i := range results {
@@ -209,12 +263,18 @@ func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry b
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	tx, err := w.db.BeginTx(ctx, nil)
+	// The transaction and the writer's own statements run under a context
+	// that is never done, so that neither database/sql nor the driver
+	// starts a goroutine per statement to watch it; the deadline is
+	// checked between statements instead (wtx.sctx). Statements from
+	// Update's callers keep ctx itself, interruptible mid-statement.
+	bg := context.WithoutCancel(ctx)
+	tx, err := w.db.BeginTx(bg, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin: %w", err))
 		return false
 	}
-	t := &wtx{tx: tx, ctx: ctx, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}, dirty: map[balanceKey]bool{}}
+	t := &wtx{tx: tx, ctx: ctx, bg: bg, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}, dirty: map[balanceKey]bool{}}
 	startHash := w.lastHash
 	abort := func() {
 		_ = tx.Rollback()
@@ -222,7 +282,8 @@ func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry b
 		w.resetCaches()
 	}
 	applied := 0
-	for i, u := range batch {
+	for i := 0; i < len(batch); i++ {
+		u := batch[i]
 		if results[i] != nil {
 			continue // failed in the optimistic pass
 		}
@@ -231,6 +292,22 @@ func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry b
 			continue
 		}
 		if !isolate {
+			if j, obs := w.ingestRun(batch, results, i); obs >= bulkMin && !w.noBulk {
+				units := make([]*ingestUnit, 0, j-i)
+				for _, v := range batch[i:j] {
+					units = append(units, v.ing)
+				}
+				if failed, err := t.ingestGroup(units); err != nil {
+					if failed >= 0 {
+						results[i+failed] = storageError(err)
+					}
+					abort()
+					return true
+				}
+				applied += j - i
+				i = j - 1
+				continue
+			}
 			if err := u.fn(t); err != nil {
 				results[i] = storageError(err)
 				abort()
@@ -267,27 +344,55 @@ func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry b
 		fail(err)
 		return false
 	}
+	if err := ctx.Err(); err != nil {
+		abort()
+		fail(fmt.Errorf("commit: %w", err))
+		return false
+	}
 	if err := tx.Commit(); err != nil {
 		w.lastHash = startHash
 		w.resetCaches()
 		fail(fmt.Errorf("commit: %w", err))
 		return false
 	}
-	if w.onBatch != nil && applied > 0 {
-		w.onBatch(applied)
+	if applied > 0 {
+		w.committed()
+		if w.onBatch != nil {
+			w.onBatch(applied)
+		}
 	}
 	return false
+}
+
+// ingestRun is the end (exclusive) of the run of ingest units that starts
+// at batch[i], and the number of observations they carry.
+func (w *writer) ingestRun(batch []*unit, results []error, i int) (end, obs int) {
+	end = i
+	for end < len(batch) {
+		u := batch[end]
+		if u.ing == nil || results[end] != nil || u.ctx.Err() != nil {
+			break
+		}
+		obs += len(u.ing.obs)
+		end++
+	}
+	return end, obs
 }
 
 // wtx is the write transaction as units see it.
 type wtx struct {
 	tx    *sql.Tx
-	ctx   context.Context
+	ctx   context.Context // the batch's deadline
+	bg    context.Context // ctx without its deadline, for the writer's own statements
 	w     *writer
 	now   time.Time
 	stmts map[string]*sql.Stmt // the writer's prepared statements bound to tx
 	undo  []func()             // how to take back cache changes, newest last
 	dirty map[balanceKey]bool  // running balances to write before commit
+	// known is the id of a transaction the unit applying an observation
+	// of it knows to be in the file (bulk.go looked it up): no insert is
+	// tried first.
+	known string
 }
 
 // rollbackCaches undoes the cache changes made since mark, newest first.
@@ -305,7 +410,7 @@ func (t *wtx) stmt(query string) *sql.Stmt {
 		return st
 	}
 	if ps, ok := t.w.stmts[query]; ok {
-		st := t.tx.StmtContext(t.ctx, ps)
+		st := t.tx.StmtContext(t.bg, ps)
 		t.stmts[query] = st
 		return st
 	}
@@ -313,30 +418,53 @@ func (t *wtx) stmt(query string) *sql.Stmt {
 	return nil
 }
 
+// sctx is the context of one of the writer's own statements: one that is
+// never done while the batch's deadline has not passed (no watcher
+// goroutine), the expired one after it, so that the statement fails at
+// once, as everything in a batch that overran does.
+func (t *wtx) sctx() context.Context {
+	if t.ctx.Err() != nil {
+		return t.ctx
+	}
+	return t.bg
+}
+
 // exec runs a write statement. Tests can make any statement fail through
 // Options.failAfter, to prove that a failure mid-unit leaves nothing behind.
 func (t *wtx) exec(query string, args ...any) (sql.Result, error) {
+	return t.execCtx(t.sctx(), query, args...)
+}
+
+func (t *wtx) execCtx(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if t.w.failAfter != nil {
 		if err := t.w.failAfter(query); err != nil {
 			return nil, err
 		}
 	}
 	if st := t.stmt(query); st != nil {
-		return st.ExecContext(t.ctx, args...)
+		return st.ExecContext(ctx, args...)
 	}
-	return t.tx.ExecContext(t.ctx, query, args...)
+	return t.tx.ExecContext(ctx, query, args...)
 }
 
 func (t *wtx) queryRow(query string, args ...any) *sql.Row {
+	return t.queryRowCtx(t.sctx(), query, args...)
+}
+
+func (t *wtx) queryRowCtx(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := t.stmt(query); st != nil {
-		return st.QueryRowContext(t.ctx, args...)
+		return st.QueryRowContext(ctx, args...)
 	}
-	return t.tx.QueryRowContext(t.ctx, query, args...)
+	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
 func (t *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	return t.queryCtx(t.sctx(), query, args...)
+}
+
+func (t *wtx) queryCtx(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := t.stmt(query); st != nil {
-		return st.QueryContext(t.ctx, args...)
+		return st.QueryContext(ctx, args...)
 	}
-	return t.tx.QueryContext(t.ctx, query, args...)
+	return t.tx.QueryContext(ctx, query, args...)
 }
