@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,6 +301,12 @@ func TestEveryPlantedBreakIsFoundAndNothingElse(t *testing.T) {
 	for _, c := range reconcile.Categories {
 		if !covered[c] && c != reconcile.TooManyBreaks {
 			t.Errorf("category %s not found", c)
+		}
+	}
+	// The unpaired leg's break names the leg that was booked.
+	for k, b := range got {
+		if k.Category == reconcile.UnpairedLeg && !strings.Contains(b.Detail, "booked "+k.Subject+" (") {
+			t.Errorf("unpaired leg %s: detail %q does not list the leg booked", k.Subject, b.Detail)
 		}
 	}
 	// The adjustment is the only cause of its account's drift, and no
