@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,8 +111,7 @@ func indexOf(xs []string, x string) int {
 // rowids included: two files written the same way dump the same.
 func fullDump(t *testing.T, l *Ledger) string {
 	t.Helper()
-	var b strings.Builder
-	for _, q := range []string{
+	return dumpQueries(t, l, []string{
 		"SELECT * FROM events ORDER BY seq",
 		"SELECT rowid, * FROM fuse_accounts ORDER BY rowid",
 		"SELECT rowid, * FROM fuse_transactions ORDER BY rowid",
@@ -123,30 +121,7 @@ func fullDump(t *testing.T, l *Ledger) string {
 		"SELECT * FROM balances ORDER BY ledger_account, currency",
 		"SELECT * FROM observation_conflicts ORDER BY id",
 		"SELECT * FROM sync_checkpoints ORDER BY account_id",
-	} {
-		rows, err := l.Reader().Query(q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintln(&b, vals...)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
-		b.WriteString("--\n")
-	}
-	return b.String()
+	})
 }
 
 // pages splits obs into pages of 1 to 40 observations.

@@ -142,6 +142,13 @@ func dump(t *testing.T, l *Ledger) string {
 		`SELECT name, type, COALESCE(fuse_account_id, '') FROM ledger_accounts ORDER BY 1`,
 		`SELECT subject, field, kept, observed FROM observation_conflicts ORDER BY 1, 2, 4`,
 	}
+	return dumpQueries(t, l, queries)
+}
+
+// dumpQueries renders the rows of each query, every column, one line a
+// row, "--" after each query.
+func dumpQueries(t *testing.T, l *Ledger, queries []string) string {
+	t.Helper()
 	var b strings.Builder
 	for _, q := range queries {
 		rows, err := l.Reader().Query(q)
