@@ -131,7 +131,9 @@ func benchTarget(o options, name string, h http.Handler, requests int) (loadResu
 	}
 	defer stop()
 	load(url, webhookConns, webhookWarmup, 1)
-	stopProfile, err := startProfile(o, "webhook-"+strings.Fields(name)[0]+"-"+strings.Fields(name)[1])
+	// "ledgerd, group commit" → webhook-ledgerd-group.pprof
+	words := strings.Fields(strings.ReplaceAll(name, ",", ""))
+	stopProfile, err := startProfile(o, "webhook-"+strings.Join(words[:min(2, len(words))], "-"))
 	if err != nil {
 		return loadResult{}, err
 	}
