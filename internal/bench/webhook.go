@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/webhook"
@@ -140,8 +141,9 @@ func benchTarget(o options, name string, h http.Handler, requests int) (loadResu
 	}
 	defer stop()
 	load(url, webhookConns, webhookWarmup, 1)
-	// "ledgerd, group commit" → webhook-ledgerd-group.pprof
-	words := strings.Fields(strings.ReplaceAll(name, ",", ""))
+	// "ledgerd, group commit" → webhook-ledgerd-group.pprof,
+	// "durable floor: …" → webhook-durable-floor.pprof
+	words := strings.FieldsFunc(name, func(r rune) bool { return !unicode.IsLetter(r) && r != '-' })
 	stopProfile, err := startProfile(o, "webhook-"+strings.Join(words[:min(2, len(words))], "-"))
 	if err != nil {
 		return loadResult{}, err
