@@ -51,6 +51,8 @@ const (
 	figWebhookGroupRPS     = "webhook.group.rps"
 	figWebhookGroupP99     = "webhook.group.p99_ms"
 	figWebhookNaiveRPS     = "webhook.naive.rps"
+	figWebhookFloorRPS     = "webhook.floor.rps"
+	figWebhookUnsyncedRPS  = "webhook.unsynced.rps"
 	figBackfillTPS         = "backfill.tps"
 	figBackfillCeilingTPS  = "backfill.ceiling.tps"
 	figReconcileSeconds    = "reconcile.seconds"
@@ -98,6 +100,11 @@ func summaryRows() []summaryRow {
 			"< 20 ms", under(20), "go run ./internal/bench webhook"},
 		{"webhook ingest, group commit", "one commit per request (naive)", figWebhookGroupRPS, figWebhookNaiveRPS, "req/s",
 			"≥ 2×", ratioAtLeast(2), "go run ./internal/bench webhook"},
+		{"webhook ingest, group commit", "durable floor: body and event_id only", figWebhookGroupRPS, figWebhookFloorRPS, "req/s",
+			"none: the floor shows what durability alone costs", nil, "go run ./internal/bench webhook"},
+		{"webhook ingest, group commit with synchronous=OFF (not durable)", "no-op Go handler", figWebhookUnsyncedRPS,
+			figWebhookNoopRPS, "req/s", "none: shows what ledgerd's SQLite work costs without fsync", nil,
+			"go run ./internal/bench webhook"},
 		{"backfill", "raw SQLite inserts of the same rows", figBackfillTPS, figBackfillCeilingTPS, "tx/s",
 			"≥ 0.50×", ratioAtLeast(0.5), "go run ./internal/bench backfill"},
 		{"reconcile, 1M transactions", "`ledger balance` (ledger-cli), same book", figReconcileSeconds, figLedgerCLISeconds, "s",

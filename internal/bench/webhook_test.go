@@ -86,3 +86,55 @@ func TestSummarizeTakesEachFigureMedian(t *testing.T) {
 		t.Errorf("summarize = %+v, want %+v", got, want)
 	}
 }
+
+// The unsynced target's hook turns synchronous=FULL from the DSN into OFF
+// on writable connections opened while it is set, and only then; ledgerd
+// still ingests over such connections.
+func TestUnsyncedHookOverridesTheDSN(t *testing.T) {
+	dir := t.TempDir()
+	synchronous := func(dsn string) int {
+		t.Helper()
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var v int
+		if err := db.QueryRow(`PRAGMA synchronous`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	path := filepath.Join(dir, "hook.db")
+	writable := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	readOnly := "file:" + path + "?_pragma=synchronous(FULL)&_pragma=query_only(1)"
+	if got := synchronous(writable); got != 2 {
+		t.Fatalf("flag unset: synchronous = %d, want 2 (FULL)", got)
+	}
+	unsyncedConns.Store(true)
+	defer unsyncedConns.Store(false)
+	if got := synchronous(writable); got != 0 {
+		t.Fatalf("flag set: synchronous = %d, want 0 (OFF)", got)
+	}
+	if got := synchronous(readOnly); got != 2 {
+		t.Fatalf("flag set, read-only connection: synchronous = %d, want 2 (FULL)", got)
+	}
+	h, closeFn, err := ledgerdHandler(dir, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	url, stop, err := serveOn(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	resp, err := http.Post(url, "application/json", bytes.NewReader(webhookBody(9, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest over unsynced connections: status %d", resp.StatusCode)
+	}
+}
