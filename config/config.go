@@ -97,7 +97,7 @@ type env struct {
 	Listen         string `env:"LEDGERD_LISTEN, default=:8080" desc:"address of the webhook listener"`
 	AdminListen    string `env:"LEDGERD_ADMIN_LISTEN, default=127.0.0.1:9090" desc:"address of metrics, health, status page and JSON API"`
 
-	WebhookPath               string `env:"LEDGERD_WEBHOOK_PATH, default=/webhooks/fuse" desc:"URL path Fuse posts webhooks to (starts with /)"`
+	WebhookPath               string `env:"LEDGERD_WEBHOOK_PATH, default=/webhooks/fuse" desc:"URL path Fuse posts webhooks to: starts with /, letters, digits and / - . _ ~"`
 	WebhookAllowCIDRs         string `env:"LEDGERD_WEBHOOK_ALLOW_CIDRS" desc:"comma-separated CIDRs or IPs allowed to post webhooks; empty allows all"`
 	WebhookTrustedProxies     string `env:"LEDGERD_WEBHOOK_TRUSTED_PROXIES" desc:"comma-separated CIDRs or IPs whose X-Forwarded-For is honoured; empty trusts none"`
 	WebhookSecret             string `env:"LEDGERD_WEBHOOK_SECRET" desc:"HMAC key for webhook signatures; empty: no signature required"`

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -140,9 +142,23 @@ func checkConfig(t *testing.T, c *config.Config, env map[string]string) {
 	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
 		t.Fatalf("both listeners on %q", c.Listen)
 	}
-	if !strings.HasPrefix(c.WebhookPath, "/") {
-		t.Fatalf("webhook path %q", c.WebhookPath)
-	}
+	// The webhook path is a route that matches itself alone, and never
+	// makes the router panic.
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("webhook path %q makes the router panic: %v", c.WebhookPath, r)
+			}
+		}()
+		mux := http.NewServeMux()
+		mux.Handle(c.WebhookPath, http.NotFoundHandler())
+		if _, pattern := mux.Handler(httptest.NewRequest(http.MethodPost, c.WebhookPath, nil)); pattern != c.WebhookPath {
+			t.Fatalf("webhook path %q routes as %q", c.WebhookPath, pattern)
+		}
+		if _, pattern := mux.Handler(httptest.NewRequest(http.MethodPost, c.WebhookPath+"/x", nil)); pattern != "" && c.WebhookPath != "/" {
+			t.Fatalf("webhook path %q also serves %q", c.WebhookPath, c.WebhookPath+"/x")
+		}
+	}()
 	for _, p := range append(c.WebhookAllowCIDRs, c.WebhookTrustedProxies...) {
 		if !p.IsValid() || p != p.Masked() || p.Addr().Zone() != "" || p.Addr().Is4In6() {
 			t.Fatalf("prefix %v is not a plain masked network", p)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -46,9 +47,7 @@ func (e *env) parse() (*Config, []error) {
 		p.addf("LEDGERD_ADMIN_LISTEN", "same address as LEDGERD_LISTEN (%q)", c.Listen)
 	}
 
-	if !strings.HasPrefix(c.WebhookPath, "/") {
-		p.addf("LEDGERD_WEBHOOK_PATH", "must start with \"/\", got %q", c.WebhookPath)
-	}
+	p.checkWebhookPath("LEDGERD_WEBHOOK_PATH", c.WebhookPath)
 	c.WebhookAllowCIDRs = p.prefixes("LEDGERD_WEBHOOK_ALLOW_CIDRS", e.WebhookAllowCIDRs)
 	c.WebhookTrustedProxies = p.prefixes("LEDGERD_WEBHOOK_TRUSTED_PROXIES", e.WebhookTrustedProxies)
 	c.WebhookSecret = NewSecret(p.credential("LEDGERD_WEBHOOK_SECRET", e.WebhookSecret, e.WebhookSecretFile))
@@ -75,6 +74,23 @@ func (e *env) parse() (*Config, []error) {
 
 // checkAddr checks a listen address has the host:port form net.Listen
 // wants (the host may be empty).
+// checkWebhookPath accepts the one path the webhook listener serves: an
+// absolute, clean URL path of letters, digits and / - . _ ~, so that
+// nothing in it can be read as a route pattern's wildcard ({…}), method
+// (a space), subtree (a trailing /), query or escape.
+func (p *problems) checkWebhookPath(name, v string) {
+	switch {
+	case !strings.HasPrefix(v, "/"):
+		p.addf(name, "must start with \"/\", got %q", v)
+	case path.Clean(v) != v:
+		p.addf(name, "must be a clean path (no trailing \"/\", \"//\", \".\" or \"..\"), got %q", v)
+	case strings.IndexFunc(v, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("/-._~", r))
+	}) >= 0:
+		p.addf(name, "may hold only letters, digits and / - . _ ~, got %q", v)
+	}
+}
+
 func (p *problems) checkAddr(name, addr string) {
 	if addr == "" {
 		p.addf(name, "must not be empty")

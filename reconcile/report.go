@@ -204,34 +204,62 @@ func writeCSVFile(path string, t table) error {
 
 // WriteJSON writes the report as one object with the three sections:
 // {"run": {...}, "accounts": [...], "breaks": [...]}, keys the column
-// names, amounts and times as strings (amounts decimal, so that no reader
-// parses money into a float), ids and counts as numbers, absent values as
-// null.
+// names in column order, amounts and times as strings (amounts decimal, so
+// that no reader parses money into a float), ids and counts as numbers,
+// absent values as null.
 func (r Report) WriteJSON(w io.Writer) error {
-	out := map[string]any{}
+	var out jsonObject
 	for _, t := range r.tables() {
-		objs := []map[string]any{}
+		objs := []jsonObject{}
 		for _, row := range t.rows {
-			o := make(map[string]any, len(t.columns))
+			o := jsonObject{keys: t.columns, vals: make([]any, len(row))}
 			for i, c := range row {
 				switch {
 				case c.integer != nil:
-					o[t.columns[i]] = *c.integer
+					o.vals[i] = *c.integer
 				case c == (cell{}):
-					o[t.columns[i]] = nil
+					o.vals[i] = nil
 				default:
-					o[t.columns[i]] = c.String()
+					o.vals[i] = c.String()
 				}
 			}
 			objs = append(objs, o)
 		}
+		out.keys = append(out.keys, t.name)
 		if t.name == "run" {
-			out[t.name] = objs[0]
+			out.vals = append(out.vals, objs[0])
 		} else {
-			out[t.name] = objs
+			out.vals = append(out.vals, objs)
 		}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// jsonObject is a JSON object whose keys keep their order (a Go map's
+// would come out sorted): a report's columns read in the same order in
+// every format.
+type jsonObject struct {
+	keys []string
+	vals []any
+}
+
+func (o jsonObject) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, k := range o.keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		kv, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(o.vals[i])
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, kv...), ':'), v...)
+	}
+	return append(b, '}'), nil
 }

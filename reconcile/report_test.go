@@ -181,4 +181,45 @@ func TestTheReportHasTheContractsSectionsInEveryFormat(t *testing.T) {
 			t.Errorf("difference %v is not a string", b["difference"])
 		}
 	}
+	// Keys come in column order, as in the CSV files, and the sections in
+	// the order run, accounts, breaks.
+	var order struct {
+		Run      json.RawMessage   `json:"run"`
+		Accounts []json.RawMessage `json:"accounts"`
+		Breaks   []json.RawMessage `json:"breaks"`
+	}
+	if err := json.Unmarshal(jb.Bytes(), &order); err != nil {
+		t.Fatal(err)
+	}
+	for name, obj := range map[string][]byte{"": jb.Bytes(), "run": order.Run, "accounts": order.Accounts[0], "breaks": order.Breaks[0]} {
+		want := []string{"run", "accounts", "breaks"}
+		if name != "" {
+			want = sections[name][0]
+		}
+		if got := objectKeys(t, obj); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("json %q keys %v, want %v", name, got, want)
+		}
+	}
+}
+
+// objectKeys returns the keys of the JSON object in obj, in order.
+func objectKeys(t *testing.T, obj []byte) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not an object: %s", obj)
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
 }

@@ -45,11 +45,8 @@ others are still committed), 2 on a usage or configuration error.
 	full := fs.Bool("full", false, "read every transaction from the start, ignoring the checkpoints")
 	pageSize := fs.Int("page-size", syncer.DefaultPageSize, fmt.Sprintf("transactions per page, 1..%d", fuse.MaxPageLimit))
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErrorf("unexpected arguments %q", fs.Args())
 	}
 	var from time.Time
 	if *since != "" {

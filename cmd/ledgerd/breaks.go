@@ -50,7 +50,7 @@ integer minor units in --json; times in LEDGERD_TZ.`)
 	state := fs.String("state", "", "open, acknowledged, resolved or all (default: open and acknowledged)")
 	asJSON := fs.Bool("json", false, "print a JSON array, amounts in minor units")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	var states []reconcile.State
@@ -94,18 +94,18 @@ while runs still see it, and resolves when its condition clears. A resolved
 break cannot be acknowledged.`)
 	note := fs.String("note", "", "why the break is accepted or what is being done (required)")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	// The id may come before or after the flags.
-	var idArg string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		idArg, args = args[0], args[1:]
-	}
-	if err := parse(fs, args); err != nil {
+	// The id may come before, between or after the flags.
+	rest, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if idArg == "" && fs.NArg() > 0 {
-		idArg = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	var idArg string
+	switch len(rest) {
+	case 0:
+	case 1:
+		idArg = rest[0]
+	default:
+		return usageErrorf("unexpected argument %q: ack takes one break id", rest[1])
 	}
 	id, err := strconv.ParseInt(idArg, 10, 64)
 	if err != nil || id <= 0 {

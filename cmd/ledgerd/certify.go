@@ -43,12 +43,10 @@ SUMMARY.md), 2 on a usage or configuration error.`)
 	wait := fs.Duration("webhook-wait", 0, "how long to wait for webhooks and portal actions (default 2m; 15s with --sandbox)")
 	listen := fs.String("listen", "", "webhook listener address (default $LEDGERD_LISTEN; 127.0.0.1:0 with --sandbox)")
 	seed := fs.Int64("seed", 1, "seed of the built-in sandbox (--sandbox only)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
 	case *out == "":
 		return usageErrorf("--out DIR is required")
 	case *business && *individual:

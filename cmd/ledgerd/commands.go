@@ -62,7 +62,7 @@ exist, or upgrades an older file's schema in place, one version per
 transaction. A file written by a newer ledgerd is refused. Every other
 command does the same on start; migrate does only that.`)
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	o, err := openLedger(ctx, e, *db)
@@ -83,7 +83,7 @@ Amounts are in major units in the table and integer minor units in --json.`)
 	asJSON := fs.Bool("json", false, "print a JSON array, amounts in minor units")
 	asOf := fs.String("as-of", "", "balances as of this Fuse time (RFC 3339), from the postings")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	var at time.Time
@@ -142,7 +142,7 @@ the events hash chain (tampering with a stored event breaks it). Exit 0
 when every check passes, 1 with a report of what failed.`)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	o, err := openLedger(ctx, e, *db)
@@ -191,7 +191,7 @@ when every check passes, 1 with a report of what failed.`)
 
 func cmdVersion(_ context.Context, e env, args []string) error {
 	fs := newFlags(e, "version", "", "Prints ledgerd's version and the newest schema version it knows.")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "ledgerd %s (schema %d)\n", version, ledger.SchemaVersion())

@@ -65,11 +65,8 @@ out first, 2 on a usage error.`)
 	dir := fs.String("dir", "ledgerd-demo", "directory for the file, the report and the log")
 	duration := fs.Duration("duration", 0, "stop by itself this long after starting (0: serve until Ctrl-C)")
 	seed := fs.Int64("seed", 1, "seed of every choice: operations, amounts, ids, webhook faults")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *duration < 0 {
 		return usageErrorf("--duration must not be negative")

@@ -29,7 +29,7 @@ Amounts are exact decimals in major units; dates are in LEDGERD_TZ.`)
 	format := fs.String("format", "", "hledger, beancount or csv")
 	out := fs.String("out", "-", `file to write ("-": standard output)`)
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	f := reconcile.ExportFormat(*format)

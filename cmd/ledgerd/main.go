@@ -165,13 +165,48 @@ func newFlags(e env, name, synopsis, about string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args, turning flag errors into usage errors.
+// parse parses args up to the first one that is not a flag (fs.Args() has
+// the rest), turning flag errors into usage errors.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usageErrorf("%v", err)
+	}
+	return nil
+}
+
+// parseArgs parses the flags wherever they stand among args (the flag
+// package alone stops at the first argument that is not a flag, so
+// "quarantine list --json" would leave --json unread) and returns the other
+// arguments, in order. After "--" every argument is taken as it is.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return nil, err
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			return rest, nil
+		}
+		if n := len(args) - len(left); n > 0 && args[n-1] == "--" {
+			return append(rest, left...), nil
+		}
+		rest, args = append(rest, left[0]), left[1:]
+	}
+}
+
+// parseNone parses a command that takes flags only: a stray argument is a
+// usage error (exit 2), never silently ignored.
+func parseNone(fs *flag.FlagSet, args []string) error {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageErrorf("unexpected argument %q: ledgerd %s takes flags only (see --help)", rest[0], fs.Name())
 	}
 	return nil
 }

@@ -162,11 +162,64 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"balances", "--as-of", "yesterday"},
 		{"quarantine"},
 		{"quarantine", "replay", "abc"},
+		{"quarantine", "replay", "1", "2"},
+		{"quarantine", "list", "--state", "bogus"},
+		{"breaks", "ack", "1", "2", "--note", "x"},
 		{},
 	} {
 		if code, _, _ := ledgerdRun(t, env, args...); code != 2 {
 			t.Errorf("ledgerd %v: exit %d, want 2", args, code)
 		}
+	}
+}
+
+// A stray argument is a usage error for every command, wherever it stands
+// among the flags, and nothing runs: "verify some.db" does not check (and
+// create) the default file instead.
+func TestStrayArgumentsExitTwoAndDoNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "default.db")
+	env := map[string]string{"LEDGERD_DB": path}
+	for _, args := range [][]string{
+		{"migrate", "junk"},
+		{"balances", "junk"},
+		{"verify", "some.db", "--json"},
+		{"version", "junk"},
+		{"export", "--format", "csv", "junk"},
+		{"report", "--format", "json", "--out", "-", "junk"},
+		{"breaks", "list", "junk"},
+		{"quarantine", "list", "junk"},
+		{"serve", "extra"},
+		{"sandbox", "--listen", "127.0.0.1:0", "junk"},
+		{"backfill", "junk"},
+		{"reconcile", "junk"},
+		{"demo", "junk"},
+		{"certify", "--out", t.TempDir(), "junk"},
+	} {
+		code, _, errOut := ledgerdRun(t, env, args...)
+		if code != 2 || !strings.Contains(errOut, "unexpected argument") {
+			t.Errorf("ledgerd %v: exit %d, want 2 naming the argument\n%s", args, code, errOut)
+		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a refused command touched the default file: %v", err)
+	}
+}
+
+// Flags may follow a subcommand: "quarantine list --json" reads --json, and
+// an empty list is [] in JSON, as breaks list prints it.
+func TestQuarantineListTakesFlagsAfterTheSubcommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	env := map[string]string{"LEDGERD_DB": filepath.Join(t.TempDir(), "other.db")}
+	if code, _, errOut := ledgerdRun(t, env, "migrate", "--db", path); code != 0 {
+		t.Fatalf("migrate: exit %d\n%s", code, errOut)
+	}
+	code, out, errOut := ledgerdRun(t, env, "quarantine", "list", "--json", "--db", path)
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("quarantine list --json --db: exit %d, out %q\n%s", code, out, errOut)
+	}
+	code, out, errOut = ledgerdRun(t, env, "breaks", "list", "--json", "--db", path)
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("breaks list --json --db: exit %d, out %q\n%s", code, out, errOut)
 	}
 }
 

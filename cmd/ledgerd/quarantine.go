@@ -14,7 +14,7 @@ import (
 )
 
 func cmdQuarantine(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "quarantine", "list [--state held|replayed|all] [--json] | replay ID",
+	fs := newFlags(e, "quarantine", "list [--state held|replayed|discarded|all] [--json] [--db PATH] | replay ID [--db PATH]",
 		`Webhook bodies that could not be accepted (malformed JSON, missing fields,
 amounts out of range) are kept in the quarantine table with the reason,
 never dropped. "list" shows them; "replay ID" decodes the stored body again
@@ -23,17 +23,22 @@ it replayed, in one transaction.`)
 	state := fs.String("state", "held", "which bodies to list: held, replayed, discarded or all")
 	asJSON := fs.Bool("json", false, "list as JSON")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	if err := parse(fs, args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	rest := fs.Args()
 	if len(rest) == 0 {
 		return usageErrorf("say list or replay ID")
 	}
 	switch rest[0] {
 	case "list":
 		if len(rest) != 1 {
-			return usageErrorf("list takes no arguments; flags go before it")
+			return usageErrorf("unexpected argument %q: list takes flags only", rest[1])
+		}
+		switch *state {
+		case "held", "replayed", "discarded", "all":
+		default:
+			return usageErrorf("--state %q: want held, replayed, discarded or all", *state)
 		}
 		o, err := openLedger(ctx, e, *db)
 		if err != nil {
@@ -50,6 +55,9 @@ it replayed, in one transaction.`)
 			return err
 		}
 		if *asJSON {
+			if qs == nil {
+				qs = []ledger.Quarantined{} // [], like breaks list --json
+			}
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
 			return enc.Encode(qs)

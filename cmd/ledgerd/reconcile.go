@@ -38,11 +38,8 @@ BREAKS or INCOMPLETE.`)
 	maxNew := fs.Int("max-new-breaks", reconcile.DefaultMaxNewBreaks,
 		"most breaks one run opens; the rest are summed up in one too_many_breaks break")
 	workers := fs.Int("workers", reconcile.DefaultWorkers, "accounts read and compared at once")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
 	var at time.Time
 	if *asOf != "" {

@@ -33,7 +33,7 @@ those decimals. Times are RFC 3339 in LEDGERD_TZ, with their offset.
 	format := fs.String("format", "", "csv, json or xlsx")
 	out := fs.String("out", "", "where to write (a directory for csv, a file otherwise)")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	var id int64

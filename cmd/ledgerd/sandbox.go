@@ -24,7 +24,7 @@ double faithful to fuse-api.md, for tests, the demo and certify.`)
 	seed := fs.Int64("seed", 1, "seed of every random choice (ids, IBANs, faults)")
 	instant := fs.Bool("instant", false, "make every lifecycle transition immediate")
 	ttl := fs.Duration("token-ttl", 0, "access token lifetime (default 24h)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	cfg, log, err := loadConfig(ctx, e)

@@ -38,7 +38,7 @@ job, checkpoints the WAL and closes the file; a second signal aborts the
 wait. Under systemd (Type=notify) it reports readiness and feeds the
 watchdog.`)
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	cfg, log, err := loadConfig(ctx, e)
