@@ -2,8 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -311,7 +309,10 @@ func (r *Reconciler) accountJobs(ctx context.Context, st *runState) ([]accountJo
 				continue
 			}
 			listed[a.AccountID] = true
-			o, err := accountObservation(a, readAt)
+			o, err := accountObservation(ctx, r.opts.Ledger, a, readAt)
+			if errors.Is(err, ledger.ErrUnavailable) {
+				return nil, err
+			}
 			if err != nil {
 				st.incomplete("account %s: %v", a.AccountID, err)
 				continue
@@ -354,8 +355,9 @@ func (r *Reconciler) accountJobs(ctx context.Context, st *runState) ([]accountJo
 // accountObservation turns an account Fuse listed into the observation
 // that records its balance: event source backfill, type
 // "reconcile.account", the account object as raw body, and an id derived
-// from that body (the same balance read twice is one event).
-func accountObservation(a fuse.Account, readAt time.Time) (ledgerd.Observation, error) {
+// from that body: the same balance read twice is one event, a balance that
+// comes back to an earlier value a new one (ledger.BalanceReadDigest).
+func accountObservation(ctx context.Context, l *ledger.Ledger, a fuse.Account, readAt time.Time) (ledgerd.Observation, error) {
 	ao, err := a.Observation(readAt)
 	if err != nil {
 		return ledgerd.Observation{}, err
@@ -364,10 +366,13 @@ func accountObservation(a fuse.Account, readAt time.Time) (ledgerd.Observation, 
 	if err != nil {
 		return ledgerd.Observation{}, err
 	}
-	sum := sha256.Sum256(raw)
+	digest, err := l.BalanceReadDigest(ctx, raw, ao)
+	if err != nil {
+		return ledgerd.Observation{}, err
+	}
 	return ledgerd.Observation{
 		Event: ledgerd.Event{
-			ID: "reconcile:" + hex.EncodeToString(sum[:])[:32], Type: "reconcile.account",
+			ID: "reconcile:" + digest, Type: "reconcile.account",
 			Source: ledgerd.SourceBackfill, FuseTime: readAt, ReceivedAt: readAt, Raw: raw,
 		},
 		Account: &ao,

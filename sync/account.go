@@ -82,7 +82,7 @@ func (s *Syncer) recordAccounts(ctx context.Context, accts []fuse.Account) (errs
 	var obs []ledgerd.Observation
 	var idx []int
 	for k, a := range accts {
-		o, err := accountObservation(a, now)
+		o, err := accountObservation(ctx, s.l, a, now)
 		if err != nil {
 			errs[k] = err
 			continue

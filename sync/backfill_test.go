@@ -204,3 +204,45 @@ func TestRunForOneAccountSinceATime(t *testing.T) {
 		t.Errorf("unknown account: err %v, summary %+v", err, sum)
 	}
 }
+
+// A balance that comes back to a value read before is recorded again: an
+// account read at B, then B+500.00, then B again (and B+500.00, B once
+// more: a sweep account) shows what Fuse said last each time, while
+// reading an unchanged balance adds no event.
+func TestABalanceThatComesBackIsRecordedAgain(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	gen := e.generate(1, 5, false)
+	id := gen.AccountIDs[0]
+	current := func() int64 {
+		t.Helper()
+		var c int64
+		if err := e.l.Reader().QueryRow(`SELECT fuse_current FROM fuse_accounts WHERE account_id = ?`, id).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	events := func() int {
+		t.Helper()
+		return count(t, e.l.Reader(), `SELECT count(*) FROM events WHERE type = ?`, syncer.TypeAccount)
+	}
+	e.run(syncer.RunOptions{})
+	base := current()
+	for i, delta := range []int64{50_000, -50_000, 50_000, -50_000} {
+		if _, err := e.sb.Adjust(sandbox.Adjustment{AccountID: id, Amount: delta}); err != nil {
+			t.Fatal(err)
+		}
+		e.run(syncer.RunOptions{})
+		want := base
+		if delta > 0 {
+			want += delta
+		}
+		if got := current(); got != want {
+			t.Fatalf("read %d: fuse_current = %d, want %d (Fuse's balance)", i+2, got, want)
+		}
+	}
+	before := events()
+	e.run(syncer.RunOptions{})
+	if after := events(); after != before {
+		t.Errorf("reading an unchanged balance added %d account events", after-before)
+	}
+}

@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd/ledger"
 )
 
 // Event types of backfilled objects, as stored in events.type.
@@ -51,8 +53,10 @@ func transactionObservation(t fuse.Transaction, receivedAt time.Time) (ledgerd.O
 
 // accountObservation turns one account read from Fuse, with the balance it
 // reported at asOf, into what the ledger ingests. Fuse gives accounts no
-// updated_at; FuseTime is when the balance was read.
-func accountObservation(a fuse.Account, asOf time.Time) (ledgerd.Observation, error) {
+// updated_at; FuseTime is when the balance was read. Its id is the same
+// balance read again is the same event, but a balance that comes back to
+// an earlier value is a new one (ledger.BalanceReadDigest).
+func accountObservation(ctx context.Context, l *ledger.Ledger, a fuse.Account, asOf time.Time) (ledgerd.Observation, error) {
 	o, err := a.Observation(asOf)
 	if err != nil {
 		return ledgerd.Observation{}, fmt.Errorf("%w: %w", ErrInvalidObject, err)
@@ -61,9 +65,13 @@ func accountObservation(a fuse.Account, asOf time.Time) (ledgerd.Observation, er
 	if err != nil {
 		return ledgerd.Observation{}, fmt.Errorf("%w: encode account %s: %w", ErrInvalidObject, a.AccountID, err)
 	}
+	digest, err := l.BalanceReadDigest(ctx, raw, o)
+	if err != nil {
+		return ledgerd.Observation{}, err
+	}
 	return ledgerd.Observation{
 		Event: ledgerd.Event{
-			ID: eventID(raw), Type: TypeAccount, Source: ledgerd.SourceBackfill,
+			ID: "backfill:" + digest, Type: TypeAccount, Source: ledgerd.SourceBackfill,
 			FuseTime: asOf.UTC(), ReceivedAt: asOf, Raw: raw,
 		},
 		Account: &o,
