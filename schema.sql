@@ -448,3 +448,13 @@ CREATE INDEX fuse_transactions_legs ON fuse_transactions (leg_family, leg_curren
 -- amount in the index too, that is one walk of it, with no table reads.
 DROP INDEX postings_entry;
 CREATE INDEX postings_entry ON postings (entry_id, currency, amount);
+
+-- version 5: an external_id of "none" is no external_id
+-- Fuse's webhook reference says of every payment's and transfer's
+-- external_id: "If nothing was set this will be none". ledger.Ingest keeps
+-- that word (in any case) as NULL from this version on; the rows written
+-- before get the same. As a value, it made every such transaction of an
+-- account one group for the duplicate check, and paired transfer legs by
+-- it (leg_key) instead of by their reference. The raw events keep the
+-- word as received.
+UPDATE fuse_transactions SET external_id = NULL WHERE lower(external_id) = 'none';

@@ -204,3 +204,35 @@ func ingestAll(t *testing.T, l *Ledger, obs []ledgerd.Observation) {
 		}
 	}
 }
+
+// fileAtVersion makes a database file at schema version v holding what
+// stmts write, as an older ledgerd would have left it, and returns its path.
+func fileAtVersion(t *testing.T, v int, stmts ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("v%d.db", v))
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrateTo(context.Background(), db, ledgerd.SchemaSQL, v); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// eventAndAccount are the rows a hand-made older file needs under its
+// transactions: event 1 (with no real hash: only verify's chain check
+// fails on it) and the AED account acct-1.
+func eventAndAccount() []string {
+	return []string{
+		`INSERT INTO events (event_id, type, source, received_at, handled, raw, prev_hash, hash)
+		 VALUES ('e1', 'inbound_local_payment_settled', 'webhook', '2026-01-01T00:00:00.000000000Z', 1, x'7b7d', zeroblob(32), zeroblob(32))`,
+		`INSERT INTO fuse_accounts (account_id, currency, first_seq, last_seq) VALUES ('acct-1', 'AED', 1, 1)`,
+	}
+}

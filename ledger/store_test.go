@@ -390,32 +390,14 @@ func TestOpenMakesAnExistingWorldReadableFilePrivate(t *testing.T) {
 // reconciler's index over them; verify then holds, and catches an entry
 // whose account is edited afterwards.
 func TestVersion3EntriesGetTheirAccountOnUpgrade(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v3.db")
-	db, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	if err := migrateTo(ctx, db, ledgerd.SchemaSQL, 3); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []string{
-		`INSERT INTO events (event_id, type, source, received_at, handled, raw, prev_hash, hash)
-		 VALUES ('e1', 'inbound_local_payment_settled', 'webhook', '2026-01-01T00:00:00.000000000Z', 1, x'7b7d', zeroblob(32), zeroblob(32))`,
-		`INSERT INTO fuse_accounts (account_id, currency, first_seq, last_seq) VALUES ('acct-1', 'AED', 1, 1)`,
+	path := fileAtVersion(t, 3, append(eventAndAccount(),
 		`INSERT INTO fuse_transactions (transaction_id, kind, account_id, currency, instructed_amount, fee_amount,
 		   amount_with_fee, status, status_at, created_at, first_seq, last_seq, source)
 		 VALUES ('tx-1', 'local_payment_in', 'acct-1', 'AED', 100, 0, 100, 'settled',
 		   '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z', 1, 1, 'webhook')`,
 		`INSERT INTO entries (transaction_id, state, pending_at, final_at, created_seq, final_seq)
-		 VALUES ('tx-1', 'posted', '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z', 1, 1)`,
-	} {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-
+		 VALUES ('tx-1', 'posted', '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z', 1, 1)`)...)
 	l, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatalf("Open of a version-3 file: %v", err)

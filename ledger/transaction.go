@@ -215,7 +215,7 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 		WHERE transaction_id = ?`,
 		text(o.CounterpartAccountID), text(string(o.Currency)), instructed, fee, withFee,
 		text(string(o.CounterpartCurrency)), cpAmount, text(o.Rate), status, statusAt,
-		text(o.Reference), text(o.ExternalReference), text(o.ExternalID), text(o.Purpose), text(failure),
+		text(o.Reference), text(o.ExternalReference), text(externalID(o.ExternalID)), text(o.Purpose), text(failure),
 		createdAt, seq, o.TransactionID)
 	if err != nil {
 		return fmt.Errorf("update transaction %s: %w", o.TransactionID, err)
@@ -267,8 +267,22 @@ func txArgs(args []any, o ledgerd.TransactionObservation, src ledgerd.Source, se
 	return append(args,
 		o.TransactionID, string(o.Kind), o.AccountID, text(o.CounterpartAccountID), text(string(o.Currency)),
 		instructed, fee, withFee, text(string(o.CounterpartCurrency)), cpAmount, text(o.Rate),
-		string(o.Status), at, text(o.Reference), text(o.ExternalReference), text(o.ExternalID), text(o.Purpose),
+		string(o.Status), at, text(o.Reference), text(o.ExternalReference), text(externalID(o.ExternalID)), text(o.Purpose),
 		text(o.FailureReason), created, seq, seq, string(src))
+}
+
+// externalID is a transaction's external_id as the ledger keeps it: Fuse's
+// webhook reference says of every payment's and transfer's external_id
+// "If nothing was set this will be none", so the word none (in any case)
+// is no external_id, NULL like an absent one. Kept as a value, it made
+// every such transaction of an account one duplicate group (reconcile's
+// duplicate check) and paired transfer legs by it rather than by their
+// reference. The raw event keeps the word as received.
+func externalID(s string) string {
+	if strings.EqualFold(s, "none") {
+		return ""
+	}
+	return s
 }
 
 // text is s as a statement argument, NULL when empty. The statements still
