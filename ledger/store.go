@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ledgerd/ledgerd"
@@ -90,7 +92,15 @@ func dsn(path string, readOnly bool) string {
 	}
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(FULL)")
-	return "file:" + path + "?" + q.Encode()
+	return "file:" + URIPath(path) + "?" + q.Encode()
+}
+
+// URIPath is path as the path of a file: URI: SQLite decodes %HH there
+// and ends the path at ? or #, so those three are escaped, and a path
+// that starts with // would name a host. Without this, "a#b.db" opened
+// "a", a file nobody asked for.
+func URIPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(filepath.Clean(path))
 }
 
 // Open opens (creating if needed, with mode 0600) the database at path,

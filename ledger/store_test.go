@@ -467,3 +467,32 @@ func explain(t *testing.T, db *sql.DB, q string) string {
 	}
 	return strings.Join(details, "; ")
 }
+
+// A path with the characters a file: URI gives a meaning (#, ?, %) names
+// that very file, private, and no other.
+func TestPathsWithURICharactersOpenThatFile(t *testing.T) {
+	for _, name := range []string{"a#b.db", "q?x.db", "x%41y.db", "sp ace.db"} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, name)
+		l, err := Open(context.Background(), path, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := l.Ingest(context.Background(), scenario()[0]); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil || fi.Size() == 0 || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, size %d, mode %v", name, err, fi.Size(), fi.Mode())
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if e.Name() != name && !strings.HasPrefix(e.Name(), name+"-") {
+				t.Errorf("%s: another file %q appeared", name, e.Name())
+			}
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd/ledger"
 )
 
 // fuseTx is the part of a Fuse transaction object a run compares, kept
@@ -155,7 +156,7 @@ func newSpill(ctx context.Context, parent string) (*spill, error) {
 		return nil, fmt.Errorf("scratch directory: %w", err)
 	}
 	path := filepath.Join(dir, "fuse.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-16000)")
+	db, err := sql.Open("sqlite", "file:"+ledger.URIPath(path)+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-16000)")
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("scratch file: %w", err)

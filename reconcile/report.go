@@ -139,7 +139,7 @@ func (r Report) tables() []table {
 // amounts and counts are written as they are. It returns the paths
 // written.
 func (r Report) WriteCSV(dir string) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("report directory: %w", err)
 	}
 	var paths []string
@@ -167,8 +167,10 @@ func csvText(s string) string {
 	return s
 }
 
+// writeCSVFile writes one section, private (0600) like the database:
+// reports carry account names and notes.
 func writeCSVFile(path string, t table) error {
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

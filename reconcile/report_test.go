@@ -80,6 +80,10 @@ func TestTheReportHasTheContractsSectionsInEveryFormat(t *testing.T) {
 	sections := map[string][][]string{}
 	for _, p := range paths {
 		sections[strings.TrimSuffix(filepath.Base(p), ".csv")] = readCSV(t, p)
+		// Private like the database: reports carry names and notes.
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v, want 0600", p, err, fi.Mode())
+		}
 	}
 	for name, cols := range map[string][]string{"run": reconcile.RunColumns, "accounts": reconcile.AccountColumns, "breaks": reconcile.BreakColumns} {
 		if got := sections[name]; len(got) == 0 || strings.Join(got[0], ",") != strings.Join(cols, ",") {

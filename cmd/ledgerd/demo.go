@@ -80,7 +80,7 @@ out first, 2 on a usage error.`)
 		return err
 	}
 	logPath := filepath.Join(*dir, "ledgerd.log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -214,10 +214,16 @@ func prepareDemoDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("%w: --dir %s: %v", errUsage, dir, err)
 	}
+	// Only a directory the demo made, or an empty one, is cleared: in any
+	// other, ledgerd.log or report/ may be someone's files.
 	marker := filepath.Join(dir, demoMarker)
-	if _, err := os.Stat(filepath.Join(dir, "ledgerd.db")); err == nil {
-		if _, err := os.Stat(marker); err != nil {
-			return usageErrorf("--dir %s holds a ledgerd.db the demo did not create; choose another directory", dir)
+	if _, err := os.Stat(marker); err != nil {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("%w: --dir %s: %v", errUsage, dir, err)
+		}
+		if len(entries) > 0 {
+			return usageErrorf("--dir %s is not empty and was not made by the demo; choose an empty or a new directory", dir)
 		}
 	}
 	for _, name := range []string{"ledgerd.db", "ledgerd.db-wal", "ledgerd.db-shm", "ledgerd.log"} {
@@ -498,10 +504,10 @@ func (dm *demoRun) writeReport(ctx context.Context, id int64) error {
 	}
 	dir := filepath.Join(dm.dir, "report")
 	files := []string{filepath.Join(dir, "report.xlsx"), filepath.Join(dir, "report.json")}
-	if err := writeFile(files[0], rep.WriteXLSX); err != nil {
+	if err := writeFile(files[0], dm.d.ledger.Path(), rep.WriteXLSX); err != nil {
 		return err
 	}
-	if err := writeFile(files[1], rep.WriteJSON); err != nil {
+	if err := writeFile(files[1], dm.d.ledger.Path(), rep.WriteJSON); err != nil {
 		return err
 	}
 	csvs, err := rep.WriteCSV(dir)

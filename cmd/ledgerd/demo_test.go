@@ -170,18 +170,25 @@ func readmeQueriesRun(t *testing.T, db string) {
 	}
 }
 
+// The demo clears only a directory it made, or an empty one: someone's
+// ledgerd.db, ledgerd.log or report/ elsewhere are left alone.
 func TestDemoRefusesADirectoryItDidNotCreate(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "ledgerd.db")
-	if err := os.WriteFile(db, []byte("precious"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	code, _, errOut := ledgerdRun(t, nil, "demo", "--dir", dir, "--duration", "1s")
-	if code != 2 || !strings.Contains(errOut, "did not create") {
-		t.Errorf("demo over a foreign ledgerd.db: exit %d, %s; want 2", code, errOut)
-	}
-	if b, _ := os.ReadFile(db); string(b) != "precious" {
-		t.Errorf("the foreign file was touched")
+	for _, name := range []string{"ledgerd.db", "ledgerd.log", filepath.Join("report", "2026-10-close.xlsx")} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("precious"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := ledgerdRun(t, nil, "demo", "--dir", dir, "--duration", "1s")
+		if code != 2 || !strings.Contains(errOut, "was not made by the demo") {
+			t.Errorf("demo over a foreign %s: exit %d, %s; want 2", name, code, errOut)
+		}
+		if b, _ := os.ReadFile(p); string(b) != "precious" {
+			t.Errorf("the foreign %s was touched", name)
+		}
 	}
 	if code, _, _ := ledgerdRun(t, nil, "demo", "--duration", "-1s"); code != 2 {
 		t.Errorf("negative --duration: exit %d, want 2", code)

@@ -50,5 +50,5 @@ Amounts are exact decimals in major units; dates are in LEDGERD_TZ.`)
 	if *out == "-" {
 		return write(e.stdout)
 	}
-	return writeFile(*out, write)
+	return writeFile(*out, l.Path(), write)
 }

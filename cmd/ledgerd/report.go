@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/ledgerd/ledgerd/reconcile"
@@ -81,9 +82,9 @@ those decimals. Times are RFC 3339 in LEDGERD_TZ, with their offset.
 		if *out == "-" {
 			return rep.WriteJSON(e.stdout)
 		}
-		return writeFile(*out, rep.WriteJSON)
+		return writeFile(*out, l.Path(), rep.WriteJSON)
 	default:
-		if err := writeFile(*out, rep.WriteXLSX); err != nil {
+		if err := writeFile(*out, l.Path(), rep.WriteXLSX); err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stdout, *out)
@@ -91,17 +92,40 @@ those decimals. Times are RFC 3339 in LEDGERD_TZ, with their offset.
 	}
 }
 
-// writeFile writes path through write, removing a half-written file on
-// failure.
-func writeFile(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
+// writeFile writes path through write, all or nothing and private (0600):
+// into a temporary file beside it, renamed over path once complete, so a
+// failure leaves what was there before. It refuses to write over the
+// database it read (or its -wal or -shm): an --out naming the wrong file
+// must not destroy the ledger.
+func writeFile(path, dbPath string, write func(io.Writer) error) error {
+	if fi, err := os.Stat(path); err == nil {
+		for _, p := range []string{dbPath, dbPath + "-wal", dbPath + "-shm"} {
+			if dfi, err := os.Stat(p); err == nil && os.SameFile(fi, dfi) {
+				return usageErrorf("--out %s is the database %s; name another file", path, p)
+			}
+		}
+		if fi.IsDir() {
+			return usageErrorf("--out %s is a directory; name a file", path)
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
-	if err := write(f); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
+	tmp := f.Name()
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
 	}
-	return f.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
