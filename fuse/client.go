@@ -134,7 +134,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.HTTPClient == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 32 // the 16 goroutines of a backfill reuse connections
-		cfg.HTTPClient = &http.Client{Transport: tr}
+		// No redirects: Fuse's API has none to give, and following a 307
+		// from the token endpoint would send the client secret wherever it
+		// points. A 3xx is then an error like any other non-2xx.
+		cfg.HTTPClient = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	cfg.Timeout = orDefault(cfg.Timeout, DefaultTimeout)
 	if cfg.RateLimit <= 0 {

@@ -10,10 +10,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ledgerd/ledgerd"
 )
 
 // request is one logical call: every retry of it sends the same bytes
@@ -266,11 +269,22 @@ func apiError(r request, o outcome) *APIError {
 	e := &APIError{Status: o.status, Method: r.method, Path: r.path}
 	var eb ErrorBody
 	if json.Unmarshal(o.body, &eb) == nil && (eb.Error.Code != "" || eb.Error.Message != "") {
-		e.Code, e.Message = eb.Error.Code, eb.Error.Message
+		// Fuse's words end up in logs, sync_checkpoints.last_error and
+		// /readyz: one printable line, bounded, IBANs masked.
+		e.Code, e.Message = snippet([]byte(eb.Error.Code), 64), maskIBANs(snippet([]byte(eb.Error.Message), 200))
 		return e
 	}
-	e.Message = snippet(o.body, 200)
+	e.Message = maskIBANs(snippet(o.body, 200))
 	return e
+}
+
+// ibanLike matches what looks like an IBAN in free text: a country code,
+// two check digits and 11 to 30 letters or digits.
+var ibanLike = regexp.MustCompile(`\b[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}\b`)
+
+// maskIBANs masks every IBAN-like word of s, as logs mask IBAN fields.
+func maskIBANs(s string) string {
+	return ibanLike.ReplaceAllStringFunc(s, ledgerd.MaskIBAN)
 }
 
 // snippet is the start of b as one printable line.

@@ -188,7 +188,9 @@ func (r *exportRow) description() string {
 		}
 	}
 	d := strings.Join(parts, " ")
-	return strings.NewReplacer(";", ",", "|", "/", "\"", "'", "\n", " ", "\r", " ").Replace(d)
+	// A backslash too: beancount reads it as an escape, and one at the end
+	// ("INV-7\") would escape the closing quote.
+	return strings.NewReplacer(";", ",", "|", "/", "\"", "'", "\\", "/", "\n", " ", "\r", " ").Replace(d)
 }
 
 func exportHledger(ctx context.Context, db *sql.DB, w *bufio.Writer, loc *time.Location) error {

@@ -208,7 +208,7 @@ func objectError(field string, err error) *DecodeError {
 		if field != "" {
 			field += "."
 		}
-		return &DecodeError{Reason: ReasonDuplicateField, Field: field + dup.key, Detail: err.Error()}
+		return &DecodeError{Reason: ReasonDuplicateField, Field: field + clip(dup.key), Detail: err.Error()}
 	case errors.Is(err, errNotObject):
 		return &DecodeError{Reason: ReasonNotObject, Field: field, Detail: "want a JSON object"}
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ledgerd/ledgerd"
 )
@@ -23,7 +24,24 @@ type object struct {
 // errDuplicate reports a key that occurs twice in one object.
 type errDuplicate struct{ key string }
 
-func (e errDuplicate) Error() string { return fmt.Sprintf("key %q occurs twice", e.key) }
+func (e errDuplicate) Error() string { return fmt.Sprintf("key %q occurs twice", clip(e.key)) }
+
+// clipLen bounds a sender's string (a key, a type) where it is repeated
+// in an error, a log line or a label: a 400 KB key must not make a 400 KB
+// line.
+const clipLen = 64
+
+// clip is s cut to clipLen bytes at a rune boundary, with "…" when cut.
+func clip(s string) string {
+	if len(s) <= clipLen {
+		return s
+	}
+	n := clipLen
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
 
 // errNotObject reports a JSON value that is not an object.
 var errNotObject = errors.New("not a JSON object")

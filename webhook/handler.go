@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -101,6 +102,17 @@ type outcome struct {
 	body   string // newline included; "" for the error body
 }
 
+// errorBody is the JSON error answer: {"error":{"code":…,"message":…}}.
+// encoding/json, not %q: Go's quoting writes escapes (\x7f) that JSON
+// does not have.
+func errorBody(code, message string) string {
+	b, err := json.Marshal(map[string]map[string]string{"error": {"code": code, "message": message}})
+	if err != nil { // strings always marshal
+		return `{"error":{"code":"internal"}}` + "\n"
+	}
+	return string(b) + "\n"
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	oc := h.handle(r)
@@ -109,7 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body := oc.body
 	if body == "" {
-		body = fmt.Sprintf(`{"error":{"code":%q,"message":%q}}`+"\n", oc.reason, errText(oc.err))
+		body = errorBody(oc.reason, errText(oc.err))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if oc.status == http.StatusServiceUnavailable {
@@ -130,7 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// attributes.
 	if ctx := r.Context(); h.o.Logger.Enabled(ctx, level) {
 		h.o.Logger.LogAttrs(ctx, level, "webhook", slog.Int("status", oc.status), slog.String("result", oc.result),
-			slog.String("type", oc.typ), slog.String("reason", oc.reason), slog.String("remote", r.RemoteAddr),
+			slog.String("type", clip(oc.typ)), slog.String("reason", oc.reason), slog.String("remote", r.RemoteAddr),
 			slog.Duration("duration", elapsed), slog.String("error", errText(oc.err)))
 	}
 }

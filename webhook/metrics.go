@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +23,11 @@ type Metrics struct {
 	// NewMetrics.
 	byType   map[string]*[len(results)]atomic.Pointer[prometheus.Counter]
 	byResult [len(results)]atomic.Pointer[prometheus.Observer]
+
+	// otherTypes are the types ledgerd does not handle that have a label
+	// of their own (typeLabel).
+	mu         sync.Mutex
+	otherTypes map[string]bool
 }
 
 // results are the values of the result label.
@@ -59,6 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.events, m.duration, m.quarantine, m.commitBatch)
 	m.byType = make(map[string]*[len(results)]atomic.Pointer[prometheus.Counter], len(handlers)+1)
+	m.otherTypes = map[string]bool{}
 	for _, typ := range append(Types(), "unknown") {
 		m.byType[typ] = new([len(results)]atomic.Pointer[prometheus.Counter])
 	}
@@ -73,6 +81,31 @@ func (m *Metrics) CommitBatch(n int) {
 	}
 }
 
+// Types ledgerd does not handle (Fuse's onboarding events, say) are
+// counted under their own type while it looks like a Fuse event type and
+// fewer than maxOtherTypes such types have been seen, else as typeOther:
+// the sender chooses the type, and every label value is a series kept for
+// the life of the process.
+const (
+	typeOther     = "other"
+	maxOtherTypes = 32
+)
+
+func (m *Metrics) typeLabel(typ string) string {
+	if len(typ) > clipLen || strings.IndexFunc(typ, func(r rune) bool { return (r < 'a' || r > 'z') && r != '_' }) >= 0 {
+		return typeOther
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.otherTypes[typ] {
+		if len(m.otherTypes) >= maxOtherTypes {
+			return typeOther
+		}
+		m.otherTypes[typ] = true
+	}
+	return typ
+}
+
 func (m *Metrics) observe(typ, result string, d time.Duration) {
 	if m == nil {
 		return
@@ -80,6 +113,9 @@ func (m *Metrics) observe(typ, result string, d time.Duration) {
 	i := resultIndex(result)
 	series, known := m.byType[typ]
 	if i < 0 || !known {
+		if !known {
+			typ = m.typeLabel(typ)
+		}
 		m.events.WithLabelValues(typ, result).Inc()
 		m.duration.WithLabelValues(result).Observe(d.Seconds())
 		return

@@ -13,8 +13,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
 
 	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/logging"
@@ -219,4 +221,24 @@ func loadConfig(ctx context.Context, e env) (*config.Config, *slog.Logger, error
 		return nil, nil, err
 	}
 	return cfg, logging.New(e.stderr, cfg.LogFormat, cfg.LogLevel), nil
+}
+
+// printable is s made safe to print on a terminal: control characters
+// (ESC, BEL, CR…), which a sender can put in a JSON key or a reference
+// that ends up in a quarantine reason or a break's detail, are shown as Go
+// escapes instead of acting on the operator's terminal.
+func printable(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -324,3 +324,22 @@ func TestSandboxCommandServesTheFuseAPI(t *testing.T) {
 		t.Errorf("sandbox exit %d after interrupt, want 0", code)
 	}
 }
+
+// Control characters a sender put in a quarantine reason's detail are
+// shown as escapes, never sent to the operator's terminal.
+func TestQuarantineListPrintsNoControlCharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	l, err := ledger.Open(context.Background(), path, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Quarantine(context.Background(), ledger.Quarantined{Reason: "duplicate_field",
+		Detail: "key \"\x1b[2J\x1b]0;TITLE\a\" occurs twice", Raw: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	code, out, _ := ledgerdRun(t, map[string]string{"LEDGERD_DB": path}, "quarantine", "list")
+	if code != 0 || strings.ContainsAny(out, "\x1b\a") || !strings.Contains(out, `\x1b[2J`) {
+		t.Errorf("quarantine list: exit %d\n%q", code, out)
+	}
+}

@@ -69,7 +69,8 @@ it replayed, in one transaction.`)
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tRECEIVED\tSTATE\tREASON\tBYTES\tDETAIL")
 		for _, q := range qs {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", q.ID, q.ReceivedAt.Format(time.RFC3339), q.State, q.Reason, len(q.Raw), q.Detail)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", q.ID, q.ReceivedAt.Format(time.RFC3339), q.State,
+				printable(q.Reason), len(q.Raw), printable(q.Detail))
 		}
 		return tw.Flush()
 	case "replay":

@@ -137,8 +137,8 @@ func printBreaks(w io.Writer, bs []reconcile.Break, loc *time.Location) {
 			detail = detail[:117] + "..."
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Category, b.Severity, b.State,
-			dash(b.FuseAccountID), dash(b.FuseTransactionID), dash(string(b.Currency)), dash(d),
-			b.FirstSeen.In(loc).Format(time.RFC3339), strings.ReplaceAll(detail, "\t", " "))
+			printable(dash(b.FuseAccountID)), printable(dash(b.FuseTransactionID)), dash(string(b.Currency)), dash(d),
+			b.FirstSeen.In(loc).Format(time.RFC3339), printable(strings.ReplaceAll(detail, "\t", " ")))
 	}
 	tw.Flush()
 }

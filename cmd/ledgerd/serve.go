@@ -114,6 +114,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		d.ledger.Close()
 		return nil, err
 	}
+	warnIfWebhooksOpen(log, cfg, d.servers[len(d.servers)-1].ln.Addr())
 	adminHandler := admin.New(admin.Options{Ledger: l, Registry: d.reg, Logger: log, Location: cfg.Location,
 		Version: version, Ready: d.ready})
 	if err := d.listen("admin", cfg.AdminListen, admin.NewServer(cfg.AdminListen, adminHandler)); err != nil {
@@ -128,6 +129,24 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		return nil, err
 	}
 	return d, nil
+}
+
+// warnIfWebhooksOpen says so at start when anyone who reaches the webhook
+// listener can post events into the book: it listens beyond loopback with
+// neither LEDGERD_WEBHOOK_SECRET nor LEDGERD_WEBHOOK_ALLOW_CIDRS. The
+// defaults allow this (Fuse documents no signature, and its source
+// addresses differ between sandbox and production), so the operator must
+// hear it.
+func warnIfWebhooksOpen(log *slog.Logger, cfg *config.Config, addr net.Addr) {
+	if cfg.WebhookSecret.Reveal() != "" || len(cfg.WebhookAllowCIDRs) > 0 {
+		return
+	}
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		return
+	}
+	log.Warn("the webhook listener accepts events from anyone who can reach it: set LEDGERD_WEBHOOK_ALLOW_CIDRS "+
+		"to Fuse's addresses (see the README), LEDGERD_WEBHOOK_SECRET behind a signing proxy, or listen on loopback",
+		"listen", addr.String())
 }
 
 // schedule sets up the backfill and the reconciliation on their cron

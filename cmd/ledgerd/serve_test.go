@@ -7,8 +7,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/sethvargo/go-envconfig"
@@ -133,5 +137,29 @@ func TestServeBackfillsOnStart(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Errorf("serve exit %d", code)
+	}
+}
+
+// serve warns at start when anyone who reaches the webhook listener can
+// post into the book, and only then.
+func TestServeWarnsWhenWebhooksAreOpenToAnyone(t *testing.T) {
+	open := &net.TCPAddr{IP: net.IPv4zero, Port: 8080}
+	loop := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	for _, tt := range []struct {
+		name  string
+		cfg   config.Config
+		addr  net.Addr
+		warns bool
+	}{
+		{"all interfaces, no secret, no allow list", config.Config{}, open, true},
+		{"loopback", config.Config{}, loop, false},
+		{"secret", config.Config{WebhookSecret: config.NewSecret("s3cret-value")}, open, false},
+		{"allow list", config.Config{WebhookAllowCIDRs: []netip.Prefix{netip.MustParsePrefix("15.185.183.112/32")}}, open, false},
+	} {
+		var buf bytes.Buffer
+		warnIfWebhooksOpen(slog.New(slog.NewTextHandler(&buf, nil)), &tt.cfg, tt.addr)
+		if got := strings.Contains(buf.String(), "accepts events from anyone"); got != tt.warns {
+			t.Errorf("%s: warned %v, want %v\n%s", tt.name, got, tt.warns, buf.String())
+		}
 	}
 }
