@@ -12,7 +12,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
@@ -126,7 +129,31 @@ func New(opts Options) http.Handler {
 	route("GET /api/", "api_not_found", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint: "+r.URL.Path)
 	})
-	return readOnly(securityHeaders(mux))
+	return loopbackHosts(readOnly(securityHeaders(mux)))
+}
+
+// loopbackHosts answers 421 to a request that reached a loopback address
+// under a Host that is neither localhost nor an IP address. The listener
+// has no authentication and listens on loopback by default; a web page in
+// the operator's browser could otherwise read it through a name of its own
+// that it points at 127.0.0.1 (DNS rebinding). On any other address the
+// operator chose who reaches it, and any Host is served.
+func loopbackHosts(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if local, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok && local.IP.IsLoopback() {
+			host := r.Host
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+			if _, err := netip.ParseAddr(host); err != nil && !strings.EqualFold(host, "localhost") {
+				writeError(w, http.StatusMisdirectedRequest, "misdirected_request",
+					"the admin listener on loopback answers only to localhost or an IP address as Host")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // register adds c to reg, or returns the collector already registered

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"reflect"
 	"runtime"
@@ -422,5 +423,32 @@ func TestARunStillGoingHasNullVerdictAndFinish(t *testing.T) {
 	page := statusPage(t, srv, srv.URL+"/")
 	if !strings.Contains(page, `<span class="badge running" id="verdict">RUNNING</span>`) {
 		t.Error("status page does not show the run as RUNNING")
+	}
+}
+
+// On loopback the admin listener answers only to localhost or an IP
+// address as Host: a name a web page points at 127.0.0.1 (DNS rebinding)
+// gets 421 and no data.
+func TestLoopbackAnswersOnlyLocalHostNames(t *testing.T) {
+	srv, _ := serve(t, openLedger(t), admin.Options{})
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	for host, want := range map[string]int{
+		"127.0.0.1:" + port:        http.StatusOK,
+		"localhost:" + port:        http.StatusOK,
+		"LOCALHOST":                http.StatusOK,
+		"[::1]:" + port:            http.StatusOK,
+		"attacker.example:" + port: http.StatusMisdirectedRequest,
+		"attacker.example":         http.StatusMisdirectedRequest,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/balances", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: %d, want %d", host, resp.StatusCode, want)
+		}
 	}
 }
