@@ -19,6 +19,8 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/ledgerd/ledgerd"
+
 	// Embedded zoneinfo, so LEDGERD_TZ works on hosts (containers,
 	// distroless images) that ship no /usr/share/zoneinfo.
 	_ "time/tzdata"
@@ -171,7 +173,9 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("fuse_base_url", c.FuseBaseURL),
-		slog.String("fuse_client_id", c.FuseClientID),
+		// The client id is no secret, but it may come from a credential
+		// file: its last four characters are enough to tell which one.
+		slog.String("fuse_client_id", ledgerd.MaskID(c.FuseClientID)),
 		slog.Any("fuse_client_secret", c.FuseClientSecret),
 	)
 }

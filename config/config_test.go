@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -372,5 +373,19 @@ func TestLoadEmptyCredentialVariablesCountAsUnset(t *testing.T) {
 func TestLoadRejectsNilLookuper(t *testing.T) {
 	if _, err := config.Load(t.Context(), nil); err == nil {
 		t.Fatal("Load(nil) succeeded")
+	}
+}
+
+// The logged configuration shows the Fuse client id by its last four
+// characters only: it may come from a credential file.
+func TestLoggedConfigMasksTheClientID(t *testing.T) {
+	cfg, err := load(t, map[string]string{"FUSE_CLIENT_ID": "client-0123456789abcdef", "FUSE_CLIENT_SECRET": "fuse-secret-value"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", cfg)
+	if strings.Contains(buf.String(), "client-0123456789abcdef") || !strings.Contains(buf.String(), "cdef") {
+		t.Errorf("logged config: %s", buf.String())
 	}
 }
