@@ -72,8 +72,6 @@ func (e *env) parse() (*Config, []error) {
 	return c, p
 }
 
-// checkAddr checks a listen address has the host:port form net.Listen
-// wants (the host may be empty).
 // checkWebhookPath accepts the one path the webhook listener serves: an
 // absolute, clean URL path of letters, digits and / - . _ ~, so that
 // nothing in it can be read as a route pattern's wildcard ({…}), method
@@ -91,6 +89,8 @@ func (p *problems) checkWebhookPath(name, v string) {
 	}
 }
 
+// checkAddr checks a listen address has the host:port form net.Listen
+// wants (the host may be empty).
 func (p *problems) checkAddr(name, addr string) {
 	if addr == "" {
 		p.addf(name, "must not be empty")
