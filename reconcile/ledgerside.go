@@ -135,13 +135,21 @@ func (c *ledgerCursor) close() {
 }
 
 // stateAt is the ledger's view of the transaction's state at the cut-off
-// (asOf as stored text), from Fuse's times as the ledger recorded them.
+// (asOf as stored text), from Fuse's times as the ledger recorded them. A
+// final status counts from the later of its time and the entry's final_at:
+// a status seen again with an earlier time (the webhook after the backfill
+// that booked it) moves status_at back but never the entry, whose amounts
+// totals counts from final_at, and the state must agree with the amounts.
 func (l *ledgerTx) stateAt(asOf string) lifeState {
 	if l.CreatedAt.Valid && l.CreatedAt.String > asOf {
 		return absent
 	}
 	st := terminalState(l.Status)
-	if st != inFlight && l.StatusAt.Valid && l.StatusAt.String > asOf {
+	at := l.StatusAt
+	if l.EntryFinalAt.Valid && (!at.Valid || l.EntryFinalAt.String > at.String) {
+		at = l.EntryFinalAt
+	}
+	if st != inFlight && at.Valid && at.String > asOf {
 		return inFlight
 	}
 	return st
