@@ -24,11 +24,11 @@ type object struct {
 // errDuplicate reports a key that occurs twice in one object.
 type errDuplicate struct{ key string }
 
-func (e errDuplicate) Error() string { return fmt.Sprintf("key %q occurs twice", clip(e.key)) }
+func (e errDuplicate) Error() string { return "key " + excerpt([]byte(e.key)) + " occurs twice" }
 
-// clipLen bounds a sender's string (a key, a type) where it is repeated
-// in an error, a log line or a label: a 400 KB key must not make a 400 KB
-// line.
+// clipLen bounds a sender's string where it is repeated unquoted (a key in
+// a field path, a type in a log line or a label), as excerpt bounds a
+// quoted value: a 400 KB key must not make a 400 KB line.
 const clipLen = 64
 
 // clip is s cut to clipLen bytes at a rune boundary, with "…" when cut.
