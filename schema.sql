@@ -458,3 +458,27 @@ CREATE INDEX postings_entry ON postings (entry_id, currency, amount);
 -- it (leg_key) instead of by their reference. The raw events keep the
 -- word as received.
 UPDATE fuse_transactions SET external_id = NULL WHERE lower(external_id) = 'none';
+
+-- version 6: bounded quarantine bodies, and a row the readiness probe writes
+-- A quarantined body over the cap (ledger.MaxQuarantineBody) is kept
+-- truncated, so that nobody can fill the disk through the quarantine:
+-- raw then holds its first bytes, raw_length the length received and
+-- raw_sha256 the SHA-256 of the whole body. Both NULL: raw is the whole
+-- body, as in every row written before this version.
+ALTER TABLE quarantine ADD COLUMN raw_length INTEGER CHECK (raw_length IS NULL OR raw_length >= 0);
+ALTER TABLE quarantine ADD COLUMN raw_sha256 BLOB CHECK (raw_sha256 IS NULL OR length(raw_sha256) = 32);
+DROP TRIGGER quarantine_keep_body;
+CREATE TRIGGER quarantine_keep_body BEFORE UPDATE ON quarantine
+WHEN NEW.id IS NOT OLD.id OR NEW.received_at IS NOT OLD.received_at OR NEW.source IS NOT OLD.source
+  OR NEW.remote_addr IS NOT OLD.remote_addr OR NEW.reason IS NOT OLD.reason
+  OR NEW.detail IS NOT OLD.detail OR NEW.raw IS NOT OLD.raw
+  OR NEW.raw_length IS NOT OLD.raw_length OR NEW.raw_sha256 IS NOT OLD.raw_sha256
+BEGIN SELECT RAISE(ABORT, 'quarantined bodies are kept as received'); END;
+
+CREATE TABLE write_probe (
+  -- One row that /readyz rewrites through the ledger's writer: a commit
+  -- that really writes a page, so that "ready" means a webhook posted now
+  -- would be stored (a full disk fails it; an empty transaction would not).
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  probed_at TEXT NOT NULL
+) STRICT;
