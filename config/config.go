@@ -74,6 +74,20 @@ type Config struct {
 	// (LEDGERD_TZ).
 	Location *time.Location
 
+	// ReconcileLedgerGrace, ReconcileFuseGrace, ReconcileStalePending,
+	// ReconcileMaxNewBreaks and ReconcileWorkers tune every reconciliation,
+	// serve's scheduled ones and the defaults of ledgerd reconcile's
+	// flags alike (reconcile.Options: LedgerGrace, FuseGrace,
+	// StalePendingAfter, MaxNewBreaks, Workers). Durations are positive,
+	// counts at least 1 (LEDGERD_RECONCILE_LEDGER_GRACE,
+	// LEDGERD_RECONCILE_FUSE_GRACE, LEDGERD_RECONCILE_STALE_PENDING,
+	// LEDGERD_RECONCILE_MAX_NEW_BREAKS, LEDGERD_RECONCILE_WORKERS).
+	ReconcileLedgerGrace  time.Duration
+	ReconcileFuseGrace    time.Duration
+	ReconcileStalePending time.Duration
+	ReconcileMaxNewBreaks int
+	ReconcileWorkers      int
+
 	// LogFormat is LogFormatText or LogFormatJSON (LEDGERD_LOG_FORMAT).
 	LogFormat string
 	// LogLevel is the minimum level logged (LEDGERD_LOG_LEVEL).
@@ -109,6 +123,14 @@ type env struct {
 	BackfillSchedule  string `env:"LEDGERD_BACKFILL_SCHEDULE, default=@every 15m" desc:"cron spec (5 fields or @descriptor) for backfill"`
 	ReconcileSchedule string `env:"LEDGERD_RECONCILE_SCHEDULE, default=0 2 * * *" desc:"cron spec (5 fields or @descriptor) for reconciliation"`
 	TZ                string `env:"LEDGERD_TZ, default=UTC" desc:"IANA time zone of schedules and reports"`
+
+	// The defaults are reconcile's Default* (a test holds them equal):
+	// config does not import reconcile.
+	ReconcileLedgerGrace  string `env:"LEDGERD_RECONCILE_LEDGER_GRACE, default=20m" desc:"how long the ledger may lag Fuse (webhooks in flight, next backfill) before a difference is a break"`
+	ReconcileFuseGrace    string `env:"LEDGERD_RECONCILE_FUSE_GRACE, default=5m" desc:"how long Fuse's listings may lag the ledger before a transaction is missing_at_fuse"`
+	ReconcileStalePending string `env:"LEDGERD_RECONCILE_STALE_PENDING, default=24h" desc:"how long a transaction may stay in flight on both sides before it is a stale_pending break"`
+	ReconcileMaxNewBreaks string `env:"LEDGERD_RECONCILE_MAX_NEW_BREAKS, default=1000" desc:"most breaks one reconciliation opens; the rest are summed up in one too_many_breaks break"`
+	ReconcileWorkers      string `env:"LEDGERD_RECONCILE_WORKERS, default=8" desc:"Fuse accounts a reconciliation reads and compares at once"`
 
 	LogFormat string `env:"LEDGERD_LOG_FORMAT, default=text" desc:"text (colour only on a terminal) or json"`
 	LogLevel  string `env:"LEDGERD_LOG_LEVEL, default=info" desc:"debug, info, warn or error"`
@@ -170,6 +192,11 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("backfill_schedule", c.BackfillSchedule),
 		slog.String("reconcile_schedule", c.ReconcileSchedule),
 		slog.String("tz", c.Location.String()),
+		slog.Duration("reconcile_ledger_grace", c.ReconcileLedgerGrace),
+		slog.Duration("reconcile_fuse_grace", c.ReconcileFuseGrace),
+		slog.Duration("reconcile_stale_pending", c.ReconcileStalePending),
+		slog.Int("reconcile_max_new_breaks", c.ReconcileMaxNewBreaks),
+		slog.Int("reconcile_workers", c.ReconcileWorkers),
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("fuse_base_url", c.FuseBaseURL),

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,6 +57,12 @@ func (e *env) parse() (*Config, []error) {
 	p.checkSchedule("LEDGERD_BACKFILL_SCHEDULE", c.BackfillSchedule)
 	p.checkSchedule("LEDGERD_RECONCILE_SCHEDULE", c.ReconcileSchedule)
 	c.Location = p.location("LEDGERD_TZ", e.TZ)
+
+	c.ReconcileLedgerGrace = p.positiveDuration("LEDGERD_RECONCILE_LEDGER_GRACE", e.ReconcileLedgerGrace)
+	c.ReconcileFuseGrace = p.positiveDuration("LEDGERD_RECONCILE_FUSE_GRACE", e.ReconcileFuseGrace)
+	c.ReconcileStalePending = p.positiveDuration("LEDGERD_RECONCILE_STALE_PENDING", e.ReconcileStalePending)
+	c.ReconcileMaxNewBreaks = p.count("LEDGERD_RECONCILE_MAX_NEW_BREAKS", e.ReconcileMaxNewBreaks)
+	c.ReconcileWorkers = p.count("LEDGERD_RECONCILE_WORKERS", e.ReconcileWorkers)
 
 	c.LogFormat = strings.ToLower(e.LogFormat)
 	if c.LogFormat != LogFormatText && c.LogFormat != LogFormatJSON {
@@ -179,6 +186,27 @@ func (p *problems) tolerance(name, v string) time.Duration {
 		d = 0
 	}
 	return d
+}
+
+// positiveDuration parses a duration above zero.
+func (p *problems) positiveDuration(name, v string) time.Duration {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		p.addf(name, "bad duration %q (want e.g. 30m or 24h)", v)
+	case d <= 0:
+		p.addf(name, "must be positive, got %q", v)
+	}
+	return d
+}
+
+// count parses a whole number of at least 1.
+func (p *problems) count(name, v string) int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		p.addf(name, "want a whole number of at least 1, got %q", v)
+	}
+	return n
 }
 
 // checkSchedule checks a cron spec the way the scheduler will parse it.

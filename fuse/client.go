@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/ledgerd/ledgerd"
 )
 
 // Defaults of Config [model]: fuse-api.md asks for 30 s per request; the
@@ -76,19 +78,22 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// String describes c with the secret hidden.
+// String describes c with the secret hidden and the client id shown by
+// its last four characters, as ledgerd's config line shows it.
 func (c Config) String() string {
-	return fmt.Sprintf("fuse.Config{BaseURL: %q, ClientID: %q, ClientSecret: %s}", c.BaseURL, c.ClientID, redacted(c.ClientSecret))
+	return fmt.Sprintf("fuse.Config{BaseURL: %q, ClientID: %q, ClientSecret: %s}", c.BaseURL, ledgerd.MaskID(c.ClientID),
+		redacted(c.ClientSecret))
 }
 
 // GoString is String, so %#v does not print the secret either.
 func (c Config) GoString() string { return c.String() }
 
-// LogValue implements slog.LogValuer with the secret hidden.
+// LogValue implements slog.LogValuer with the secret hidden and the client
+// id masked, as String.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("base_url", c.BaseURL),
-		slog.String("client_id", c.ClientID),
+		slog.String("client_id", ledgerd.MaskID(c.ClientID)),
 		slog.String("client_secret", redacted(c.ClientSecret)),
 	)
 }

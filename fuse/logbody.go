@@ -14,7 +14,8 @@ const maxLoggedBody = 4 << 10
 
 // maskBody renders a request or response body for a debug log line: JSON
 // is walked and every value under a sensitive key is masked (IBANs keep
-// country and last four, names keep initials, secrets and tokens vanish);
+// country and last four, names keep initials, external and client ids
+// their last four, secrets and tokens vanish);
 // anything that is not JSON is not logged at all, since it cannot be
 // masked reliably.
 func maskBody(b []byte) string {
@@ -39,7 +40,8 @@ func maskBody(b []byte) string {
 
 // MaskJSON returns a JSON document with every sensitive value masked as in
 // the debug logs (IBANs keep country and last four, names keep initials,
-// external ids keep their last four, secrets and tokens vanish), whole and
+// external ids and client ids keep their last four, secrets and tokens
+// vanish), whole and
 // not truncated; ok is false when b is not one JSON value, which then
 // cannot be masked reliably and must not be shown.
 func MaskJSON(b []byte) (masked json.RawMessage, ok bool) {
@@ -72,6 +74,13 @@ func maskValue(key string, v any) any {
 		return x
 	case string:
 		return maskString(key, x)
+	case json.Number:
+		// A number under a masked key (a numeric client id) is masked
+		// like its digits.
+		if m := maskString(key, x.String()); m != x.String() {
+			return m
+		}
+		return x
 	default:
 		// Numbers, booleans and nulls under a secret key still go.
 		if secretKey(key) && v != nil {
@@ -81,8 +90,12 @@ func maskValue(key string, v any) any {
 	}
 }
 
+// maskString masks s by the key it was found under, wherever in the body
+// that key is: the rules follow keys, not the shape of one request, so a
+// token request keeps its client id masked (last four, as the config line
+// shows it) and its secret hidden whatever else it carries.
 func maskString(key, s string) string {
-	k := strings.ToLower(key)
+	k := normalKey(key)
 	switch {
 	case secretKey(k):
 		return ledgerd.MaskToken(s)
@@ -90,15 +103,21 @@ func maskString(key, s string) string {
 		return ledgerd.MaskIBAN(s)
 	case k == "name" || strings.HasSuffix(k, "_name"):
 		return ledgerd.MaskName(s)
-	case k == "external_id":
+	case k == "external_id" || k == "client_id" || strings.HasSuffix(k, "_client_id"):
 		return ledgerd.MaskID(s)
 	}
 	return s
 }
 
+// normalKey is key in lower case with "-" taken as "_", as the logging
+// package matches attribute keys ("Client-Id" is client_id).
+func normalKey(key string) string {
+	return strings.ReplaceAll(strings.ToLower(key), "-", "_")
+}
+
 // secretKey reports whether values under key are credentials.
 func secretKey(key string) bool {
-	k := strings.ToLower(key)
+	k := normalKey(key)
 	return k == "token" || k == "access_token" || k == "refresh_token" ||
 		k == "client_secret" || k == "secret" || k == "password" ||
 		k == "authorization" || strings.HasSuffix(k, "_token") || strings.HasSuffix(k, "_secret")

@@ -10,8 +10,14 @@ func TestMaskBodyHidesIBANsNamesAndSecrets(t *testing.T) {
 		name, in, want string
 	}{
 		{"token request",
-			`{"client_id":"abc","client_secret":"s3cr3t"}`,
-			`{"client_id":"abc","client_secret":"[redacted]"}`},
+			`{"client_id":"ledgerd-prod-7f3a","client_secret":"s3cr3t"}`,
+			`{"client_id":"*************7f3a","client_secret":"[redacted]"}`},
+		{"token request in Fuse's published shape",
+			`{"audience":"https://api.fuse.me","client_id":"ledgerd-prod-7f3a","client_secret":"s3cr3t","grant_type":"client_credentials"}`,
+			`{"audience":"https://api.fuse.me","client_id":"*************7f3a","client_secret":"[redacted]","grant_type":"client_credentials"}`},
+		{"client ids by key, at any depth, in any spelling",
+			`{"credentials":{"Client-Id":"ledgerd-prod-7f3a","fuse_client_id":"ledgerd-prod-7f3a","client_id":12345678}}`,
+			`{"credentials":{"Client-Id":"*************7f3a","client_id":"****5678","fuse_client_id":"*************7f3a"}}`},
 		{"token response",
 			`{"access_token":"eyJ.x.y","expires_in":86400,"token_type":"Bearer"}`,
 			`{"access_token":"[redacted]","expires_in":86400,"token_type":"Bearer"}`},
@@ -43,11 +49,14 @@ func TestMaskBodyTruncatesHugeBodies(t *testing.T) {
 	}
 }
 
-func TestConfigNeverPrintsTheSecret(t *testing.T) {
-	cfg := Config{BaseURL: "https://x/v1", ClientID: "id", ClientSecret: "hunter2"}
+func TestConfigNeverPrintsTheSecretAndMasksTheClientID(t *testing.T) {
+	cfg := Config{BaseURL: "https://x/v1", ClientID: "ledgerd-prod-7f3a", ClientSecret: "hunter2"}
 	for _, s := range []string{cfg.String(), cfg.GoString(), cfg.LogValue().String()} {
 		if strings.Contains(s, "hunter2") {
 			t.Errorf("secret in %q", s)
+		}
+		if strings.Contains(s, "ledgerd-prod") || !strings.Contains(s, "*************7f3a") {
+			t.Errorf("client id not masked to its last four in %q", s)
 		}
 	}
 }

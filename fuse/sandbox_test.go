@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 )
@@ -112,13 +113,13 @@ func (e *env) logText() string {
 	return e.logs.String()
 }
 
-// assertNoSecretsLogged scans every debug line for the client secret,
-// every access token the sandbox issued, and the unmasked test IBAN and
-// payee name.
+// assertNoSecretsLogged scans every debug line for the client id
+// unmasked, the client secret, every access token the sandbox issued, and
+// the unmasked test IBAN and payee name.
 func (e *env) assertNoSecretsLogged(t *testing.T) {
 	t.Helper()
 	logs := e.logText()
-	secrets := append([]string{testClientSecret, testIBAN, testPayee}, e.rec.accessTokens()...)
+	secrets := append([]string{testClientID, testClientSecret, testIBAN, testPayee}, e.rec.accessTokens()...)
 	for _, s := range secrets {
 		if strings.Contains(logs, s) {
 			t.Errorf("debug log contains the secret %.12q…", s)
@@ -539,4 +540,31 @@ func TestDebugLogsShowEveryExchangeWithoutSecrets(t *testing.T) {
 		t.Error("debug log contains an Authorization header")
 	}
 	// assertNoSecretsLogged runs at cleanup.
+}
+
+// TestTheTokenRequestsDebugLineMasksTheClientIDAsTheConfigLineDoes: the
+// debug line of POST /auth/token shows the client id by its last four
+// characters (ledgerd.MaskID, as config's start-up line), the secret not at
+// all, and the answer's access token not at all.
+func TestTheTokenRequestsDebugLineMasksTheClientIDAsTheConfigLineDoes(t *testing.T) {
+	e := start(t, sandbox.Options{Instant: true}, nil)
+	e.fundedAccount(t, t.Context())
+	var line string
+	for l := range strings.SplitSeq(e.logText(), "\n") {
+		if strings.Contains(l, `"path":"/auth/token"`) {
+			line = l
+			break
+		}
+	}
+	if line == "" {
+		t.Fatalf("no debug line for the token request in:\n%s", e.logText())
+	}
+	if want := `\"client_id\":\"` + ledgerd.MaskID(testClientID) + `\"`; !strings.Contains(line, want) {
+		t.Errorf("token request line lacks %s: %s", want, line)
+	}
+	if !strings.Contains(line, `\"client_secret\":\"[redacted]\"`) || !strings.Contains(line, `\"access_token\":\"[redacted]\"`) {
+		t.Errorf("token request line does not show the secret and the token as redacted: %s", line)
+	}
+	// assertNoSecretsLogged, at cleanup, checks the whole client id
+	// appears nowhere.
 }

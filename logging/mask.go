@@ -24,10 +24,14 @@ func maskerFor(key string) masker {
 	case "token", "access_token", "authorization", "secret",
 		"client_secret", "password":
 		return ledgerd.MaskToken
+	case "client_id":
+		return ledgerd.MaskID
 	}
 	switch {
 	case strings.HasSuffix(k, "_iban"):
 		return ledgerd.MaskIBAN
+	case strings.HasSuffix(k, "_client_id"):
+		return ledgerd.MaskID
 	case strings.HasSuffix(k, "_secret"), strings.HasSuffix(k, "_token"),
 		strings.HasSuffix(k, "_password"):
 		return ledgerd.MaskToken
@@ -44,6 +48,8 @@ func maskerFor(key string) masker {
 //     first_name, last_name: ledgerd.MaskName
 //   - token, access_token, authorization, secret, client_secret, password,
 //     *_secret, *_token, *_password: ledgerd.MaskToken
+//   - client_id, *_client_id: ledgerd.MaskID (the last four characters,
+//     as config's start-up line shows the Fuse client id)
 //
 // A masked value becomes a string. Other attributes pass unchanged. Values
 // that redact themselves (config.Secret) have done so before this runs.

@@ -107,11 +107,18 @@ func (st *runState) unpairedLegs(ctx context.Context) error {
 		if g.sum < 0 {
 			missing, acct = "sending", g.dst.String
 		}
-		fs = append(fs, Finding{Category: UnpairedLeg, Subject: g.first, Severity: Warning,
-			FuseAccountID: acct, FuseTransactionID: g.first, Currency: c, LedgerAmount: amt(left), Difference: amt(left),
-			Detail: fmt.Sprintf("%s of %s %s from %s to %s (key %q): booked %s; the %s leg is missing, %s %s stays in clearing",
-				g.family, ledgerd.Amount(g.amount).Format(c), c, g.src.String, g.dst.String, g.key, legs.String, missing,
-				left.Format(c), c)})
+		f := Finding{Category: UnpairedLeg, Subject: g.first, Severity: Warning,
+			FuseAccountID: acct, FuseTransactionID: g.first, Currency: c, LedgerAmount: amt(left), Difference: amt(left)}
+		if !g.cur.Valid {
+			// Legs on an account whose currency the ledger never
+			// learned: a break carries no amounts it cannot name the
+			// currency of (the detail tells them in minor units).
+			f.LedgerAmount, f.Difference = nil, nil
+		}
+		f.Detail = fmt.Sprintf("%s of %s from %s to %s (key %q): booked %s; the %s leg is missing, %s stays in clearing",
+			g.family, fmtAmt(amt(ledgerd.Amount(g.amount)), c), g.src.String, g.dst.String, g.key, legs.String, missing,
+			fmtAmt(&left, c))
+		fs = append(fs, f)
 	}
 	return st.emitAll(ctx, fs)
 }

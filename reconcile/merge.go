@@ -378,20 +378,34 @@ func (m *merger) ledgerOnly(ctx context.Context, l *ledgerTx) error {
 	if !confirmed {
 		how = "absent from Fuse's listing (not confirmed one by one: lookup cap reached)"
 	}
+	// A transfer on an account whose currency the ledger never learned
+	// has amounts in no currency the break can name: it carries none.
 	var la *ledgerd.Amount
+	d, what := amt(tot.effect), fmtAmt(nil, cur)
 	if l.Instructed.Valid {
 		if a, err := l.bankAmount(); err == nil {
-			la = &a
+			what = fmtAmt(&a, cur)
+			if l.Currency.Valid {
+				la = &a
+			} else {
+				d = nil
+			}
 		}
 	}
 	return m.st.emit(ctx, Finding{Category: MissingAtFuse, Subject: l.ID, Severity: sev,
-		FuseAccountID: l.AccountID, FuseTransactionID: l.ID, Currency: cur, LedgerAmount: la, Difference: amt(tot.effect),
-		Detail: fmt.Sprintf("the ledger has %s %s (status %s); %s", l.Kind, fmtAmt(la, cur), l.Status, how)})
+		FuseAccountID: l.AccountID, FuseTransactionID: l.ID, Currency: cur, LedgerAmount: la, Difference: d,
+		Detail: fmt.Sprintf("the ledger has %s %s (status %s); %s", l.Kind, what, l.Status, how)})
 }
 
+// fmtAmt renders an amount with its currency for a break's detail; an
+// amount in a currency the ledger does not know (c is "") is told in
+// minor units, since no exponent can be assumed for it.
 func fmtAmt(a *ledgerd.Amount, c ledgerd.Currency) string {
-	if a == nil {
+	switch {
+	case a == nil:
 		return "(amount unknown)"
+	case c == "":
+		return fmt.Sprintf("%d minor units of a currency the ledger does not know", *a)
 	}
 	return a.Format(c) + " " + string(c)
 }
@@ -426,15 +440,21 @@ func (m *merger) compare(ctx context.Context, f *fuseTx, l *ledgerTx, tot totals
 	}
 	recent := f.UpdatedAt.After(st.ledgerGrace)
 	fcur := ledgerd.Currency(f.Currency)
-	base := Finding{Subject: f.ID, FuseAccountID: f.AccountID, FuseTransactionID: f.ID, Currency: fcur}
+	base := Finding{Subject: f.ID, FuseAccountID: f.AccountID, FuseTransactionID: f.ID}
 	var first Category // the first break found, to explain the drift with
-	emit := func(c Category, sev Severity, la, fa *ledgerd.Amount, detail string) error {
+	// emitIn records a break whose amounts are in cur; emit one whose
+	// amounts (if any) are in the transaction's currency.
+	emitIn := func(cur ledgerd.Currency, c Category, sev Severity, la, fa *ledgerd.Amount, detail string) error {
 		x := base
+		x.Currency = cur
 		x.Category, x.Severity, x.LedgerAmount, x.FuseAmount, x.Difference, x.Detail = c, sev, la, fa, diff(la, fa), detail
 		if first == "" {
 			first = c
 		}
 		return st.emit(ctx, x)
+	}
+	emit := func(c Category, sev Severity, la, fa *ledgerd.Amount, detail string) error {
+		return emitIn(fcur, c, sev, la, fa, detail)
 	}
 
 	var why []string
@@ -453,41 +473,14 @@ func (m *merger) compare(ctx context.Context, f *fuseTx, l *ledgerTx, tot totals
 		}
 	}
 
-	why = why[:0]
-	if l.Currency.Valid && l.Currency.String != f.Currency {
-		why = append(why, fmt.Sprintf("currency: ledger %s, Fuse %s", l.Currency.String, f.Currency))
-	}
-	if l.CPCurrency.Valid && f.CPCurrency != "" && l.CPCurrency.String != f.CPCurrency {
-		why = append(why, fmt.Sprintf("counterpart currency: ledger %s, Fuse %s", l.CPCurrency.String, f.CPCurrency))
-	}
-	if len(why) > 0 {
-		if err := emit(CurrencyMismatch, Critical, nil, nil, strings.Join(why, "; ")); err != nil {
+	if mis := currencyMismatch(l, f); mis != "" {
+		if err := emit(CurrencyMismatch, Critical, nil, nil, mis); err != nil {
 			return err
 		}
 	}
-
 	if l.Instructed.Valid {
-		why = why[:0]
-		field := func(name string, lv, fv int64, c ledgerd.Currency) {
-			if lv != fv {
-				why = append(why, fmt.Sprintf("%s: ledger %s, Fuse %s", name,
-					ledgerd.Amount(lv).Format(c), ledgerd.Amount(fv).Format(c)))
-			}
-		}
-		lcur := ledgerd.Currency(l.Currency.String)
-		field("instructed_amount", l.Instructed.Int64, f.Instructed, lcur)
-		field("fee_amount", l.Fee.Int64, f.Fee, lcur)
-		field("amount_with_fee", l.WithFee.Int64, f.WithFee, lcur)
-		totalsDiffer := len(why) > 0
-		if l.CPAmount.Valid && f.HasCPAmount {
-			field("counterpart_amount", l.CPAmount.Int64, f.CPAmount, ledgerd.Currency(f.CPCurrency))
-		}
-		if len(why) > 0 {
-			la, fa := amt(ledgerd.Amount(l.WithFee.Int64)), amt(ledgerd.Amount(f.WithFee))
-			if !totalsDiffer {
-				la, fa = amt(ledgerd.Amount(l.CPAmount.Int64)), amt(ledgerd.Amount(f.CPAmount))
-			}
-			if err := emit(AmountMismatch, Critical, la, fa, strings.Join(why, "; ")); err != nil {
+		if cur, la, fa, mis := amountMismatch(l, f); mis != "" {
+			if err := emitIn(cur, AmountMismatch, Critical, la, fa, mis); err != nil {
 				return err
 			}
 		}
@@ -543,6 +536,81 @@ func (m *merger) compare(ctx context.Context, f *fuseTx, l *ledgerTx, tot totals
 		m.delta(fcur, negFe, recent, f.ID, why2)
 	}
 	return nil
+}
+
+// sameCurrency and sameCPCurrency report whether the two sides agree on
+// the transaction's currency and on its counterpart currency (an
+// exchange's other side); a side that does not say agrees.
+func sameCurrency(l *ledgerTx, f *fuseTx) bool {
+	return !l.Currency.Valid || l.Currency.String == f.Currency
+}
+
+func sameCPCurrency(l *ledgerTx, f *fuseTx) bool {
+	return !l.CPCurrency.Valid || f.CPCurrency == "" || l.CPCurrency.String == f.CPCurrency
+}
+
+// currencyMismatch says where the two sides disagree on a currency, with
+// what each side has in it: amounts in two currencies are evidence, not a
+// difference, so amountMismatch leaves them to this break.
+func currencyMismatch(l *ledgerTx, f *fuseTx) string {
+	var why []string
+	differ := func(name string, lc, fc string, known bool, lv, fv int64) {
+		ls, fs := lc, fc
+		if known {
+			ls, fs = fmtAmt(amt(ledgerd.Amount(lv)), ledgerd.Currency(lc)), fmtAmt(amt(ledgerd.Amount(fv)), ledgerd.Currency(fc))
+		}
+		why = append(why, sides(name, ls, fs))
+	}
+	if !sameCurrency(l, f) {
+		differ("currency", l.Currency.String, f.Currency, l.Instructed.Valid, l.WithFee.Int64, f.WithFee)
+	}
+	if !sameCPCurrency(l, f) {
+		differ("counterpart currency", l.CPCurrency.String, f.CPCurrency, l.CPAmount.Valid && f.HasCPAmount,
+			l.CPAmount.Int64, f.CPAmount)
+	}
+	return strings.Join(why, "; ")
+}
+
+// sides is one line of a mismatch's detail: what each side says of name.
+func sides(name, ledgerSays, fuseSays string) string {
+	return fmt.Sprintf("%s: ledger %s, Fuse %s", name, ledgerSays, fuseSays)
+}
+
+// amountMismatch compares a transaction's amounts, each in the currency
+// it is in: instructed, fee and total in the transaction's currency, an
+// exchange's counterpart_amount in its counterpart currency. The break
+// carries the totals when they differ, else the counterpart amounts, and
+// cur is the currency of the amounts it carries, so that every report
+// scales them by that currency's exponent. detail is "" when nothing
+// differs.
+func amountMismatch(l *ledgerTx, f *fuseTx) (cur ledgerd.Currency, la, fa *ledgerd.Amount, detail string) {
+	var why []string
+	field := func(name string, lv, fv int64, c ledgerd.Currency) bool {
+		if lv == fv {
+			return false
+		}
+		why = append(why, sides(name, fmtAmt(amt(ledgerd.Amount(lv)), c), fmtAmt(amt(ledgerd.Amount(fv)), c)))
+		return true
+	}
+	if sameCurrency(l, f) {
+		c := ledgerd.Currency(f.Currency)
+		differ := field("instructed_amount", l.Instructed.Int64, f.Instructed, c)
+		differ = field("fee_amount", l.Fee.Int64, f.Fee, c) || differ
+		differ = field("amount_with_fee", l.WithFee.Int64, f.WithFee, c) || differ
+		if differ {
+			cur, la, fa = c, amt(ledgerd.Amount(l.WithFee.Int64)), amt(ledgerd.Amount(f.WithFee))
+		}
+	}
+	if l.CPAmount.Valid && f.HasCPAmount && sameCPCurrency(l, f) {
+		c := ledgerd.Currency(f.CPCurrency)
+		if c == "" {
+			c = ledgerd.Currency(l.CPCurrency.String)
+		}
+		if field("counterpart_amount", l.CPAmount.Int64, f.CPAmount, c) && la == nil {
+			cur, la, fa = c, amt(ledgerd.Amount(l.CPAmount.Int64)), amt(ledgerd.Amount(f.CPAmount))
+		}
+	}
+	return cur, la, fa, strings.Join(why, "; ")
 }
 
 // ledgerChecks runs the checks that need only the ledger's row.

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/reconcile"
 )
 
@@ -29,18 +31,26 @@ BREAKS or INCOMPLETE.`)
 	asOf := fs.String("as-of", "", "cut-off as an RFC 3339 time (default now)")
 	asJSON := fs.Bool("json", false, "print the run as JSON instead of the summary")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
-	ledgerGrace := fs.Duration("ledger-grace", reconcile.DefaultLedgerGrace,
-		"how long the ledger may lag Fuse (webhooks in flight, next backfill) before a difference counts")
-	fuseGrace := fs.Duration("fuse-grace", reconcile.DefaultFuseGrace,
-		"how long Fuse's listings may lag the ledger before a transaction counts as missing at Fuse")
-	staleAfter := fs.Duration("stale-after", reconcile.DefaultStalePendingAfter,
-		"how long a transaction may stay in flight on both sides before it is a stale_pending break")
-	maxNew := fs.Int("max-new-breaks", reconcile.DefaultMaxNewBreaks,
-		"most breaks one run opens; the rest are summed up in one too_many_breaks break")
-	workers := fs.Int("workers", reconcile.DefaultWorkers, "accounts read and compared at once")
+	// The tuning flags default to their environment variables (as serve's
+	// scheduled runs use them): 0 here means "not given".
+	ledgerGrace := fs.Duration("ledger-grace", 0,
+		"how long the ledger may lag Fuse (webhooks in flight, next backfill) before a difference counts"+
+			fromEnv("LEDGERD_RECONCILE_LEDGER_GRACE"))
+	fuseGrace := fs.Duration("fuse-grace", 0,
+		"how long Fuse's listings may lag the ledger before a transaction counts as missing at Fuse"+
+			fromEnv("LEDGERD_RECONCILE_FUSE_GRACE"))
+	staleAfter := fs.Duration("stale-after", 0,
+		"how long a transaction may stay in flight on both sides before it is a stale_pending break"+
+			fromEnv("LEDGERD_RECONCILE_STALE_PENDING"))
+	maxNew := fs.Int("max-new-breaks", 0,
+		"most breaks one run opens; the rest are summed up in one too_many_breaks break"+
+			fromEnv("LEDGERD_RECONCILE_MAX_NEW_BREAKS"))
+	workers := fs.Int("workers", 0, "accounts read and compared at once"+fromEnv("LEDGERD_RECONCILE_WORKERS"))
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var at time.Time
 	if *asOf != "" {
 		var err error
@@ -48,12 +58,12 @@ BREAKS or INCOMPLETE.`)
 			return usageErrorf("--as-of %q: want an RFC 3339 time such as 2026-11-01T00:00:00Z", *asOf)
 		}
 	}
-	for name, d := range map[string]time.Duration{"--ledger-grace": *ledgerGrace, "--fuse-grace": *fuseGrace, "--stale-after": *staleAfter} {
-		if d <= 0 {
-			return usageErrorf("%s %s: want a positive duration", name, d)
+	for name, d := range map[string]time.Duration{"ledger-grace": *ledgerGrace, "fuse-grace": *fuseGrace, "stale-after": *staleAfter} {
+		if given[name] && d <= 0 {
+			return usageErrorf("--%s %s: want a positive duration", name, d)
 		}
 	}
-	if *maxNew < 1 || *workers < 1 {
+	if (given["max-new-breaks"] && *maxNew < 1) || (given["workers"] && *workers < 1) {
 		return usageErrorf("--max-new-breaks and --workers must be at least 1")
 	}
 	o, err := openLedger(ctx, e, *db)
@@ -66,9 +76,24 @@ BREAKS or INCOMPLETE.`)
 	if err != nil {
 		return err
 	}
-	r, err := reconcile.New(reconcile.Options{Ledger: l, Fuse: client, Logger: log, Location: cfg.Location,
-		LedgerGrace: *ledgerGrace, FuseGrace: *fuseGrace, StalePendingAfter: *staleAfter, MaxNewBreaks: *maxNew,
-		Workers: *workers})
+	opts := reconcileOptions(cfg)
+	opts.Ledger, opts.Fuse, opts.Logger = l, client, log
+	if given["ledger-grace"] {
+		opts.LedgerGrace = *ledgerGrace
+	}
+	if given["fuse-grace"] {
+		opts.FuseGrace = *fuseGrace
+	}
+	if given["stale-after"] {
+		opts.StalePendingAfter = *staleAfter
+	}
+	if given["max-new-breaks"] {
+		opts.MaxNewBreaks = *maxNew
+	}
+	if given["workers"] {
+		opts.Workers = *workers
+	}
+	r, err := reconcile.New(opts)
 	if err != nil {
 		return err
 	}
@@ -93,6 +118,26 @@ BREAKS or INCOMPLETE.`)
 		return errProblem
 	}
 	return nil
+}
+
+// reconcileOptions is how the environment tunes every reconciliation:
+// serve's scheduled runs, and ledgerd reconcile unless a flag says
+// otherwise.
+func reconcileOptions(cfg *config.Config) reconcile.Options {
+	return reconcile.Options{Location: cfg.Location, LedgerGrace: cfg.ReconcileLedgerGrace,
+		FuseGrace: cfg.ReconcileFuseGrace, StalePendingAfter: cfg.ReconcileStalePending,
+		MaxNewBreaks: cfg.ReconcileMaxNewBreaks, Workers: cfg.ReconcileWorkers}
+}
+
+// fromEnv is the end of a tuning flag's usage line: its default is the
+// environment variable name, whose own default config.Describe knows.
+func fromEnv(name string) string {
+	for _, v := range config.Describe() {
+		if v.Name == name {
+			return fmt.Sprintf(" (default $%s, which defaults to %s)", name, v.Default)
+		}
+	}
+	return fmt.Sprintf(" (default $%s)", name)
 }
 
 // maxPrinted bounds the breaks the summary lists; ledgerd breaks list and

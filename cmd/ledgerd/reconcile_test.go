@@ -11,9 +11,11 @@ import (
 	"testing"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/sethvargo/go-envconfig"
 )
 
 // reconcileEnv is a sandbox on loopback with a month of history, and a
@@ -148,5 +150,56 @@ func TestReconcileUsageErrors(t *testing.T) {
 	env := map[string]string{"LEDGERD_DB": filepath.Join(t.TempDir(), "x.db")}
 	if code, _, errOut := ledgerdRun(t, env, "reconcile"); code != 2 || !strings.Contains(errOut, "FUSE_CLIENT_ID") {
 		t.Errorf("reconcile without credentials: exit %d %s", code, errOut)
+	}
+}
+
+// TestReconcileFlagsDefaultToTheEnvironmentAndOverrideIt: ledgerd
+// reconcile tunes its run from the same variables as serve's scheduled
+// runs (LEDGERD_RECONCILE_STALE_PENDING at one second makes a payment in
+// flight for a minute stale), and a flag given on the command line wins
+// (--stale-after 24h: merely pending). A bad value is a configuration
+// error naming the variable.
+func TestReconcileFlagsDefaultToTheEnvironmentAndOverrideIt(t *testing.T) {
+	apiURL, payID := stuckPayment(t)
+	env := map[string]string{"LEDGERD_DB": filepath.Join(t.TempDir(), "ledgerd.db"), "FUSE_BASE_URL": apiURL,
+		"FUSE_CLIENT_ID": "sandbox", "FUSE_CLIENT_SECRET": "sandbox", "LEDGERD_RECONCILE_STALE_PENDING": "1s"}
+	if code, _, errOut := ledgerdRun(t, env, "backfill"); code != 0 {
+		t.Fatalf("backfill: exit %d %s", code, errOut)
+	}
+	code, out, errOut := ledgerdRun(t, env, "reconcile")
+	if code != 1 || !strings.Contains(out, "stale_pending") || !strings.Contains(out, payID) {
+		t.Errorf("reconcile with LEDGERD_RECONCILE_STALE_PENDING=1s: exit %d, want 1 with stale_pending %s\n%s%s",
+			code, payID, out, errOut)
+	}
+	code, out, errOut = ledgerdRun(t, env, "reconcile", "--stale-after", "24h", "--json")
+	var run reconcile.Run
+	if err := json.Unmarshal([]byte(out), &run); code != 0 || err != nil || run.Verdict != reconcile.ReconciledWithPending ||
+		run.BreaksResolved != 1 {
+		t.Errorf("reconcile --stale-after 24h over the variable: exit %d %v, want 0 and the break resolved\n%s%s",
+			code, err, out, errOut)
+	}
+	env["LEDGERD_RECONCILE_WORKERS"] = "none"
+	if code, _, errOut := ledgerdRun(t, env, "reconcile"); code != 2 ||
+		!strings.Contains(errOut, `LEDGERD_RECONCILE_WORKERS: want a whole number of at least 1, got "none"`) {
+		t.Errorf("reconcile with a bad LEDGERD_RECONCILE_WORKERS: exit %d, want 2 naming it\n%s", code, errOut)
+	}
+}
+
+// TestReconcileTuningDefaultsAreTheReconcilersOwn: the environment's
+// defaults (config cannot import reconcile) are reconcile's Default*, so
+// serve and ledgerd reconcile tune a run as reconcile.New would.
+func TestReconcileTuningDefaultsAreTheReconcilersOwn(t *testing.T) {
+	cfg, err := config.Load(t.Context(), envconfig.MapLookuper(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := reconcileOptions(cfg)
+	if o.LedgerGrace != reconcile.DefaultLedgerGrace || o.FuseGrace != reconcile.DefaultFuseGrace ||
+		o.StalePendingAfter != reconcile.DefaultStalePendingAfter || o.MaxNewBreaks != reconcile.DefaultMaxNewBreaks ||
+		o.Workers != reconcile.DefaultWorkers {
+		t.Errorf("defaults from the environment: %s %s %s %d %d; reconcile's: %s %s %s %d %d",
+			o.LedgerGrace, o.FuseGrace, o.StalePendingAfter, o.MaxNewBreaks, o.Workers,
+			reconcile.DefaultLedgerGrace, reconcile.DefaultFuseGrace, reconcile.DefaultStalePendingAfter,
+			reconcile.DefaultMaxNewBreaks, reconcile.DefaultWorkers)
 	}
 }

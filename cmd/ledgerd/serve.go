@@ -30,8 +30,9 @@ const shutdownTimeout = 25 * time.Second
 func cmdServe(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "serve", "[--db PATH]",
 		`Runs ledgerd as a daemon: the webhook listener on $LEDGERD_LISTEN (path
-$LEDGERD_WEBHOOK_PATH), the scheduled backfill and reconciliation, and the
-admin listener on $LEDGERD_ADMIN_LISTEN (metrics, health, status page, JSON
+$LEDGERD_WEBHOOK_PATH), the scheduled backfill and reconciliation (tuned by
+the LEDGERD_RECONCILE_* variables, as ledgerd reconcile is), and the admin
+listener on $LEDGERD_ADMIN_LISTEN (metrics, health, status page, JSON
 API). A webhook is answered 2xx only once durably committed. SIGTERM or
 SIGINT stops accepting webhooks, finishes in-flight requests and the running
 job, checkpoints the WAL and closes the file; a second signal aborts the
@@ -182,8 +183,9 @@ func (d *daemon) schedule() error {
 		d.lastBackfill.set(err)
 		return err
 	}
-	r, err := reconcile.New(reconcile.Options{Ledger: d.ledger, Fuse: client, Logger: log, Location: cfg.Location,
-		Metrics: reconcile.NewMetrics(d.reg)})
+	ro := reconcileOptions(cfg)
+	ro.Ledger, ro.Fuse, ro.Logger, ro.Metrics = d.ledger, client, log, reconcile.NewMetrics(d.reg)
+	r, err := reconcile.New(ro)
 	if err != nil {
 		return err
 	}

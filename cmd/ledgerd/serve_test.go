@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/config"
+	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/sethvargo/go-envconfig"
+	"golang.org/x/time/rate"
 )
 
 // startServe runs `ledgerd serve` in-process on free loopback ports and
@@ -162,4 +164,64 @@ func TestServeWarnsWhenWebhooksAreOpenToAnyone(t *testing.T) {
 			t.Errorf("%s: warned %v, want %v\n%s", tt.name, got, tt.warns, buf.String())
 		}
 	}
+}
+
+// TestServesScheduledReconciliationTakesItsTuningFromTheEnvironment: with
+// LEDGERD_RECONCILE_STALE_PENDING at one second, serve's scheduled
+// reconciliation reports a payment the bank has kept in flight for a
+// minute as stale_pending (the default threshold, 24 hours, would not).
+func TestServesScheduledReconciliationTakesItsTuningFromTheEnvironment(t *testing.T) {
+	apiURL, payID := stuckPayment(t)
+	path := filepath.Join(t.TempDir(), "serve.db")
+	_, stop := startServe(t, map[string]string{"LEDGERD_DB": path, "FUSE_BASE_URL": apiURL,
+		"FUSE_CLIENT_ID": "sandbox", "FUSE_CLIENT_SECRET": "sandbox",
+		"LEDGERD_RECONCILE_SCHEDULE": "@every 1s", "LEDGERD_RECONCILE_STALE_PENDING": "1s"})
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var detail string
+	for deadline := time.Now().Add(30 * time.Second); detail == "" && time.Now().Before(deadline); {
+		err := db.QueryRow(`SELECT detail FROM breaks WHERE category = 'stale_pending' AND subject = ?`,
+			payID).Scan(&detail)
+		if err != nil {
+			<-time.After(20 * time.Millisecond) // the next poll
+		}
+	}
+	if detail == "" {
+		t.Fatal("serve's scheduled reconciliation reported no stale_pending break for the payment in flight for a minute")
+	}
+	if !strings.Contains(detail, "bucket 0-1d") {
+		t.Errorf("stale_pending detail %q", detail)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("serve exit %d", code)
+	}
+}
+
+// stuckPayment is a sandbox on loopback (its API root returned) holding an
+// AED account and a payment the bank has kept created for a minute: the
+// bank's clock stands still a minute ago.
+func stuckPayment(t *testing.T) (apiURL, paymentID string) {
+	t.Helper()
+	base := time.Now().Add(-time.Minute)
+	sb := sandbox.New(sandbox.Options{Seed: 3, Now: func() time.Time { return base }})
+	t.Cleanup(sb.Close)
+	api := httptest.NewServer(sb)
+	t.Cleanup(api.Close)
+	acct, err := sb.OpenAccount(sandbox.AccountSpec{Currency: "AED", Balance: 1_000_00})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := fuse.New(fuse.Config{BaseURL: api.URL + "/v1", ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, err := client.CreatePayment(t.Context(), acct.AccountID, fuse.CreatePaymentRequest{Amount: 40_00, Currency: "AED",
+		Purpose: "goods_bought", Beneficiary: fuse.Party{Name: "Desert Logistics FZE", IBAN: "AE070331234567890123456"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.URL + "/v1", pay.TransactionID
 }

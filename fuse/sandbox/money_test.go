@@ -100,6 +100,8 @@ func TestConvertAndFeeRules(t *testing.T) {
 		{1, "AED", "USD", 0},
 		{1_000_000_000_000_000, "USD", "AED", 0}, // would exceed MaxAmount: refused below
 		{500, "JPY", "AED", 1214},                // 500 yen × 0.024283 = 12.1415 AED
+		{12_345, "BHD", "AED", 12057},            // 12.345 BHD × 9.7673 = 120.5773185 AED
+		{100_00, "AED", "BHD", 10_238},           // 100 AED × 0.102383 = 10.2383 BHD
 	} {
 		got, _, ok := convert(c.amount, c.from, c.to)
 		if c.want == 0 && c.amount > 1 {

@@ -37,6 +37,7 @@ var rateTable = map[[2]string]string{
 	{"GBP", "EUR"}: "1.1680", {"EUR", "GBP"}: "0.856164",
 	{"USD", "JPY"}: "151.25", {"JPY", "USD"}: "0.006611",
 	{"AED", "JPY"}: "41.18", {"JPY", "AED"}: "0.024283",
+	{"BHD", "AED"}: "9.7673", {"AED", "BHD"}: "0.102383", // a currency with three decimals
 }
 
 // rateScale is the denominator of a parsed rate: rates are held as integer
