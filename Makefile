@@ -43,8 +43,13 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s); crashers land in
 SOAKTIME ?= 10m
 
 .PHONY: soak
-soak: build ## fault-and-crash soak, bounded (SOAKTIME of traffic, default 10m; ends by itself): RELIABILITY.md, soak-summary.json
+soak: build ## fault-and-crash soak, bounded (SOAKTIME of traffic, default 10m; ends by itself), then the operator probes: RELIABILITY.md, soak-summary.json
 	$(GO) run ./internal/soak -bin bin/ledgerd -duration $(SOAKTIME) -kills 20
+	$(GO) run ./internal/probe -bin bin/ledgerd
+
+.PHONY: probe
+probe: build ## only the operator probes (about 2 minutes): their table in RELIABILITY.md
+	$(GO) run ./internal/probe -bin bin/ledgerd
 
 .PHONY: bench
 bench: ## run the benchmarks and write BENCHMARKS.md
