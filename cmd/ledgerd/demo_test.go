@@ -97,7 +97,9 @@ func TestDemoRunsTheStoryAndStopsAfterItsDuration(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("demo exit %d, want 0\n%s\nstderr:\n%s", code, out.String(), stderr.String())
 	}
-	if took := time.Since(start); took < 20*time.Second || took > 30*time.Second {
+	// It ran its whole duration (the upper end only catches a demo that
+	// does not stop by itself; a loaded machine may take long to wind down).
+	if took := time.Since(start); took < 20*time.Second || took > 2*time.Minute {
 		t.Errorf("demo with --duration 20s took %s", took)
 	}
 	for _, line := range strings.Split(out.String(), "\n") {

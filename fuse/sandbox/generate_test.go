@@ -64,7 +64,10 @@ func TestGenerateWithWebhooksEmitsTheHistory(t *testing.T) {
 	}
 }
 
-func TestGenerate100kIsFastAndPagesQuickly(t *testing.T) {
+// TestGenerate100kPagesWhole generates 100k transactions and pages one
+// account whole. How fast is make bench's business (BENCHMARKS.md), not a
+// test's: a loaded CI machine must not fail it.
+func TestGenerate100kPagesWhole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
@@ -74,11 +77,7 @@ func TestGenerate100kIsFastAndPagesQuickly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	took := time.Since(start)
-	t.Logf("Generate(100k) took %s", took)
-	if took > 20*time.Second { // generous: the race detector slows it several times
-		t.Errorf("Generate(100k) took %s", took)
-	}
+	t.Logf("Generate(100k) took %s", time.Since(start))
 	acct := res.AccountIDs[0]
 	start = time.Now()
 	got := e.listAll(acct, 500, "")
