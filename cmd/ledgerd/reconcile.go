@@ -36,7 +36,14 @@ BREAKS or INCOMPLETE.`)
 	staleAfter := fs.Duration("stale-after", reconcile.DefaultStalePendingAfter,
 		"how long a transaction may stay in flight on both sides before it is a stale_pending break")
 	maxNew := fs.Int("max-new-breaks", reconcile.DefaultMaxNewBreaks,
-		"most breaks one run opens; the rest are summed up in one too_many_breaks break")
+		"most new breaks one run records: every critical break is recorded even past it, the others fill what is left,\n"+
+			"most severe first; what is left out is counted in one too_many_breaks break and in the run's detail")
+	maxLookups := fs.Int("max-lookups", reconcile.DefaultMaxLookups,
+		"most transactions a run looks up one by one at Fuse (GET /transactions/{id}) when the ledger has them and\n"+
+			"Fuse's listing does not; past it (or --lookup-time) the rest are not checked and the run is INCOMPLETE")
+	lookupTime := fs.Duration("lookup-time", reconcile.DefaultLookupTime,
+		"most time a run spends looking transactions up one by one (see --max-lookups), all calls together;\n"+
+			"past it the rest are not checked and the run is INCOMPLETE")
 	workers := fs.Int("workers", reconcile.DefaultWorkers, "accounts read and compared at once")
 	if err := parseNone(fs, args); err != nil {
 		return err
@@ -48,13 +55,14 @@ BREAKS or INCOMPLETE.`)
 			return usageErrorf("--as-of %q: want an RFC 3339 time such as 2026-11-01T00:00:00Z", *asOf)
 		}
 	}
-	for name, d := range map[string]time.Duration{"--ledger-grace": *ledgerGrace, "--fuse-grace": *fuseGrace, "--stale-after": *staleAfter} {
+	for name, d := range map[string]time.Duration{"--ledger-grace": *ledgerGrace, "--fuse-grace": *fuseGrace,
+		"--stale-after": *staleAfter, "--lookup-time": *lookupTime} {
 		if d <= 0 {
 			return usageErrorf("%s %s: want a positive duration", name, d)
 		}
 	}
-	if *maxNew < 1 || *workers < 1 {
-		return usageErrorf("--max-new-breaks and --workers must be at least 1")
+	if *maxNew < 1 || *maxLookups < 1 || *workers < 1 {
+		return usageErrorf("--max-new-breaks, --max-lookups and --workers must be at least 1")
 	}
 	o, err := openLedger(ctx, e, *db)
 	if err != nil {
@@ -68,7 +76,7 @@ BREAKS or INCOMPLETE.`)
 	}
 	r, err := reconcile.New(reconcile.Options{Ledger: l, Fuse: client, Logger: log, Location: cfg.Location,
 		LedgerGrace: *ledgerGrace, FuseGrace: *fuseGrace, StalePendingAfter: *staleAfter, MaxNewBreaks: *maxNew,
-		Workers: *workers})
+		MaxLookups: *maxLookups, LookupTime: *lookupTime, Workers: *workers})
 	if err != nil {
 		return err
 	}
