@@ -75,17 +75,21 @@ type Config struct {
 	Location *time.Location
 
 	// ReconcileLedgerGrace, ReconcileFuseGrace, ReconcileStalePending,
-	// ReconcileMaxNewBreaks and ReconcileWorkers tune every reconciliation,
-	// serve's scheduled ones and the defaults of ledgerd reconcile's
-	// flags alike (reconcile.Options: LedgerGrace, FuseGrace,
-	// StalePendingAfter, MaxNewBreaks, Workers). Durations are positive,
-	// counts at least 1 (LEDGERD_RECONCILE_LEDGER_GRACE,
+	// ReconcileMaxNewBreaks, ReconcileMaxLookups, ReconcileLookupTime and
+	// ReconcileWorkers tune every reconciliation, serve's scheduled ones
+	// and the defaults of ledgerd reconcile's flags alike
+	// (reconcile.Options: LedgerGrace, FuseGrace, StalePendingAfter,
+	// MaxNewBreaks, MaxLookups, LookupTime, Workers). Durations are
+	// positive, counts at least 1 (LEDGERD_RECONCILE_LEDGER_GRACE,
 	// LEDGERD_RECONCILE_FUSE_GRACE, LEDGERD_RECONCILE_STALE_PENDING,
-	// LEDGERD_RECONCILE_MAX_NEW_BREAKS, LEDGERD_RECONCILE_WORKERS).
+	// LEDGERD_RECONCILE_MAX_NEW_BREAKS, LEDGERD_RECONCILE_MAX_LOOKUPS,
+	// LEDGERD_RECONCILE_LOOKUP_TIME, LEDGERD_RECONCILE_WORKERS).
 	ReconcileLedgerGrace  time.Duration
 	ReconcileFuseGrace    time.Duration
 	ReconcileStalePending time.Duration
 	ReconcileMaxNewBreaks int
+	ReconcileMaxLookups   int
+	ReconcileLookupTime   time.Duration
 	ReconcileWorkers      int
 
 	// LogFormat is LogFormatText or LogFormatJSON (LEDGERD_LOG_FORMAT).
@@ -129,7 +133,9 @@ type env struct {
 	ReconcileLedgerGrace  string `env:"LEDGERD_RECONCILE_LEDGER_GRACE, default=20m" desc:"how long the ledger may lag Fuse (webhooks in flight, next backfill) before a difference is a break"`
 	ReconcileFuseGrace    string `env:"LEDGERD_RECONCILE_FUSE_GRACE, default=5m" desc:"how long Fuse's listings may lag the ledger before a transaction is missing_at_fuse"`
 	ReconcileStalePending string `env:"LEDGERD_RECONCILE_STALE_PENDING, default=24h" desc:"how long a transaction may stay in flight on both sides before it is a stale_pending break"`
-	ReconcileMaxNewBreaks string `env:"LEDGERD_RECONCILE_MAX_NEW_BREAKS, default=1000" desc:"most breaks one reconciliation opens; the rest are summed up in one too_many_breaks break"`
+	ReconcileMaxNewBreaks string `env:"LEDGERD_RECONCILE_MAX_NEW_BREAKS, default=1000" desc:"most new breaks one reconciliation records besides the critical ones (always recorded); what is left out is counted in one too_many_breaks break"`
+	ReconcileMaxLookups   string `env:"LEDGERD_RECONCILE_MAX_LOOKUPS, default=200" desc:"most transactions one reconciliation looks up one by one at Fuse; past it the run is INCOMPLETE"`
+	ReconcileLookupTime   string `env:"LEDGERD_RECONCILE_LOOKUP_TIME, default=10s" desc:"most time one reconciliation spends on those lookups, all together; past it the run is INCOMPLETE"`
 	ReconcileWorkers      string `env:"LEDGERD_RECONCILE_WORKERS, default=8" desc:"Fuse accounts a reconciliation reads and compares at once"`
 
 	LogFormat string `env:"LEDGERD_LOG_FORMAT, default=text" desc:"text (colour only on a terminal) or json"`
@@ -196,6 +202,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.Duration("reconcile_fuse_grace", c.ReconcileFuseGrace),
 		slog.Duration("reconcile_stale_pending", c.ReconcileStalePending),
 		slog.Int("reconcile_max_new_breaks", c.ReconcileMaxNewBreaks),
+		slog.Int("reconcile_max_lookups", c.ReconcileMaxLookups),
+		slog.Duration("reconcile_lookup_time", c.ReconcileLookupTime),
 		slog.Int("reconcile_workers", c.ReconcileWorkers),
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel.String()),

@@ -27,6 +27,8 @@ func TestDescribeListsTheExternalContract(t *testing.T) {
 		{Name: "LEDGERD_RECONCILE_FUSE_GRACE", Default: "5m"},
 		{Name: "LEDGERD_RECONCILE_STALE_PENDING", Default: "24h"},
 		{Name: "LEDGERD_RECONCILE_MAX_NEW_BREAKS", Default: "1000"},
+		{Name: "LEDGERD_RECONCILE_MAX_LOOKUPS", Default: "200"},
+		{Name: "LEDGERD_RECONCILE_LOOKUP_TIME", Default: "10s"},
 		{Name: "LEDGERD_RECONCILE_WORKERS", Default: "8"},
 		{Name: "LEDGERD_LOG_FORMAT", Default: "text"},
 		{Name: "LEDGERD_LOG_LEVEL", Default: "info"},

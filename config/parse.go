@@ -62,6 +62,8 @@ func (e *env) parse() (*Config, []error) {
 	c.ReconcileFuseGrace = p.positiveDuration("LEDGERD_RECONCILE_FUSE_GRACE", e.ReconcileFuseGrace)
 	c.ReconcileStalePending = p.positiveDuration("LEDGERD_RECONCILE_STALE_PENDING", e.ReconcileStalePending)
 	c.ReconcileMaxNewBreaks = p.count("LEDGERD_RECONCILE_MAX_NEW_BREAKS", e.ReconcileMaxNewBreaks)
+	c.ReconcileMaxLookups = p.count("LEDGERD_RECONCILE_MAX_LOOKUPS", e.ReconcileMaxLookups)
+	c.ReconcileLookupTime = p.positiveDuration("LEDGERD_RECONCILE_LOOKUP_TIME", e.ReconcileLookupTime)
 	c.ReconcileWorkers = p.count("LEDGERD_RECONCILE_WORKERS", e.ReconcileWorkers)
 
 	c.LogFormat = strings.ToLower(e.LogFormat)

@@ -14,11 +14,13 @@ import (
 
 // recorder writes a run's findings to the breaks table in batches through
 // the ledger's single writer, as they are found: a run never holds its
-// breaks in memory. A break is one row per (category, subject): the first
-// sighting inserts it (open), later ones update last_seen and what it
-// says, a sighting of a resolved break reopens it, and an acknowledged one
-// stays acknowledged. Only MaxNewBreaks rows are inserted per run; the
-// rest are counted for one too_many_breaks break.
+// breaks in memory beyond the cap. A break is one row per (category,
+// subject): the first sighting inserts it (open), later ones update
+// last_seen and what it says, a sighting of a resolved break reopens it,
+// and an acknowledged one stays acknowledged. New breaks are capped by
+// severity (cap.go): critical ones are inserted as they come, the others
+// are held until the run ends and the cap takes the most severe of them;
+// what it leaves out is counted for one too_many_breaks break.
 type recorder struct {
 	l     *ledger.Ledger
 	runID int64
@@ -28,7 +30,7 @@ type recorder struct {
 	mu       sync.Mutex
 	batch    []Finding
 	newCount int
-	overflow int
+	held     heldSet
 	counts   map[Category]int
 }
 
@@ -51,20 +53,24 @@ func (rc *recorder) flush(ctx context.Context) error {
 	return rc.flushLocked(ctx)
 }
 
+// flushLocked records the batch: breaks already recorded are updated and
+// new critical ones inserted; new ones below critical are held for the
+// cap.
 func (rc *recorder) flushLocked(ctx context.Context) error {
 	if len(rc.batch) == 0 {
 		return nil
 	}
-	var added, over int
+	var added int
+	var hold []Finding
 	err := rc.l.Update(ctx, func(tx *ledger.Tx) error {
-		added, over = 0, 0
+		added, hold = 0, hold[:0]
 		for _, f := range rc.batch {
-			isNew, ok, err := rc.upsert(tx, f, rc.newCount+added < rc.max)
+			isNew, ok, err := rc.upsert(tx, f, alwaysRecorded(f))
 			if err != nil {
 				return err
 			}
 			if !ok {
-				over++
+				hold = append(hold, f)
 			} else if isNew {
 				added++
 			}
@@ -75,7 +81,9 @@ func (rc *recorder) flushLocked(ctx context.Context) error {
 		return fmt.Errorf("record breaks: %w", err)
 	}
 	rc.newCount += added
-	rc.overflow += over
+	for _, f := range hold {
+		rc.held.add(f, rc.max-rc.newCount)
+	}
 	rc.batch = rc.batch[:0]
 	return nil
 }
@@ -140,15 +148,38 @@ func (rc *recorder) upsert(tx *ledger.Tx, f Finding, mayInsert bool) (isNew, ok 
 	return isNew, true, nil
 }
 
-// finish records the cap's summary break, resolves what this run no longer
-// sees (unless the run was incomplete: an unread account proves nothing),
-// and closes the run row.
+// finish records the new breaks below critical the cap leaves room for
+// (most severe first) and the cap's summary break, resolves what this run
+// no longer sees (unless the run was incomplete: an unread account proves
+// nothing), and closes the run row. A break the cap left out was never
+// recorded, so there is nothing of it to resolve; one recorded before is
+// updated by every run that sees it, cap or not, so it is not resolved
+// either.
 func (rc *recorder) finish(ctx context.Context, run *Run, accounts []AccountResult) error {
+	kept := rc.held.trim(rc.max - rc.newCount)
+	if n := rc.held.leftOut(); n > 0 {
+		if run.Detail != "" {
+			run.Detail += ". "
+		}
+		run.Detail += fmt.Sprintf("the cap of %d new breaks per run left out %d (%s)", rc.max, n, rc.held.leftOutCounts())
+	}
+	newBefore := run.BreaksNew
 	return rc.l.Update(ctx, func(tx *ledger.Tx) error {
-		if rc.overflow > 0 {
+		run.BreaksNew = newBefore // the writer may run this twice (a neighbour's failure)
+		for _, f := range kept {
+			isNew, _, err := rc.upsert(tx, f, true)
+			if err != nil {
+				return err
+			}
+			if isNew {
+				run.BreaksNew++
+			}
+		}
+		if n := rc.held.leftOut(); n > 0 {
 			f := Finding{Category: TooManyBreaks, Subject: "new_breaks_cap", Severity: Critical,
-				Detail: fmt.Sprintf("%d more new breaks beyond the cap of %d per run were not recorded; they open on later runs (by category: %s)",
-					rc.overflow, rc.max, categoryCounts(rc.counts))}
+				Detail: fmt.Sprintf("%d new breaks were not recorded: past the cap of %d new breaks per run, which "+
+					"records every critical break and then the most severe of the rest; they open on later runs. "+
+					"Left out by severity and category: %s", n, rc.max, rc.held.leftOutCounts())}
 			isNew, _, err := rc.upsert(tx, f, true)
 			if err != nil {
 				return err

@@ -52,7 +52,8 @@ const (
 	// UnbalancedEntry: an entry's postings do not sum to zero in a
 	// currency. Must never happen. Subject "entry:<id>/<currency>".
 	UnbalancedEntry Category = "unbalanced_entry"
-	// TooManyBreaks: more new breaks than Options.MaxNewBreaks in one run.
+	// TooManyBreaks: the cap on new breaks (Options.MaxNewBreaks) left some
+	// out in one run; its detail counts them by severity and category.
 	TooManyBreaks Category = "too_many_breaks"
 )
 

@@ -107,13 +107,19 @@ func (w *world) ingest(txs ...fuse.Transaction) {
 // ingestObs books observations, each carried by its own backfill event.
 func (w *world) ingestObs(obs ...ledgerd.TransactionObservation) {
 	w.t.Helper()
+	w.ingestAs(ledgerd.SourceBackfill, obs...)
+}
+
+// ingestAs books observations, each carried by its own event from src.
+func (w *world) ingestAs(src ledgerd.Source, obs ...ledgerd.TransactionObservation) {
+	w.t.Helper()
 	var all []ledgerd.Observation
 	for _, o := range obs {
 		w.n++
 		raw, _ := json.Marshal(o)
 		all = append(all, ledgerd.Observation{
-			Event: ledgerd.Event{ID: fmt.Sprintf("test-%06d", w.n), Type: "backfill.transaction",
-				Source: ledgerd.SourceBackfill, FuseTime: o.At, ReceivedAt: w.now(), Raw: raw},
+			Event: ledgerd.Event{ID: fmt.Sprintf("test-%06d", w.n), Type: string(src) + ".transaction",
+				Source: src, FuseTime: o.At, ReceivedAt: w.now(), Raw: raw},
 			Transaction: &o,
 		})
 	}

@@ -338,45 +338,43 @@ func (m *merger) ledgerOnly(ctx context.Context, l *ledgerTx) error {
 		m.delta(cur, tot.effect, true, l.ID, "")
 		return nil
 	}
-	confirmed := false
-	if m.st.lookups.Add(1) <= int64(m.st.r.opts.MaxLookups) {
-		ft, err := m.st.r.opts.Fuse.GetTransaction(ctx, l.ID)
-		switch {
-		case err == nil:
-			f := fromFuse(ft)
-			if f.AccountID == m.job.id {
-				// The listing missed it (it moved while the listing ran).
-				if err := m.rollback(&f); err != nil {
-					return err
-				}
-				return m.compare(ctx, &f, l, tot)
+	ft, looked, err := m.st.lookUp(ctx, l.ID)
+	switch {
+	case !looked:
+		// Unconfirmed, it is no break; its effect is still part of the
+		// account's drift, named as not looked up.
+		m.st.unlooked.Add(1)
+		m.delta(cur, tot.effect, false, l.ID, "not_looked_up")
+		return nil
+	case err == nil:
+		f := fromFuse(ft)
+		if f.AccountID == m.job.id {
+			// The listing missed it (it moved while the listing ran).
+			if err := m.rollback(&f); err != nil {
+				return err
 			}
-			m.st.checked.Add(1)
-			m.delta(cur, tot.effect, false, l.ID, string(AccountMismatch))
-			if m.st.listed[f.AccountID] {
-				return nil // the merge of that account reports it
-			}
-			return m.st.emit(ctx, Finding{Category: AccountMismatch, Subject: l.ID, Severity: Critical,
-				FuseAccountID: f.AccountID, FuseTransactionID: l.ID, Currency: cur, LedgerAmount: amt(tot.effect),
-				Detail: fmt.Sprintf("Fuse lists it on account %s; the ledger booked it on account %s", f.AccountID, l.AccountID)})
-		case errors.Is(err, fuse.ErrNotFound):
-			confirmed = true
-		case ctx.Err() != nil:
-			return ctx.Err()
-		default:
-			m.st.incomplete("get transaction %s: %v", l.ID, err)
-			return nil
+			return m.compare(ctx, &f, l, tot)
 		}
+		m.st.checked.Add(1)
+		m.delta(cur, tot.effect, false, l.ID, string(AccountMismatch))
+		if m.st.listed[f.AccountID] {
+			return nil // the merge of that account reports it
+		}
+		return m.st.emit(ctx, Finding{Category: AccountMismatch, Subject: l.ID, Severity: Critical,
+			FuseAccountID: f.AccountID, FuseTransactionID: l.ID, Currency: cur, LedgerAmount: amt(tot.effect),
+			Detail: fmt.Sprintf("Fuse lists it on account %s; the ledger booked it on account %s", f.AccountID, l.AccountID)})
+	case errors.Is(err, fuse.ErrNotFound):
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		m.st.incomplete("get transaction %s: %v", l.ID, err)
+		return nil
 	}
 	m.st.checked.Add(1)
 	m.delta(cur, tot.effect, false, l.ID, string(MissingAtFuse))
 	sev := Warning
 	if tot.effect != 0 {
 		sev = Critical
-	}
-	how := "absent from Fuse's listing and GET /transactions/{id} answers 404"
-	if !confirmed {
-		how = "absent from Fuse's listing (not confirmed one by one: lookup cap reached)"
 	}
 	// A transfer on an account whose currency the ledger never learned
 	// has amounts in no currency the break can name: it carries none.
@@ -394,7 +392,8 @@ func (m *merger) ledgerOnly(ctx context.Context, l *ledgerTx) error {
 	}
 	return m.st.emit(ctx, Finding{Category: MissingAtFuse, Subject: l.ID, Severity: sev,
 		FuseAccountID: l.AccountID, FuseTransactionID: l.ID, Currency: cur, LedgerAmount: la, Difference: d,
-		Detail: fmt.Sprintf("the ledger has %s %s (status %s); %s", l.Kind, what, l.Status, how)})
+		Detail: fmt.Sprintf("the ledger has %s %s (status %s); absent from Fuse's listing and GET /transactions/{id} answers 404",
+			l.Kind, what, l.Status)})
 }
 
 // fmtAmt renders an amount with its currency for a break's detail; an

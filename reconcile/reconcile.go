@@ -79,7 +79,8 @@ const (
 	DefaultFuseGrace         = 5 * time.Minute
 	DefaultStalePendingAfter = 24 * time.Hour
 	DefaultMaxNewBreaks      = 1000
-	DefaultMaxLookups        = 1000
+	DefaultMaxLookups        = 200
+	DefaultLookupTime        = 10 * time.Second
 	DefaultWorkers           = 8
 	DefaultSpillThreshold    = 100_000
 	DefaultReadCacheMiB      = 8
@@ -113,16 +114,25 @@ type Options struct {
 	// StalePendingAfter is how long a transaction may stay in flight on
 	// both sides before it is a stale_pending break. Default 24 hours.
 	StalePendingAfter time.Duration
-	// MaxNewBreaks caps the breaks one run opens; beyond it one
-	// too_many_breaks break says how many more there were (the rest open
-	// on later runs, once the first ones are dealt with). Breaks already
-	// open are always updated. Default 1000.
-	MaxNewBreaks int
-	// MaxLookups caps the GET /transactions/{id} calls a run makes to
-	// confirm that a transaction the ledger has is really absent at Fuse;
-	// past it, the absence from the listing is reported as it is.
+	// MaxNewBreaks caps the new breaks one run records, by severity:
+	// every critical break is recorded whatever the cap (balance drifts
+	// first), and the cap takes the most severe of the rest. One
+	// too_many_breaks break, and the run's detail, count what it left out
+	// by severity and category (those open on later runs, once the first
+	// ones are dealt with). Breaks already recorded are always updated.
 	// Default 1000.
+	MaxNewBreaks int
+	// MaxLookups and LookupTime are a run's budget for GET
+	// /transactions/{id}: a transaction the ledger has and Fuse's listing
+	// of its account does not is looked up alone, to tell one missing at
+	// Fuse from one that moved. The run stops looking up after MaxLookups
+	// calls or once they have taken LookupTime in all (a call under way
+	// finishes). A transaction left without its lookup is not reported
+	// missing_at_fuse (its effect still shows in its account's
+	// balance_drift), and the run is INCOMPLETE, its detail saying how
+	// many were left. Defaults 200 and 10 seconds.
 	MaxLookups int
+	LookupTime time.Duration
 	// Workers is how many accounts are read and merged at once. Default 8.
 	Workers int
 	// PageLimit is the page size of Fuse listings. Default 500 (the most
@@ -196,6 +206,9 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.MaxLookups <= 0 {
 		opts.MaxLookups = DefaultMaxLookups
 	}
+	if opts.LookupTime <= 0 {
+		opts.LookupTime = DefaultLookupTime
+	}
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultWorkers
 	}
@@ -233,6 +246,8 @@ type Run struct {
 	// Pending counts transactions in flight at the cut-off on both sides,
 	// or changed at Fuse within the ledger's grace period.
 	Pending int `json:"pending"`
-	// Detail says why a run is INCOMPLETE, and counts breaks by category.
+	// Detail says why a run is INCOMPLETE (a part of Fuse not read, the
+	// transactions the lookup budget left unchecked), counts breaks by
+	// category, and what the cap on new breaks left out.
 	Detail string `json:"detail"`
 }

@@ -29,8 +29,11 @@ type runState struct {
 	ledgerGraceS string // changes after this are within the ledger's grace
 	fuseGraceS   string // ledger records after this are within Fuse's grace
 
-	checked, pending, lookups atomic.Int64
-	listed                    map[string]bool // accounts Fuse lists; read-only once workers start
+	checked, pending atomic.Int64
+	// The lookup budget: calls made, the time they took (nanoseconds),
+	// and the transactions left without one.
+	lookups, lookupTime, unlooked atomic.Int64
+	listed                        map[string]bool // accounts Fuse lists; read-only once workers start
 
 	// The ledger connections the run holds (bulkread.go): the merges take
 	// turns on those in ledger (a worker takes one and gives it back), the
@@ -45,6 +48,24 @@ type runState struct {
 }
 
 func (st *runState) emit(ctx context.Context, f Finding) error { return st.rec.add(ctx, f) }
+
+// lookUp gets one transaction from Fuse if the run's lookup budget
+// (Options.MaxLookups, Options.LookupTime) allows it; looked is false
+// when it does not.
+func (st *runState) lookUp(ctx context.Context, id string) (t fuse.Transaction, looked bool, err error) {
+	o := st.r.opts
+	if time.Duration(st.lookupTime.Load()) >= o.LookupTime {
+		return t, false, nil
+	}
+	if st.lookups.Add(1) > int64(o.MaxLookups) {
+		st.lookups.Add(-1)
+		return t, false, nil
+	}
+	start := o.Now()
+	t, err = o.Fuse.GetTransaction(ctx, id)
+	st.lookupTime.Add(int64(o.Now().Sub(start)))
+	return t, true, err
+}
 
 // incomplete records that part of Fuse could not be read: the run will be
 // INCOMPLETE.
@@ -124,6 +145,15 @@ func (r *Reconciler) Run(ctx context.Context, asOf time.Time) (Run, error) {
 	}
 	if runErr != nil {
 		st.problems = append(st.problems, "run failed: "+runErr.Error())
+	}
+	if n := st.unlooked.Load(); n > 0 {
+		// First among the problems, so that the detail's first five show it.
+		msg := fmt.Sprintf("the lookup budget (%d lookups or %s) ran out after %d lookups in %s: %d transactions "+
+			"the ledger has and Fuse's listings do not were not looked up one by one, so none of them is reported "+
+			"missing_at_fuse", r.opts.MaxLookups, r.opts.LookupTime, st.lookups.Load(),
+			time.Duration(st.lookupTime.Load()).Round(time.Millisecond), n)
+		st.problems = append([]string{msg}, st.problems...)
+		log.Warn("reconcile: lookup budget ran out", "not_looked_up", n, "lookups", st.lookups.Load())
 	}
 	run.FinishedAt = r.opts.Now()
 	run.TransactionsChecked = int(st.checked.Load())

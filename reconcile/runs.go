@@ -106,12 +106,13 @@ func RunAccounts(ctx context.Context, db *sql.DB, id int64) ([]AccountResult, er
 	return out, rows.Err()
 }
 
-// RunBreaks returns the breaks run id saw, in their latest state, by
-// category and subject.
+// RunBreaks returns the breaks run id saw, in their latest state, most
+// urgent first (critical, balance drifts and the cap's summary at the
+// top: the order the cap keeps them in), then by category and subject.
 func RunBreaks(ctx context.Context, db *sql.DB, id int64) ([]Break, error) {
 	return queryBreaks(ctx, db, `SELECT `+breakCols+` FROM breaks
 		WHERE id IN (SELECT break_id FROM recon_run_breaks WHERE run_id = ?)
-		ORDER BY category, subject`, id)
+		ORDER BY `+rankSQL()+`, category, subject`, id)
 }
 
 // AgeDays is how many whole days a break had been known when a run

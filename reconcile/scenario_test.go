@@ -339,30 +339,70 @@ func TestEveryPlantedBreakIsFoundAndNothingElse(t *testing.T) {
 	}
 }
 
-// TestTheCapOnNewBreaksLeavesOneSummaryBreak: past MaxNewBreaks, one
-// too_many_breaks break stands for the rest, which open on later runs.
-func TestTheCapOnNewBreaksLeavesOneSummaryBreak(t *testing.T) {
+// TestTheCapOnNewBreaksKeepsEveryCriticalBreak: past MaxNewBreaks every
+// critical break is still recorded and the cap leaves out the rest, which
+// one too_many_breaks break counts by severity and category. They open on
+// the next run with room, and the summary resolves. A run over the cap
+// still sees every break recorded before it, so it resolves none of them.
+func TestTheCapOnNewBreaksKeepsEveryCriticalBreak(t *testing.T) {
 	t.Parallel()
 	pl := plantMonth(t)
 	w := pl.w
+	below := map[reconcile.Category]bool{reconcile.UnpairedLeg: true, reconcile.StalePending: true,
+		reconcile.Duplicate: true, reconcile.IncompleteData: true} // plantMonth's warnings
+	summary := key{reconcile.TooManyBreaks, "new_breaks_cap"}
+	critical := map[key]bool{summary: true}
+	for k := range pl.want {
+		if !below[k.Category] {
+			critical[k] = true
+		}
+	}
 	run := w.run(w.reconciler(func(o *reconcile.Options) { o.MaxNewBreaks = 5 }))
-	got := w.seen(run)
-	if len(got) != 6 || run.BreaksNew != 6 {
-		t.Fatalf("%d breaks (%d new), want 5 and the summary", len(got), run.BreaksNew)
+	got := w.assertExactly(run, critical)
+	for k, b := range got {
+		if b.Severity != reconcile.Critical {
+			t.Errorf("%s recorded past the cap with severity %s", k, b.Severity)
+		}
 	}
-	tm, ok := got[key{reconcile.TooManyBreaks, "new_breaks_cap"}]
-	if !ok || !contains(tm.Detail, itoa(int64(len(pl.want)-5))+" more new breaks") {
-		t.Errorf("summary break: %+v (want %d more)", tm, len(pl.want)-5)
+	summaryID := got[summary].ID
+	const leftOut = "warning: unpaired_leg 1, stale_pending 1, duplicate 1, incomplete 1"
+	if tm := got[summary]; !contains(tm.Detail, "4 new breaks were not recorded") || !contains(tm.Detail, leftOut) {
+		t.Errorf("summary break %q, want the 4 warnings left out (%s)", tm.Detail, leftOut)
 	}
-	if run.Verdict != reconcile.Breaks {
-		t.Errorf("verdict %s", run.Verdict)
+	if run.Verdict != reconcile.Breaks || run.BreaksNew != len(critical) || !contains(run.Detail, "left out 4 ("+leftOut+")") {
+		t.Errorf("verdict %s, %d new, detail %q; want BREAKS, %d new, the 4 left out", run.Verdict, run.BreaksNew,
+			run.Detail, len(critical))
 	}
-	// Without the cap, everything is recorded and the summary resolves.
-	run = w.run(w.reconciler(nil))
-	w.assertExactly(run, pl.want)
-	b, err := reconcile.GetBreak(context.Background(), w.l.Reader(), tm.ID)
-	if err != nil || b.State != reconcile.Resolved {
-		t.Errorf("summary break after an uncapped run: %+v %v", b, err)
+
+	// The next run has room: the warnings open, the summary resolves.
+	run = w.run(w.reconciler(func(o *reconcile.Options) { o.MaxNewBreaks = 5 }))
+	got = w.assertExactly(run, pl.want)
+	for k, b := range got {
+		if below[k.Category] != (b.Severity == reconcile.Warning) {
+			t.Errorf("%s has severity %s", k, b.Severity)
+		}
+	}
+	tm, err := reconcile.GetBreak(context.Background(), w.l.Reader(), summaryID)
+	if err != nil || tm.State != reconcile.Resolved || run.BreaksNew != len(below) || run.BreaksResolved != 1 {
+		t.Errorf("summary break %+v %v; run %d new, %d resolved: want the 4 warnings new, the summary resolved",
+			tm, err, run.BreaksNew, run.BreaksResolved)
+	}
+
+	// Over the cap again (forged webhooks: 3 incomplete and 3
+	// missing_at_fuse warnings for a cap of 1), the run still sees every
+	// break recorded before, and resolves none.
+	w.forge(w.sb.Truth().Accounts[0].AccountID, 3)
+	w.ahead += time.Hour
+	run = w.run(w.reconciler(func(o *reconcile.Options) { o.MaxNewBreaks = 1 }))
+	got = w.seen(run)
+	for k := range pl.want {
+		if _, ok := got[k]; !ok {
+			t.Errorf("%s not seen by the run over the cap", k)
+		}
+	}
+	if _, ok := got[summary]; !ok || run.BreaksResolved != 0 || run.BreaksNew != 2 || len(got) != len(pl.want)+2 {
+		t.Errorf("run over the cap: %d breaks, %d new, %d resolved; want the %d before, 1 warning and the summary new, none resolved",
+			len(got), run.BreaksNew, run.BreaksResolved, len(pl.want))
 	}
 }
 

@@ -43,8 +43,16 @@ BREAKS or INCOMPLETE.`)
 		"how long a transaction may stay in flight on both sides before it is a stale_pending break"+
 			fromEnv("LEDGERD_RECONCILE_STALE_PENDING"))
 	maxNew := fs.Int("max-new-breaks", 0,
-		"most breaks one run opens; the rest are summed up in one too_many_breaks break"+
+		"most new breaks one run records: every critical break is recorded even past it, the others fill what is left,\n"+
+			"most severe first; what is left out is counted in one too_many_breaks break and in the run's detail"+
 			fromEnv("LEDGERD_RECONCILE_MAX_NEW_BREAKS"))
+	maxLookups := fs.Int("max-lookups", 0,
+		"most transactions a run looks up one by one at Fuse (GET /transactions/{id}) when the ledger has them and\n"+
+			"Fuse's listing does not; past it (or --lookup-time) the rest are not checked and the run is INCOMPLETE"+
+			fromEnv("LEDGERD_RECONCILE_MAX_LOOKUPS"))
+	lookupTime := fs.Duration("lookup-time", 0,
+		"most time a run spends looking transactions up one by one (see --max-lookups), all calls together;\n"+
+			"past it the rest are not checked and the run is INCOMPLETE"+fromEnv("LEDGERD_RECONCILE_LOOKUP_TIME"))
 	workers := fs.Int("workers", 0, "accounts read and compared at once"+fromEnv("LEDGERD_RECONCILE_WORKERS"))
 	if err := parseNone(fs, args); err != nil {
 		return err
@@ -58,13 +66,14 @@ BREAKS or INCOMPLETE.`)
 			return usageErrorf("--as-of %q: want an RFC 3339 time such as 2026-11-01T00:00:00Z", *asOf)
 		}
 	}
-	for name, d := range map[string]time.Duration{"ledger-grace": *ledgerGrace, "fuse-grace": *fuseGrace, "stale-after": *staleAfter} {
+	for name, d := range map[string]time.Duration{"ledger-grace": *ledgerGrace, "fuse-grace": *fuseGrace,
+		"stale-after": *staleAfter, "lookup-time": *lookupTime} {
 		if given[name] && d <= 0 {
 			return usageErrorf("--%s %s: want a positive duration", name, d)
 		}
 	}
-	if (given["max-new-breaks"] && *maxNew < 1) || (given["workers"] && *workers < 1) {
-		return usageErrorf("--max-new-breaks and --workers must be at least 1")
+	if (given["max-new-breaks"] && *maxNew < 1) || (given["max-lookups"] && *maxLookups < 1) || (given["workers"] && *workers < 1) {
+		return usageErrorf("--max-new-breaks, --max-lookups and --workers must be at least 1")
 	}
 	o, err := openLedger(ctx, e, *db)
 	if err != nil {
@@ -89,6 +98,12 @@ BREAKS or INCOMPLETE.`)
 	}
 	if given["max-new-breaks"] {
 		opts.MaxNewBreaks = *maxNew
+	}
+	if given["max-lookups"] {
+		opts.MaxLookups = *maxLookups
+	}
+	if given["lookup-time"] {
+		opts.LookupTime = *lookupTime
 	}
 	if given["workers"] {
 		opts.Workers = *workers
@@ -126,7 +141,8 @@ BREAKS or INCOMPLETE.`)
 func reconcileOptions(cfg *config.Config) reconcile.Options {
 	return reconcile.Options{Location: cfg.Location, LedgerGrace: cfg.ReconcileLedgerGrace,
 		FuseGrace: cfg.ReconcileFuseGrace, StalePendingAfter: cfg.ReconcileStalePending,
-		MaxNewBreaks: cfg.ReconcileMaxNewBreaks, Workers: cfg.ReconcileWorkers}
+		MaxNewBreaks: cfg.ReconcileMaxNewBreaks, MaxLookups: cfg.ReconcileMaxLookups,
+		LookupTime: cfg.ReconcileLookupTime, Workers: cfg.ReconcileWorkers}
 }
 
 // fromEnv is the end of a tuning flag's usage line: its default is the

@@ -196,10 +196,11 @@ func TestReconcileTuningDefaultsAreTheReconcilersOwn(t *testing.T) {
 	o := reconcileOptions(cfg)
 	if o.LedgerGrace != reconcile.DefaultLedgerGrace || o.FuseGrace != reconcile.DefaultFuseGrace ||
 		o.StalePendingAfter != reconcile.DefaultStalePendingAfter || o.MaxNewBreaks != reconcile.DefaultMaxNewBreaks ||
+		o.MaxLookups != reconcile.DefaultMaxLookups || o.LookupTime != reconcile.DefaultLookupTime ||
 		o.Workers != reconcile.DefaultWorkers {
-		t.Errorf("defaults from the environment: %s %s %s %d %d; reconcile's: %s %s %s %d %d",
-			o.LedgerGrace, o.FuseGrace, o.StalePendingAfter, o.MaxNewBreaks, o.Workers,
+		t.Errorf("defaults from the environment: %s %s %s %d %d %s %d; reconcile's: %s %s %s %d %d %s %d",
+			o.LedgerGrace, o.FuseGrace, o.StalePendingAfter, o.MaxNewBreaks, o.MaxLookups, o.LookupTime, o.Workers,
 			reconcile.DefaultLedgerGrace, reconcile.DefaultFuseGrace, reconcile.DefaultStalePendingAfter,
-			reconcile.DefaultMaxNewBreaks, reconcile.DefaultWorkers)
+			reconcile.DefaultMaxNewBreaks, reconcile.DefaultMaxLookups, reconcile.DefaultLookupTime, reconcile.DefaultWorkers)
 	}
 }
