@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -156,6 +157,59 @@ func TestDuplicateEventChangesNothing(t *testing.T) {
 	}
 	if n := count(t, l.Reader(), "events"); n != events {
 		t.Errorf("events: %d after duplicates, want %d", n, events)
+	}
+}
+
+// TestEventIDAgainWithAnotherBodyIsReportedAndChangesNothing: a stored
+// event_id with another body is a duplicate that says OtherBody (the
+// caller keeps the body as evidence); with the same body it does not. The
+// book does not change either way, one observation at a time or in a
+// page applied by bulk.go, and a quarantined body of a reused event_id is
+// not replayed.
+func TestEventIDAgainWithAnotherBodyIsReportedAndChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	obs := scenario()
+	other := func(o ledgerd.Observation) ledgerd.Observation {
+		o.Event.Raw = append(bytes.Clone(o.Event.Raw), ' ')
+		return o
+	}
+	page := []ledgerd.Observation{other(obs[3]), obs[4], other(obs[5]), obs[6], obs[7]}
+	want := []Result{{Seq: 4, Duplicate: true, OtherBody: true}, {Seq: 5, Duplicate: true},
+		{Seq: 6, Duplicate: true, OtherBody: true}, {Seq: 7, Duplicate: true}, {Seq: 8, Duplicate: true}}
+	for _, noBulk := range []bool{true, false} {
+		l := openTest(t, Options{noBulk: noBulk})
+		ingestAll(t, l, obs)
+		before := fullDump(t, l)
+		got, err := l.IngestAll(ctx, page, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("noBulk=%v: page results %+v, want %+v", noBulk, got, want)
+		}
+		for i, o := range page {
+			r, err := l.Ingest(ctx, o)
+			if err != nil || r != want[i] {
+				t.Errorf("noBulk=%v: Ingest of page[%d]: %+v, %v; want %+v", noBulk, i, r, err, want[i])
+			}
+		}
+		if after := fullDump(t, l); after != before {
+			t.Errorf("noBulk=%v: a repeated event_id changed the file", noBulk)
+		}
+
+		id, err := l.Quarantine(ctx, Quarantined{Reason: "event_id_reused", Detail: "test", Raw: page[0].Event.Raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.ReplayQuarantined(ctx, id, page[0]); !errors.Is(err, ErrEventIDReused) {
+			t.Errorf("noBulk=%v: replay of a reused event_id: %v, want ErrEventIDReused", noBulk, err)
+		}
+		if q, err := l.QuarantineGet(ctx, id); err != nil || q.State != "held" {
+			t.Errorf("noBulk=%v: after the refused replay: %+v, %v; want held", noBulk, q, err)
+		}
+		if after := fullDump(t, l); after != before {
+			t.Errorf("noBulk=%v: the refused replay changed the file", noBulk)
+		}
 	}
 }
 
