@@ -20,8 +20,8 @@ import (
 // mixed with what does not qualify and must break a run at its place:
 // accounts opened late (transactions waiting for a currency), transfers
 // without a currency, status updates, redelivered events, exchanges,
-// failures, a transaction observed twice, and event_ids reused with
-// another body.
+// failures, a transaction observed twice, event_ids reused with another
+// body, and payments in another currency than their account's.
 func traffic(seed uint64, n int) []ledgerd.Observation {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var s script
@@ -87,6 +87,10 @@ func traffic(seed uint64, n int) []ledgerd.Observation {
 				Reference: fmt.Sprintf("ref %d", txn), ExternalID: fmt.Sprintf("ext-%d", txn%7)}
 			if rng.IntN(10) == 0 {
 				o.Reference = ""
+			}
+			if rng.IntN(40) == 0 {
+				// Another currency than its account's: held, not booked.
+				o.Currency = cur[accts[(indexOf(accts, a)+2)%len(accts)]]
 			}
 			obs = append(obs, s.tx(o))
 			if st == ledgerd.StatusCreated {

@@ -253,6 +253,49 @@ func TestTerminalConflictIsKeptAsEvidenceNotFlipped(t *testing.T) {
 	mustVerify(t, l)
 }
 
+// TestPaymentInAnotherCurrencyThanItsAccountIsHeldNotBooked: a USD
+// payment on an AED account is not booked into bank:<acct> as a USD
+// balance. The transaction is recorded (status and amounts), the
+// contradiction is kept as evidence naming the event that brought it, no
+// entry is written at that event or any later one, and the book stays
+// balanced and verified.
+func TestPaymentInAnotherCurrencyThanItsAccountIsHeldNotBooked(t *testing.T) {
+	const acct = "aaaaaaaa-0000-4000-8000-000000000001"
+	const id = "20000000-0000-4000-8000-0000000000dd"
+	var s script
+	o := ledgerd.TransactionObservation{TransactionID: id, AccountID: acct, Kind: ledgerd.KindLocalPaymentOut,
+		Status: ledgerd.StatusCreated, Currency: "USD", Amounts: amounts(100_00, 1_00), At: at(1)}
+	created := s.tx(o)
+	o.Status, o.Currency, o.Amounts, o.At = ledgerd.StatusExecuted, "", nil, at(2)
+	executed := s.tx(o)
+	obs := []ledgerd.Observation{s.account(acct, "AED"), created, executed}
+	for _, noBulk := range []bool{true, false} {
+		l := openTest(t, Options{noBulk: noBulk})
+		if _, err := l.IngestAll(context.Background(), obs, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, l.Reader(), "entries"); n != 0 {
+			t.Errorf("noBulk=%v: %d entries, want none for a payment in another currency than its account", noBulk, n)
+		}
+		var n int
+		if err := l.Reader().QueryRow(`SELECT count(*) FROM balances WHERE currency = 'USD'`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("noBulk=%v: %d USD balances (%v), want none", noBulk, n, err)
+		}
+		var status, cur string
+		if err := l.Reader().QueryRow(`SELECT status, currency FROM fuse_transactions WHERE transaction_id = ?`, id).Scan(&status, &cur); err != nil ||
+			status != "executed" || cur != "USD" {
+			t.Errorf("noBulk=%v: transaction %s %s (%v), want executed USD, recorded", noBulk, status, cur, err)
+		}
+		got := dumpQueries(t, l, []string{`SELECT c.subject, c.field, c.kept, c.observed, e.event_id
+			FROM observation_conflicts c JOIN events e ON e.seq = c.event_seq`})
+		want := fmt.Sprintf("%s %s AED USD %s\n--\n", id, FieldAccountCurrency, created.Event.ID)
+		if got != want {
+			t.Errorf("noBulk=%v: conflicts\n%s\nwant\n%s", noBulk, got, want)
+		}
+		mustVerify(t, l)
+	}
+}
+
 func TestStatusNeverMovesBack(t *testing.T) {
 	var s script
 	l := openTest(t, Options{})
