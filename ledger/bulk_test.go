@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,8 @@ import (
 // mixed with what does not qualify and must break a run at its place:
 // accounts opened late (transactions waiting for a currency), transfers
 // without a currency, status updates, redelivered events, exchanges,
-// failures, and a transaction observed twice.
+// failures, a transaction observed twice, event_ids reused with another
+// body, and payments in another currency than their account's.
 func traffic(seed uint64, n int) []ledgerd.Observation {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var s script
@@ -38,7 +40,12 @@ func traffic(seed uint64, n int) []ledgerd.Observation {
 			opened[a] = true
 			obs = append(obs, s.account(a, cur[a]))
 		case r < 8 && len(obs) > 0:
-			obs = append(obs, obs[rng.IntN(len(obs))]) // redelivered
+			o := obs[rng.IntN(len(obs))] // redelivered
+			if rng.IntN(4) == 0 {
+				// Its event_id with another body: reported, not applied.
+				o.Event.Raw = append(bytes.Clone(o.Event.Raw), ' ')
+			}
+			obs = append(obs, o)
 		case r < 25 && len(open) > 0:
 			k := rng.IntN(len(open))
 			o := open[k]
@@ -80,6 +87,10 @@ func traffic(seed uint64, n int) []ledgerd.Observation {
 				Reference: fmt.Sprintf("ref %d", txn), ExternalID: fmt.Sprintf("ext-%d", txn%7)}
 			if rng.IntN(10) == 0 {
 				o.Reference = ""
+			}
+			if rng.IntN(40) == 0 {
+				// Another currency than its account's: held, not booked.
+				o.Currency = cur[accts[(indexOf(accts, a)+2)%len(accts)]]
 			}
 			obs = append(obs, s.tx(o))
 			if st == ledgerd.StatusCreated {

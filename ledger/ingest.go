@@ -18,11 +18,18 @@ type Result struct {
 	// Duplicate is true when the event_id was already stored: nothing
 	// changed.
 	Duplicate bool
+	// OtherBody is true, with Duplicate, when the event stored under the
+	// event_id has another body: the id was reused, and nothing of this
+	// body was applied. The caller keeps the body as evidence (the webhook
+	// listener quarantines it). Never true for the backfill's events,
+	// whose ids are digests of their bodies.
+	OtherBody bool
 }
 
 // Ingest records one observation and applies it to the Fuse state and the
 // book, in one transaction that has committed durably when Ingest returns
-// nil. A repeated event_id changes nothing and reports Duplicate. An
+// nil. A repeated event_id changes nothing and reports Duplicate (and
+// OtherBody if the stored body differs). An
 // observation refused for its content returns an error wrapping
 // ErrRejected and leaves nothing behind; a storage failure wraps
 // ErrUnavailable.
@@ -72,11 +79,14 @@ func (t *wtx) ingest(obs ledgerd.Observation) (Result, error) {
 		return Result{}, err
 	}
 	if !fresh {
-		// Stored before: a repeat changes nothing.
-		if err := t.queryRow("SELECT seq FROM events WHERE event_id = ?", ev.ID).Scan(&seq); err != nil {
+		// Stored before: a repeat changes nothing. Its body is compared
+		// here only, on this rare path, in SQL (the stored hash chains the
+		// previous event in, so hashes cannot be compared).
+		var same bool
+		if err := t.queryRow("SELECT seq, raw = ? FROM events WHERE event_id = ?", ev.Raw, ev.ID).Scan(&seq, &same); err != nil {
 			return Result{}, fmt.Errorf("look up event %s: %w", ev.ID, err)
 		}
-		return Result{Seq: seq, Duplicate: true}, nil
+		return Result{Seq: seq, Duplicate: true, OtherBody: !same}, nil
 	}
 	if obs.Account != nil {
 		if err := t.applyAccount(seq, *obs.Account, true); err != nil {

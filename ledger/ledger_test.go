@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -159,6 +160,59 @@ func TestDuplicateEventChangesNothing(t *testing.T) {
 	}
 }
 
+// TestEventIDAgainWithAnotherBodyIsReportedAndChangesNothing: a stored
+// event_id with another body is a duplicate that says OtherBody (the
+// caller keeps the body as evidence); with the same body it does not. The
+// book does not change either way, one observation at a time or in a
+// page applied by bulk.go, and a quarantined body of a reused event_id is
+// not replayed.
+func TestEventIDAgainWithAnotherBodyIsReportedAndChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	obs := scenario()
+	other := func(o ledgerd.Observation) ledgerd.Observation {
+		o.Event.Raw = append(bytes.Clone(o.Event.Raw), ' ')
+		return o
+	}
+	page := []ledgerd.Observation{other(obs[3]), obs[4], other(obs[5]), obs[6], obs[7]}
+	want := []Result{{Seq: 4, Duplicate: true, OtherBody: true}, {Seq: 5, Duplicate: true},
+		{Seq: 6, Duplicate: true, OtherBody: true}, {Seq: 7, Duplicate: true}, {Seq: 8, Duplicate: true}}
+	for _, noBulk := range []bool{true, false} {
+		l := openTest(t, Options{noBulk: noBulk})
+		ingestAll(t, l, obs)
+		before := fullDump(t, l)
+		got, err := l.IngestAll(ctx, page, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("noBulk=%v: page results %+v, want %+v", noBulk, got, want)
+		}
+		for i, o := range page {
+			r, err := l.Ingest(ctx, o)
+			if err != nil || r != want[i] {
+				t.Errorf("noBulk=%v: Ingest of page[%d]: %+v, %v; want %+v", noBulk, i, r, err, want[i])
+			}
+		}
+		if after := fullDump(t, l); after != before {
+			t.Errorf("noBulk=%v: a repeated event_id changed the file", noBulk)
+		}
+
+		id, err := l.Quarantine(ctx, Quarantined{Reason: "event_id_reused", Detail: "test", Raw: page[0].Event.Raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.ReplayQuarantined(ctx, id, page[0]); !errors.Is(err, ErrEventIDReused) {
+			t.Errorf("noBulk=%v: replay of a reused event_id: %v, want ErrEventIDReused", noBulk, err)
+		}
+		if q, err := l.QuarantineGet(ctx, id); err != nil || q.State != "held" {
+			t.Errorf("noBulk=%v: after the refused replay: %+v, %v; want held", noBulk, q, err)
+		}
+		if after := fullDump(t, l); after != before {
+			t.Errorf("noBulk=%v: the refused replay changed the file", noBulk)
+		}
+	}
+}
+
 func TestTerminalConflictIsKeptAsEvidenceNotFlipped(t *testing.T) {
 	var s script
 	l := openTest(t, Options{})
@@ -197,6 +251,49 @@ func TestTerminalConflictIsKeptAsEvidenceNotFlipped(t *testing.T) {
 		t.Errorf("conflicts %v, want %v", got, want)
 	}
 	mustVerify(t, l)
+}
+
+// TestPaymentInAnotherCurrencyThanItsAccountIsHeldNotBooked: a USD
+// payment on an AED account is not booked into bank:<acct> as a USD
+// balance. The transaction is recorded (status and amounts), the
+// contradiction is kept as evidence naming the event that brought it, no
+// entry is written at that event or any later one, and the book stays
+// balanced and verified.
+func TestPaymentInAnotherCurrencyThanItsAccountIsHeldNotBooked(t *testing.T) {
+	const acct = "aaaaaaaa-0000-4000-8000-000000000001"
+	const id = "20000000-0000-4000-8000-0000000000dd"
+	var s script
+	o := ledgerd.TransactionObservation{TransactionID: id, AccountID: acct, Kind: ledgerd.KindLocalPaymentOut,
+		Status: ledgerd.StatusCreated, Currency: "USD", Amounts: amounts(100_00, 1_00), At: at(1)}
+	created := s.tx(o)
+	o.Status, o.Currency, o.Amounts, o.At = ledgerd.StatusExecuted, "", nil, at(2)
+	executed := s.tx(o)
+	obs := []ledgerd.Observation{s.account(acct, "AED"), created, executed}
+	for _, noBulk := range []bool{true, false} {
+		l := openTest(t, Options{noBulk: noBulk})
+		if _, err := l.IngestAll(context.Background(), obs, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, l.Reader(), "entries"); n != 0 {
+			t.Errorf("noBulk=%v: %d entries, want none for a payment in another currency than its account", noBulk, n)
+		}
+		var n int
+		if err := l.Reader().QueryRow(`SELECT count(*) FROM balances WHERE currency = 'USD'`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("noBulk=%v: %d USD balances (%v), want none", noBulk, n, err)
+		}
+		var status, cur string
+		if err := l.Reader().QueryRow(`SELECT status, currency FROM fuse_transactions WHERE transaction_id = ?`, id).Scan(&status, &cur); err != nil ||
+			status != "executed" || cur != "USD" {
+			t.Errorf("noBulk=%v: transaction %s %s (%v), want executed USD, recorded", noBulk, status, cur, err)
+		}
+		got := dumpQueries(t, l, []string{`SELECT c.subject, c.field, c.kept, c.observed, e.event_id
+			FROM observation_conflicts c JOIN events e ON e.seq = c.event_seq`})
+		want := fmt.Sprintf("%s %s AED USD %s\n--\n", id, FieldAccountCurrency, created.Event.ID)
+		if got != want {
+			t.Errorf("noBulk=%v: conflicts\n%s\nwant\n%s", noBulk, got, want)
+		}
+		mustVerify(t, l)
+	}
 }
 
 func TestStatusNeverMovesBack(t *testing.T) {

@@ -73,8 +73,7 @@ func migrateTo(ctx context.Context, db *sql.DB, schema string, target int) error
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if current > latest {
-		return fmt.Errorf("file is at schema version %d, this ledgerd knows up to %d; upgrade ledgerd: %w",
-			current, latest, ErrNewerSchema)
+		return newerSchema(current, latest)
 	}
 	for _, m := range ms {
 		if m.version <= current || m.version > target {
@@ -85,6 +84,13 @@ func migrateTo(ctx context.Context, db *sql.DB, schema string, target int) error
 		}
 	}
 	return nil
+}
+
+// newerSchema is the error for a file at schema version current, which
+// this binary, knowing up to latest, must not touch.
+func newerSchema(current, latest int) error {
+	return fmt.Errorf("file is at schema version %d, this ledgerd knows up to %d; upgrade ledgerd: %w",
+		current, latest, ErrNewerSchema)
 }
 
 func applyMigration(ctx context.Context, db *sql.DB, m migration) error {

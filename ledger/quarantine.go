@@ -26,6 +26,10 @@ type Quarantined struct {
 // ErrNotFound reports a quarantine id that does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrEventIDReused reports a replayed body whose event_id is stored with
+// another body: it cannot be ingested under that id, and stays held.
+var ErrEventIDReused = errors.New("event_id stored with another body")
+
 // Quarantine keeps a refused body durably (it has committed when Quarantine
 // returns nil), so that nothing Fuse sent is ever lost.
 func (l *Ledger) Quarantine(ctx context.Context, q Quarantined) (int64, error) {
@@ -106,7 +110,9 @@ func scanQuarantined(rows *sql.Rows) (Quarantined, error) {
 }
 
 // ReplayQuarantined ingests obs (decoded again from quarantined body id,
-// after a fix) and marks the body replayed, in one transaction.
+// after a fix) and marks the body replayed, in one transaction. A body
+// whose event_id is stored with another body (an event_id_reused one)
+// changes nothing, stays held, and is reported with ErrEventIDReused.
 func (l *Ledger) ReplayQuarantined(ctx context.Context, id int64, obs ledgerd.Observation) (Result, error) {
 	var res Result
 	err := l.w.do(ctx, func(t *wtx) error {
@@ -123,6 +129,9 @@ func (l *Ledger) ReplayQuarantined(ctx context.Context, id int64, obs ledgerd.Ob
 		var err error
 		if res, err = t.ingest(obs); err != nil {
 			return err
+		}
+		if res.OtherBody {
+			return fmt.Errorf("quarantine %d: event %s (seq %d): %w", id, obs.Event.ID, res.Seq, ErrEventIDReused)
 		}
 		_, err = t.exec(`UPDATE quarantine SET state = 'replayed', replayed_seq = ?, resolved_at = ? WHERE id = ?`,
 			res.Seq, formatTime(t.now), id)

@@ -36,6 +36,10 @@ var (
 	ErrUnavailable = errors.New("ledger storage unavailable")
 	// ErrNewerSchema reports a file written by a newer ledgerd.
 	ErrNewerSchema = errors.New("database schema is newer than this ledgerd")
+	// ErrOlderSchema reports a file opened ReadOnly whose schema is older
+	// than this ledgerd's: reading it would need the upgrade that a
+	// read-only open must not make.
+	ErrOlderSchema = errors.New("database schema is older than this ledgerd")
 	// ErrClosed reports use of a closed Ledger.
 	ErrClosed = errors.New("ledger closed")
 )
@@ -52,6 +56,13 @@ type Options struct {
 	// OnBatch, when set, is told the number of units in every committed
 	// group commit (for the batch-size metric).
 	OnBatch func(n int)
+	// ReadOnly opens an existing file only to read it (ledgerd verify: a
+	// check must not change what it checks). Nothing is created,
+	// upgraded or made private: a missing file is an error, an older
+	// schema is refused with ErrOlderSchema, and files readable by others
+	// are left so and reported by Verify. Every write fails with
+	// ErrUnavailable.
+	ReadOnly bool
 	// failAfter, when set by tests, is called before each write statement
 	// and may return an error to simulate a failure mid-transaction.
 	failAfter func(stmt string) error
@@ -70,6 +81,10 @@ type Ledger struct {
 	reader *sql.DB
 	w      *writer
 	ckpt   *checkpointer
+	// exposed are the database's files that were readable by others when
+	// a ReadOnly open found them (Verify reports them); an open that may
+	// write makes them private instead.
+	exposed []exposedFile
 }
 
 // dsn builds a modernc.org/sqlite DSN. Pragmas go in the DSN so that every
@@ -119,6 +134,9 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	if opts.Readers <= 0 {
 		opts.Readers = 4
 	}
+	if opts.ReadOnly {
+		return openReadOnly(ctx, path, opts)
+	}
 	// Create the file ourselves so that it is private from the first byte;
 	// SQLite gives the -wal and -shm files the same mode.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -127,14 +145,13 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	}
 	// A file made by someone else (cp, sqlite3) may be readable by all:
 	// the ledger is private, and SQLite gives -wal and -shm its mode.
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("make database %s private: %w", p, err)
-			}
-			opts.Logger.Warn("database file was readable by others: made private", "path", p)
+	for _, x := range exposedFiles(path) {
+		if err := os.Chmod(x.path, x.mode&0o700); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("make database %s private: %w", x.path, err)
 		}
+		opts.Logger.Warn("database file was readable by others: made private", "path", x.path,
+			"mode", fmt.Sprintf("%04o", x.mode))
 	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -193,6 +210,65 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	return l, nil
 }
 
+// exposedFile is one of the database's files with access for group or
+// others, and its mode.
+type exposedFile struct {
+	path string
+	mode os.FileMode
+}
+
+// exposedFiles returns those of the database file and the -wal and -shm
+// files beside it that exist with any access for group or others.
+func exposedFiles(path string) []exposedFile {
+	var xs []exposedFile
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			xs = append(xs, exposedFile{path: p, mode: fi.Mode().Perm()})
+		}
+	}
+	return xs
+}
+
+// openReadOnly is Open with opts.ReadOnly: the reader pool alone, on a
+// file that must exist and be at this binary's schema version. The files'
+// modes are looked at before any connection opens (a reader makes -wal
+// and -shm files with the database's mode, and removes them again when it
+// closes). SQLite may still do its own housekeeping: fold into the file a
+// WAL that a crashed writer left, when the last connection closes; that
+// changes no row.
+func openReadOnly(ctx context.Context, path string, opts Options) (*Ledger, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("open database %s: not a regular file", path)
+	}
+	exposed := exposedFiles(path)
+	// mode=rw: never create the file, even if it vanished since the Stat.
+	rdb, err := sql.Open("sqlite", dsn(path, true)+"&mode=rw")
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(opts.Readers)
+	var version int
+	if err := rdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("open database %s: read schema version: %w", path, err)
+	}
+	if latest := SchemaVersion(); version != latest {
+		rdb.Close()
+		if version > latest {
+			return nil, fmt.Errorf("open database %s: %w", path, newerSchema(version, latest))
+		}
+		return nil, fmt.Errorf("open database %s: file is at schema version %d, this ledgerd's is %d; `ledgerd migrate` upgrades it: %w",
+			path, version, latest, ErrOlderSchema)
+	}
+	// A writer that is closed from the start: every write is refused.
+	w := &writer{closed: true}
+	return &Ledger{path: path, log: opts.Logger, now: opts.Now, reader: rdb, w: w, exposed: exposed}, nil
+}
+
 // Path returns the database file's path.
 func (l *Ledger) Path() string { return l.path }
 
@@ -204,6 +280,12 @@ func (l *Ledger) Reader() *sql.DB { return l.reader }
 // closes every connection.
 func (l *Ledger) Close() error {
 	l.w.close()
+	if l.writer == nil { // ReadOnly: nothing to optimize or checkpoint
+		if err := l.reader.Close(); err != nil {
+			return fmt.Errorf("close database %s: %w", l.path, err)
+		}
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error

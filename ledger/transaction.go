@@ -409,7 +409,8 @@ func (p *entryPlan) finalSeq(seq int64) sql.NullInt64 {
 }
 
 // planEntry works out the entry of a transaction that has none yet; nil
-// when it cannot be booked yet (amounts or currency not known).
+// when it cannot be booked yet (amounts or currency not known), and a
+// *currencyMismatch error when it must not be (see bookEntry).
 func (t *wtx) planEntry(txID string, cur txState) (*entryPlan, error) {
 	if !cur.Instructed.Valid {
 		return nil, nil // amounts not known yet: the entry waits
@@ -463,9 +464,15 @@ func postingArgs(args []any, entryID int64, ps Posting, p *entryPlan, seq int64)
 }
 
 // bookEntry writes the entry of a transaction that has none yet, if its
-// amounts and currency are known.
+// amounts and currency are known. A transaction in another currency than
+// its account's is not booked: the contradiction is kept as evidence
+// (FieldAccountCurrency) by the event that brought it.
 func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 	p, err := t.planEntry(txID, cur)
+	var mm *currencyMismatch
+	if errors.As(err, &mm) {
+		return t.conflict(seq, txID, FieldAccountCurrency, mm.account, mm.observed)
+	}
 	if p == nil || err != nil {
 		return err
 	}
@@ -534,8 +541,25 @@ var (
 	rowsSQL   = map[rowsKey]string{}
 )
 
+// FieldAccountCurrency is the observation_conflicts field of a transaction
+// whose currency is not its account's: subject the transaction, kept the
+// account's currency, observed the transaction's, event_seq the event that
+// said it. Its entry is not booked (the money would land in the bank
+// account in a currency the account does not hold); the reconciler opens a
+// currency_mismatch break naming the event.
+const FieldAccountCurrency = "account_currency"
+
+// currencyMismatch is why a transaction is not booked: its currency is not
+// its account's.
+type currencyMismatch struct{ account, observed string }
+
+func (e *currencyMismatch) Error() string {
+	return fmt.Sprintf("transaction in %s on an account in %s", e.observed, e.account)
+}
+
 // entryInput resolves what plan needs: the transaction's currency is its
-// own, or else its account's (transfer events carry no currency).
+// own, or else its account's (transfer events carry no currency). A
+// currency that is not its account's is a *currencyMismatch.
 func (t *wtx) entryInput(cur txState) (entryInput, error) {
 	in := entryInput{
 		Kind:      cur.Kind,
@@ -548,13 +572,18 @@ func (t *wtx) entryInput(cur txState) (entryInput, error) {
 		a := ledgerd.Amount(cur.CounterpartAmount.Int64)
 		in.CounterpartAmount = &a
 	}
-	if cur.Currency.Valid {
-		in.Currency = ledgerd.Currency(cur.Currency.String)
-		return in, nil
-	}
 	c, found, err := t.accountCurrency(cur.AccountID)
 	if err != nil {
 		return in, err
+	}
+	if cur.Currency.Valid {
+		// The account's currency is known here (the observation that
+		// named the account gave it one if it had none), from the cache.
+		if c.Valid && c.String != cur.Currency.String {
+			return in, &currencyMismatch{account: c.String, observed: cur.Currency.String}
+		}
+		in.Currency = ledgerd.Currency(cur.Currency.String)
+		return in, nil
 	}
 	if !found {
 		return in, fmt.Errorf("look up currency of account %s: %w", cur.AccountID, sql.ErrNoRows)

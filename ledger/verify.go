@@ -33,12 +33,14 @@ func (r Report) OK() bool {
 
 const maxDetails = 20
 
-// Verify checks the file's invariants: SQLite's integrity_check and
-// foreign keys, every entry balancing per currency, no posting on an
-// unknown ledger account, the running balances equal to the postings, entry
-// states and accounts consistent with their Fuse transactions, and the events hash
-// chain. The error is for a failure to run the checks, not for a failed
-// check: that is in the Report.
+// Verify checks the file's invariants: its files private to their owner
+// (as Open found them: an Open that may write makes them so, a ReadOnly
+// one only looks), SQLite's integrity_check and foreign keys, every entry
+// balancing per currency, no posting on an unknown ledger account, the
+// running balances equal to the postings, entry states and accounts
+// consistent with their Fuse transactions, and the events hash chain. The
+// error is for a failure to run the checks, not for a failed check: that
+// is in the Report.
 func (l *Ledger) Verify(ctx context.Context) (Report, error) {
 	conn, err := l.reader.Conn(ctx)
 	if err != nil {
@@ -58,6 +60,14 @@ func (l *Ledger) Verify(ctx context.Context) (Report, error) {
 		name string
 		run  func() ([]string, error)
 	}{
+		{"database files private to their owner", func() ([]string, error) {
+			var lines []string
+			for _, x := range l.exposed {
+				lines = append(lines, fmt.Sprintf("%s is mode %04o, readable by others: `ledgerd migrate` or `ledgerd serve` makes it private (or chmod 600 it); verify leaves it as it is",
+					x.path, x.mode))
+			}
+			return lines, nil
+		}},
 		{"sqlite integrity_check", func() ([]string, error) {
 			lines, err := column(ctx, tx, "PRAGMA integrity_check")
 			if len(lines) == 1 && lines[0] == "ok" {

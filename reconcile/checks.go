@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/ledger"
 )
 
 // The checks below need only the ledger. Each is one SQL statement over
@@ -32,7 +33,7 @@ func (st *runState) query(ctx context.Context, q string, args ...any) (*sql.Rows
 // ledgerChecks runs every ledger-only check.
 func (st *runState) ledgerChecks(ctx context.Context) error {
 	for _, check := range []func(context.Context) error{
-		st.unpairedLegs, st.duplicates, st.statusConflicts, st.unbalancedEntries,
+		st.unpairedLegs, st.duplicates, st.statusConflicts, st.currencyConflicts, st.unbalancedEntries,
 	} {
 		if err := check(ctx); err != nil {
 			return err
@@ -195,6 +196,49 @@ func (st *runState) statusConflicts(ctx context.Context) error {
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read status conflicts: %w", err)
+	}
+	rows.Close()
+	return st.emitAll(ctx, fs)
+}
+
+// currencyConflicts turns the ledger's evidence of transactions in another
+// currency than their account's, which it did not book, into breaks
+// naming the event that said it (one per event: the subject is
+// "event:<seq>", apart from the transaction's own currency_mismatch when
+// Fuse disagrees with the ledger). Like status conflicts, they stay until
+// acknowledged.
+func (st *runState) currencyConflicts(ctx context.Context) error {
+	rows, err := st.query(ctx, `
+		SELECT c.event_seq, e.event_id, c.subject, c.kept, c.observed, COALESCE(t.account_id, ''),
+		       COALESCE(t.kind, ''), COALESCE(t.status, ''), t.instructed_amount
+		  FROM observation_conflicts c
+		  JOIN events e ON e.seq = c.event_seq
+		  LEFT JOIN fuse_transactions t ON t.transaction_id = c.subject
+		 WHERE c.field = ? ORDER BY c.event_seq, c.id`, ledger.FieldAccountCurrency)
+	if err != nil {
+		return fmt.Errorf("read currency conflicts: %w", err)
+	}
+	defer rows.Close()
+	var fs []Finding
+	for rows.Next() {
+		var seq int64
+		var eventID, txID, kept, observed, acct, kind, status string
+		var instructed sql.NullInt64
+		if err := rows.Scan(&seq, &eventID, &txID, &kept, &observed, &acct, &kind, &status, &instructed); err != nil {
+			return fmt.Errorf("read currency conflicts: %w", err)
+		}
+		c := ledgerd.Currency(observed)
+		var fa *ledgerd.Amount
+		if instructed.Valid {
+			fa = amt(ledgerd.Amount(instructed.Int64))
+		}
+		fs = append(fs, Finding{Category: CurrencyMismatch, Subject: fmt.Sprintf("event:%d", seq), Severity: Critical,
+			FuseAccountID: acct, FuseTransactionID: txID, Currency: c, FuseAmount: fa,
+			Detail: fmt.Sprintf("event %s (seq %d) puts %s %s (%s, %s) on account %s, whose currency is %s: the ledger did not book it (nothing in %s on %s)",
+				eventID, seq, kind, txID, status, fmtAmt(fa, c), acct, kept, observed, ledger.BankAccount(acct))})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read currency conflicts: %w", err)
 	}
 	rows.Close()
 	return st.emitAll(ctx, fs)

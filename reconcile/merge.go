@@ -617,6 +617,9 @@ func (m *merger) ledgerChecks(ctx context.Context, l *ledgerTx) error {
 	if l.EntryState.Valid || l.lastSeen() > m.st.ledgerGraceS {
 		return nil
 	}
+	if l.Instructed.Valid && l.Currency.Valid && m.job.ledgerCurrency != "" && l.Currency.String != m.job.ledgerCurrency {
+		return nil // held for its currency: the currency_mismatch break of its event says why
+	}
 	var what string
 	switch {
 	case !l.Instructed.Valid:

@@ -10,6 +10,7 @@ import (
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
 )
 
@@ -118,7 +119,7 @@ type planted struct {
 //	missing_in_ledger  an inbound payment the ledger never got
 //	missing_at_fuse    a transaction only the ledger has
 //	amount_mismatch    a payment booked 1.00 larger
-//	currency_mismatch  an inbound payment booked in another currency
+//	currency_mismatch  an inbound payment observed in another currency
 //	status_mismatch    an executed payment booked as failed
 //	account_mismatch   an inbound payment booked on another account
 //	unpaired_leg       a transfer whose receiving leg never arrived
@@ -178,13 +179,18 @@ func plantMonth(t *testing.T) *planted {
 	extra = append(extra, o)
 	want(key{reconcile.AmountMismatch, x.TransactionID}, drift(x.AccountID, x.Currency))
 
-	// currency_mismatch
+	// currency_mismatch: the ledger is told USD for a payment on an account
+	// in another currency. It books nothing (no USD on the account: no
+	// USD drift) and a break names the event; Fuse has the payment in the
+	// account's currency, so the comparison finds the currencies differ
+	// and the account misses the payment.
 	x = p.tx(fuse.KindLocalPaymentIn, fuse.StatusSettled, func(x sandbox.TruthTransaction) bool { return x.Currency != "USD" })
 	skip[x.TransactionID] = true
 	o = obsOf(x.Transaction)
 	o.Currency = "USD"
 	extra = append(extra, o)
-	want(key{reconcile.CurrencyMismatch, x.TransactionID}, drift(x.AccountID, x.Currency), drift(x.AccountID, "USD"))
+	inUSD := x.TransactionID
+	want(key{reconcile.CurrencyMismatch, x.TransactionID}, drift(x.AccountID, x.Currency))
 
 	// status_mismatch
 	x = p.tx(fuse.KindLocalPaymentOut, fuse.StatusExecuted, nil)
@@ -237,6 +243,12 @@ func plantMonth(t *testing.T) *planted {
 
 	w.ingest(without(truth.Transactions, skip)...)
 	w.ingestObs(extra...)
+	var usdSeq int64
+	if err := w.l.Reader().QueryRow(`SELECT event_seq FROM observation_conflicts WHERE subject = ? AND field = ?`,
+		inUSD, ledger.FieldAccountCurrency).Scan(&usdSeq); err != nil {
+		t.Fatalf("the payment in USD left no evidence: %v", err)
+	}
+	want(key{reconcile.CurrencyMismatch, "event:" + itoa(usdSeq)})
 
 	// unbalanced_entry: one more posting on an entry, written around
 	// ledgerd. It touches expense:fees, so no bank balance moves.

@@ -86,6 +86,10 @@ const (
 	resultUnavailable = "unavailable"
 )
 
+// reasonEventIDReused is the quarantine reason of a body that came with an
+// event_id already stored with another body.
+const reasonEventIDReused = "event_id_reused"
+
 // Response bodies of the 2xx answers, newline included.
 const (
 	bodyReceived  = "{\"received\":true}\n"
@@ -135,8 +139,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	level := slog.LevelInfo
 	if oc.status >= 500 {
 		level = slog.LevelError
-	} else if oc.status >= 400 {
-		level = slog.LevelWarn
+	} else if oc.status >= 400 || oc.result == resultQuarantined {
+		level = slog.LevelWarn // a body kept in quarantine, even one acknowledged with 200
 	}
 	// Enabled first: a discarded line then costs nothing, not even its
 	// attributes.
@@ -232,7 +236,21 @@ func (h *Handler) handle(r *http.Request) outcome {
 	case err != nil:
 		return outcome{status: http.StatusServiceUnavailable, result: resultUnavailable, typ: typ,
 			reason: "storage_unavailable", err: err}
+	case res.Duplicate && res.OtherBody:
+		// The event_id came before with another body, whose effects stand.
+		// This one is kept as evidence and acknowledged (an answer Fuse
+		// would retry for 12 hours changes nothing): 200 once it is in
+		// quarantine, 503 if it could not be kept.
+		oc := quarantine(http.StatusOK, reasonEventIDReused, fmt.Errorf(
+			"event_id %s is stored (event seq %d) with another body; that body stands, this one was not applied",
+			obs.Event.ID, res.Seq))
+		oc.typ = typ
+		if oc.status == http.StatusOK {
+			oc.body = bodyDuplicate
+		}
+		return oc
 	case res.Duplicate:
+		// The same body again: Fuse retrying.
 		return outcome{status: http.StatusOK, result: resultDuplicate, typ: typ, body: bodyDuplicate}
 	case !obs.Handled():
 		return outcome{status: http.StatusOK, result: resultUnhandled, typ: typ, body: bodyReceived}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -362,4 +363,106 @@ func TestStorageUnavailableAnswers503AndAcknowledgesNothing(t *testing.T) {
 	}
 	ls.srv.Close()
 	ls.srv = nil
+}
+
+// lockedBuffer is a log sink the server's goroutines and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitLog polls for a log line containing every one of parts and returns
+// it (the listener logs a request after answering it).
+func waitLog(t *testing.T, logs *lockedBuffer, parts ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			found := true
+			for _, p := range parts {
+				found = found && strings.Contains(line, p)
+			}
+			if found {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q in:\n%s", parts, logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestEventIDAgainWithAnotherBodyIsKeptAsEvidence: a repeated event_id with
+// the same body is Fuse retrying, a silent 200 duplicate. With another body
+// it is still acknowledged (the first body's effects stand, and a refusal
+// would have Fuse retry for 12 hours), but the second body is kept in
+// quarantine as event_id_reused naming the stored event, counted, and
+// logged at WARN; nothing of it reaches the book.
+func TestEventIDAgainWithAnotherBodyIsKeptAsEvidence(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	logs := &lockedBuffer{}
+	ls := startListener(t, "", webhook.Options{Metrics: webhook.NewMetrics(reg),
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	first, other := inboundBody(1, 0, 100_00), inboundBody(1, 0, 999_00) // same event_id and transaction
+	for i, body := range [][]byte{first, first} {
+		if status, resp := post(t, ls.url, body); status != http.StatusOK {
+			t.Fatalf("delivery %d: %d %s", i, status, resp)
+		}
+	}
+	waitLog(t, logs, "level=INFO", "result=duplicate")
+	if n := rows(t, ls.l, "quarantine"); n != 0 {
+		t.Fatalf("the same body again left %d quarantine rows, want none", n)
+	}
+	want := balances(t, ls.l)
+
+	status, resp := post(t, ls.url, other)
+	if status != http.StatusOK || !strings.Contains(resp, `"duplicate":true`) {
+		t.Errorf("another body under a stored event_id: %d %s, want 200 duplicate", status, resp)
+	}
+	var reason, detail, remote string
+	var raw []byte
+	if err := ls.l.Reader().QueryRow(`SELECT reason, detail, raw, remote_addr FROM quarantine`).Scan(&reason, &detail, &raw, &remote); err != nil {
+		t.Fatalf("no quarantine row: %v", err)
+	}
+	if reason != "event_id_reused" || !strings.Contains(detail, "event seq 1") || !bytes.Equal(raw, other) || remote == "" {
+		t.Errorf("quarantined %q %q from %q, body kept %v; want event_id_reused naming event seq 1, the second body", reason, detail, remote, bytes.Equal(raw, other))
+	}
+	if got := balances(t, ls.l); !reflect.DeepEqual(got, want) {
+		t.Errorf("balances %v after the second body, want %v", got, want)
+	}
+	if n := rows(t, ls.l, "events"); n != 1 {
+		t.Errorf("%d events, want the first body only", n)
+	}
+	waitLog(t, logs, "level=WARN", "reason=event_id_reused", "event seq 1")
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counted float64
+	for _, mf := range mfs {
+		if mf.GetName() != "ledgerd_webhook_quarantined_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if l := m.GetLabel(); len(l) == 1 && l[0].GetValue() == "event_id_reused" {
+				counted = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if counted != 1 {
+		t.Errorf("ledgerd_webhook_quarantined_total{reason=\"event_id_reused\"} = %v, want 1", counted)
+	}
 }

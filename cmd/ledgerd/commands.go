@@ -40,6 +40,12 @@ type opened struct {
 // openLedger loads the configuration and opens the file it names; --db
 // overrides LEDGERD_DB.
 func openLedger(ctx context.Context, e env, dbFlag string) (opened, error) {
+	return openLedgerWith(ctx, e, dbFlag, ledger.Options{})
+}
+
+// openLedgerWith is openLedger with options (its Logger is the
+// configured one).
+func openLedgerWith(ctx context.Context, e env, dbFlag string, opts ledger.Options) (opened, error) {
 	cfg, log, err := loadConfig(ctx, e)
 	if err != nil {
 		return opened{}, err
@@ -48,7 +54,8 @@ func openLedger(ctx context.Context, e env, dbFlag string) (opened, error) {
 	if dbFlag != "" {
 		path = dbFlag
 	}
-	l, err := ledger.Open(ctx, path, ledger.Options{Logger: log})
+	opts.Logger = log
+	l, err := ledger.Open(ctx, path, opts)
 	if err != nil {
 		return opened{}, err
 	}
@@ -59,8 +66,10 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "migrate", "[--db PATH]",
 		`Creates the SQLite file at $LEDGERD_DB (default ledgerd.db) if it does not
 exist, or upgrades an older file's schema in place, one version per
-transaction. A file written by a newer ledgerd is refused. Every other
-command does the same on start; migrate does only that.`)
+transaction. A file written by a newer ledgerd is refused. A file (or its
+-wal or -shm) that others can read is made private (0600), with a warning.
+Every other command but verify does the same on start; migrate does only
+that.`)
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
 	if err := parseNone(fs, args); err != nil {
 		return err
@@ -138,14 +147,18 @@ func cmdVerify(ctx context.Context, e env, args []string) error {
 		`Checks the file: SQLite's integrity_check and foreign keys, every entry
 balancing to zero per currency, no posting on an unknown account, running
 balances equal to the postings, entry states matching Fuse statuses, and
-the events hash chain (tampering with a stored event breaks it). Exit 0
+the events hash chain (tampering with a stored event breaks it), and that
+no one but the owner can read the file. A check does not change what it
+checks: verify only reads. It creates no file, refuses a file at an older
+schema version instead of upgrading it, and reports a file readable by
+others instead of making it private ("ledgerd migrate" does both). Exit 0
 when every check passes, 1 with a report of what failed.`)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
-	o, err := openLedger(ctx, e, *db)
+	o, err := openLedgerWith(ctx, e, *db, ledger.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}

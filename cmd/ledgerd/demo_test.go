@@ -108,7 +108,7 @@ func TestDemoRunsTheStoryAndStopsAfterItsDuration(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"1. Opened", "4. Backfill", "RECONCILED", "7. Reconciliation #3: BREAKS",
-		"balance_drift", "difference 150.00", "all 7 checks passed", "Stopped cleanly"} {
+		"balance_drift", "difference 150.00", "all 8 checks passed", "Stopped cleanly"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -118,7 +118,7 @@ func TestBalancesTableShowsMajorUnits(t *testing.T) {
 func TestVerifyPassesThenCatchesTampering(t *testing.T) {
 	path := seedFile(t)
 	env := map[string]string{"LEDGERD_DB": path}
-	if code, out, errOut := ledgerdRun(t, env, "verify"); code != 0 || !strings.Contains(out, "all 7 checks passed") {
+	if code, out, errOut := ledgerdRun(t, env, "verify"); code != 0 || !strings.Contains(out, "all 8 checks passed") {
 		t.Fatalf("verify of a clean file: exit %d\n%s%s", code, out, errOut)
 	}
 	db, err := sql.Open("sqlite", path)
@@ -135,6 +135,63 @@ func TestVerifyPassesThenCatchesTampering(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "FAIL events hash chain") || !strings.Contains(errOut, "events hash chain") {
 		t.Errorf("verify of a tampered file: exit %d, want 1\n%s%s", code, out, errOut)
 	}
+}
+
+// TestVerifyReportsAReadableFileAndLeavesItAsItIs: a check must not change
+// what it checks. verify reports a database others can read (exit 1,
+// naming the mode and the fix) and leaves the mode alone; migrate makes
+// it private. verify creates no missing file and upgrades no older one.
+func TestVerifyReportsAReadableFileAndLeavesItAsItIs(t *testing.T) {
+	path := seedFile(t)
+	env := map[string]string{"LEDGERD_DB": path}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := ledgerdRun(t, env, "verify")
+	if code != 1 || !strings.Contains(out, "FAIL database files private") ||
+		!strings.Contains(out, path+" is mode 0644") || !strings.Contains(out, "ledgerd migrate") {
+		t.Errorf("verify of a 0644 file: exit %d, want 1 naming the mode and the fix\n%s%s", code, out, errOut)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("verify changed the mode to %o (%v), want it left at 644", fi.Mode().Perm(), err)
+	}
+	if code, out, errOut := ledgerdRun(t, env, "migrate"); code != 0 {
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, errOut)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("after migrate: mode %o (%v), want 600", fi.Mode().Perm(), err)
+	}
+	if code, out, errOut := ledgerdRun(t, env, "verify"); code != 0 {
+		t.Errorf("verify after migrate: exit %d\n%s%s", code, out, errOut)
+	}
+
+	missing := filepath.Join(t.TempDir(), "missing.db")
+	if code, _, errOut := ledgerdRun(t, env, "verify", "--db", missing); code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("verify of a missing file: exit %d, %q; want 1, no such file", code, errOut)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("verify created %s (%v)", missing, err)
+	}
+
+	// An older file (here: the user_version of one a version back) is
+	// reported, not upgraded.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := ledger.SchemaVersion() - 1
+	if _, err := db.Exec("PRAGMA user_version = " + strconv.Itoa(older)); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = ledgerdRun(t, env, "verify")
+	if code != 1 || !strings.Contains(errOut, "ledgerd migrate") {
+		t.Errorf("verify of an older file: exit %d, %q; want 1 saying ledgerd migrate", code, errOut)
+	}
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != older {
+		t.Errorf("user_version after verify: %d (%v), want %d", v, err, older)
+	}
+	db.Close()
 }
 
 func TestConfigurationErrorsExitTwoListingEveryProblem(t *testing.T) {

@@ -19,7 +19,10 @@ func cmdQuarantine(ctx context.Context, e env, args []string) error {
 amounts out of range) are kept in the quarantine table with the reason,
 never dropped. "list" shows them; "replay ID" decodes the stored body again
 (after a fix to ledgerd) and, if it is now acceptable, ingests it and marks
-it replayed, in one transaction.`)
+it replayed, in one transaction. A body kept because its event_id came
+before with another body (reason event_id_reused; the first body was
+applied and stands) cannot be replayed: replay says so, exits 1, and the
+body stays held.`)
 	state := fs.String("state", "held", "which bodies to list: held, replayed, discarded or all")
 	asJSON := fs.Bool("json", false, "list as JSON")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
@@ -100,6 +103,11 @@ it replayed, in one transaction.`)
 			return errProblem
 		}
 		res, err := l.ReplayQuarantined(ctx, id, obs)
+		if errors.Is(err, ledger.ErrEventIDReused) {
+			fmt.Fprintf(e.stderr, "ledgerd quarantine replay: body %d: %v; the stored body stands, "+
+				"and this one cannot be ingested under the same event_id: it stays held as evidence\n", id, err)
+			return errProblem
+		}
 		if err != nil {
 			return err
 		}
