@@ -2,9 +2,9 @@
 // Prometheus metrics, a read-only JSON API over balances, breaks and
 // reconciliation runs, and a server-rendered status page for people. It only
 // reads the ledger (through its read-only pool); the one write it takes is
-// the readiness probe's empty transaction on the ledger's writer, which
-// proves the write lock can still be had. There is no write path: every
-// route answers GET and HEAD only, because the listener has no
+// the readiness probe's rewrite of the write_probe row on the ledger's
+// writer, which proves a webhook could be stored now. There is no write
+// path: every route answers GET and HEAD only, because the listener has no
 // authentication and is meant for loopback (LEDGERD_ADMIN_LISTEN).
 package admin
 
@@ -44,7 +44,9 @@ type Options struct {
 	// /readyz answer 503 with its message.
 	Ready func(ctx context.Context) error
 	// ReadyTimeout bounds how long /readyz waits for the ledger's writer
-	// before it answers 503; default 3s.
+	// before it answers 503; default 3s. /readyz also answers 503 once
+	// the ledger's integrity check (ledger.CheckIntegrity, which serve
+	// runs at start) has found the file damaged.
 	ReadyTimeout time.Duration
 	// Version is shown in the status page's header.
 	Version string
@@ -110,6 +112,7 @@ func New(opts Options) http.Handler {
 		Help: "Requests to the admin listener, by route and HTTP status code.",
 	}, []string{"handler", "code"})
 	requests = register(reg, requests)
+	registerIntegrity(reg, opts.Ledger)
 
 	mux := http.NewServeMux()
 	route := func(pattern, name string, f http.HandlerFunc) {

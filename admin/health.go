@@ -7,41 +7,91 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Readiness of the database. Ready means that a webhook posted now would be
+// stored and acknowledged. A probe that writes one row (ledger.ProbeWrite)
+// is the heart of it, but on its own it can pass where webhooks fail: on a
+// full disk SQLite reuses its WAL from the beginning after a checkpoint, so
+// a one-row commit still fits while a batch of webhooks needs pages the
+// checkpoint cannot add to the file. Two more rules close that gap: the
+// file system must have minFreeBytes free (statfs), and the writer's own
+// last failure for the storage's sake (ledger.LastWriteFault) must not be
+// recent; a later commit of real work clears it at once.
+const (
+	// minFreeBytes is the free space below which the database counts as
+	// full: a few group commits of webhooks and the checkpoint that copies
+	// them into the file.
+	minFreeBytes = 1 << 20
+	// faultWindow bounds how long a write that failed for the storage's
+	// sake keeps /readyz at 503 when nothing has committed since: with
+	// no traffic, one transient failure must not keep ledgerd unready
+	// for hours.
+	faultWindow = 30 * time.Second
 )
 
 // errProbeStuck reports that an earlier write probe is still waiting for
 // the ledger's writer.
 var errProbeStuck = errors.New("an earlier write probe is still waiting for the ledger's writer")
 
-// ProbeWritable reports whether the ledger can still take its write lock:
-// it runs an empty transaction through the ledger's single writer, which
-// begins it with BEGIN IMMEDIATE (the RESERVED lock every ingest needs) and
-// commits it. Success also proves the writer's queue is moving. It gives up
-// when ctx ends even if the writer never answers; the probe's goroutine then
-// finishes whenever the writer does. The serve wiring can use it as the
-// systemd watchdog's health check.
+// ProbeWritable reports whether a webhook posted now would be stored: the
+// database's file system has at least 1 MiB free, no write has failed for
+// the storage's sake (disk full, I/O error, lock held too long) in the last
+// 30 s with none committed since, and a write of the write_probe row
+// through the ledger's single writer commits durably. It gives up when ctx
+// ends even if the writer never answers; the probe's goroutine then
+// finishes whenever the writer does.
 func ProbeWritable(ctx context.Context, l *ledger.Ledger) error {
+	const what = "database not writable"
+	switch free, err := l.FreeSpace(); {
+	case err != nil && !errors.Is(err, errors.ErrUnsupported):
+		return fmt.Errorf("%s: %w", what, err)
+	case err == nil && free < minFreeBytes:
+		return fmt.Errorf("%s: %s free on its file system, less than %s", what, kib(free), kib(minFreeBytes))
+	}
+	if at, err := l.LastWriteFault(); err != nil {
+		if ago := time.Since(at); ago < faultWindow {
+			return fmt.Errorf("%s: a write failed %s ago and none has committed since: %w",
+				what, ago.Round(time.Second), err)
+		}
+	}
+	return probe(ctx, what, l.ProbeWrite)
+}
+
+// ProbeWriter reports whether the ledger's writer is alive: an empty
+// transaction through it takes the write lock and commits nothing. It
+// passes on a full disk, which is what the systemd watchdog needs: a
+// restart cannot free the disk, while a stuck writer is what a restart
+// fixes.
+func ProbeWriter(ctx context.Context, l *ledger.Ledger) error {
+	return probe(ctx, "the ledger's writer is stuck", l.ProbeLock)
+}
+
+// probe runs fn on the writer and waits for it at most until ctx ends.
+func probe(ctx context.Context, what string, fn func(context.Context) error) error {
 	done := make(chan error, 1)
 	go func() {
 		// Not ctx: once queued, the writer waits for the unit anyway, and a
 		// cancelled context would only turn the answer into a lie.
-		done <- l.Update(context.WithoutCancel(ctx), func(tx *ledger.Tx) error {
-			var n int
-			return tx.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&n)
-		})
+		done <- fn(context.WithoutCancel(ctx))
 	}()
 	select {
 	case err := <-done:
 		if err != nil {
-			return fmt.Errorf("database not writable: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("database not writable: no answer from the ledger's writer: %w", ctx.Err())
+		return fmt.Errorf("%s: no answer from the ledger's writer: %w", what, ctx.Err())
 	}
 }
+
+// kib formats a byte count in KiB.
+func kib(n uint64) string { return fmt.Sprintf("%d KiB", n>>10) }
 
 // writeProbe runs ProbeWritable at most once at a time, so that a stuck
 // writer and a prober calling every second do not pile up goroutines.
@@ -74,13 +124,19 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz is readiness: the database takes the write lock within
+// readyz is readiness: the start-up integrity check has not found the
+// file damaged, the database is writable (ProbeWritable) within
 // Options.ReadyTimeout, and the daemon's own checks (Options.Ready) pass.
+// On a damaged file the write probe is not run: the ledger refuses every
+// write, and the integrity check's findings say why.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 	var problems []string
-	if err := h.probe.check(ctx); err != nil {
+	if in := h.ledger.Integrity(); in.State == ledger.IntegrityFailed {
+		problems = append(problems, "integrity check failed, the database file is damaged and writes are refused: "+
+			strings.Join(in.Problems, "; "))
+	} else if err := h.probe.check(ctx); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if h.ready != nil {
@@ -94,4 +150,27 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// integrityStates are the values of ledgerd_integrity_check's state label.
+var integrityStates = []ledger.IntegrityState{
+	ledger.IntegrityUnchecked, ledger.IntegrityChecking, ledger.IntegrityOK, ledger.IntegrityFailed,
+}
+
+// registerIntegrity adds ledgerd_integrity_check: 1 for the state the
+// integrity check is in, 0 for the others (alert on state="failed").
+func registerIntegrity(reg prometheus.Registerer, l *ledger.Ledger) {
+	for _, st := range integrityStates {
+		register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ledgerd_integrity_check",
+			Help: "The start-up integrity check of the database file (quick_check and the events hash chain): " +
+				"1 for its state (unchecked, checking, ok, failed: the file is damaged and writes are refused), 0 for the others.",
+			ConstLabels: prometheus.Labels{"state": string(st)},
+		}, func() float64 {
+			if l.Integrity().State == st {
+				return 1
+			}
+			return 0
+		}))
+	}
 }

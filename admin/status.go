@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/ledger"
 )
 
 //go:embed status.html
@@ -33,22 +34,32 @@ const (
 // statusData is everything the template shows, already formatted: amounts
 // in major units of their currency, times in the configured zone.
 type statusData struct {
-	Version  string
-	DBPath   string
-	Now      string
-	Zone     string
-	Refresh  int
-	LastRun  *runRow
-	Backfill backfillInfo
-	Sources  []sourceRow
-	Balances []balanceRow
-	Drifting int
-	Breaks   []breakRow
-	Open     int
-	Acked    int
-	Runs     []runRow
-	Ingest   chart
-	Drift    []chart
+	Version   string
+	DBPath    string
+	Now       string
+	Zone      string
+	Refresh   int
+	Integrity integrityInfo
+	LastRun   *runRow
+	Backfill  backfillInfo
+	Sources   []sourceRow
+	Balances  []balanceRow
+	Drifting  int
+	Breaks    []breakRow
+	Open      int
+	Acked     int
+	Runs      []runRow
+	Ingest    chart
+	Drift     []chart
+}
+
+// integrityInfo is the start-up integrity check as the page shows it.
+type integrityInfo struct {
+	State    string // OK, CHECKING, FAILED, NOT CHECKED
+	Class    string // the badge's
+	Detail   string
+	Problems []string
+	Failed   bool
 }
 
 type backfillInfo struct {
@@ -134,6 +145,7 @@ func (h *handler) status(ctx context.Context) (*statusData, error) {
 		Zone:    h.loc.String(),
 		Refresh: 60,
 	}
+	d.Integrity = h.integrityInfo(now)
 	steps := []func(context.Context, *statusData, time.Time) error{
 		h.statusBalances, h.statusBreaks, h.statusRuns, h.statusIngest, h.statusDrift,
 	}
@@ -143,6 +155,25 @@ func (h *handler) status(ctx context.Context) (*statusData, error) {
 		}
 	}
 	return d, nil
+}
+
+// integrityInfo describes the ledger's integrity check.
+func (h *handler) integrityInfo(now time.Time) integrityInfo {
+	in := h.ledger.Integrity()
+	took := in.Finished.Sub(in.Started).Round(time.Millisecond)
+	switch in.State {
+	case ledger.IntegrityChecking:
+		return integrityInfo{State: "CHECKING", Class: "pending",
+			Detail: fmt.Sprintf("quick_check and the events hash chain, started %s (%s)", h.showTime(in.Started), ago(now.Sub(in.Started)))}
+	case ledger.IntegrityOK:
+		return integrityInfo{State: "OK", Class: "ok",
+			Detail: fmt.Sprintf("quick_check and the hash chain of %s events passed at %s (took %s)",
+				formatCount(in.Events), h.showTime(in.Finished), took)}
+	case ledger.IntegrityFailed:
+		return integrityInfo{State: "FAILED", Class: "bad", Failed: true, Problems: in.Problems,
+			Detail: fmt.Sprintf("checked at %s (took %s)", h.showTime(in.Finished), took)}
+	}
+	return integrityInfo{State: "NOT CHECKED", Class: "running", Detail: "ledgerd serve checks the file when it starts"}
 }
 
 func (h *handler) statusBalances(ctx context.Context, d *statusData, _ time.Time) error {

@@ -42,6 +42,15 @@ var (
 	ErrOlderSchema = errors.New("database schema is older than this ledgerd")
 	// ErrClosed reports use of a closed Ledger.
 	ErrClosed = errors.New("ledger closed")
+	// ErrDamaged reports a write refused because CheckIntegrity found the
+	// file damaged; it comes wrapped in ErrUnavailable.
+	ErrDamaged = errors.New("database file damaged")
+	// ErrNotCheckpointed reports a Close that did everything but its
+	// housekeeping: PRAGMA optimize, or copying the WAL into the database
+	// file (a full disk refuses the pages the file must grow by). Nothing
+	// is lost: every commit was synced to the WAL, which stays beside the
+	// file, and the next open reads it and checkpoints it.
+	ErrNotCheckpointed = errors.New("WAL not checkpointed into the database file; kept for the next open")
 )
 
 // Options tune Open. The zero value is the production setting.
@@ -64,7 +73,9 @@ type Options struct {
 	// ErrUnavailable.
 	ReadOnly bool
 	// failAfter, when set by tests, is called before each write statement
-	// and may return an error to simulate a failure mid-transaction.
+	// and may return an error to simulate a failure mid-transaction; also
+	// before Close's housekeeping statements (PRAGMA optimize, the final
+	// checkpoint).
 	failAfter func(stmt string) error
 	// noBulk, set by tests, applies every observation the usual way
 	// (bulk.go), to compare.
@@ -85,6 +96,8 @@ type Ledger struct {
 	// a ReadOnly open found them (Verify reports them); an open that may
 	// write makes them private instead.
 	exposed []exposedFile
+	// integrity is the state of CheckIntegrity.
+	integrity integrity
 }
 
 // dsn builds a modernc.org/sqlite DSN. Pragmas go in the DSN so that every
@@ -277,26 +290,34 @@ func (l *Ledger) Path() string { return l.path }
 func (l *Ledger) Reader() *sql.DB { return l.reader }
 
 // Close drains the write queue, optimizes and checkpoints the file, and
-// closes every connection.
+// closes every connection. When only the optimize or the checkpoint
+// failed, the error wraps ErrNotCheckpointed: nothing is lost. Any other
+// failure (a queued write that failed while closing, a connection that
+// would not close) does not.
 func (l *Ledger) Close() error {
-	l.w.close()
+	var errs, housekeeping []error
+	if err := l.w.close(); err != nil {
+		errs = append(errs, err)
+	}
 	if l.writer == nil { // ReadOnly: nothing to optimize or checkpoint
 		if err := l.reader.Close(); err != nil {
-			return fmt.Errorf("close database %s: %w", l.path, err)
+			errs = append(errs, err)
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("close database %s: %w", l.path, errors.Join(errs...))
 		}
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var errs []error
 	if err := l.ckpt.close(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := l.writer.ExecContext(ctx, "PRAGMA optimize"); err != nil {
-		errs = append(errs, fmt.Errorf("optimize: %w", err))
+	if err := l.housekeep(ctx, "PRAGMA optimize"); err != nil {
+		housekeeping = append(housekeeping, fmt.Errorf("optimize: %w", err))
 	}
-	if _, err := l.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+	if err := l.housekeep(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		housekeeping = append(housekeeping, fmt.Errorf("checkpoint: %w", err))
 	}
 	if err := l.reader.Close(); err != nil {
 		errs = append(errs, err)
@@ -304,10 +325,26 @@ func (l *Ledger) Close() error {
 	if err := l.writer.Close(); err != nil {
 		errs = append(errs, err)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("close database %s: %w", l.path, errors.Join(errs...))
+	switch {
+	case len(errs) > 0:
+		return fmt.Errorf("close database %s: %w", l.path, errors.Join(append(errs, housekeeping...)...))
+	case len(housekeeping) > 0:
+		return fmt.Errorf("close database %s: %w: %w", l.path, ErrNotCheckpointed, errors.Join(housekeeping...))
 	}
 	return nil
+}
+
+// housekeep runs one of Close's housekeeping statements on the writer's
+// connection. Tests can make it fail through Options.failAfter, as a full
+// disk does.
+func (l *Ledger) housekeep(ctx context.Context, stmt string) error {
+	if l.w.failAfter != nil {
+		if err := l.w.failAfter(stmt); err != nil {
+			return err
+		}
+	}
+	_, err := l.writer.ExecContext(ctx, stmt)
+	return err
 }
 
 // storageError classifies an error from SQLite: problems of the storage

@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"strings"
@@ -145,27 +144,44 @@ func verifyChain(ctx context.Context, tx *sql.Tx) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	var c chainWalk
+	err = c.scan(rows)
+	return c.bad, err
+}
+
+// chainWalk checks events in seq order, in one query or in several
+// consecutive ones: each prev_hash is the hash of the event before it
+// (32 zero bytes for the first), and each hash is SHA-256(prev_hash || raw).
+type chainWalk struct {
+	prev []byte // hash of the last event walked; nil: none yet
+	last int64  // seq of the last event walked
+	n    int64  // events walked
+	bad  []string
+}
+
+// scan walks rows of (seq, raw, prev_hash, hash) in seq order, and closes
+// them.
+func (c *chainWalk) scan(rows *sql.Rows) error {
 	defer rows.Close()
-	var bad []string
-	prev := genesisHash
+	if c.prev == nil {
+		c.prev = genesisHash
+	}
 	for rows.Next() {
 		var seq int64
 		var raw, prevHash, hash []byte
 		if err := rows.Scan(&seq, &raw, &prevHash, &hash); err != nil {
-			return nil, err
+			return err
 		}
-		if !bytes.Equal(prevHash, prev) {
-			bad = append(bad, fmt.Sprintf("event %d: prev_hash does not match event before it", seq))
+		if !bytes.Equal(prevHash, c.prev) {
+			c.bad = append(c.bad, fmt.Sprintf("event %d: prev_hash does not match event before it", seq))
 		}
-		h := sha256.New()
-		h.Write(prevHash)
-		h.Write(raw)
-		if sum := h.Sum(nil); !bytes.Equal(sum, hash) {
-			bad = append(bad, fmt.Sprintf("event %d: hash does not match its body", seq))
+		if !bytes.Equal(chain(prevHash, raw), hash) {
+			c.bad = append(c.bad, fmt.Sprintf("event %d: hash does not match its body", seq))
 		}
-		prev = hash
+		c.prev, c.last = hash, seq
+		c.n++
 	}
-	return bad, rows.Err()
+	return rows.Err()
 }
 
 // column runs a query returning one text column and collects it.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,9 @@ type unit struct {
 	// ing is set for Ingest and IngestAll (fn then applies it): the
 	// optimistic pass applies consecutive ones together (bulk.go).
 	ing *ingestUnit
+	// probe marks a readiness or liveness probe: its commit does not
+	// prove that real writes work again (health.go).
+	probe bool
 }
 
 // writer owns the single write connection. Callers queue units; the loop
@@ -45,6 +49,19 @@ type writer struct {
 	closed bool
 	reqs   chan *unit
 	wg     sync.WaitGroup
+
+	// fault is the last unit that failed for the storage's sake, nil once
+	// real work has committed since (health.go); read by readiness.
+	fault atomic.Pointer[writeFailure]
+	// damaged, once set, refuses every unit with its error: the integrity
+	// check found the file damaged (integrity.go).
+	damaged atomic.Pointer[error]
+	// closing is set when close begins; the units that then fail for the
+	// storage's sake are counted (closeFailed, the first's error in
+	// closeErr), owned by the loop until it ends.
+	closing     atomic.Bool
+	closeFailed int
+	closeErr    error
 
 	// lastHash is the hash of the newest event row; owned by the loop.
 	lastHash []byte
@@ -126,6 +143,9 @@ func (w *writer) doIngest(ctx context.Context, iu *ingestUnit) error {
 
 func (w *writer) submit(u *unit) error {
 	ctx := u.ctx
+	if err := w.damaged.Load(); err != nil {
+		return *err
+	}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -142,15 +162,22 @@ func (w *writer) submit(u *unit) error {
 }
 
 // close stops accepting units, lets the loop finish what is queued, and
-// waits for it.
-func (w *writer) close() {
+// waits for it. It reports the units that failed for the storage's sake
+// meanwhile: their callers were told, but they were queued and are not in
+// the file.
+func (w *writer) close() error {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
+		w.closing.Store(true)
 		close(w.reqs)
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
+	if w.closeFailed > 0 {
+		return fmt.Errorf("%d queued writes failed while closing: %w", w.closeFailed, w.closeErr)
+	}
+	return nil
 }
 
 func (w *writer) loop() {
@@ -238,6 +265,7 @@ func (w *writer) prepareWanted() {
 func (w *writer) commit(batch []*unit) {
 	results := make([]error, len(batch))
 	defer func() {
+		w.noteOutcome(batch, results)
 		for i, u := range batch {
 			u.done <- results[i]
 		}

@@ -114,6 +114,23 @@ func startLedgerd(t *testing.T, env map[string]string, args ...string) *ledgerdP
 	return p
 }
 
+// terminate sends SIGTERM and waits at most 30 s for the process to exit,
+// which must be with code 0.
+func (p *ledgerdProcess) terminate(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not stop within 30 s of SIGTERM\n%s", p.logText())
+	}
+	if p.waitErr != nil {
+		t.Fatalf("serve after SIGTERM: %v, want exit 0\n%s", p.waitErr, p.logText())
+	}
+}
+
 func (p *ledgerdProcess) logText() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -278,17 +295,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// SIGTERM: a clean stop.
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not stop within 30 s of SIGTERM\n%s", p.logText())
-	}
-	if p.waitErr != nil {
-		t.Fatalf("serve after SIGTERM: %v, want exit 0\n%s", p.waitErr, p.logText())
-	}
+	p.terminate(t)
 	if !strings.Contains(p.logText(), `"msg":"stopped cleanly"`) {
 		t.Errorf("serve's log does not say it stopped cleanly")
 	}

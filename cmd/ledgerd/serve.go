@@ -35,9 +35,13 @@ the LEDGERD_RECONCILE_* variables, as ledgerd reconcile is), and the admin
 listener on $LEDGERD_ADMIN_LISTEN (metrics, health, status page, JSON
 API). A webhook is answered 2xx only once durably committed. SIGTERM or
 SIGINT stops accepting webhooks, finishes in-flight requests and the running
-job, checkpoints the WAL and closes the file; a second signal aborts the
-wait. Under systemd (Type=notify) it reports readiness and feeds the
-watchdog.`)
+job, checkpoints the WAL and closes the file, and exits 0 when nothing was
+lost, even if a full disk refused the final checkpoint (the WAL keeps every
+commit for the next start; a warning says so); a second signal aborts the
+wait. At start it checks the file in the background (quick_check and the
+events hash chain): a damaged file makes /readyz answer 503 and every
+webhook 503, and the log and status page say what is wrong. Under systemd
+(Type=notify) it reports readiness and feeds the watchdog.`)
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
 	if err := parseNone(fs, args); err != nil {
 		return err
@@ -77,6 +81,9 @@ type daemon struct {
 	lastBackfill atomicError
 	stopJobs     context.CancelFunc // cancels running jobs (set by run)
 	catchUp      sync.WaitGroup     // the start-up backfill
+	// The start-up integrity check, stopped before the file closes.
+	stopIntegrity context.CancelFunc
+	integrity     sync.WaitGroup
 }
 
 // atomicError holds the latest error of a job, nil when it succeeded.
@@ -268,12 +275,22 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 		}()
 	}
+	integrityCtx, stopIntegrity := context.WithCancel(context.Background())
+	defer stopIntegrity()
+	d.stopIntegrity = stopIntegrity
+	d.integrity.Add(1)
+	go func() {
+		defer d.integrity.Done()
+		d.checkIntegrity(integrityCtx)
+	}()
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
+	// The watchdog asks whether the writer is alive, not whether the
+	// disk has room (that is /readyz's question): a restart frees no disk.
 	go sdnotify.WatchdogLoop(watchCtx, func() error {
 		c, cancel := context.WithTimeout(watchCtx, 5*time.Second)
 		defer cancel()
-		return admin.ProbeWritable(c, d.ledger)
+		return admin.ProbeWriter(c, d.ledger)
 	})
 
 	var runErr error
@@ -298,6 +315,28 @@ loop:
 		runErr = err
 	}
 	return runErr
+}
+
+// checkIntegrity runs the ledger's integrity check once, in the
+// background: readiness does not wait for it, however large the file. A
+// damaged file is said loudly (log, systemd status, /readyz, the status
+// page, a metric), and the ledger refuses writes from then on: webhooks
+// get 503, so Fuse keeps them for 12 hours while the file is restored,
+// instead of their being added to a chain that no longer verifies.
+func (d *daemon) checkIntegrity(ctx context.Context) {
+	d.log.Info("integrity check started", "checks", "quick_check, events hash chain")
+	res, err := d.ledger.CheckIntegrity(ctx)
+	took := slog.Duration("duration", time.Since(res.Started))
+	switch {
+	case err != nil:
+		d.log.Info("integrity check stopped before the end", took)
+	case res.State == ledger.IntegrityFailed:
+		d.log.Error("integrity check failed: the database file is damaged; webhooks and every other write are refused "+
+			"until it is restored from a backup", took, "problems", res.Problems)
+		_ = sdnotify.Status("database file damaged, writes refused: " + res.Problems[0])
+	default:
+		d.log.Info("integrity check passed", took, "events", res.Events)
+	}
 }
 
 // shutdown stops in reverse order of start: listeners (finishing in-flight
@@ -341,10 +380,22 @@ func (d *daemon) shutdown() error {
 		d.stopJobs()
 		<-caughtUp
 	}
-	if err := d.ledger.Close(); err != nil {
+	d.stopIntegrity()
+	d.integrity.Wait()
+	untidy := false
+	switch err := d.ledger.Close(); {
+	case errors.Is(err, ledger.ErrNotCheckpointed):
+		// A full disk: every acknowledged write is in the WAL, synced.
+		untidy = true
+		d.log.Warn("closed the database without finishing its housekeeping (see error): any WAL left beside "+
+			"the file holds every commit, and the next start reads and checkpoints it; nothing is lost", "error", err)
+	case err != nil:
 		errs = append(errs, err)
 	}
-	if len(errs) == 0 {
+	switch {
+	case len(errs) == 0 && untidy:
+		d.log.Info("stopped")
+	case len(errs) == 0:
 		d.log.Info("stopped cleanly")
 	}
 	return errors.Join(errs...)
