@@ -260,13 +260,18 @@ const breakColumns = `id, category, severity, subject, fuse_account_id, fuse_tra
 	resolved_at, ack_note, ack_at`
 
 // breaks returns the breaks in state ("all" for every state), oldest
-// first; limit > 0 caps how many.
+// first; limit > 0 caps how many, most severe first.
 func (h *handler) breaks(ctx context.Context, state string, limit int) ([]Break, error) {
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
+	// Oldest first; with a limit (the status page shows the first rows
+	// only), most severe first, so that a new balance drift does not sit
+	// below a flood of older warnings.
 	rows, err := h.ledger.Reader().QueryContext(ctx, `SELECT `+breakColumns+` FROM breaks
-		WHERE ?1 = 'all' OR state = ?1 ORDER BY first_seen, id LIMIT ?2`, state, limit)
+		WHERE ?1 = 'all' OR state = ?1
+		ORDER BY CASE WHEN ?2 < 0 THEN 0 WHEN severity = 'critical' THEN 0 WHEN severity = 'warning' THEN 1 ELSE 2 END,
+		first_seen, id LIMIT ?2`, state, limit)
 	if err != nil {
 		return nil, fmt.Errorf("query breaks: %w", err)
 	}

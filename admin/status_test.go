@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"context"
 	"encoding/xml"
 	"fmt"
 	"html"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/admin"
+	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/webhook"
 )
 
@@ -235,5 +237,43 @@ func TestNewAcceptsARegistryThatAlreadyHasTheRuntimeCollectors(t *testing.T) {
 	}
 	if _, err := reg.Gather(); err != nil {
 		t.Fatal(fmt.Errorf("gather: %w", err))
+	}
+}
+
+// TestStatusPageShowsANewCriticalBreakAboveOlderWarnings: the page lists
+// the first open breaks only; a balance drift found today stands above
+// sixty warnings found before it (issue 15: the cap must never hide what
+// matters, nor may the page).
+func TestStatusPageShowsANewCriticalBreakAboveOlderWarnings(t *testing.T) {
+	l := openLedger(t)
+	err := l.Update(context.Background(), func(tx *ledger.Tx) error {
+		if _, err := tx.Exec(`INSERT INTO recon_runs (id, started_at, finished_at, time_zone, as_of, verdict, accounts_checked,
+			transactions_checked, breaks_open, breaks_new, breaks_resolved, pending, detail) VALUES
+			(1, '2024-10-09T02:00:00.000000000Z', '2024-10-09T02:00:03.000000000Z', 'UTC', '2024-10-09T02:00:00.000000000Z', 'BREAKS', 1, 61, 61, 61, 0, 0, '')`); err != nil {
+			return err
+		}
+		for i := range 60 {
+			if _, err := tx.Exec(`INSERT INTO breaks (category, subject, severity, detail, state, first_seen, last_seen, first_run, last_run)
+				VALUES ('missing_in_ledger', ?, 'warning', 'an old warning', 'open', ?, ?, 1, 1)`,
+				fmt.Sprintf("old-%02d", i), fmt.Sprintf("2024-10-01T00:00:%02d.000000000Z", i), "2024-10-09T02:00:03.000000000Z"); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(`INSERT INTO breaks (category, subject, severity, fuse_account_id, currency, ledger_amount, fuse_amount,
+			difference, detail, state, first_seen, last_seen, first_run, last_run)
+			VALUES ('balance_drift', 'new-drift', 'critical', ?1, 'AED', 500, 0, 500, 'drift found today', 'open',
+			'2024-10-09T02:00:03.000000000Z', '2024-10-09T02:00:03.000000000Z', 1, 1)`, merchantID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := serve(t, l, admin.Options{})
+	page := statusPage(t, srv, srv.URL+"/")
+	if !strings.Contains(page, "drift found today") {
+		t.Error("the status page does not show a new balance drift below 60 older warnings")
+	}
+	if i, j := strings.Index(page, "drift found today"), strings.Index(page, "an old warning"); i < 0 || j < 0 || i > j {
+		t.Errorf("the drift (at %d) is not listed above the warnings (first at %d)", i, j)
 	}
 }
