@@ -63,6 +63,10 @@ type Config struct {
 	// be from now; 0 disables the check
 	// (LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE).
 	WebhookTimestampTolerance time.Duration
+	// QuarantineMaxBytes caps the bytes the quarantine table may hold; a
+	// body that would pass it is refused (503) instead of kept
+	// (LEDGERD_QUARANTINE_MAX_BYTES).
+	QuarantineMaxBytes int64
 
 	// BackfillSchedule is a cron spec accepted by cron.ParseStandard
 	// (LEDGERD_BACKFILL_SCHEDULE).
@@ -105,6 +109,7 @@ type env struct {
 	WebhookSecret             string `env:"LEDGERD_WEBHOOK_SECRET" desc:"HMAC key for webhook signatures; empty: no signature required"`
 	WebhookSecretFile         string `env:"LEDGERD_WEBHOOK_SECRET_FILE" desc:"file holding LEDGERD_WEBHOOK_SECRET (e.g. a systemd credential)"`
 	WebhookTimestampTolerance string `env:"LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE, default=15m" desc:"how far a webhook's X-Fuse-Timestamp may be from now before it is quarantined as stale; 0 disables the check"`
+	QuarantineMaxBytes        string `env:"LEDGERD_QUARANTINE_MAX_BYTES, default=256MiB" desc:"most bytes the quarantine of refused bodies may hold (bodies as kept, their details, 256 bytes a row); past it a malformed webhook gets 503; bytes, or with KiB, MiB, GiB or TiB"`
 
 	BackfillSchedule  string `env:"LEDGERD_BACKFILL_SCHEDULE, default=@every 15m" desc:"cron spec (5 fields or @descriptor) for backfill"`
 	ReconcileSchedule string `env:"LEDGERD_RECONCILE_SCHEDULE, default=0 2 * * *" desc:"cron spec (5 fields or @descriptor) for reconciliation"`
@@ -167,6 +172,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("webhook_trusted_proxies", joinPrefixes(c.WebhookTrustedProxies)),
 		slog.Any("webhook_secret", c.WebhookSecret),
 		slog.Duration("webhook_timestamp_tolerance", c.WebhookTimestampTolerance),
+		slog.Int64("quarantine_max_bytes", c.QuarantineMaxBytes),
 		slog.String("backfill_schedule", c.BackfillSchedule),
 		slog.String("reconcile_schedule", c.ReconcileSchedule),
 		slog.String("tz", c.Location.String()),

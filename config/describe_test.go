@@ -20,6 +20,7 @@ func TestDescribeListsTheExternalContract(t *testing.T) {
 		{Name: "LEDGERD_WEBHOOK_SECRET"},
 		{Name: "LEDGERD_WEBHOOK_SECRET_FILE"},
 		{Name: "LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE", Default: "15m"},
+		{Name: "LEDGERD_QUARANTINE_MAX_BYTES", Default: "256MiB"},
 		{Name: "LEDGERD_BACKFILL_SCHEDULE", Default: "@every 15m"},
 		{Name: "LEDGERD_RECONCILE_SCHEDULE", Default: "0 2 * * *"},
 		{Name: "LEDGERD_TZ", Default: "UTC"},

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +54,7 @@ func (e *env) parse() (*Config, []error) {
 	c.WebhookTrustedProxies = p.prefixes("LEDGERD_WEBHOOK_TRUSTED_PROXIES", e.WebhookTrustedProxies)
 	c.WebhookSecret = NewSecret(p.credential("LEDGERD_WEBHOOK_SECRET", e.WebhookSecret, e.WebhookSecretFile))
 	c.WebhookTimestampTolerance = p.tolerance("LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE", e.WebhookTimestampTolerance)
+	c.QuarantineMaxBytes = p.size("LEDGERD_QUARANTINE_MAX_BYTES", e.QuarantineMaxBytes)
 
 	p.checkSchedule("LEDGERD_BACKFILL_SCHEDULE", c.BackfillSchedule)
 	p.checkSchedule("LEDGERD_RECONCILE_SCHEDULE", c.ReconcileSchedule)
@@ -179,6 +182,31 @@ func (p *problems) tolerance(name, v string) time.Duration {
 		d = 0
 	}
 	return d
+}
+
+// size parses a positive number of bytes, bare or with a binary unit
+// (KiB, MiB, GiB, TiB).
+func (p *problems) size(name, v string) int64 {
+	num, mult := strings.TrimSpace(v), int64(1)
+	for i, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if n, ok := strings.CutSuffix(num, unit); ok {
+			num, mult = strings.TrimSpace(n), int64(1)<<(10*(i+1))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	switch {
+	case err != nil:
+		p.addf(name, "bad size %q (want bytes, or a number with KiB, MiB, GiB or TiB)", v)
+		return 0
+	case n <= 0:
+		p.addf(name, "must be positive, got %q", v)
+		return 0
+	case n > math.MaxInt64/mult:
+		p.addf(name, "too large: %q", v)
+		return 0
+	}
+	return n * mult
 }
 
 // checkSchedule checks a cron spec the way the scheduler will parse it.

@@ -96,7 +96,8 @@ type namedServer struct {
 func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daemon, error) {
 	d := &daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	hookMetrics := webhook.NewMetrics(d.reg)
-	l, err := ledger.Open(ctx, cfg.DB, ledger.Options{Logger: log, OnBatch: hookMetrics.CommitBatch})
+	l, err := ledger.Open(ctx, cfg.DB, ledger.Options{Logger: log, OnBatch: hookMetrics.CommitBatch,
+		QuarantineMaxBytes: cfg.QuarantineMaxBytes})
 	if err != nil {
 		return nil, err
 	}
