@@ -15,7 +15,7 @@ func TestDescribeListsTheExternalContract(t *testing.T) {
 		{Name: "LEDGERD_LISTEN", Default: ":8080"},
 		{Name: "LEDGERD_ADMIN_LISTEN", Default: "127.0.0.1:9090"},
 		{Name: "LEDGERD_WEBHOOK_PATH", Default: "/webhooks/fuse"},
-		{Name: "LEDGERD_WEBHOOK_ALLOW_CIDRS"},
+		{Name: "LEDGERD_WEBHOOK_ALLOW_CIDRS", Default: "fuse,loopback"},
 		{Name: "LEDGERD_WEBHOOK_TRUSTED_PROXIES"},
 		{Name: "LEDGERD_WEBHOOK_SECRET"},
 		{Name: "LEDGERD_WEBHOOK_SECRET_FILE"},

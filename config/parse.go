@@ -50,7 +50,7 @@ func (e *env) parse() (*Config, []error) {
 	}
 
 	p.checkWebhookPath("LEDGERD_WEBHOOK_PATH", c.WebhookPath)
-	c.WebhookAllowCIDRs = p.prefixes("LEDGERD_WEBHOOK_ALLOW_CIDRS", e.WebhookAllowCIDRs)
+	c.WebhookAllow, c.WebhookAllowCIDRs = p.allow("LEDGERD_WEBHOOK_ALLOW_CIDRS", e.WebhookAllowCIDRs)
 	c.WebhookTrustedProxies = p.prefixes("LEDGERD_WEBHOOK_TRUSTED_PROXIES", e.WebhookTrustedProxies)
 	c.WebhookSecret = NewSecret(p.credential("LEDGERD_WEBHOOK_SECRET", e.WebhookSecret, e.WebhookSecretFile))
 	c.WebhookTimestampTolerance = p.tolerance("LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE", e.WebhookTimestampTolerance)
@@ -113,26 +113,23 @@ func (p *problems) prefixes(name, list string) []netip.Prefix {
 		if item == "" {
 			continue
 		}
-		if strings.Contains(item, "/") {
-			pfx, err := netip.ParsePrefix(item)
-			if err != nil {
-				p.addf(name, "bad CIDR %q", item)
-				continue
-			}
-			// 10.1.2.3/8 means 10.0.0.0/8; store it that way so logs and
-			// comparisons show the network.
-			out = append(out, pfx.Masked())
+		pfx, err := parsePrefix(item)
+		if err != nil {
+			p.addf(name, "%w", err)
 			continue
 		}
-		addr, err := netip.ParseAddr(item)
-		if err != nil || addr.Zone() != "" {
-			p.addf(name, "bad CIDR or IP %q", item)
-			continue
-		}
-		addr = addr.Unmap()
-		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+		out = append(out, pfx)
 	}
 	return out
+}
+
+// allow parses an allow list (ParseAllow), one problem per bad item.
+func (p *problems) allow(name, list string) (string, []netip.Prefix) {
+	spec, nets, errs := parseAllow(list)
+	for _, err := range errs {
+		p.addf(name, "%w", err)
+	}
+	return spec, nets
 }
 
 // credential returns the value of name, or the content of the file named by

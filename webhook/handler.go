@@ -39,7 +39,9 @@ type Store interface {
 type Options struct {
 	Store Store
 	// AllowCIDRs, when not empty, are the only source addresses accepted
-	// (403 otherwise, nothing stored).
+	// (403 otherwise, nothing stored). Empty accepts every source: `serve`
+	// never leaves it empty (config.ParseAllow; by default Fuse's
+	// addresses and loopback).
 	AllowCIDRs []netip.Prefix
 	// TrustedProxies are peers whose X-Forwarded-For names the real
 	// client. Only they are believed; by default nobody is.
@@ -182,6 +184,10 @@ func (h *Handler) handle(r *http.Request) outcome {
 	if !allowed(client, h.o.AllowCIDRs) {
 		return outcome{status: http.StatusForbidden, result: resultRefused, reason: "source_not_allowed",
 			err: fmt.Errorf("source %s is not in LEDGERD_WEBHOOK_ALLOW_CIDRS", client)}
+	}
+	if untrustedLocalProxy(r, client, h.o) {
+		return outcome{status: http.StatusForbidden, result: resultRefused, reason: "untrusted_proxy",
+			err: fmt.Errorf("forwarded by a proxy on %s that is not in LEDGERD_WEBHOOK_TRUSTED_PROXIES", client)}
 	}
 	raw, err := readBody(r)
 	if err != nil {
