@@ -50,8 +50,12 @@ type Config struct {
 	// WebhookPath is the URL path Fuse posts webhooks to; it starts with
 	// "/" (LEDGERD_WEBHOOK_PATH).
 	WebhookPath string
-	// WebhookAllowCIDRs are the peers allowed to post webhooks; empty
-	// allows all (LEDGERD_WEBHOOK_ALLOW_CIDRS).
+	// WebhookAllow is the webhook allow list as it applies, for logs: the
+	// names and networks of LEDGERD_WEBHOOK_ALLOW_CIDRS (or of its
+	// default), e.g. "fuse,loopback" (ParseAllow).
+	WebhookAllow string
+	// WebhookAllowCIDRs are the networks WebhookAllow stands for: the
+	// clients allowed to post webhooks. Load never leaves it empty.
 	WebhookAllowCIDRs []netip.Prefix
 	// WebhookTrustedProxies are the peers whose X-Forwarded-For is
 	// believed; empty trusts none (LEDGERD_WEBHOOK_TRUSTED_PROXIES).
@@ -63,6 +67,10 @@ type Config struct {
 	// be from now; 0 disables the check
 	// (LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE).
 	WebhookTimestampTolerance time.Duration
+	// QuarantineMaxBytes caps the bytes the quarantine table may hold; a
+	// body that would pass it is refused (503) instead of kept
+	// (LEDGERD_QUARANTINE_MAX_BYTES).
+	QuarantineMaxBytes int64
 
 	// BackfillSchedule is a cron spec accepted by cron.ParseStandard
 	// (LEDGERD_BACKFILL_SCHEDULE).
@@ -118,11 +126,12 @@ type env struct {
 	AdminListen    string `env:"LEDGERD_ADMIN_LISTEN, default=127.0.0.1:9090" desc:"address of metrics, health, status page and JSON API"`
 
 	WebhookPath               string `env:"LEDGERD_WEBHOOK_PATH, default=/webhooks/fuse" desc:"URL path Fuse posts webhooks to: starts with /, letters, digits and / - . _ ~"`
-	WebhookAllowCIDRs         string `env:"LEDGERD_WEBHOOK_ALLOW_CIDRS" desc:"comma-separated CIDRs or IPs allowed to post webhooks; empty allows all"`
+	WebhookAllowCIDRs         string `env:"LEDGERD_WEBHOOK_ALLOW_CIDRS, default=fuse,loopback" desc:"who may post webhooks, comma-separated: fuse (Fuse's published addresses, sandbox and production), fuse-sandbox, fuse-production, loopback, any (everyone), CIDRs and IPs; fuse alone by default when LEDGERD_WEBHOOK_TRUSTED_PROXIES is set; set but empty is an error (say any to allow all)"`
 	WebhookTrustedProxies     string `env:"LEDGERD_WEBHOOK_TRUSTED_PROXIES" desc:"comma-separated CIDRs or IPs whose X-Forwarded-For is honoured; empty trusts none"`
 	WebhookSecret             string `env:"LEDGERD_WEBHOOK_SECRET" desc:"HMAC key for webhook signatures; empty: no signature required"`
 	WebhookSecretFile         string `env:"LEDGERD_WEBHOOK_SECRET_FILE" desc:"file holding LEDGERD_WEBHOOK_SECRET (e.g. a systemd credential)"`
 	WebhookTimestampTolerance string `env:"LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE, default=15m" desc:"how far a webhook's X-Fuse-Timestamp may be from now before it is quarantined as stale; 0 disables the check"`
+	QuarantineMaxBytes        string `env:"LEDGERD_QUARANTINE_MAX_BYTES, default=256MiB" desc:"most bytes the quarantine of refused bodies may hold (bodies as kept, their details, 256 bytes a row); past it a malformed webhook gets 503; bytes, or with KiB, MiB, GiB or TiB"`
 
 	BackfillSchedule  string `env:"LEDGERD_BACKFILL_SCHEDULE, default=@every 15m" desc:"cron spec (5 fields or @descriptor) for backfill"`
 	ReconcileSchedule string `env:"LEDGERD_RECONCILE_SCHEDULE, default=0 2 * * *" desc:"cron spec (5 fields or @descriptor) for reconciliation"`
@@ -176,6 +185,12 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		}
 	}
 
+	// Behind a trusted proxy the default allow list leaves out loopback
+	// (DefaultWebhookAllowBehindProxies); that, too, depends on presence.
+	if _, ok := l.Lookup("LEDGERD_WEBHOOK_ALLOW_CIDRS"); !ok && strings.Trim(e.WebhookTrustedProxies, " ,") != "" {
+		e.WebhookAllowCIDRs = DefaultWebhookAllowBehindProxies
+	}
+
 	c, errs := e.parse()
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, errors.Join(errs...))
@@ -191,10 +206,11 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("listen", c.Listen),
 		slog.String("admin_listen", c.AdminListen),
 		slog.String("webhook_path", c.WebhookPath),
-		slog.String("webhook_allow_cidrs", joinPrefixes(c.WebhookAllowCIDRs)),
+		slog.String("webhook_allow_cidrs", c.WebhookAllow),
 		slog.String("webhook_trusted_proxies", joinPrefixes(c.WebhookTrustedProxies)),
 		slog.Any("webhook_secret", c.WebhookSecret),
 		slog.Duration("webhook_timestamp_tolerance", c.WebhookTimestampTolerance),
+		slog.Int64("quarantine_max_bytes", c.QuarantineMaxBytes),
 		slog.String("backfill_schedule", c.BackfillSchedule),
 		slog.String("reconcile_schedule", c.ReconcileSchedule),
 		slog.String("tz", c.Location.String()),

@@ -65,11 +65,19 @@ func writeFile(t *testing.T, name, content string) string {
 
 func defaults() config.Config {
 	return config.Config{
-		DB:                        "ledgerd.db",
-		Listen:                    ":8080",
-		AdminListen:               "127.0.0.1:9090",
-		WebhookPath:               "/webhooks/fuse",
+		DB:           "ledgerd.db",
+		Listen:       ":8080",
+		AdminListen:  "127.0.0.1:9090",
+		WebhookPath:  "/webhooks/fuse",
+		WebhookAllow: "fuse,loopback",
+		WebhookAllowCIDRs: []netip.Prefix{
+			netip.MustParsePrefix("15.185.183.112/32"), netip.MustParsePrefix("157.241.63.92/32"),
+			netip.MustParsePrefix("157.241.38.195/32"), netip.MustParsePrefix("16.62.35.28/32"),
+			netip.MustParsePrefix("16.63.177.47/32"), netip.MustParsePrefix("16.63.180.53/32"),
+			netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
+		},
 		WebhookTimestampTolerance: 15 * time.Minute,
+		QuarantineMaxBytes:        256 << 20,
 		BackfillSchedule:          "@every 15m",
 		ReconcileSchedule:         "0 2 * * *",
 		Location:                  time.UTC,
@@ -92,8 +100,8 @@ func TestLoadEmptyEnvironmentGivesContractDefaults(t *testing.T) {
 	if c.WebhookSecret.IsSet() || c.FuseClientSecret.IsSet() {
 		t.Error("secrets set in an empty environment")
 	}
-	if c.WebhookAllowCIDRs != nil || c.WebhookTrustedProxies != nil {
-		t.Error("CIDR lists not empty in an empty environment")
+	if c.WebhookTrustedProxies != nil {
+		t.Error("trusted proxies in an empty environment")
 	}
 }
 
@@ -108,6 +116,7 @@ func TestLoadEveryVariableSet(t *testing.T) {
 		"LEDGERD_WEBHOOK_TRUSTED_PROXIES":     "127.0.0.1,::1",
 		"LEDGERD_WEBHOOK_SECRET":              "whsec",
 		"LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE": "0",
+		"LEDGERD_QUARANTINE_MAX_BYTES":        "1GiB",
 		"LEDGERD_BACKFILL_SCHEDULE":           "*/5 * * * *",
 		"LEDGERD_RECONCILE_SCHEDULE":          "@daily",
 		"LEDGERD_TZ":                          "Asia/Dubai",
@@ -129,10 +138,11 @@ func TestLoadEveryVariableSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertConfig(t, c, config.Config{
-		DB:          "/var/lib/ledgerd/book.db",
-		Listen:      "0.0.0.0:8443",
-		AdminListen: "[::1]:9191",
-		WebhookPath: "/hooks",
+		DB:           "/var/lib/ledgerd/book.db",
+		Listen:       "0.0.0.0:8443",
+		AdminListen:  "[::1]:9191",
+		WebhookPath:  "/hooks",
+		WebhookAllow: "10.0.0.0/8,192.0.2.7/32,2001:db8::/32,2001:db8::1/128,172.16.0.0/12",
 		WebhookAllowCIDRs: []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.0/8"),
 			netip.MustParsePrefix("192.0.2.7/32"),
@@ -146,6 +156,7 @@ func TestLoadEveryVariableSet(t *testing.T) {
 		},
 		WebhookSecret:             config.NewSecret("whsec"),
 		WebhookTimestampTolerance: 0,
+		QuarantineMaxBytes:        1 << 30,
 		BackfillSchedule:          "*/5 * * * *",
 		ReconcileSchedule:         "@daily",
 		Location:                  dubai,

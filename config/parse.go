@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -49,10 +50,11 @@ func (e *env) parse() (*Config, []error) {
 	}
 
 	p.checkWebhookPath("LEDGERD_WEBHOOK_PATH", c.WebhookPath)
-	c.WebhookAllowCIDRs = p.prefixes("LEDGERD_WEBHOOK_ALLOW_CIDRS", e.WebhookAllowCIDRs)
+	c.WebhookAllow, c.WebhookAllowCIDRs = p.allow("LEDGERD_WEBHOOK_ALLOW_CIDRS", e.WebhookAllowCIDRs)
 	c.WebhookTrustedProxies = p.prefixes("LEDGERD_WEBHOOK_TRUSTED_PROXIES", e.WebhookTrustedProxies)
 	c.WebhookSecret = NewSecret(p.credential("LEDGERD_WEBHOOK_SECRET", e.WebhookSecret, e.WebhookSecretFile))
 	c.WebhookTimestampTolerance = p.tolerance("LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE", e.WebhookTimestampTolerance)
+	c.QuarantineMaxBytes = p.size("LEDGERD_QUARANTINE_MAX_BYTES", e.QuarantineMaxBytes)
 
 	p.checkSchedule("LEDGERD_BACKFILL_SCHEDULE", c.BackfillSchedule)
 	p.checkSchedule("LEDGERD_RECONCILE_SCHEDULE", c.ReconcileSchedule)
@@ -119,26 +121,23 @@ func (p *problems) prefixes(name, list string) []netip.Prefix {
 		if item == "" {
 			continue
 		}
-		if strings.Contains(item, "/") {
-			pfx, err := netip.ParsePrefix(item)
-			if err != nil {
-				p.addf(name, "bad CIDR %q", item)
-				continue
-			}
-			// 10.1.2.3/8 means 10.0.0.0/8; store it that way so logs and
-			// comparisons show the network.
-			out = append(out, pfx.Masked())
+		pfx, err := parsePrefix(item)
+		if err != nil {
+			p.addf(name, "%w", err)
 			continue
 		}
-		addr, err := netip.ParseAddr(item)
-		if err != nil || addr.Zone() != "" {
-			p.addf(name, "bad CIDR or IP %q", item)
-			continue
-		}
-		addr = addr.Unmap()
-		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+		out = append(out, pfx)
 	}
 	return out
+}
+
+// allow parses an allow list (ParseAllow), one problem per bad item.
+func (p *problems) allow(name, list string) (string, []netip.Prefix) {
+	spec, nets, errs := parseAllow(list)
+	for _, err := range errs {
+		p.addf(name, "%w", err)
+	}
+	return spec, nets
 }
 
 // credential returns the value of name, or the content of the file named by
@@ -209,6 +208,31 @@ func (p *problems) count(name, v string) int {
 		p.addf(name, "want a whole number of at least 1, got %q", v)
 	}
 	return n
+}
+
+// size parses a positive number of bytes, bare or with a binary unit
+// (KiB, MiB, GiB, TiB).
+func (p *problems) size(name, v string) int64 {
+	num, mult := strings.TrimSpace(v), int64(1)
+	for i, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if n, ok := strings.CutSuffix(num, unit); ok {
+			num, mult = strings.TrimSpace(n), int64(1)<<(10*(i+1))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	switch {
+	case err != nil:
+		p.addf(name, "bad size %q (want bytes, or a number with KiB, MiB, GiB or TiB)", v)
+		return 0
+	case n <= 0:
+		p.addf(name, "must be positive, got %q", v)
+		return 0
+	case n > math.MaxInt64/mult:
+		p.addf(name, "too large: %q", v)
+		return 0
+	}
+	return n * mult
 }
 
 // checkSchedule checks a cron spec the way the scheduler will parse it.

@@ -80,6 +80,9 @@ type Options struct {
 	// noBulk, set by tests, applies every observation the usual way
 	// (bulk.go), to compare.
 	noBulk bool
+	// QuarantineMaxBytes caps the quarantine table (quarantineSize); 0
+	// means DefaultQuarantineMaxBytes.
+	QuarantineMaxBytes int64
 }
 
 // Ledger is an open ledgerd database: one writer connection fed by a
@@ -98,6 +101,8 @@ type Ledger struct {
 	exposed []exposedFile
 	// integrity is the state of CheckIntegrity.
 	integrity integrity
+	// quarantine is the quarantine's cap and its last known size.
+	quarantine quarantineUse
 }
 
 // dsn builds a modernc.org/sqlite DSN. Pragmas go in the DSN so that every
@@ -212,7 +217,7 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	cdb.SetConnMaxIdleTime(0)
 
 	l := &Ledger{path: path, log: opts.Logger, now: opts.Now, writer: wdb, reader: rdb,
-		ckpt: newCheckpointer(cdb, opts.Logger)}
+		ckpt: newCheckpointer(cdb, opts.Logger), quarantine: quarantineUse{max: opts.QuarantineMaxBytes}}
 	l.w, err = newWriter(ctx, wdb, opts, l.ckpt.nudge)
 	if err != nil {
 		l.ckpt.close()

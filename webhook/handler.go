@@ -39,7 +39,9 @@ type Store interface {
 type Options struct {
 	Store Store
 	// AllowCIDRs, when not empty, are the only source addresses accepted
-	// (403 otherwise, nothing stored).
+	// (403 otherwise, nothing stored). Empty accepts every source: `serve`
+	// never leaves it empty (config.ParseAllow; by default Fuse's
+	// addresses and loopback).
 	AllowCIDRs []netip.Prefix
 	// TrustedProxies are peers whose X-Forwarded-For names the real
 	// client. Only they are believed; by default nobody is.
@@ -60,7 +62,20 @@ type Options struct {
 type Handler struct {
 	o    Options
 	macs sync.Pool // of *signer for o.Secret
+	full refusalLog
 }
+
+// refusalLog keeps the log of bodies refused because the quarantine is
+// full to a line a minute: past the cap, a flood of junk must not become a
+// flood of log lines.
+type refusalLog struct {
+	mu      sync.Mutex
+	next    time.Time // no line before then
+	refused int       // since the last line
+}
+
+// refusalLogEvery is how often a full quarantine is logged at most.
+const refusalLogEvery = time.Minute
 
 // NewHandler returns the webhook handler. Mount it at the webhook path.
 func NewHandler(o Options) *Handler {
@@ -104,6 +119,7 @@ type outcome struct {
 	reason string
 	err    error
 	body   string // newline included; "" for the error body
+	quiet  bool   // its line at debug level: logged in summary instead
 }
 
 // errorBody is the JSON error answer: {"error":{"code":…,"message":…}}.
@@ -137,7 +153,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	elapsed := time.Since(start)
 	h.o.Metrics.observe(oc.typ, oc.result, elapsed)
 	level := slog.LevelInfo
-	if oc.status >= 500 {
+	if oc.quiet {
+		level = slog.LevelDebug
+	} else if oc.status >= 500 {
 		level = slog.LevelError
 	} else if oc.status >= 400 || oc.result == resultQuarantined {
 		level = slog.LevelWarn // a body kept in quarantine, even one acknowledged with 200
@@ -171,6 +189,10 @@ func (h *Handler) handle(r *http.Request) outcome {
 		return outcome{status: http.StatusForbidden, result: resultRefused, reason: "source_not_allowed",
 			err: fmt.Errorf("source %s is not in LEDGERD_WEBHOOK_ALLOW_CIDRS", client)}
 	}
+	if untrustedLocalProxy(r, client, h.o) {
+		return outcome{status: http.StatusForbidden, result: resultRefused, reason: "untrusted_proxy",
+			err: fmt.Errorf("forwarded by a proxy on %s that is not in LEDGERD_WEBHOOK_TRUSTED_PROXIES", client)}
+	}
 	raw, err := readBody(r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -190,7 +212,16 @@ func (h *Handler) handle(r *http.Request) outcome {
 	quarantine := func(status int, reason string, err error) outcome {
 		q := ledger.Quarantined{ReceivedAt: received, Source: ledgerd.SourceWebhook, RemoteAddr: client.String(),
 			Reason: reason, Detail: errText(err), Raw: raw}
-		if _, qerr := h.o.Store.Quarantine(context.WithoutCancel(r.Context()), q); qerr != nil {
+		_, qerr := h.o.Store.Quarantine(context.WithoutCancel(r.Context()), q)
+		if errors.Is(qerr, ledger.ErrQuarantineFull) {
+			// Not kept, so not acknowledged: Fuse retries, and the
+			// operator hears of it once a minute, not once a request.
+			h.o.Metrics.quarantineRefused(reason)
+			h.logQuarantineFull(r.Context(), qerr)
+			return outcome{status: http.StatusServiceUnavailable, result: resultUnavailable, reason: "quarantine_full",
+				err: fmt.Errorf("could not quarantine (%v): %w", err, ledger.ErrQuarantineFull), quiet: true}
+		}
+		if qerr != nil {
 			return outcome{status: http.StatusServiceUnavailable, result: resultUnavailable, reason: "storage_unavailable",
 				err: fmt.Errorf("could not quarantine (%v): %w", err, qerr)}
 		}
@@ -256,6 +287,25 @@ func (h *Handler) handle(r *http.Request) outcome {
 		return outcome{status: http.StatusOK, result: resultUnhandled, typ: typ, body: bodyReceived}
 	}
 	return outcome{status: http.StatusOK, result: resultAccepted, typ: typ, body: bodyReceived}
+}
+
+// logQuarantineFull logs a body refused for a full quarantine, at most
+// once every refusalLogEvery, with the number refused since the last line.
+func (h *Handler) logQuarantineFull(ctx context.Context, err error) {
+	f := &h.full
+	f.mu.Lock()
+	now := h.o.Now()
+	f.refused++
+	if now.Before(f.next) {
+		f.mu.Unlock()
+		return
+	}
+	n := f.refused
+	f.refused, f.next = 0, now.Add(refusalLogEvery)
+	f.mu.Unlock()
+	h.o.Logger.LogAttrs(ctx, slog.LevelError, "quarantine full: malformed webhooks are refused with 503 (Fuse retries them) "+
+		"until LEDGERD_QUARANTINE_MAX_BYTES is raised; see ledgerd quarantine list",
+		slog.Int("refused", n), slog.Duration("at_most_every", refusalLogEvery), slog.String("error", err.Error()))
 }
 
 // readBody reads the body, at most MaxBody bytes, as io.ReadAll does, but

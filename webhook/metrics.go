@@ -15,6 +15,7 @@ type Metrics struct {
 	events      *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	quarantine  *prometheus.CounterVec
+	refused     *prometheus.CounterVec
 	commitBatch prometheus.Histogram
 
 	// The series of every request of a known type and result, looked up
@@ -58,13 +59,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ledgerd_webhook_quarantined_total",
 			Help: "Webhook bodies kept in quarantine, by reason.",
 		}, []string{"reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledgerd_webhook_quarantine_refused_total",
+			Help: "Webhook bodies that belonged in quarantine but were refused with 503 because it is full (LEDGERD_QUARANTINE_MAX_BYTES), by reason.",
+		}, []string{"reason"}),
 		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ledgerd_ledger_commit_batch_size",
 			Help:    "Writes that shared one durable commit (group commit).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
 	}
-	reg.MustRegister(m.events, m.duration, m.quarantine, m.commitBatch)
+	reg.MustRegister(m.events, m.duration, m.quarantine, m.refused, m.commitBatch)
 	m.byType = make(map[string]*[len(results)]atomic.Pointer[prometheus.Counter], len(handlers)+1)
 	m.otherTypes = map[string]bool{}
 	for _, typ := range append(Types(), "unknown") {
@@ -137,5 +142,11 @@ func (m *Metrics) observe(typ, result string, d time.Duration) {
 func (m *Metrics) quarantined(reason string) {
 	if m != nil {
 		m.quarantine.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) quarantineRefused(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
 	}
 }

@@ -51,6 +51,29 @@ func allowed(addr netip.Addr, allow []netip.Prefix) bool {
 	return len(allow) == 0 || allowedIn(addr, allow)
 }
 
+// OpenToAnyone reports whether an allow list lets in every address: it is
+// empty (Options.AllowCIDRs) or holds a /0 (config's "any").
+func OpenToAnyone(allow []netip.Prefix) bool {
+	for _, p := range allow {
+		if p.Bits() == 0 {
+			return true
+		}
+	}
+	return len(allow) == 0
+}
+
+// untrustedLocalProxy reports a request that came through a proxy on this
+// host that ledgerd was not told to trust: a loopback peer outside
+// TrustedProxies that sends X-Forwarded-For. Whoever the proxy forwards
+// would otherwise pass as the host itself, which the default allow list
+// lets in; unless the list lets in anyone anyway, such a request is
+// refused, to fail closed until LEDGERD_WEBHOOK_TRUSTED_PROXIES names the
+// proxy.
+func untrustedLocalProxy(r *http.Request, client netip.Addr, o Options) bool {
+	return client.IsLoopback() && !allowedIn(client, o.TrustedProxies) && len(r.Header.Values("X-Forwarded-For")) > 0 &&
+		!OpenToAnyone(o.AllowCIDRs)
+}
+
 func allowedIn(addr netip.Addr, prefixes []netip.Prefix) bool {
 	for _, p := range prefixes {
 		if p.Contains(addr) {

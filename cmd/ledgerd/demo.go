@@ -103,8 +103,12 @@ out first, 2 on a usage error.`)
 	}
 	cfg.FuseBaseURL = sandboxURL + "/v1"
 	cfg.FuseClientID, cfg.FuseClientSecret = "sandbox", config.NewSecret("sandbox")
-	// The sandbox posts from loopback.
-	cfg.WebhookAllowCIDRs, cfg.WebhookTrustedProxies = nil, nil
+	// The sandbox posts from loopback, and nothing else reaches the
+	// listener.
+	cfg.WebhookTrustedProxies = nil
+	if cfg.WebhookAllow, cfg.WebhookAllowCIDRs, err = config.ParseAllow(config.AllowLoopback); err != nil {
+		return err
+	}
 	// The day's webhooks carry Fuse timestamps hours old: widen the
 	// staleness check to cover the day instead of turning it off.
 	if need := start.Sub(base).Truncate(time.Hour) + 2*time.Hour; cfg.WebhookTimestampTolerance != 0 &&

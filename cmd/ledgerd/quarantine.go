@@ -19,10 +19,12 @@ func cmdQuarantine(ctx context.Context, e env, args []string) error {
 amounts out of range) are kept in the quarantine table with the reason,
 never dropped. "list" shows them; "replay ID" decodes the stored body again
 (after a fix to ledgerd) and, if it is now acceptable, ingests it and marks
-it replayed, in one transaction. A body kept because its event_id came
-before with another body (reason event_id_reused; the first body was
-applied and stands) cannot be replayed: replay says so, exits 1, and the
-body stays held.`)
+it replayed, in one transaction. A body over 64 KiB is kept truncated, with
+its length and SHA-256: list shows BYTES as "kept/received" for it (--json:
+length, kept, truncated, sha256), and replay refuses it (exit 1). A body
+kept because its event_id came before with another body (reason
+event_id_reused; the first body was applied and stands) cannot be replayed
+either: replay says so, exits 1, and the body stays held.`)
 	state := fs.String("state", "held", "which bodies to list: held, replayed, discarded or all")
 	asJSON := fs.Bool("json", false, "list as JSON")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
@@ -72,8 +74,12 @@ body stays held.`)
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tRECEIVED\tSTATE\tREASON\tBYTES\tDETAIL")
 		for _, q := range qs {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", q.ID, q.ReceivedAt.Format(time.RFC3339), q.State,
-				printable(q.Reason), len(q.Raw), printable(q.Detail))
+			size := strconv.FormatInt(q.Length, 10)
+			if q.Truncated {
+				size = fmt.Sprintf("%d/%d", q.Kept, q.Length)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.Format(time.RFC3339), q.State,
+				printable(q.Reason), size, printable(q.Detail))
 		}
 		return tw.Flush()
 	case "replay":
@@ -96,6 +102,11 @@ body stays held.`)
 		}
 		if err != nil {
 			return err
+		}
+		if q.Truncated {
+			fmt.Fprintf(e.stderr, "ledgerd quarantine replay: body %d was kept truncated (%d of %d bytes, sha256 %s): "+
+				"what is stored is not what was sent, and it is never replayed\n", id, q.Kept, q.Length, q.SHA256)
+			return errProblem
 		}
 		obs, err := webhook.Decode(q.Raw, webhook.Header{ReceivedAt: q.ReceivedAt, Source: q.Source})
 		if err != nil {

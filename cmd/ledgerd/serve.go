@@ -104,7 +104,8 @@ type namedServer struct {
 func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daemon, error) {
 	d := &daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	hookMetrics := webhook.NewMetrics(d.reg)
-	l, err := ledger.Open(ctx, cfg.DB, ledger.Options{Logger: log, OnBatch: hookMetrics.CommitBatch})
+	l, err := ledger.Open(ctx, cfg.DB, ledger.Options{Logger: log, OnBatch: hookMetrics.CommitBatch,
+		QuarantineMaxBytes: cfg.QuarantineMaxBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +123,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		d.ledger.Close()
 		return nil, err
 	}
-	warnIfWebhooksOpen(log, cfg, d.servers[len(d.servers)-1].ln.Addr())
+	logWebhookIntake(log, cfg, d.servers[len(d.servers)-1].ln.Addr())
 	adminHandler := admin.New(admin.Options{Ledger: l, Registry: d.reg, Logger: log, Location: cfg.Location,
 		Version: version, Ready: d.ready})
 	if err := d.listen("admin", cfg.AdminListen, admin.NewServer(cfg.AdminListen, adminHandler)); err != nil {
@@ -139,21 +140,31 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	return d, nil
 }
 
-// warnIfWebhooksOpen says so at start when anyone who reaches the webhook
-// listener can post events into the book: it listens beyond loopback with
-// neither LEDGERD_WEBHOOK_SECRET nor LEDGERD_WEBHOOK_ALLOW_CIDRS. The
-// defaults allow this (Fuse documents no signature, and its source
-// addresses differ between sandbox and production), so the operator must
-// hear it.
-func warnIfWebhooksOpen(log *slog.Logger, cfg *config.Config, addr net.Addr) {
-	if cfg.WebhookSecret.Reveal() != "" || len(cfg.WebhookAllowCIDRs) > 0 {
+// logWebhookIntake says at start whom the webhook listener accepts events
+// from, and warns when that is anyone who reaches it: it listens beyond
+// loopback, LEDGERD_WEBHOOK_ALLOW_CIDRS is "any" and no
+// LEDGERD_WEBHOOK_SECRET is set (Fuse documents no signature), so that the
+// operator who opened it hears what that means.
+func logWebhookIntake(log *slog.Logger, cfg *config.Config, addr net.Addr) {
+	signature := "not required"
+	if cfg.WebhookSecret.Reveal() != "" {
+		signature = "required"
+	}
+	open := webhook.OpenToAnyone(cfg.WebhookAllowCIDRs)
+	openTo := cfg.WebhookAllow
+	if open {
+		openTo = config.AllowAny
+	}
+	log.Info("webhook intake", "listen", addr.String(), "open_to", openTo,
+		"trusted_proxies", len(cfg.WebhookTrustedProxies), "signature", signature)
+	if !open || signature == "required" {
 		return
 	}
 	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
 		return
 	}
 	log.Warn("the webhook listener accepts events from anyone who can reach it: set LEDGERD_WEBHOOK_ALLOW_CIDRS "+
-		"to Fuse's addresses (see the README), LEDGERD_WEBHOOK_SECRET behind a signing proxy, or listen on loopback",
+		"to fuse (Fuse's addresses, see the README), LEDGERD_WEBHOOK_SECRET behind a signing proxy, or listen on loopback",
 		"listen", addr.String())
 }
 

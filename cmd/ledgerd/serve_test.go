@@ -142,26 +142,44 @@ func TestServeBackfillsOnStart(t *testing.T) {
 	}
 }
 
-// serve warns at start when anyone who reaches the webhook listener can
-// post into the book, and only then.
+// serve says at start whom the webhook intake is open to, and warns when
+// that is anyone who can reach it, and only then.
 func TestServeWarnsWhenWebhooksAreOpenToAnyone(t *testing.T) {
 	open := &net.TCPAddr{IP: net.IPv4zero, Port: 8080}
 	loop := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	parse := func(list string) config.Config {
+		var c config.Config
+		var err error
+		if c.WebhookAllow, c.WebhookAllowCIDRs, err = config.ParseAllow(list); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	anyone := parse("any")
+	signed := parse("any")
+	signed.WebhookSecret = config.NewSecret("s3cret-value")
 	for _, tt := range []struct {
-		name  string
-		cfg   config.Config
-		addr  net.Addr
-		warns bool
+		name   string
+		cfg    config.Config
+		addr   net.Addr
+		warns  bool
+		openTo string
 	}{
-		{"all interfaces, no secret, no allow list", config.Config{}, open, true},
-		{"loopback", config.Config{}, loop, false},
-		{"secret", config.Config{WebhookSecret: config.NewSecret("s3cret-value")}, open, false},
-		{"allow list", config.Config{WebhookAllowCIDRs: []netip.Prefix{netip.MustParsePrefix("15.185.183.112/32")}}, open, false},
+		{"all interfaces, no secret, no allow list", config.Config{}, open, true, "any"},
+		{"all interfaces, no secret, any", anyone, open, true, "any"},
+		{"loopback", anyone, loop, false, "any"},
+		{"secret", signed, open, false, "any"},
+		{"the default allow list", parse("fuse,loopback"), open, false, "fuse,loopback"},
+		{"allow list", config.Config{WebhookAllow: "15.185.183.112/32",
+			WebhookAllowCIDRs: []netip.Prefix{netip.MustParsePrefix("15.185.183.112/32")}}, open, false, "15.185.183.112/32"},
 	} {
 		var buf bytes.Buffer
-		warnIfWebhooksOpen(slog.New(slog.NewTextHandler(&buf, nil)), &tt.cfg, tt.addr)
+		logWebhookIntake(slog.New(slog.NewTextHandler(&buf, nil)), &tt.cfg, tt.addr)
 		if got := strings.Contains(buf.String(), "accepts events from anyone"); got != tt.warns {
 			t.Errorf("%s: warned %v, want %v\n%s", tt.name, got, tt.warns, buf.String())
+		}
+		if !strings.Contains(buf.String(), "msg=\"webhook intake\"") || !strings.Contains(buf.String(), "open_to="+tt.openTo+" ") {
+			t.Errorf("%s: no start-up line saying the intake is open to %s:\n%s", tt.name, tt.openTo, buf.String())
 		}
 	}
 }
