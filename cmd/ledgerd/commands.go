@@ -60,7 +60,9 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 		`Creates the SQLite file at $LEDGERD_DB (default ledgerd.db) if it does not
 exist, or upgrades an older file's schema in place, one version per
 transaction. A file written by a newer ledgerd is refused. Every other
-command does the same on start; migrate does only that.`)
+command does the same on start. migrate also rewrites running balances that
+differ from the sum of the postings (derived data; verify names them), and
+is safe to run while serve runs.`)
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
 	if err := parseNone(fs, args); err != nil {
 		return err
@@ -70,6 +72,14 @@ command does the same on start; migrate does only that.`)
 		return err
 	}
 	l := o.ledger
+	n, err := l.RepairBalances(ctx)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(e.stdout, "%s: rewrote %d running balances from the postings\n", l.Path(), n)
+	}
 	fmt.Fprintf(e.stdout, "%s: schema version %d\n", l.Path(), ledger.SchemaVersion())
 	return l.Close()
 }
