@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"time"
 
 	"github.com/ledgerd/ledgerd"
 )
@@ -94,11 +95,24 @@ func newerSchema(current, latest int) error {
 }
 
 func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
-	tx, err := db.BeginTx(ctx, nil)
+	// Another process (serve) may be writing: wait for the lock as long as
+	// a unit without a deadline would.
+	deadline := time.Now().Add(lockWait)
+	tx, err := beginImmediate(db, func(error) bool { return ctx.Err() == nil && time.Now().Before(deadline) })
 	if err != nil {
 		return fmt.Errorf("schema version %d: begin: %w", m.version, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	// Read again under the write lock: another process opening the same
+	// file (serve starting while `ledgerd migrate` runs) may have applied
+	// this version since the caller looked.
+	var current int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return fmt.Errorf("schema version %d: read schema version: %w", m.version, err)
+	}
+	if current >= m.version {
+		return nil
+	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("schema version %d (%s): %w", m.version, m.title, err)
 	}

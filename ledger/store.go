@@ -197,6 +197,15 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	// From here on the writer waits for the write lock in steps of
+	// lockPoll, answering the units whose time is up in between
+	// (writer.begin), instead of one long wait inside SQLite. Opening
+	// waited like any reader (a crashed process's WAL may need recovery).
+	// The pool keeps this one connection for the Ledger's life.
+	if _, err := wdb.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", lockPoll.Milliseconds())); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
 
 	rdb, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
@@ -318,10 +327,12 @@ func (l *Ledger) Close() error {
 	if err := l.ckpt.close(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := l.housekeep(ctx, "PRAGMA optimize"); err != nil {
+	// Both are housekeeping that another process writing the file (serve
+	// beside a command) may keep from running now: busy is no failure.
+	if err := l.housekeep(ctx, "PRAGMA optimize"); err != nil && !isBusy(err) {
 		housekeeping = append(housekeeping, fmt.Errorf("optimize: %w", err))
 	}
-	if err := l.housekeep(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+	if err := l.housekeep(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && !isBusy(err) {
 		housekeeping = append(housekeeping, fmt.Errorf("checkpoint: %w", err))
 	}
 	if err := l.reader.Close(); err != nil {
@@ -350,6 +361,13 @@ func (l *Ledger) housekeep(ctx context.Context, stmt string) error {
 	}
 	_, err := l.writer.ExecContext(ctx, stmt)
 	return err
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (of any extended
+// code): another connection holds the lock the statement needed.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // storageError classifies an error from SQLite: problems of the storage

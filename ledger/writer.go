@@ -17,13 +17,27 @@ import (
 // caller's context: shutdown must not cancel a commit half-way.
 const commitTimeout = 30 * time.Second
 
+// Waiting for the write lock. Another process (a command run from the
+// shell beside serve) may hold it. The writer's connection waits in
+// SQLite's busy handler for at most lockPoll per attempt (its
+// busy_timeout, set by Open); between attempts each unit whose own deadline
+// has passed is answered ErrUnavailable at once, so that a webhook gets its
+// 503 in time while units with time left keep the batch waiting. A unit
+// without a deadline waits lockWait, as long as the single long busy wait
+// of earlier versions.
+const (
+	lockPoll = 100 * time.Millisecond
+	lockWait = 10 * time.Second
+)
+
 // unit is one caller's work: a function run inside the shared transaction,
 // in its own savepoint, so that a refused unit leaves its neighbours
 // untouched.
 type unit struct {
-	ctx  context.Context
-	fn   func(*wtx) error
-	done chan error
+	ctx    context.Context
+	fn     func(*wtx) error
+	done   chan error
+	queued time.Time // when submitted: a unit without a deadline waits lockWait from then
 	// ing is set for Ingest and IngestAll (fn then applies it): the
 	// optimistic pass applies consecutive ones together (bulk.go).
 	ing *ingestUnit
@@ -65,6 +79,16 @@ type writer struct {
 
 	// lastHash is the hash of the newest event row; owned by the loop.
 	lastHash []byte
+	// dataVersion is the connection's PRAGMA data_version when the loop
+	// last looked (known: it has looked). It changes when another
+	// connection, such as a command run beside serve, commits: then
+	// lastHash and every cache below are stale (catchUp). schema is the
+	// newest schema version this binary knows; reloads counts catch-ups
+	// (tests).
+	dataVersion int64
+	known       bool
+	schema      int
+	reloads     int
 	// stmts caches prepared write-path statements by SQL text; wanted
 	// collects statements seen unprepared, prepared between batches (never
 	// while a transaction holds the one connection). Owned by the loop.
@@ -102,9 +126,12 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options, committed func()) 
 		reqs:      make(chan *unit, opts.MaxBatch*4),
 		stmts:     map[string]*sql.Stmt{},
 		wanted:    map[string]bool{},
+		schema:    SchemaVersion(),
 	}
 	w.resetCaches()
-	if err := w.loadLastHash(ctx); err != nil {
+	// lastHash is loaded by the first batch (catchUp); reading it here
+	// checks the file early.
+	if err := w.loadLastHash(db.QueryRowContext(ctx, lastHashSQL)); err != nil {
 		return nil, err
 	}
 	w.wg.Add(1)
@@ -115,9 +142,12 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options, committed func()) 
 // genesisHash is the prev_hash of the first event.
 var genesisHash = make([]byte, sha256.Size)
 
-func (w *writer) loadLastHash(ctx context.Context) error {
+const lastHashSQL = "SELECT hash FROM events ORDER BY seq DESC LIMIT 1"
+
+// loadLastHash sets lastHash from row, the answer to lastHashSQL.
+func (w *writer) loadLastHash(row *sql.Row) error {
 	var h []byte
-	err := w.db.QueryRowContext(ctx, "SELECT hash FROM events ORDER BY seq DESC LIMIT 1").Scan(&h)
+	err := row.Scan(&h)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		w.lastHash = genesisHash
@@ -146,6 +176,7 @@ func (w *writer) submit(u *unit) error {
 	if err := w.damaged.Load(); err != nil {
 		return *err
 	}
+	u.queued = time.Now()
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -155,7 +186,7 @@ func (w *writer) submit(u *unit) error {
 	case w.reqs <- u:
 	case <-ctx.Done():
 		w.mu.RUnlock()
-		return ctx.Err()
+		return fmt.Errorf("%w: the write queue is full: %w", ErrUnavailable, ctx.Err())
 	}
 	w.mu.RUnlock()
 	return <-u.done
@@ -263,16 +294,130 @@ func (w *writer) prepareWanted() {
 // may therefore run twice; it must derive its result from the transaction
 // alone.
 func (w *writer) commit(batch []*unit) {
-	results := make([]error, len(batch))
+	g := &group{units: batch, results: make([]error, len(batch)), told: make([]bool, len(batch))}
 	defer func() {
-		w.noteOutcome(batch, results)
-		for i, u := range batch {
-			u.done <- results[i]
+		w.noteOutcome(g.units, g.results)
+		for i, u := range g.units {
+			if !g.told[i] {
+				u.done <- g.results[i]
+			}
 		}
 	}()
-	if w.runBatch(batch, results, false) {
-		w.runBatch(batch, results, true)
+	if w.runBatch(g, false) {
+		w.runBatch(g, true)
 	}
+}
+
+// group is the batch of one group commit and what each unit is told.
+type group struct {
+	units   []*unit
+	results []error
+	told    []bool // answered already, by begin
+}
+
+// join adds the units queued meanwhile to g, without waiting.
+func (g *group) join(reqs <-chan *unit) {
+	for {
+		select {
+		case u, ok := <-reqs:
+			if !ok {
+				return
+			}
+			g.units = append(g.units, u)
+			g.results = append(g.results, nil)
+			g.told = append(g.told, false)
+		default:
+			return
+		}
+	}
+}
+
+// begin starts the group's write transaction (BEGIN IMMEDIATE: it takes
+// the write lock). While another connection holds the lock, each attempt
+// waits lockPoll; between attempts the units queued meanwhile join the
+// group, and every unit whose time is up (its context's deadline, or
+// lockWait after it was queued without one) is answered at once. begin
+// gives up when no unit is left waiting.
+func (w *writer) begin(g *group) (*sql.Tx, error) {
+	return beginImmediate(w.db, func(busy error) bool {
+		g.join(w.reqs)
+		waiting := false
+		for i, u := range g.units {
+			if g.results[i] != nil {
+				continue
+			}
+			err := u.ctx.Err()
+			if err == nil {
+				deadline, ok := u.ctx.Deadline()
+				if !ok {
+					deadline = u.queued.Add(lockWait)
+				}
+				if time.Now().After(deadline) {
+					err = context.DeadlineExceeded
+				}
+			}
+			if err == nil {
+				waiting = true
+				continue
+			}
+			g.results[i] = fmt.Errorf("%w: the write lock is held by another connection (%w): %w", ErrUnavailable, busy, err)
+			u.done <- g.results[i]
+			g.told[i] = true
+		}
+		return waiting
+	})
+}
+
+// beginImmediate begins a transaction on db, whose DSN has
+// _txlock=immediate, trying again while SQLite answers busy (after the
+// connection's busy_timeout) and again(the busy error) says so.
+func beginImmediate(db *sql.DB, again func(busy error) bool) (*sql.Tx, error) {
+	for {
+		// Background: no goroutine watching a context for the
+		// transaction's life (see runBatch); the deadlines are again's.
+		tx, err := db.BeginTx(context.Background(), nil)
+		if err == nil || !isBusy(err) || !again(err) {
+			return tx, err
+		}
+	}
+}
+
+// catchUp makes the writer's view of the file current at the start of a
+// batch, with the write lock held (nobody else can commit until this
+// transaction ends). PRAGMA data_version on this connection changes only
+// when another connection has committed: a command run from the shell
+// beside serve, another ledgerd, sqlite3. Then the hash of the newest
+// event and every cache (running balances, known accounts) may be stale,
+// and writing from them would break the hash chain and the balances:
+// reload the one, drop the others. A file moved to a schema newer than
+// this binary (`ledgerd migrate` of a newer ledgerd) is not written to.
+// One small statement per batch when nothing changed.
+func (w *writer) catchUp(t *wtx) error {
+	var v int64
+	if err := t.queryRow("PRAGMA data_version").Scan(&v); err != nil {
+		return fmt.Errorf("read data_version: %w", err)
+	}
+	if w.known && v == w.dataVersion {
+		return nil
+	}
+	var schema int
+	if err := t.queryRow("PRAGMA user_version").Scan(&schema); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if schema > w.schema {
+		return fmt.Errorf("%w: another process moved the file to schema version %d, this ledgerd knows up to %d; restart with the newer ledgerd: %w",
+			ErrUnavailable, schema, w.schema, ErrNewerSchema)
+	}
+	if err := w.loadLastHash(t.queryRow(lastHashSQL)); err != nil {
+		return err
+	}
+	w.resetCaches()
+	if w.known {
+		w.reloads++
+		w.log.Debug("another connection wrote the file: writer state reloaded")
+	}
+	w.dataVersion, w.known = v, true
+	return nil
 }
 
 // runBatch runs the units that have no result yet in one transaction. In
@@ -281,14 +426,20 @@ func (w *writer) commit(batch []*unit) {
 // multi-row write fails and the unit at fault is not known: then no unit
 // gets an error yet). Isolated, each unit runs in a savepoint, the usual
 // way, and a failure rolls back only that unit.
-func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry bool) {
+func (w *writer) runBatch(g *group, isolate bool) (retry bool) {
 	fail := func(err error) {
-		for i := range results {
-			if results[i] == nil {
-				results[i] = storageError(err)
+		for i := range g.results {
+			if g.results[i] == nil {
+				g.results[i] = storageError(err)
 			}
 		}
 	}
+	tx, err := w.begin(g)
+	if err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return false
+	}
+	batch, results := g.units, g.results // final: begin is done
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	// The transaction and the writer's own statements run under a context
@@ -297,12 +448,13 @@ func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry b
 	// checked between statements instead (wtx.sctx). Statements from
 	// Update's callers keep ctx itself, interruptible mid-statement.
 	bg := context.WithoutCancel(ctx)
-	tx, err := w.db.BeginTx(bg, nil)
-	if err != nil {
-		fail(fmt.Errorf("begin: %w", err))
+	t := &wtx{tx: tx, ctx: ctx, bg: bg, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}, dirty: map[balanceKey]bool{}}
+	if err := w.catchUp(t); err != nil {
+		_ = tx.Rollback()
+		w.known = false // look again next time
+		fail(err)
 		return false
 	}
-	t := &wtx{tx: tx, ctx: ctx, bg: bg, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}, dirty: map[balanceKey]bool{}}
 	startHash := w.lastHash
 	abort := func() {
 		_ = tx.Rollback()
@@ -313,10 +465,10 @@ func (w *writer) runBatch(batch []*unit, results []error, isolate bool) (retry b
 	for i := 0; i < len(batch); i++ {
 		u := batch[i]
 		if results[i] != nil {
-			continue // failed in the optimistic pass
+			continue // failed in the optimistic pass, or answered by begin
 		}
 		if err := u.ctx.Err(); err != nil {
-			results[i] = err
+			results[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
 			continue
 		}
 		if !isolate {

@@ -28,6 +28,14 @@ import (
 // Fuse's biggest payloads are well under 2 KiB.
 const MaxBody = 1 << 20
 
+// StoreTimeout bounds how long a webhook waits for the store (its ingest,
+// or its quarantine) before it is answered 503. Fuse expects an answer
+// within 5 s; while another process holds the database's write lock (a
+// command run from the shell), the ledger's writer gives up on the
+// webhook's unit when this passes, so that the 503 arrives well in time
+// and Fuse retries. A unit that has started committing is waited for.
+const StoreTimeout = 3 * time.Second
+
 // Store is what the listener needs of the ledger: durable ingest, and a
 // quarantine for what cannot be ingested.
 type Store interface {
@@ -207,12 +215,16 @@ func (h *Handler) handle(r *http.Request) outcome {
 			err: fmt.Errorf("%s does not match the body", fuse.HeaderSignature)}
 	}
 	received := h.o.Now()
+	// Not the request's context: a sender that hangs up must not cancel a
+	// write that may commit. The store's deadline is StoreTimeout's.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), StoreTimeout)
+	defer cancel()
 	// From here on the sender is trusted: whatever is wrong with the body
 	// is kept in quarantine, never dropped.
 	quarantine := func(status int, reason string, err error) outcome {
 		q := ledger.Quarantined{ReceivedAt: received, Source: ledgerd.SourceWebhook, RemoteAddr: client.String(),
 			Reason: reason, Detail: errText(err), Raw: raw}
-		_, qerr := h.o.Store.Quarantine(context.WithoutCancel(r.Context()), q)
+		_, qerr := h.o.Store.Quarantine(ctx, q)
 		if errors.Is(qerr, ledger.ErrQuarantineFull) {
 			// Not kept, so not acknowledged: Fuse retries, and the
 			// operator hears of it once a minute, not once a request.
@@ -258,7 +270,7 @@ func (h *Handler) handle(r *http.Request) outcome {
 		return quarantine(http.StatusBadRequest, reason, err)
 	}
 	typ := obs.Event.Type
-	res, err := h.o.Store.Ingest(context.WithoutCancel(r.Context()), obs)
+	res, err := h.o.Store.Ingest(ctx, obs)
 	switch {
 	case errors.Is(err, ledger.ErrRejected):
 		oc := quarantine(http.StatusBadRequest, "rejected", err)

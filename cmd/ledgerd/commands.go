@@ -68,8 +68,9 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 exist, or upgrades an older file's schema in place, one version per
 transaction. A file written by a newer ledgerd is refused. A file (or its
 -wal or -shm) that others can read is made private (0600), with a warning.
-Every other command but verify does the same on start; migrate does only
-that.`)
+Every other command but verify does the same on start. migrate also
+rewrites running balances that differ from the sum of the postings (derived
+data; verify names them), and is safe to run while serve runs.`)
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
 	if err := parseNone(fs, args); err != nil {
 		return err
@@ -79,6 +80,14 @@ that.`)
 		return err
 	}
 	l := o.ledger
+	n, err := l.RepairBalances(ctx)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(e.stdout, "%s: rewrote %d running balances from the postings\n", l.Path(), n)
+	}
 	fmt.Fprintf(e.stdout, "%s: schema version %d\n", l.Path(), ledger.SchemaVersion())
 	return l.Close()
 }

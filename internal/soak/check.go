@@ -123,6 +123,14 @@ func (s *soak) finish(ctx context.Context) (summary, error) {
 	if sum.Kills < s.o.minKills {
 		fail("only %d kills, want at least %d", sum.Kills, s.o.minKills)
 	}
+	s.mu.Lock()
+	for _, f := range s.cliFailures[:min(len(s.cliFailures), 5)] {
+		fail("beside serve: %s", f)
+	}
+	for _, f := range s.verifyFailures[:min(len(s.verifyFailures), 3)] {
+		fail("%s", f)
+	}
+	s.mu.Unlock()
 	sum.DrainSeconds = drained.Sub(s.started).Seconds() - s.o.duration.Seconds()
 	sum.FinishedAt = time.Now().UTC()
 	sum.Passed = len(sum.Failures) == 0
@@ -139,6 +147,15 @@ func (s *soak) figures(sum *summary, truth sandbox.Truth, st sandbox.Stats, deli
 			sum.OperationsTotal += v
 		}
 	}
+	s.mu.Unlock()
+	s.mu.Lock()
+	sum.CLIWrites = map[string]int{}
+	for k, v := range s.cliRuns {
+		sum.CLIWrites[k] = v
+		sum.CLIWritesTotal += v
+	}
+	sum.CLIFailed = len(s.cliFailures)
+	sum.VerifyAfterKill, sum.VerifyAfterKillFailed = s.verifyRuns, len(s.verifyFailures)
 	s.mu.Unlock()
 	sum.TrafficErrors = int(s.trafficErrors.Load())
 	sum.Accounts = len(truth.Accounts)

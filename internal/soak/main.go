@@ -4,8 +4,11 @@
 // failures) with webhooks dropped, duplicated, reordered and delayed, API
 // 5xx and 429 answers and short-lived tokens, while a real `ledgerd serve`
 // process is killed with SIGKILL at random moments and started again on
-// the same port. When the traffic stops (at a deadline, so the run ends by
-// itself) the faults are cleared, deliveries drain, and the soak checks
+// the same port, and commands that write the same file (backfill,
+// reconcile, quarantine replay, breaks ack, migrate) run from the shell
+// beside it; after every kill `ledgerd verify` must pass. When the
+// traffic stops (at a deadline, so the run ends by itself) the faults are
+// cleared, deliveries drain, and the soak checks
 // with the binary's own commands (backfill, reconcile, verify, balances)
 // and with the file: every webhook the daemon acknowledged is in it, no
 // event or entry is there twice, every transaction and every balance
@@ -38,6 +41,7 @@ type options struct {
 	workDir   string
 	workers   int
 	opEvery   time.Duration
+	cliEvery  time.Duration
 	keep      bool
 }
 
@@ -52,6 +56,7 @@ func main() {
 	flag.StringVar(&o.workDir, "work", "", "directory for the database and logs (default: a new temporary one)")
 	flag.IntVar(&o.workers, "workers", 4, "traffic goroutines")
 	flag.DurationVar(&o.opEvery, "op-every", 200*time.Millisecond, "pause between two operations of one traffic goroutine")
+	flag.DurationVar(&o.cliEvery, "cli-every", 3*time.Second, "largest pause between two writing commands run from the shell beside serve (backfill, quarantine replay, reconcile, breaks ack, migrate, in turn); 0: none")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory after a successful run")
 	flag.Parse()
 	o.seed = *seed

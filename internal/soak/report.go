@@ -55,6 +55,14 @@ type summary struct {
 	StartToListenMaxMS    float64 `json:"start_to_listen_max_ms"`
 	CleanStop             bool    `json:"clean_stop"`
 
+	// Commands that write the file, run from the shell beside the daemon
+	// (by command), and `ledgerd verify` run after each kill.
+	CLIWrites             map[string]int `json:"cli_writes"`
+	CLIWritesTotal        int            `json:"cli_writes_total"`
+	CLIFailed             int            `json:"cli_failed"`
+	VerifyAfterKill       int            `json:"verify_after_kill"`
+	VerifyAfterKillFailed int            `json:"verify_after_kill_failed"`
+
 	Acknowledged          int `json:"acknowledged"`
 	AcknowledgedCopies    int `json:"acknowledged_copies"`
 	EventsStored          int `json:"events_stored"`
@@ -134,8 +142,11 @@ A day of Fuse traffic (%.0f hours of sandbox time) in %.0f seconds of wall
 time, with webhooks dropped, duplicated, reordered and delayed, API 503s
 and 429s, tokens expiring every sandbox hour, while the `+"`ledgerd serve`"+`
 process was killed with SIGKILL at random moments and started again on
-the same port. Then the faults were cleared, deliveries drained, and
-the binary's own `+"`backfill`"+`, `+"`reconcile`"+` and `+"`verify`"+` ran.
+the same port, and commands that write the same file ran from the shell
+beside it (`+"`backfill`"+`, `+"`quarantine replay`"+`, `+"`reconcile`"+`,
+`+"`breaks ack`"+`, `+"`migrate`"+`), with `+"`ledgerd verify`"+` after every kill.
+Then the faults were cleared, deliveries drained, and the binary's own
+`+"`backfill`"+`, `+"`reconcile`"+` and `+"`verify`"+` ran.
 
 | figure | value |
 | --- | --- |
@@ -147,6 +158,8 @@ the binary's own `+"`backfill`"+`, `+"`reconcile`"+` and `+"`verify`"+` ran.
 | API 503 / 429 injected, token requests | %d / %d, %d |
 | SIGKILLs (restarts) | %d (%d starts) |
 | start to listening, median / max | %.0f ms / %.0f ms |
+| writing commands beside the daemon: backfill / quarantine replay / reconcile / breaks ack / migrate (failed) | %d: %d / %d / %d / %d / %d (%d) |
+| `+"`ledgerd verify`"+` green after a kill | %d of %d |
 | **acknowledged events** (2xx to the sandbox) | **%d** |
 | **lost** (acknowledged, not in the file) | **%d** |
 | **duplicates** (events or entries twice) | **%d** |
@@ -160,6 +173,8 @@ the binary's own `+"`backfill`"+`, `+"`reconcile`"+` and `+"`verify`"+` ran.
 `, verdict, s.SimulatedHours, s.TrafficSeconds, s.OperationsTotal, s.Transactions, s.EventsEmitted,
 		s.WebhookAttempts, s.WebhookAttemptsFailed, s.WebhooksDropped, s.WebhooksDuplicated, s.WebhooksReordered,
 		s.API5xx, s.API429, s.TokenRequests, s.Kills, s.Starts, s.StartToListenMedianMS, s.StartToListenMaxMS,
+		s.CLIWritesTotal, s.CLIWrites[cliBackfill], s.CLIWrites[cliReplay], s.CLIWrites[cliReconcile], s.CLIWrites[cliAck],
+		s.CLIWrites[cliMigrate], s.CLIFailed, s.VerifyAfterKill-s.VerifyAfterKillFailed, s.VerifyAfterKill,
 		s.Acknowledged, s.Lost, s.Duplicates, s.TransactionMismatches, s.BalanceMismatches,
 		s.EventsStored, s.Entries, s.Postings, s.ReconcileVerdict, s.VerifyExit, s.CleanStop)
 	if len(s.Failures) > 0 {
@@ -191,7 +206,10 @@ every Fuse transaction has the status, amounts and entry state the truth
 implies and no other transaction exists; every account's posted and
 available balance (` + "`ledgerd balances --json`" + `) equals Fuse's current and
 available; ` + "`ledgerd reconcile`" + ` says RECONCILED or RECONCILED_WITH_PENDING;
-` + "`ledgerd verify`" + ` exits 0.
+` + "`ledgerd verify`" + ` exits 0. During the run: every writing command run
+beside the daemon succeeds (exit 1 only as an answer: an account the
+backfill could not read under the API faults, breaks found), and
+` + "`ledgerd verify`" + ` passes on the file each SIGKILL left.
 
 ## The other proofs
 

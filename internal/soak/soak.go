@@ -61,10 +61,18 @@ type soak struct {
 	trafficErrors atomic.Int64
 	kills         atomic.Int64
 	started       time.Time
+
+	// Commands run from the shell beside the daemon (cli.go), under mu.
+	cliRuns        map[string]int
+	cliFailures    []string
+	replayed       map[string]bool // event ids posted to be quarantined and replayed
+	verifyRuns     int             // verify after a kill
+	verifyFailures []string
 }
 
 func newSoak(o options, rng *rand.Rand, log *slog.Logger) (*soak, error) {
-	s := &soak{o: o, log: log, rng: rng, ops: map[string]int{}, hc: &http.Client{Timeout: 30 * time.Second}}
+	s := &soak{o: o, log: log, rng: rng, ops: map[string]int{}, hc: &http.Client{Timeout: 30 * time.Second},
+		cliRuns: map[string]int{}, replayed: map[string]bool{}}
 	hookAddr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -160,6 +168,13 @@ func (s *soak) run(ctx context.Context) (summary, error) {
 		defer wg.Done()
 		s.clock(trafficCtx)
 	}()
+	if s.o.cliEvery > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.cliWriters(trafficCtx, rand.New(rand.NewPCG(s.o.seed, 0xc11)))
+		}()
+	}
 	killErr := make(chan error, 1)
 	go func() { killErr <- s.killLoop(trafficCtx) }()
 	go s.progress(trafficCtx)
@@ -241,6 +256,11 @@ func (s *soak) killLoop(ctx context.Context) error {
 		}
 		if killed {
 			s.kills.Add(1)
+			// The file as SIGKILL left it, maybe mid-commit, with commands
+			// from the shell writing beside: verify must pass.
+			if err := s.verifyAfterKill(); err != nil {
+				return err
+			}
 		}
 		time.Sleep(time.Duration(s.rng.IntN(2000)) * time.Millisecond) // down: deliveries fail and are retried
 		if err := s.d.startProcess(context.Background()); err != nil {
