@@ -164,7 +164,7 @@ func (r *rig) stop(sig syscall.Signal) int {
 	case err = <-r.serveDone:
 	case <-time.After(30 * time.Second):
 		_ = r.serve.Process.Kill()
-		err = <-r.serveDone
+		<-r.serveDone
 		r.serve = nil
 		return -1
 	}

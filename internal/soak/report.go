@@ -119,7 +119,30 @@ func writeReports(o options, sum summary) error {
 	if err := os.WriteFile(filepath.Join(o.outDir, "soak-summary.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(o.outDir, "RELIABILITY.md"), []byte(reliabilityMD(sum)), 0o644)
+	path := filepath.Join(o.outDir, "RELIABILITY.md")
+	return os.WriteFile(path, []byte(keepProbes(path, reliabilityMD(sum))), 0o644)
+}
+
+// The operator probes' section of RELIABILITY.md, between these markers,
+// is written by internal/probe (make soak runs it after the soak).
+const (
+	probesBegin = "<!-- probes:begin -->"
+	probesEnd   = "<!-- probes:end -->"
+)
+
+// keepProbes appends to md the probe section of the file at path, if it
+// has one, so that a soak does not erase the last probes' table.
+func keepProbes(path, md string) string {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return md
+	}
+	s := string(old)
+	i, j := strings.Index(s, probesBegin), strings.Index(s, probesEnd)
+	if i < 0 || j < i {
+		return md
+	}
+	return strings.TrimRight(md, "\n") + "\n\n" + s[i:j+len(probesEnd)] + "\n"
 }
 
 func reliabilityMD(s summary) string {
