@@ -12,6 +12,7 @@ func TestSummaryPutsEveryFigureBesideItsAnchor(t *testing.T) {
 	o := options{figures: f}
 	o.record(figWebhookGroupRPS, 2614)
 	o.record(figWebhookNoopRPS, 28285)
+	o.record(figWebhookFloorRPS, 14142)
 	o.record(figStorageBookPerTx, 669)
 	o.record(figStorageBytesPerTx, 3680)
 	body, met, total := summarySection(f)
@@ -25,7 +26,7 @@ func TestSummaryPutsEveryFigureBesideItsAnchor(t *testing.T) {
 		t.Fatalf("no row %q in\n%s", prefix, body)
 		return ""
 	}
-	if row := find("webhook ingest, group commit"); !strings.Contains(row, "| 2,614 req/s | no-op Go handler | 28,285 req/s | 0.09× | ≥ 0.40× | **no** |") {
+	if row := find("webhook ingest, group commit"); !strings.Contains(row, "| 2,614 req/s | durable floor: body and event_id only | 14,142 req/s | 0.18× | ≥ 0.50× | **no** |") {
 		t.Errorf("webhook row: %s", row)
 	}
 	if row := find("the book alone per transaction (entries, postings, balances, indexes)"); !strings.Contains(row, "| 743 B | 0.90× | ≤ 1× | yes |") {
