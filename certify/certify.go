@@ -56,6 +56,10 @@ const (
 type Options struct {
 	// BaseURL is the Fuse API base URL, /v1 included.
 	BaseURL string
+	// AuthURL is the whole URL of Fuse's token endpoint.
+	AuthURL string
+	// Audience goes with every token request (default fuse.DefaultAudience).
+	Audience string
 	// ClientID and ClientSecret are exchanged for access tokens.
 	ClientID, ClientSecret string
 	// CredentialSource says where the credentials came from, for the
@@ -145,11 +149,14 @@ func (r Result) Failed() []Requirement {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if o.BaseURL == "" {
-		return o, errors.New("certify: a base URL is required")
+	if o.BaseURL == "" || o.AuthURL == "" {
+		return o, errors.New("certify: a base URL and an auth URL are required")
 	}
 	if o.OutDir == "" {
 		return o, errors.New("certify: an output directory is required")
+	}
+	if o.Audience == "" {
+		o.Audience = fuse.DefaultAudience
 	}
 	switch o.Customer {
 	case "":
@@ -256,11 +263,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	r.rec = newRecorder(base, o.Now, o.Location)
+	r.rec, err = newRecorder(base, o.Now, o.Location, o.AuthURL)
+	if err != nil {
+		return Result{}, fmt.Errorf("certify: %w", err)
+	}
 	hc := *o.HTTPClient
 	hc.Transport = r.rec
 	r.client, err = fuse.New(fuse.Config{
 		BaseURL:      o.BaseURL,
+		AuthURL:      o.AuthURL,
+		Audience:     o.Audience,
 		ClientID:     o.ClientID,
 		ClientSecret: o.ClientSecret,
 		HTTPClient:   &hc,

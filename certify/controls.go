@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/ledgerd/ledgerd/fuse"
 )
 
 // controls drives the events the plan names that the API alone cannot
@@ -67,12 +65,7 @@ func (c *controls) call(ctx context.Context, method, path string, in, out any) (
 		return resp.StatusCode, fmt.Errorf("sandbox control %s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		var eb fuse.ErrorBody
-		msg := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-		if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
-			msg += " (" + eb.Error.Code + "): " + eb.Error.Message
-		}
-		return resp.StatusCode, fmt.Errorf("sandbox control %s %s answered %s", method, path, msg)
+		return resp.StatusCode, fmt.Errorf("sandbox control %s %s answered %s", method, path, statusLine(resp.StatusCode, b))
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

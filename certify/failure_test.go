@@ -43,14 +43,18 @@ func assertFailed(t *testing.T, e *env, res Result, id string, wants ...string) 
 	}
 }
 
-func TestWrongClientSecretFailsTokenAndAPIRequirementsAsUnauthorized(t *testing.T) {
+// TestWrongClientSecretFailsTokenAndAPIRequirementsNamingTheSettings: the
+// token endpoint's documented refusal, 400 {}, fails 3.1 with the settings
+// to check, and every API requirement with the refusal.
+func TestWrongClientSecretFailsTokenAndAPIRequirementsNamingTheSettings(t *testing.T) {
 	e := newEnv(t, sandbox.Options{Seed: 1})
 	o := e.options(t)
 	o.ClientSecret = "not-the-secret-at-all"
 	res := e.run(t, o)
-	assertFailed(t, e, res, "3.1", "401 Unauthorized", "invalid_client")
-	for _, id := range []string{"1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "4.1", "4.2"} {
-		assertFailed(t, e, res, id, "401 Unauthorized")
+	assertFailed(t, e, res, "3.1", "400 Bad Request", "FUSE_CLIENT_ID, FUSE_CLIENT_SECRET and FUSE_AUDIENCE")
+	assertFailed(t, e, res, "1.1", "refused the credentials (400 Bad Request): check FUSE_CLIENT_ID")
+	for _, id := range []string{"1.2", "1.3", "1.4", "1.5", "1.6", "4.1", "4.2"} {
+		assertFailed(t, e, res, id, "400 Bad Request")
 	}
 	assertFailed(t, e, res, "2.1", "not triggered")
 	// The wrong secret is not the configured one, but it must not leak

@@ -32,6 +32,7 @@ const (
 type env struct {
 	sb      *sandbox.Sandbox
 	baseURL string
+	authURL string
 	hookLn  net.Listener
 	tokens  *tokenCatcher
 	dir     string
@@ -54,7 +55,7 @@ func newEnv(t *testing.T, opts sandbox.Options) *env {
 		sb.Close()
 		ln.Close()
 	})
-	return &env{sb: sb, baseURL: srv.URL + "/v1", hookLn: ln, tokens: &tokenCatcher{}, dir: t.TempDir()}
+	return &env{sb: sb, baseURL: srv.URL + "/v1", authURL: srv.URL + sandbox.TokenPath, hookLn: ln, tokens: &tokenCatcher{}, dir: t.TempDir()}
 }
 
 // options are certify's options for this environment: fast retries, a
@@ -67,6 +68,7 @@ func (e *env) options(t *testing.T) Options {
 	}
 	return Options{
 		BaseURL:          e.baseURL,
+		AuthURL:          e.authURL,
 		ClientID:         testClientID,
 		ClientSecret:     testClientSecret,
 		CredentialSource: "FUSE_CLIENT_ID and FUSE_CLIENT_SECRET",
@@ -102,7 +104,7 @@ type tokenCatcher struct {
 
 func (c *tokenCatcher) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil || !strings.HasSuffix(req.URL.Path, "/auth/token") {
+	if err != nil || req.URL.Path != sandbox.TokenPath {
 		return resp, err
 	}
 	b, err := io.ReadAll(resp.Body)
@@ -143,7 +145,7 @@ type reqLine struct {
 	ResponseHeaders map[string]string `json:"response_headers"`
 }
 
-func (l reqLine) tokenRequest() bool { return strings.HasSuffix(l.Path, "/auth/token") }
+func (l reqLine) tokenRequest() bool { return l.Path == sandbox.TokenPath }
 
 // webhookLine is a line of webhooks.jsonl.
 type webhookLine struct {

@@ -247,10 +247,11 @@ func (r *runner) judgeTokens() {
 	case len(tokenLines) == 0:
 		r.fail("3.1", "no token request was made: %s", r.why("customer"))
 	case tokenLines[0].Status != http.StatusOK:
-		r.fail("3.1", "the token request was refused: %s; check FUSE_CLIENT_ID and FUSE_CLIENT_SECRET", answer(tokenLines[0]))
+		r.fail("3.1", "the token request to %s was refused: %s; check FUSE_CLIENT_ID, FUSE_CLIENT_SECRET and FUSE_AUDIENCE",
+			r.o.AuthURL, answer(tokenLines[0]))
 	default:
-		r.pass("3.1", "POST /auth/token answered 200 (token #1, lifetime %s); credentials from %s; the token is held in memory only",
-			r.tokenTTL, r.o.CredentialSource)
+		r.pass("3.1", "POST %s answered 200 (token #1, lifetime %s); credentials from %s; the token is held in memory only",
+			r.o.AuthURL, r.tokenTTL, r.o.CredentialSource)
 	}
 
 	q2 := r.byID["3.2"]
@@ -305,10 +306,20 @@ func answer(ex *exchange) string {
 	if ex.Error != "" {
 		return "no answer: " + ex.Error
 	}
-	s := fmt.Sprintf("%d %s", ex.Status, http.StatusText(ex.Status))
-	var eb fuse.ErrorBody
-	if json.Unmarshal(ex.rawResp, &eb) == nil && eb.Error.Code != "" {
-		s += " (" + eb.Error.Code + "): " + eb.Error.Message
+	return statusLine(ex.Status, ex.rawResp)
+}
+
+// statusLine is an answer's status with Fuse's error code and message when
+// its body carries them: "400 Bad Request (invalid_request): …".
+func statusLine(status int, body []byte) string {
+	s := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	eb, ok := fuse.DecodeErrorBody(body)
+	switch {
+	case !ok:
+	case eb.Code != "":
+		s += " (" + eb.Code + "): " + eb.Message
+	default:
+		s += ": " + eb.Message
 	}
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -66,6 +67,7 @@ type recorder struct {
 	next http.RoundTripper
 	now  func() time.Time
 	loc  *time.Location
+	auth *url.URL // the token endpoint
 
 	mu        sync.Mutex
 	lines     []*exchange
@@ -75,8 +77,17 @@ type recorder struct {
 	raws      []string        // every secret-like raw value seen (tokens)
 }
 
-func newRecorder(next http.RoundTripper, now func() time.Time, loc *time.Location) *recorder {
-	return &recorder{next: next, now: now, loc: loc, tokens: map[[32]byte]int{}, ibans: map[string]bool{}}
+func newRecorder(next http.RoundTripper, now func() time.Time, loc *time.Location, authURL string) (*recorder, error) {
+	auth, err := url.Parse(authURL)
+	if err != nil {
+		return nil, fmt.Errorf("auth URL: %w", err)
+	}
+	return &recorder{next: next, now: now, loc: loc, auth: auth, tokens: map[[32]byte]int{}, ibans: map[string]bool{}}, nil
+}
+
+// tokenRequest reports whether req goes to the token endpoint.
+func (rec *recorder) tokenRequest(req *http.Request) bool {
+	return req.URL.Host == rec.auth.Host && req.URL.Path == rec.auth.Path
 }
 
 func (rec *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -102,7 +113,7 @@ func (rec *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		Query:          req.URL.RawQuery,
 		DurationMS:     float64(d.Microseconds()) / 1000,
 		RequestHeaders: maskHeaders(req.Header),
-		tokenRequest:   strings.HasSuffix(req.URL.Path, "/auth/token"),
+		tokenRequest:   rec.tokenRequest(req),
 		rawReq:         reqBody,
 	}
 	ex.RequestBody, ex.RequestOmitted = maskBody(reqBody)

@@ -264,9 +264,9 @@ func (r *runner) tokenDoc(res *Result) string {
 	fmt.Fprintf(&b, "- **No hard-coded tokens or secrets.** ledgerd is configured with a client id and secret, never a token. "+
 		"They come from the environment (`FUSE_CLIENT_ID`, `FUSE_CLIENT_SECRET`) or from files named by `FUSE_CLIENT_ID_FILE` / `FUSE_CLIENT_SECRET_FILE` "+
 		"(a systemd credential, a mounted secrets-manager file); this run used %s. The secret is held in a type that prints as `[redacted]` in every log line, error and dump.\n", src)
-	fmt.Fprintf(&b, "- **Storage.** The client exchanges the credentials for an access token at `POST %s/auth/token` and keeps the one live token in process memory, "+
+	fmt.Fprintf(&b, "- **Storage.** The client exchanges the credentials (with the audience `%s` and grant type `%s`) for an access token at `POST %s` and keeps the one live token in process memory, "+
 		"shared by every goroutine. It is never written to disk, to logs or to these files (`%s` shows `Bearer [redacted]` and a token number).\n",
-		strings.TrimRight(r.o.BaseURL, "/"), FileRequests)
+		r.o.Audience, fuse.GrantTypeClientCredentials, r.o.AuthURL, FileRequests)
 	ttl := "unknown (no token was issued)"
 	if r.tokenTTL > 0 {
 		ttl = fmt.Sprintf("%s, so renewed after %s", r.tokenTTL, time.Duration(float64(r.tokenTTL)*0.9).Round(time.Second))

@@ -108,6 +108,11 @@ type Config struct {
 	// FuseBaseURL is the absolute http(s) URL of the Fuse API
 	// (FUSE_BASE_URL).
 	FuseBaseURL string
+	// FuseAuthURL is the absolute http(s) URL of Fuse's token endpoint
+	// (FUSE_AUTH_URL).
+	FuseAuthURL string
+	// FuseAudience is the audience of token requests (FUSE_AUDIENCE).
+	FuseAudience string
 	// FuseClientID is the Fuse API client id (FUSE_CLIENT_ID).
 	FuseClientID string
 	// FuseClientSecret is the Fuse API client secret (FUSE_CLIENT_SECRET).
@@ -150,7 +155,9 @@ type env struct {
 	LogFormat string `env:"LEDGERD_LOG_FORMAT, default=text" desc:"text (colour only on a terminal) or json"`
 	LogLevel  string `env:"LEDGERD_LOG_LEVEL, default=info" desc:"debug, info, warn or error"`
 
-	FuseBaseURL          string `env:"FUSE_BASE_URL, default=https://api-sandbox.fuse.me/v1" desc:"Fuse API base URL (absolute http or https)"`
+	FuseBaseURL          string `env:"FUSE_BASE_URL, default=https://api-sandbox.fuse.me/v1" desc:"Fuse API base URL, including /v1 (absolute http or https)"`
+	FuseAuthURL          string `env:"FUSE_AUTH_URL, default=https://auth-sandbox.fuse.me/oauth/token" desc:"Fuse's token endpoint, the whole URL (absolute http or https; production: https://auth.fuse.me/oauth/token)"`
+	FuseAudience         string `env:"FUSE_AUDIENCE, default=https://api.fuse.me" desc:"audience of Fuse token requests (the same in sandbox and production)"`
 	FuseClientID         string `env:"FUSE_CLIENT_ID" desc:"Fuse API client id"`
 	FuseClientIDFile     string `env:"FUSE_CLIENT_ID_FILE" desc:"file holding FUSE_CLIENT_ID"`
 	FuseClientSecret     string `env:"FUSE_CLIENT_SECRET" desc:"Fuse API client secret"`
@@ -224,6 +231,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("fuse_base_url", c.FuseBaseURL),
+		slog.String("fuse_auth_url", c.FuseAuthURL),
+		slog.String("fuse_audience", c.FuseAudience),
 		// The client id is no secret, but it may come from a credential
 		// file: its last four characters are enough to tell which one.
 		slog.String("fuse_client_id", ledgerd.MaskID(c.FuseClientID)),

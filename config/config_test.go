@@ -91,6 +91,8 @@ func defaults() config.Config {
 		LogFormat:                 "text",
 		LogLevel:                  slog.LevelInfo,
 		FuseBaseURL:               "https://api-sandbox.fuse.me/v1",
+		FuseAuthURL:               "https://auth-sandbox.fuse.me/oauth/token",
+		FuseAudience:              "https://api.fuse.me",
 	}
 }
 
@@ -130,6 +132,8 @@ func TestLoadEveryVariableSet(t *testing.T) {
 		"LEDGERD_LOG_FORMAT":                  "JSON",
 		"LEDGERD_LOG_LEVEL":                   "debug",
 		"FUSE_BASE_URL":                       "http://127.0.0.1:7070/v1",
+		"FUSE_AUTH_URL":                       "http://127.0.0.1:7071/oauth/token",
+		"FUSE_AUDIENCE":                       " https://api.example ",
 		"FUSE_CLIENT_ID":                      "client-1",
 		"FUSE_CLIENT_SECRET":                  "fuse-secret",
 	})
@@ -170,6 +174,8 @@ func TestLoadEveryVariableSet(t *testing.T) {
 		LogFormat:                 "json",
 		LogLevel:                  slog.LevelDebug,
 		FuseBaseURL:               "http://127.0.0.1:7070/v1",
+		FuseAuthURL:               "http://127.0.0.1:7071/oauth/token",
+		FuseAudience:              "https://api.example",
 		FuseClientID:              "client-1",
 		FuseClientSecret:          config.NewSecret("fuse-secret"),
 	})
@@ -235,6 +241,9 @@ func TestLoadBadValueNamesVariableAndProblem(t *testing.T) {
 		{"ftp base url", "FUSE_BASE_URL", "ftp://api.fuse.me/v1", `FUSE_BASE_URL: must be an absolute http or https URL`},
 		{"unparsable base url", "FUSE_BASE_URL", "https://api fuse.me", `FUSE_BASE_URL: not a URL: `},
 		{"credentials in base url", "FUSE_BASE_URL", "https://u:hunter2@api.fuse.me", `FUSE_BASE_URL: must not contain credentials (https://u:xxxxx@api.fuse.me)`},
+		{"relative auth url", "FUSE_AUTH_URL", "auth.fuse.me/oauth/token", `FUSE_AUTH_URL: must be an absolute http or https URL, got "auth.fuse.me/oauth/token"`},
+		{"credentials in auth url", "FUSE_AUTH_URL", "https://u:hunter2@auth.fuse.me/oauth/token", `FUSE_AUTH_URL: must not contain credentials (https://u:xxxxx@auth.fuse.me/oauth/token)`},
+		{"empty audience", "FUSE_AUDIENCE", " ", `FUSE_AUDIENCE: must not be empty`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

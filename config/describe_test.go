@@ -34,6 +34,8 @@ func TestDescribeListsTheExternalContract(t *testing.T) {
 		{Name: "LEDGERD_LOG_FORMAT", Default: "text"},
 		{Name: "LEDGERD_LOG_LEVEL", Default: "info"},
 		{Name: "FUSE_BASE_URL", Default: "https://api-sandbox.fuse.me/v1"},
+		{Name: "FUSE_AUTH_URL", Default: "https://auth-sandbox.fuse.me/oauth/token"},
+		{Name: "FUSE_AUDIENCE", Default: "https://api.fuse.me"},
 		{Name: "FUSE_CLIENT_ID"},
 		{Name: "FUSE_CLIENT_ID_FILE"},
 		{Name: "FUSE_CLIENT_SECRET"},

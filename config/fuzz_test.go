@@ -178,9 +178,14 @@ func checkConfig(t *testing.T, c *config.Config, env map[string]string) {
 	if c.LogFormat != config.LogFormatText && c.LogFormat != config.LogFormatJSON {
 		t.Fatalf("log format %q", c.LogFormat)
 	}
-	u, err := url.Parse(c.FuseBaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		t.Fatalf("base URL %q accepted", c.FuseBaseURL)
+	for _, raw := range []string{c.FuseBaseURL, c.FuseAuthURL} {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			t.Fatalf("URL %q accepted", raw)
+		}
+	}
+	if c.FuseAudience == "" {
+		t.Fatal("empty audience accepted")
 	}
 	if v, ok := env["FUSE_CLIENT_SECRET"]; ok && c.FuseClientSecret.Reveal() != v {
 		t.Fatal("client secret changed on the way")

@@ -36,6 +36,8 @@ func (e *env) parse() (*Config, []error) {
 		BackfillSchedule:  e.BackfillSchedule,
 		ReconcileSchedule: e.ReconcileSchedule,
 		FuseBaseURL:       e.FuseBaseURL,
+		FuseAuthURL:       e.FuseAuthURL,
+		FuseAudience:      strings.TrimSpace(e.FuseAudience),
 	}
 
 	if c.DB == "" {
@@ -76,7 +78,11 @@ func (e *env) parse() (*Config, []error) {
 		p.addf("LEDGERD_LOG_LEVEL", "unknown level %q (want debug, info, warn or error)", e.LogLevel)
 	}
 
-	p.checkBaseURL("FUSE_BASE_URL", c.FuseBaseURL)
+	p.checkHTTPURL("FUSE_BASE_URL", c.FuseBaseURL)
+	p.checkHTTPURL("FUSE_AUTH_URL", c.FuseAuthURL)
+	if c.FuseAudience == "" {
+		p.addf("FUSE_AUDIENCE", "must not be empty")
+	}
 	c.FuseClientID = p.credential("FUSE_CLIENT_ID", e.FuseClientID, e.FuseClientIDFile)
 	c.FuseClientSecret = NewSecret(p.credential("FUSE_CLIENT_SECRET", e.FuseClientSecret, e.FuseClientSecretFile))
 
@@ -264,10 +270,10 @@ func (p *problems) location(name, tz string) *time.Location {
 	return loc
 }
 
-// checkBaseURL checks for an absolute http(s) URL without credentials in it
+// checkHTTPURL checks for an absolute http(s) URL without credentials in it
 // (those belong in FUSE_CLIENT_ID and FUSE_CLIENT_SECRET, and a URL gets
 // logged). Messages never repeat a URL that might hold a password.
-func (p *problems) checkBaseURL(name, raw string) {
+func (p *problems) checkHTTPURL(name, raw string) {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:

@@ -31,6 +31,10 @@ const (
 	DefaultMaxBodyBytes  = 32 << 20
 )
 
+// DefaultAudience is the audience of Fuse's API, in the sandbox too
+// (fuse-api.md §1): Config.Audience when empty.
+const DefaultAudience = "https://api.fuse.me"
+
 // Config configures a Client. Zero values take the defaults above.
 // Credentials come from the caller (the config package reads them from the
 // environment or *_FILE); the client never logs them, and Config's String
@@ -38,6 +42,11 @@ const (
 type Config struct {
 	// BaseURL includes the version: "https://api-sandbox.fuse.me/v1".
 	BaseURL string
+	// AuthURL is the whole URL of the token endpoint, on its own host:
+	// "https://auth-sandbox.fuse.me/oauth/token".
+	AuthURL string
+	// Audience is sent with every token request (default DefaultAudience).
+	Audience string
 	// ClientID and ClientSecret are exchanged for access tokens.
 	ClientID, ClientSecret string
 
@@ -81,8 +90,8 @@ type Config struct {
 // String describes c with the secret hidden and the client id shown by
 // its last four characters, as ledgerd's config line shows it.
 func (c Config) String() string {
-	return fmt.Sprintf("fuse.Config{BaseURL: %q, ClientID: %q, ClientSecret: %s}", c.BaseURL, ledgerd.MaskID(c.ClientID),
-		redacted(c.ClientSecret))
+	return fmt.Sprintf("fuse.Config{BaseURL: %q, AuthURL: %q, Audience: %q, ClientID: %q, ClientSecret: %s}",
+		c.BaseURL, c.AuthURL, c.Audience, ledgerd.MaskID(c.ClientID), redacted(c.ClientSecret))
 }
 
 // GoString is String, so %#v does not print the secret either.
@@ -93,6 +102,8 @@ func (c Config) GoString() string { return c.String() }
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("base_url", c.BaseURL),
+		slog.String("auth_url", c.AuthURL),
+		slog.String("audience", c.Audience),
 		slog.String("client_id", ledgerd.MaskID(c.ClientID)),
 		slog.String("client_secret", redacted(c.ClientSecret)),
 	)
@@ -110,6 +121,7 @@ func redacted(s string) string {
 type Client struct {
 	cfg     Config
 	base    string // BaseURL without a trailing slash
+	auth    *url.URL
 	hc      *http.Client
 	limiter *rate.Limiter
 	log     *slog.Logger
@@ -123,15 +135,11 @@ type Client struct {
 // New checks cfg, fills in the defaults and returns a Client. No request
 // is made until the first call.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("fuse: base URL: %w", err)
+	if err := checkURL("base URL", cfg.BaseURL, "http(s)://host/v1"); err != nil {
+		return nil, err
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("fuse: base URL %q: want http(s)://host/v1", cfg.BaseURL)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("fuse: base URL %q: no query or fragment allowed", cfg.BaseURL)
+	if err := checkURL("auth URL", cfg.AuthURL, "http(s)://host/oauth/token"); err != nil {
+		return nil, err
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, errors.New("fuse: client id and client secret are required")
@@ -145,6 +153,9 @@ func New(cfg Config) (*Client, error) {
 		cfg.HTTPClient = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}}
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = DefaultAudience
 	}
 	cfg.Timeout = orDefault(cfg.Timeout, DefaultTimeout)
 	if cfg.RateLimit <= 0 {
@@ -175,9 +186,11 @@ func New(cfg Config) (*Client, error) {
 		cfg.Sleep = sleepCtx
 	}
 
+	auth, _ := url.Parse(cfg.AuthURL) // checked above
 	c := &Client{
 		cfg:     cfg,
 		base:    strings.TrimRight(cfg.BaseURL, "/"),
+		auth:    auth,
 		hc:      cfg.HTTPClient,
 		limiter: rate.NewLimiter(cfg.RateLimit, cfg.Burst),
 		log:     cfg.Logger,
@@ -186,6 +199,22 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.tokens.c = c
 	return c, nil
+}
+
+// checkURL accepts an absolute http(s) URL with a host and no query or
+// fragment; what names it in the error, want shows its form.
+func checkURL(what, raw, want string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("fuse: %s: %w", what, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("fuse: %s %q: want %s", what, raw, want)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("fuse: %s %q: no query or fragment allowed", what, raw)
+	}
+	return nil
 }
 
 func orDefault[T int | int64 | time.Duration](v, def T) T {

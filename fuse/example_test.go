@@ -14,6 +14,7 @@ import (
 func ExampleClient_TransactionPages() {
 	c, err := fuse.New(fuse.Config{
 		BaseURL:      os.Getenv("FUSE_BASE_URL"),
+		AuthURL:      os.Getenv("FUSE_AUTH_URL"),
 		ClientID:     os.Getenv("FUSE_CLIENT_ID"),
 		ClientSecret: os.Getenv("FUSE_CLIENT_SECRET"),
 	})

@@ -176,7 +176,8 @@ func FuzzAccount(f *testing.F) {
 // from it is one printable, valid UTF-8 line of bounded length (it goes
 // into logs and error messages).
 func FuzzErrorBody(f *testing.F) {
-	f.Add(503, []byte(`{"error":{"code":"unavailable","message":"try later"}}`))
+	f.Add(503, []byte(`{"code":"unavailable","error":"try later","message":"try later"}`))
+	f.Add(400, []byte(`{}`))
 	f.Add(429, []byte(`<html><body>Too Many Requests</body></html>`))
 	f.Add(500, []byte(strings.Repeat("é", 150)))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
@@ -185,9 +186,7 @@ func FuzzErrorBody(f *testing.F) {
 		if e.Status != status {
 			t.Fatalf("status %d, want %d", e.Status, status)
 		}
-		var eb ErrorBody
-		fromJSON := json.Unmarshal(body, &eb) == nil && (eb.Error.Code != "" || eb.Error.Message != "")
-		if fromJSON {
+		if _, fromJSON := DecodeErrorBody(body); fromJSON {
 			return // Fuse's own code and message, as sent
 		}
 		if !utf8.ValidString(e.Message) {

@@ -51,45 +51,62 @@ func (s *sleeps) all() []time.Duration {
 	return append([]time.Duration(nil), s.d...)
 }
 
-// fakeFuse serves a token endpoint and hands every other request to api.
+// fakeFuse serves a token endpoint at /oauth/token, as Fuse's auth host
+// does, and hands every other request to api.
 type fakeFuse struct {
 	mu          sync.Mutex
 	tokenCalls  int
-	tokens      []string // handed out in order; then "tok-<n>"
+	tokenBodies []map[string]any // every token request's JSON body
+	tokenStatus int              // when set, every token request gets it with {}
+	tokens      []string         // handed out in order; then "tok-<n>"
 	expiresIn   int64
 	api         http.HandlerFunc
 	validTokens map[string]bool // nil: any token is accepted
 }
 
 func (f *fakeFuse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/v1/auth/token" {
-		var req TokenRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ClientSecret != "secret-value" {
-			writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{Code: "invalid_client", Message: "bad credentials"}})
-			return
-		}
-		f.mu.Lock()
-		f.tokenCalls++
-		tok := fmt.Sprintf("tok-%d", f.tokenCalls)
-		if len(f.tokens) >= f.tokenCalls {
-			tok = f.tokens[f.tokenCalls-1]
-		}
-		exp := f.expiresIn
-		f.mu.Unlock()
-		if exp == 0 {
-			exp = 3600
-		}
-		writeJSON(w, http.StatusOK, TokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: exp})
+	if r.URL.Path == "/oauth/token" {
+		f.serveToken(w, r)
 		return
 	}
 	f.mu.Lock()
 	valid := f.validTokens
 	f.mu.Unlock()
 	if valid != nil && !valid[r.Header.Get("Authorization")[len("Bearer "):]] {
-		writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{Code: "token_expired", Message: "expired"}})
+		writeJSON(w, http.StatusUnauthorized, ErrorBody{Code: "token_expired", Error: "expired", Message: "expired"})
 		return
 	}
 	f.api(w, r)
+}
+
+// serveToken answers as fuse-api.md §1 publishes: 200 with the token, or
+// 400 {} for credentials it does not know.
+func (f *fakeFuse) serveToken(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	err := json.NewDecoder(r.Body).Decode(&body)
+	f.mu.Lock()
+	f.tokenBodies = append(f.tokenBodies, body)
+	refuse := f.tokenStatus
+	f.mu.Unlock()
+	if refuse == 0 && (err != nil || body["client_secret"] != "secret-value") {
+		refuse = http.StatusBadRequest
+	}
+	if refuse != 0 {
+		writeJSON(w, refuse, struct{}{})
+		return
+	}
+	f.mu.Lock()
+	f.tokenCalls++
+	tok := fmt.Sprintf("tok-%d", f.tokenCalls)
+	if len(f.tokens) >= f.tokenCalls {
+		tok = f.tokens[f.tokenCalls-1]
+	}
+	exp := f.expiresIn
+	f.mu.Unlock()
+	if exp == 0 {
+		exp = 3600
+	}
+	writeJSON(w, http.StatusOK, TokenResponse{AccessToken: tok, Scope: "test_scope read:test", ExpiresIn: exp, TokenType: "Bearer"})
 }
 
 func (f *fakeFuse) tokenRequests() int {
@@ -113,6 +130,7 @@ func newFakeClient(t *testing.T, f *fakeFuse, mod func(*Config)) (*Client, *slee
 	s := &sleeps{}
 	cfg := Config{
 		BaseURL:      srv.URL + "/v1",
+		AuthURL:      srv.URL + "/oauth/token",
 		ClientID:     "client-id",
 		ClientSecret: "secret-value",
 		HTTPClient:   srv.Client(),

@@ -22,7 +22,7 @@ func TestTheClientFollowsNoRedirect(t *testing.T) {
 		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
 	}))
 	defer fuse.Close()
-	c, err := New(Config{BaseURL: fuse.URL + "/v1", ClientID: "id", ClientSecret: "redirect-secret", MaxRetries: -1})
+	c, err := New(Config{BaseURL: fuse.URL + "/v1", AuthURL: fuse.URL + "/oauth/token", ClientID: "id", ClientSecret: "redirect-secret", MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,11 +40,11 @@ func TestFuseErrorTextIsBoundedAndMasked(t *testing.T) {
 	fuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write([]byte(`{"error":{"code":"invalid_request","message":"beneficiary AE070331234567890123456 refused\u001b[2J` +
-			strings.Repeat("x", 5000) + `"}}`))
+		_, _ = w.Write([]byte(`{"code":"invalid_request","error":"deprecated","message":"beneficiary AE070331234567890123456 refused\u001b[2J` +
+			strings.Repeat("x", 5000) + `"}`))
 	}))
 	defer fuse.Close()
-	c, err := New(Config{BaseURL: fuse.URL + "/v1", ClientID: "id", ClientSecret: "secret", MaxRetries: -1})
+	c, err := New(Config{BaseURL: fuse.URL + "/v1", AuthURL: fuse.URL + "/oauth/token", ClientID: "id", ClientSecret: "secret", MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,7 @@ func start(t *testing.T, opts sandbox.Options, mod func(*fuse.Config)) *env {
 
 	cfg := fuse.Config{
 		BaseURL:      e.srv.URL + "/v1",
+		AuthURL:      e.srv.URL + sandbox.TokenPath,
 		ClientID:     testClientID,
 		ClientSecret: testClientSecret,
 		HTTPClient:   &http.Client{Transport: e.rec},
@@ -235,7 +236,7 @@ func (r *recorder) exchangesWithStatus(status int) []exchange {
 
 func (r *recorder) accessTokens() []string {
 	var toks []string
-	for _, x := range r.exchanges(http.MethodPost, "/auth/token") {
+	for _, x := range r.exchanges(http.MethodPost, sandbox.TokenPath) {
 		var tr fuse.TokenResponse
 		if json.Unmarshal(x.body, &tr) == nil && tr.AccessToken != "" {
 			toks = append(toks, tr.AccessToken)
@@ -510,8 +511,11 @@ func TestASlowPagePastTheClientTimeoutIsRetried(t *testing.T) {
 func TestWrongCredentialsAreRefusedClearly(t *testing.T) {
 	e := start(t, sandbox.Options{}, func(cfg *fuse.Config) { cfg.ClientSecret = "not-the-secret" })
 	_, err := e.c.GetAccount(t.Context(), "00000000-0000-4000-8000-000000000000")
-	if !errors.Is(err, fuse.ErrUnauthorized) || !strings.Contains(err.Error(), "fetch token") {
-		t.Fatalf("err %v, want ErrUnauthorized from fetch token", err)
+	if !errors.Is(err, fuse.ErrCredentialsRefused) || !strings.Contains(err.Error(), "FUSE_CLIENT_ID ("+ledgerd.MaskID(testClientID)+")") {
+		t.Fatalf("err %v, want ErrCredentialsRefused naming the masked FUSE_CLIENT_ID", err)
+	}
+	if strings.Contains(err.Error(), "not-the-secret") {
+		t.Errorf("err %v shows the secret", err)
 	}
 }
 
@@ -531,7 +535,7 @@ func TestDebugLogsShowEveryExchangeWithoutSecrets(t *testing.T) {
 		t.Fatalf("%d tokens issued, want 2", n)
 	}
 	logs := e.logText()
-	for _, want := range []string{`"status":401`, `"path":"/auth/token"`, `"idempotency_key":`, `AE*****************3456`, `F**** A*******`} {
+	for _, want := range []string{`"status":401`, `"path":"/oauth/token"`, `"idempotency_key":`, `AE*****************3456`, `F**** A*******`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("debug log lacks %s", want)
 		}
@@ -543,7 +547,7 @@ func TestDebugLogsShowEveryExchangeWithoutSecrets(t *testing.T) {
 }
 
 // TestTheTokenRequestsDebugLineMasksTheClientIDAsTheConfigLineDoes: the
-// debug line of POST /auth/token shows the client id by its last four
+// debug line of POST /oauth/token shows the client id by its last four
 // characters (ledgerd.MaskID, as config's start-up line), the secret not at
 // all, and the answer's access token not at all.
 func TestTheTokenRequestsDebugLineMasksTheClientIDAsTheConfigLineDoes(t *testing.T) {
@@ -551,7 +555,7 @@ func TestTheTokenRequestsDebugLineMasksTheClientIDAsTheConfigLineDoes(t *testing
 	e.fundedAccount(t, t.Context())
 	var line string
 	for l := range strings.SplitSeq(e.logText(), "\n") {
-		if strings.Contains(l, `"path":"/auth/token"`) {
+		if strings.Contains(l, `"path":"/oauth/token"`) {
 			line = l
 			break
 		}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ledgerd/ledgerd"
 )
 
 // Token lifetime rules [model]: see fuse-api.md, "Authentication".
@@ -22,9 +25,9 @@ const (
 	// maxClockSkew: when the JWT's iat is further than this from our
 	// clock, our clock and Fuse's disagree and exp is read relative to iat.
 	maxClockSkew = 5 * time.Minute
-	// tokenRoute is the token endpoint, also its metrics label.
-	tokenPath  = "/auth/token"
-	tokenRoute = "POST " + tokenPath
+	// tokenRoute is the token endpoint's metrics label, whatever host
+	// and path Config.AuthURL names (Fuse's is /oauth/token).
+	tokenRoute = "POST /oauth/token"
 )
 
 // tokenSource holds the one live token every goroutine shares, and makes
@@ -73,6 +76,14 @@ func (ts *tokenSource) get(ctx context.Context, refused string) (string, error) 
 	}
 }
 
+// Authenticate makes sure the client holds a live token, fetching one
+// unless it already does. Commands call it first so that refused
+// credentials (ErrCredentialsRefused) stop them before any work.
+func (c *Client) Authenticate(ctx context.Context) error {
+	_, err := c.tokens.get(ctx, "")
+	return err
+}
+
 func (ts *tokenSource) run(ctx context.Context, call *tokenCall) {
 	start := ts.c.now()
 	resp, err := ts.c.fetchToken(ctx)
@@ -89,18 +100,27 @@ func (ts *tokenSource) run(ctx context.Context, call *tokenCall) {
 	close(call.done)
 }
 
-// fetchToken asks Fuse for a new access token.
+// fetchToken asks Fuse's token endpoint for a new access token. A 400,
+// 401 or 403 answer is a *CredentialsError: the configured credentials
+// or audience were refused, which no retry mends.
 func (c *Client) fetchToken(ctx context.Context) (TokenResponse, error) {
 	var resp TokenResponse
 	err := c.send(ctx, request{
 		method: http.MethodPost,
 		route:  tokenRoute,
-		path:   tokenPath,
-		body:   TokenRequest{ClientID: c.cfg.ClientID, ClientSecret: c.cfg.ClientSecret},
+		path:   c.auth.EscapedPath(),
+		url:    c.auth.String(),
+		body: TokenRequest{ClientID: c.cfg.ClientID, ClientSecret: c.cfg.ClientSecret,
+			Audience: c.cfg.Audience, GrantType: GrantTypeClientCredentials},
 		out:    &resp,
 		noAuth: true,
 	})
 	if err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && refusesCredentials(ae.Status) {
+			return TokenResponse{}, &CredentialsError{API: ae, AuthURL: c.cfg.AuthURL,
+				ClientID: ledgerd.MaskID(c.cfg.ClientID), Audience: c.cfg.Audience}
+		}
 		return TokenResponse{}, fmt.Errorf("fetch token: %w", err)
 	}
 	if resp.AccessToken == "" {

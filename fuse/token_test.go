@@ -3,7 +3,10 @@ package fuse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -112,22 +115,107 @@ func TestASecond401IsErrUnauthorized(t *testing.T) {
 	}
 }
 
-func TestWrongCredentialsAreErrUnauthorizedFromFetchToken(t *testing.T) {
-	f := &fakeFuse{}
-	c, sl := newFakeClient(t, f, func(cfg *Config) { cfg.ClientSecret = "wrong" })
-	_, err := c.GetAccount(t.Context(), "a")
-	if !errors.Is(err, ErrUnauthorized) {
-		t.Fatalf("err %v, want ErrUnauthorized", err)
+// TestTheTokenRequestIsThePublishedShapeOnTheAuthHost: the token comes
+// from Config.AuthURL, a host of its own as Fuse's auth host is, with the
+// JSON body fuse-api.md §1 publishes (client_id, client_secret, audience,
+// grant_type, nothing else), and the API host never sees a token request.
+func TestTheTokenRequestIsThePublishedShapeOnTheAuthHost(t *testing.T) {
+	auth := &fakeFuse{}
+	var mu sync.Mutex
+	var header http.Header
+	authSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		header = r.Header.Clone()
+		mu.Unlock()
+		auth.ServeHTTP(w, r)
+	}))
+	t.Cleanup(authSrv.Close)
+	var apiPaths []string
+	f := &fakeFuse{api: func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		apiPaths = append(apiPaths, r.URL.Path)
+		mu.Unlock()
+		writeJSON(w, http.StatusOK, Account{AccountID: "a"})
+	}}
+	c, _ := newFakeClient(t, f, func(cfg *Config) {
+		cfg.AuthURL = authSrv.URL + "/oauth/token"
+		cfg.Audience = "https://audience.example"
+	})
+	if _, err := c.GetAccount(t.Context(), "a"); err != nil {
+		t.Fatal(err)
 	}
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized || ae.Path != tokenPath {
-		t.Fatalf("err %v, want an *APIError 401 from %s", err, tokenPath)
+	if f.tokenRequests() != 0 || len(auth.tokenBodies) != 1 {
+		t.Fatalf("token requests: %d at the API host, %d at the auth host; want 0 and 1", f.tokenRequests(), len(auth.tokenBodies))
 	}
-	if got := err.Error(); !strings.Contains(got, "fetch token") || strings.Contains(got, "wrong") {
-		t.Errorf("message %q: want it to say fetch token and not show the secret", got)
+	want := map[string]any{"client_id": "client-id", "client_secret": "secret-value",
+		"audience": "https://audience.example", "grant_type": "client_credentials"}
+	if got := auth.tokenBodies[0]; !reflect.DeepEqual(got, want) {
+		t.Errorf("token request body %v, want %v", got, want)
 	}
-	if len(sl.all()) != 0 {
-		t.Errorf("refused credentials were retried: %v", sl.all())
+	mu.Lock()
+	defer mu.Unlock()
+	if ct := header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("token request Content-Type %q, want application/json", ct)
+	}
+	if h := header.Get("Authorization") + header.Get(HeaderIdempotencyKey); h != "" {
+		t.Errorf("token request carries Authorization or Idempotency-Key: %q", h)
+	}
+	if len(apiPaths) != 1 || apiPaths[0] != "/v1/accounts/a" {
+		t.Errorf("API requests %v, want the one GET /v1/accounts/a", apiPaths)
+	}
+}
+
+func TestTheAudienceDefaultsToFusesAPI(t *testing.T) {
+	f := &fakeFuse{api: func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, Account{}) }}
+	c, _ := newFakeClient(t, f, nil)
+	if err := c.Authenticate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.tokenBodies[0]["audience"]; got != "https://api.fuse.me" {
+		t.Errorf("audience %v, want https://api.fuse.me", got)
+	}
+}
+
+// TestRefusedCredentialsAreAConfigurationErrorNamingTheMaskedClientID: the
+// token endpoint's 400 {} (Fuse's documented failure), or a 401 or 403,
+// is ErrCredentialsRefused, not retried, and says which settings to check:
+// FUSE_CLIENT_ID by its last four characters, never the secret.
+func TestRefusedCredentialsAreAConfigurationErrorNamingTheMaskedClientID(t *testing.T) {
+	for _, status := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			f := &fakeFuse{tokenStatus: status}
+			c, sl := newFakeClient(t, f, func(cfg *Config) {
+				cfg.ClientID = "ledgerd-prod-7f3a"
+				cfg.ClientSecret = "hunter2-secret"
+			})
+			_, err := c.GetAccount(t.Context(), "a")
+			if !errors.Is(err, ErrCredentialsRefused) {
+				t.Fatalf("err %v, want ErrCredentialsRefused", err)
+			}
+			var ce *CredentialsError
+			if !errors.As(err, &ce) || ce.API.Status != status || ce.API.Path != "/oauth/token" {
+				t.Fatalf("err %v, want a *CredentialsError with the %d from /oauth/token", err, status)
+			}
+			got := err.Error()
+			for _, want := range []string{"FUSE_CLIENT_ID (*************7f3a)", "FUSE_CLIENT_SECRET", "FUSE_AUDIENCE (https://api.fuse.me)",
+				"/oauth/token refused the credentials", fmt.Sprint(status)} {
+				if !strings.Contains(got, want) {
+					t.Errorf("message %q lacks %q", got, want)
+				}
+			}
+			if strings.Contains(got, "{}") {
+				t.Errorf("message %q quotes the empty body", got)
+			}
+			if strings.Contains(got, "hunter2") || strings.Contains(got, "ledgerd-prod-7f3a") {
+				t.Errorf("message %q shows the secret or the whole client id", got)
+			}
+			if len(sl.all()) != 0 || len(f.tokenBodies) != 1 {
+				t.Errorf("refused credentials were retried: %d token requests, waits %v", len(f.tokenBodies), sl.all())
+			}
+			if err := c.Authenticate(t.Context()); !errors.Is(err, ErrCredentialsRefused) {
+				t.Errorf("Authenticate: %v, want ErrCredentialsRefused", err)
+			}
+		})
 	}
 }
 
@@ -138,7 +226,7 @@ func TestAWaiterGivingUpDoesNotFailTheSharedFetch(t *testing.T) {
 	// Hold the token endpoint until the first caller has given up.
 	inner := c.hc.Transport
 	c.hc = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		if r.URL.Path == "/v1"+tokenPath {
+		if r.URL.Path == "/oauth/token" {
 			<-release
 		}
 		return inner.RoundTrip(r)

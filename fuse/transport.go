@@ -25,11 +25,12 @@ type request struct {
 	method string
 	route  string // "GET /accounts/{id}": the metrics label
 	path   string // "/accounts/6f1c…", escaped, below the base URL
+	url    string // the whole URL instead of base URL + path (the token endpoint)
 	query  url.Values
 	body   any // JSON-encoded once; nil for none
 	out    any // decoded from a 2xx body; nil to ignore it
 	key    string
-	noAuth bool // the token endpoint itself
+	noAuth bool // the token endpoint itself: no token, no Idempotency-Key
 }
 
 // outcome is what one attempt produced.
@@ -55,10 +56,13 @@ func (c *Client) send(ctx context.Context, r request) error {
 		}
 		payload = b
 	}
-	if r.method == http.MethodPost && r.key == "" {
+	if r.method == http.MethodPost && r.key == "" && !r.noAuth {
 		r.key = newIdempotencyKey()
 	}
 	target := c.base + r.path
+	if r.url != "" {
+		target = r.url
+	}
 	if len(r.query) > 0 {
 		target += "?" + r.query.Encode()
 	}
@@ -267,11 +271,10 @@ func contentType(h http.Header) string {
 // body, or from a printable snippet of whatever came instead.
 func apiError(r request, o outcome) *APIError {
 	e := &APIError{Status: o.status, Method: r.method, Path: r.path}
-	var eb ErrorBody
-	if json.Unmarshal(o.body, &eb) == nil && (eb.Error.Code != "" || eb.Error.Message != "") {
+	if eb, ok := DecodeErrorBody(o.body); ok {
 		// Fuse's words end up in logs, sync_checkpoints.last_error and
 		// /readyz: one printable line, bounded, IBANs masked.
-		e.Code, e.Message = snippet([]byte(eb.Error.Code), 64), maskIBANs(snippet([]byte(eb.Error.Message), 200))
+		e.Code, e.Message = snippet([]byte(eb.Code), 64), maskIBANs(snippet([]byte(eb.Message), 200))
 		return e
 	}
 	e.Message = maskIBANs(snippet(o.body, 200))

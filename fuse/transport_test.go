@@ -41,7 +41,7 @@ func statusCode(code int, errCode string, hdr ...string) http.HandlerFunc {
 		for i := 0; i+1 < len(hdr); i += 2 {
 			w.Header().Set(hdr[i], hdr[i+1])
 		}
-		writeJSON(w, code, ErrorBody{Error: ErrorDetail{Code: errCode, Message: http.StatusText(code)}})
+		writeJSON(w, code, ErrorBody{Code: errCode, Error: http.StatusText(code), Message: http.StatusText(code)})
 	}
 }
 
@@ -255,10 +255,13 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []Config{
-		{BaseURL: "", ClientID: "a", ClientSecret: "b"},
-		{BaseURL: "ftp://x/v1", ClientID: "a", ClientSecret: "b"},
-		{BaseURL: "https://x/v1?q=1", ClientID: "a", ClientSecret: "b"},
-		{BaseURL: "https://x/v1", ClientID: "a"},
+		{BaseURL: "", AuthURL: "https://a/oauth/token", ClientID: "a", ClientSecret: "b"},
+		{BaseURL: "ftp://x/v1", AuthURL: "https://a/oauth/token", ClientID: "a", ClientSecret: "b"},
+		{BaseURL: "https://x/v1?q=1", AuthURL: "https://a/oauth/token", ClientID: "a", ClientSecret: "b"},
+		{BaseURL: "https://x/v1", AuthURL: "https://a/oauth/token", ClientID: "a"},
+		{BaseURL: "https://x/v1", ClientID: "a", ClientSecret: "b"},
+		{BaseURL: "https://x/v1", AuthURL: "auth.fuse.me/oauth/token", ClientID: "a", ClientSecret: "b"},
+		{BaseURL: "https://x/v1", AuthURL: "https://a/oauth/token#x", ClientID: "a", ClientSecret: "b"},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%v) accepted", cfg)
@@ -301,7 +304,7 @@ func TestMetricsAreLabelledByRoutePatternNotByID(t *testing.T) {
 	if _, err := c.ListTransactions(t.Context(), "acc-123", ListTransactionsParams{Limit: 5}); err != nil {
 		t.Fatal(err)
 	}
-	wantReq := []string{"POST /auth/token 200", "GET /accounts/{id}/transactions 429", "GET /accounts/{id}/transactions 200"}
+	wantReq := []string{"POST /oauth/token 200", "GET /accounts/{id}/transactions 429", "GET /accounts/{id}/transactions 200"}
 	if fmt.Sprint(m.requests) != fmt.Sprint(wantReq) {
 		t.Errorf("requests %q, want %q", m.requests, wantReq)
 	}

@@ -14,27 +14,33 @@ import (
 // two cannot drift apart. Field names marked [model] in fuse-api.md live
 // here and nowhere else.
 
-// TokenRequest is the body of POST /auth/token.
+// TokenRequest is the body of POST {auth}/oauth/token (fuse-api.md §1):
+// every field is required.
 type TokenRequest struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
+	Audience     string `json:"audience"`
+	GrantType    string `json:"grant_type"`
 }
 
-// TokenResponse is the answer to POST /auth/token.
+// GrantTypeClientCredentials is the one grant_type the token endpoint takes.
+const GrantTypeClientCredentials = "client_credentials"
+
+// TokenResponse is the answer to POST {auth}/oauth/token.
 type TokenResponse struct {
 	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
+	Scope       string `json:"scope"`
 	ExpiresIn   int64  `json:"expires_in"` // seconds
+	TokenType   string `json:"token_type"`
 }
 
-// ErrorBody is every non-2xx answer's body.
+// ErrorBody is Fuse's error body (ErrorResponse in the reference): all
+// three are strings, Error is the deprecated twin of Message. Only some
+// routes declare it (the money routes declare no body at all), so the
+// client decodes error answers leniently and never relies on it.
 type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is the inside of ErrorBody.
-type ErrorDetail struct {
 	Code    string `json:"code"`
+	Error   string `json:"error"`
 	Message string `json:"message"`
 }
 

@@ -46,7 +46,7 @@ func newWorld(t *testing.T, seed int64) *world {
 	w.srv = httptest.NewServer(w.sb)
 	t.Cleanup(w.srv.Close)
 	var err error
-	w.client, err = fuse.New(fuse.Config{BaseURL: w.srv.URL + "/v1", ClientID: "sandbox", ClientSecret: "sandbox",
+	w.client, err = fuse.New(fuse.Config{BaseURL: w.srv.URL + "/v1", AuthURL: w.srv.URL + sandbox.TokenPath, ClientID: "sandbox", ClientSecret: "sandbox",
 		RateLimit: rate.Inf, MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)

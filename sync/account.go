@@ -302,7 +302,7 @@ func errKind(err error) string {
 		return "rejected"
 	case errors.Is(err, ledger.ErrUnavailable):
 		return "storage"
-	case errors.Is(err, fuse.ErrUnauthorized):
+	case errors.Is(err, fuse.ErrUnauthorized), errors.Is(err, fuse.ErrCredentialsRefused):
 		return "unauthorized"
 	case errors.Is(err, fuse.ErrRateLimited):
 		return "rate_limited"

@@ -111,6 +111,7 @@ func (e *env) newSyncer(modS func(*syncer.Options), modC func(*fuse.Config)) {
 	e.cm = cm
 	cfg := fuse.Config{
 		BaseURL:      e.srv.URL + "/v1",
+		AuthURL:      e.srv.URL + sandbox.TokenPath,
 		ClientID:     testClientID,
 		ClientSecret: testClientSecret,
 		RateLimit:    rate.Inf,

@@ -25,7 +25,7 @@ import (
 
 const killPageSize = 7
 
-// The kill child: when LEDGERD_SYNC_KILL_URL is set, TestKillChild
+// The kill child: when LEDGERD_SYNC_KILL_URL (the sandbox root) is set, TestKillChild
 // backfills the file LEDGERD_SYNC_KILL_DB from the sandbox at that URL
 // (served by the parent test), printing "page N" after each committed
 // page, until the parent kills it.
@@ -39,7 +39,7 @@ func TestKillChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(3)
 	}
-	c, err := fuse.New(fuse.Config{BaseURL: url, ClientID: testClientID, ClientSecret: testClientSecret, RateLimit: rate.Inf})
+	c, err := fuse.New(fuse.Config{BaseURL: url + "/v1", AuthURL: url + sandbox.TokenPath, ClientID: testClientID, ClientSecret: testClientSecret, RateLimit: rate.Inf})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "client:", err)
 		os.Exit(3)
@@ -74,7 +74,7 @@ func TestKilledBackfillRunAgainEqualsAnUninterruptedRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "killed.db")
 	for round, after := range []int{2, 15, 40} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.v=false")
-		cmd.Env = append(os.Environ(), "LEDGERD_SYNC_KILL_URL="+e.srv.URL+"/v1", "LEDGERD_SYNC_KILL_DB="+path)
+		cmd.Env = append(os.Environ(), "LEDGERD_SYNC_KILL_URL="+e.srv.URL, "LEDGERD_SYNC_KILL_DB="+path)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

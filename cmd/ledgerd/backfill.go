@@ -28,10 +28,11 @@ checkpoint's advance commit together, so an interrupted run resumes from
 the last committed page with no gap and no duplicate. Objects already in
 the ledger are recognised and change nothing.
 
-Needs FUSE_BASE_URL, FUSE_CLIENT_ID and FUSE_CLIENT_SECRET (or their _FILE
-variants). Shows a progress bar on a terminal and prints one summary line
-otherwise. Exit 0 when every account was read, 1 when any failed (the
-others are still committed), 2 on a usage or configuration error.
+Needs FUSE_BASE_URL, FUSE_AUTH_URL, FUSE_CLIENT_ID and FUSE_CLIENT_SECRET
+(or their _FILE variants). Shows a progress bar on a terminal and prints
+one summary line otherwise. Exit 0 when every account was read, 1 when any
+failed (the others are still committed), 2 on a usage or configuration
+error, credentials Fuse's token endpoint refuses included.
 "ledgerd serve" runs the same backfill on LEDGERD_BACKFILL_SCHEDULE.`)
 	var accounts []string
 	fs.Func("account", "backfill only this Fuse account id (repeatable); default every account", func(s string) error {
@@ -81,6 +82,9 @@ others are still committed), 2 on a usage or configuration error.
 	}
 	client, err := fuseClient(cfg, log, cm, "backfill")
 	if err != nil {
+		return err
+	}
+	if err := checkCredentials(ctx, client); err != nil {
 		return err
 	}
 	s, err := syncer.New(syncer.Options{Ledger: l, Client: client, Logger: log, ClientMetrics: cm, PageSize: *pageSize})

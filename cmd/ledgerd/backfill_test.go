@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
 	syncer "github.com/ledgerd/ledgerd/sync"
@@ -29,6 +30,7 @@ func backfillEnv(t *testing.T) (map[string]string, *sandbox.Sandbox, sandbox.Gen
 	return map[string]string{
 		"LEDGERD_DB":         filepath.Join(t.TempDir(), "ledgerd.db"),
 		"FUSE_BASE_URL":      srv.URL + "/v1",
+		"FUSE_AUTH_URL":      srv.URL + sandbox.TokenPath,
 		"FUSE_CLIENT_ID":     "cli-test",
 		"FUSE_CLIENT_SECRET": "cli-test-secret",
 		"LEDGERD_LOG_LEVEL":  "warn",
@@ -115,6 +117,34 @@ func TestBackfillCommandUsageAndConfigurationErrorsExitTwo(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", tc.name, code, errOut, tc.want)
 		}
+	}
+}
+
+// TestRefusedCredentialsExitTwoWithOneLineNamingTheMaskedClientID: when
+// Fuse's token endpoint refuses the credentials (400 {}, as documented),
+// backfill and reconcile stop before any work with a configuration error
+// (exit 2): one line naming FUSE_CLIENT_ID by its last four characters,
+// never the secret.
+func TestRefusedCredentialsExitTwoWithOneLineNamingTheMaskedClientID(t *testing.T) {
+	env, sb, _ := backfillEnv(t)
+	env["FUSE_CLIENT_SECRET"] = "wrong-secret-value"
+	for _, cmd := range []string{"backfill", "reconcile"} {
+		code, out, errOut := ledgerdRun(t, env, cmd)
+		if code != exitUsage {
+			t.Fatalf("%s: exit %d, want 2\nstdout %s\nstderr %s", cmd, code, out, errOut)
+		}
+		want := "ledgerd " + cmd + ": invalid configuration: fuse: the token endpoint " + env["FUSE_AUTH_URL"] +
+			" refused the credentials (400 Bad Request): check FUSE_CLIENT_ID (" + ledgerd.MaskID("cli-test") + ")"
+		if !strings.HasPrefix(errOut, want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%s: stderr %q, want one line starting %q", cmd, errOut, want)
+		}
+		if strings.Contains(out+errOut, "wrong-secret-value") || strings.Contains(out+errOut, "cli-test") {
+			t.Errorf("%s shows the secret or the whole client id:\n%s%s", cmd, out, errOut)
+		}
+	}
+	if st := sb.Stats(); st.TokenRequests != 2 || st.TokensIssued != 0 || len(st.APIRequests) != 0 {
+		t.Errorf("sandbox saw %d token requests (%d issued) and API requests %v; want 2, 0 and none",
+			st.TokenRequests, st.TokensIssued, st.APIRequests)
 	}
 }
 

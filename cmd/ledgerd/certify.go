@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/certify"
+	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/sethvargo/go-envconfig"
 )
@@ -26,13 +27,13 @@ each requirement, PASS or FAIL, where its evidence is), token-and-
 idempotency.md, and a zip of the four to submit as is. No secret, token,
 IBAN or name is written unmasked.
 
-Against $FUSE_BASE_URL (a Fuse sandbox) the webhook listener serves on
-$LEDGERD_LISTEN at $LEDGERD_WEBHOOK_PATH, which must be the URL configured
-in the Fuse portal; events the API cannot cause (an inbound payment, a failed
-payment) are asked for as portal actions, each waited for up to
---webhook-wait. With --sandbox, the built-in sandbox runs in-process on a
-free loopback port with $FUSE_CLIENT_ID/$FUSE_CLIENT_SECRET (default
-sandbox/sandbox) and certify drives it through its controls.
+Against $FUSE_BASE_URL (a Fuse sandbox, tokens from $FUSE_AUTH_URL) the
+webhook listener serves on $LEDGERD_LISTEN at $LEDGERD_WEBHOOK_PATH, which
+must be the URL configured in the Fuse portal; events the API cannot cause
+(an inbound payment, a failed payment) are asked for as portal actions, each
+waited for up to --webhook-wait. With --sandbox, the built-in sandbox runs
+in-process on a free loopback port with $FUSE_CLIENT_ID/$FUSE_CLIENT_SECRET
+(default sandbox/sandbox) and certify drives it through its controls.
 
 Exit 0 when every requirement passed, 1 when any failed (the reasons are in
 SUMMARY.md), 2 on a usage or configuration error.`)
@@ -65,6 +66,8 @@ SUMMARY.md), 2 on a usage or configuration error.`)
 
 	o := certify.Options{
 		BaseURL:                   cfg.FuseBaseURL,
+		AuthURL:                   cfg.FuseAuthURL,
+		Audience:                  cfg.FuseAudience,
 		ClientID:                  cfg.FuseClientID,
 		ClientSecret:              cfg.FuseClientSecret.Reveal(),
 		CredentialSource:          credentialSource(e.lookup),
@@ -132,6 +135,7 @@ SUMMARY.md), 2 on a usage or configuration error.`)
 			}
 		}()
 		o.BaseURL = "http://" + sbLn.Addr().String() + "/v1"
+		o.AuthURL, o.Audience = "http://"+sbLn.Addr().String()+sandbox.TokenPath, fuse.DefaultAudience
 		o.BuiltInSandbox = true
 	} else if o.ClientID == "" || o.ClientSecret == "" {
 		return usageErrorf("FUSE_CLIENT_ID and FUSE_CLIENT_SECRET (or their _FILE forms) are required; --sandbox uses the built-in sandbox")

@@ -67,6 +67,7 @@ func TestCertifyAgainstAFuseThatRefusesTheSecretExitsOne(t *testing.T) {
 	dir := t.TempDir()
 	code, out, errOut := ledgerdRun(t, map[string]string{
 		"FUSE_BASE_URL":      srv.URL + "/v1",
+		"FUSE_AUTH_URL":      srv.URL + sandbox.TokenPath,
 		"FUSE_CLIENT_ID":     "cli-client",
 		"FUSE_CLIENT_SECRET": "a-wrong-secret",
 		"LEDGERD_LOG_LEVEL":  "error",
@@ -81,7 +82,7 @@ func TestCertifyAgainstAFuseThatRefusesTheSecretExitsOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(summary), "**FAIL**") || !strings.Contains(string(summary), "401 Unauthorized (invalid_client)") {
+	if !strings.Contains(string(summary), "**FAIL**") || !strings.Contains(string(summary), "400 Bad Request; check FUSE_CLIENT_ID") {
 		t.Errorf("SUMMARY.md:\n%s", summary)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -21,12 +22,24 @@ func fuseClient(cfg *config.Config, log *slog.Logger, m fuse.Metrics, what strin
 	if cfg.FuseClientID == "" || cfg.FuseClientSecret.Reveal() == "" {
 		return nil, fmt.Errorf("%w: %s needs Fuse credentials: set FUSE_CLIENT_ID and FUSE_CLIENT_SECRET (or FUSE_CLIENT_ID_FILE and FUSE_CLIENT_SECRET_FILE)", config.ErrInvalid, what)
 	}
-	c, err := fuse.New(fuse.Config{BaseURL: cfg.FuseBaseURL, ClientID: cfg.FuseClientID,
-		ClientSecret: cfg.FuseClientSecret.Reveal(), Logger: log, Metrics: m})
+	c, err := fuse.New(fuse.Config{BaseURL: cfg.FuseBaseURL, AuthURL: cfg.FuseAuthURL, Audience: cfg.FuseAudience,
+		ClientID: cfg.FuseClientID, ClientSecret: cfg.FuseClientSecret.Reveal(), Logger: log, Metrics: m})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	return c, nil
+}
+
+// checkCredentials fetches the client's first token before a one-shot
+// command starts its work, so that credentials Fuse's token endpoint
+// refuses are the configuration error they are (exit 2, one line naming
+// FUSE_CLIENT_ID masked) instead of a run that fails on every account.
+// Any other failure is left to the run, which reports it as it always has.
+func checkCredentials(ctx context.Context, c *fuse.Client) error {
+	if err := c.Authenticate(ctx); errors.Is(err, fuse.ErrCredentialsRefused) {
+		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	return nil
 }
 
 // opened is what most commands start from: the configuration, the

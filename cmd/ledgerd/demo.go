@@ -102,6 +102,7 @@ out first, 2 on a usage error.`)
 		cfg.AdminListen = "127.0.0.1:0"
 	}
 	cfg.FuseBaseURL = sandboxURL + "/v1"
+	cfg.FuseAuthURL, cfg.FuseAudience = sandboxURL+sandbox.TokenPath, fuse.DefaultAudience
 	cfg.FuseClientID, cfg.FuseClientSecret = "sandbox", config.NewSecret("sandbox")
 	// The sandbox posts from loopback, and nothing else reaches the
 	// listener.
@@ -275,7 +276,7 @@ func (dm *demoRun) scenario(ctx context.Context, unlock func()) error {
 	if err := waitReady(ctx, dm.adminURL+"/readyz"); err != nil {
 		return err
 	}
-	client, err := fuse.New(fuse.Config{BaseURL: dm.sandboxURL + "/v1", ClientID: "sandbox", ClientSecret: "sandbox",
+	client, err := fuse.New(fuse.Config{BaseURL: dm.sandboxURL + "/v1", AuthURL: dm.sandboxURL + sandbox.TokenPath, ClientID: "sandbox", ClientSecret: "sandbox",
 		RateLimit: rate.Inf, Logger: dm.log.With("component", "demo")})
 	if err != nil {
 		return err
@@ -545,7 +546,8 @@ func (dm *demoRun) printNext(duration time.Duration) {
 		fmt.Sprintf(`sqlite3 -readonly -box %s "SELECT kind, status, count(*) FROM v_transactions GROUP BY 1, 2"`, db),
 		fmt.Sprintf("%s balances --db %s", self, db),
 		fmt.Sprintf(`%s breaks ack %d --note "bank charge, booked by finance" --db %s`, self, dm.breakID, db),
-		fmt.Sprintf("FUSE_BASE_URL=%s/v1 FUSE_CLIENT_ID=sandbox FUSE_CLIENT_SECRET=sandbox %s reconcile --db %s", dm.sandboxURL, self, db),
+		fmt.Sprintf("FUSE_BASE_URL=%s/v1 FUSE_AUTH_URL=%s%s FUSE_CLIENT_ID=sandbox FUSE_CLIENT_SECRET=sandbox %s reconcile --db %s",
+			dm.sandboxURL, dm.sandboxURL, sandbox.TokenPath, self, db),
 		fmt.Sprintf("%s export --format hledger --db %s", self, db),
 	} {
 		dm.printf("  %s\n", line)

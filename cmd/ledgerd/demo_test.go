@@ -218,7 +218,7 @@ func TestDemoStreamIsReproducible(t *testing.T) {
 		defer sb.Close()
 		api := httptest.NewServer(sb)
 		defer api.Close()
-		client, err := fuse.New(fuse.Config{BaseURL: api.URL + "/v1", ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
+		client, err := fuse.New(fuse.Config{BaseURL: api.URL + "/v1", AuthURL: api.URL + sandbox.TokenPath, ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -199,6 +199,7 @@ func TestServeEndToEnd(t *testing.T) {
 		"LEDGERD_RECONCILE_SCHEDULE":          "@every 2s",
 		"LEDGERD_WEBHOOK_TIMESTAMP_TOLERANCE": "48h", // the day's events are hours old
 		"FUSE_BASE_URL":                       "http://" + api.Listener.Addr().String() + "/v1",
+		"FUSE_AUTH_URL":                       "http://" + api.Listener.Addr().String() + sandbox.TokenPath,
 		"FUSE_CLIENT_ID":                      "sandbox",
 		"FUSE_CLIENT_SECRET":                  "sandbox",
 	}, "serve")
@@ -218,7 +219,7 @@ func TestServeEndToEnd(t *testing.T) {
 	})
 	t.Logf("serve ready %s after exec (race detector on)", time.Since(p.started).Round(time.Millisecond))
 
-	client, err := fuse.New(fuse.Config{BaseURL: api.URL + "/v1", ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
+	client, err := fuse.New(fuse.Config{BaseURL: api.URL + "/v1", AuthURL: api.URL + sandbox.TokenPath, ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
 	if err != nil {
 		t.Fatal(err)
 	}

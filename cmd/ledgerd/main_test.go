@@ -294,7 +294,7 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 			t.Errorf("%s --help: exit %d\n%s", c.name, code, sub)
 		}
 	}
-	for _, v := range []string{"LEDGERD_DB", "LEDGERD_WEBHOOK_SECRET", "FUSE_BASE_URL"} {
+	for _, v := range []string{"LEDGERD_DB", "LEDGERD_WEBHOOK_SECRET", "FUSE_BASE_URL", "FUSE_AUTH_URL", "FUSE_AUDIENCE"} {
 		if !strings.Contains(out, v) {
 			t.Errorf("--help does not document %s", v)
 		}
@@ -343,8 +343,9 @@ func TestQuarantineReplayIngestsAFixedBody(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TestSandboxCommandServesTheFuseAPI starts `ledgerd sandbox` on a free
-// port and talks to it: GET / answers, a token is issued for the
-// configured credentials and refused for others.
+// port and talks to it: it prints the FUSE_BASE_URL and FUSE_AUTH_URL to
+// use, both on its one listener; GET / answers; a token is issued for the
+// configured credentials and refused with Fuse's 400 for others.
 func TestSandboxCommandServesTheFuseAPI(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -355,19 +356,32 @@ func TestSandboxCommandServesTheFuseAPI(t *testing.T) {
 			envconfig.MapLookuper(map[string]string{"FUSE_CLIENT_ID": "me", "FUSE_CLIENT_SECRET": "pw"}), pw, &errb)
 		pw.Close()
 	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
+	rd := bufio.NewReader(pr)
+	var urls []string
+	for _, name := range []string{"FUSE_BASE_URL", "FUSE_AUTH_URL"} {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, ok := strings.CutPrefix(strings.TrimSpace(line), "fuse sandbox: "+name+"=")
+		if !ok {
+			t.Fatalf("line %q, want fuse sandbox: %s=…", line, name)
+		}
+		urls = append(urls, u)
 	}
-	base := strings.TrimSpace(strings.TrimPrefix(line, "fuse sandbox: FUSE_BASE_URL="))
-	go io.Copy(io.Discard, pr) //nolint:errcheck // drain
+	base, auth := urls[0], urls[1]
+	if root := strings.TrimSuffix(base, "/v1"); auth != root+"/oauth/token" {
+		t.Errorf("FUSE_AUTH_URL %s, want %s/oauth/token on the API's listener", auth, root)
+	}
+	go io.Copy(io.Discard, rd) //nolint:errcheck // drain
 	resp, err := http.Get(strings.TrimSuffix(base, "/v1") + "/")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	for creds, want := range map[string]int{`{"client_id":"me","client_secret":"pw"}`: 200, `{"client_id":"me","client_secret":"no"}`: 401} {
-		resp, err := http.Post(base+"/auth/token", "application/json", strings.NewReader(creds))
+	const rest = `"audience":"https://api.fuse.me","grant_type":"client_credentials"}`
+	for creds, want := range map[string]int{`{"client_id":"me","client_secret":"pw",` + rest: 200, `{"client_id":"me","client_secret":"no",` + rest: 400} {
+		resp, err := http.Post(auth, "application/json", strings.NewReader(creds))
 		if err != nil {
 			t.Fatal(err)
 		}

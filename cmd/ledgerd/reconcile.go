@@ -18,7 +18,7 @@ func cmdReconcile(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "reconcile", "[--as-of TIME] [--json] [--db PATH] [tuning flags]",
 		`Runs one reconciliation of the ledger against Fuse, as of --as-of (default
 now): reads every Fuse account with its balance and every Fuse transaction
-through the API (FUSE_BASE_URL, FUSE_CLIENT_ID, FUSE_CLIENT_SECRET), merges
+through the API (FUSE_BASE_URL, FUSE_AUTH_URL, FUSE_CLIENT_ID, FUSE_CLIENT_SECRET), merges
 them with the ledger account by account, and checks the ledger on its own
 (unpaired transfer legs, duplicates, conflicting observations, unbalanced
 entries). Every difference is a break, kept across runs (see ledgerd breaks).
@@ -27,7 +27,8 @@ Prints a summary and the breaks this run saw.
 Verdicts: RECONCILED; RECONCILED_WITH_PENDING (money in flight on both sides
 at the cut-off); BREAKS; INCOMPLETE (Fuse could not be read completely:
 never green, and no break is resolved). Exit 0 on the first two, 1 on
-BREAKS or INCOMPLETE.`)
+BREAKS or INCOMPLETE, 2 on a usage or configuration error (credentials
+Fuse's token endpoint refuses included: then no run is recorded).`)
 	asOf := fs.String("as-of", "", "cut-off as an RFC 3339 time (default now)")
 	asJSON := fs.Bool("json", false, "print the run as JSON instead of the summary")
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
@@ -83,6 +84,9 @@ BREAKS or INCOMPLETE.`)
 	cfg, log, l := o.cfg, o.log, o.ledger
 	client, err := fuseClient(cfg, log, nil, "reconcile")
 	if err != nil {
+		return err
+	}
+	if err := checkCredentials(ctx, client); err != nil {
 		return err
 	}
 	opts := reconcileOptions(cfg)

@@ -51,7 +51,7 @@ func reconcileEnv(t *testing.T) (*sandbox.Sandbox, map[string]string, sandbox.Tr
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return sb, map[string]string{"LEDGERD_DB": path, "FUSE_BASE_URL": srv.URL + "/v1", "FUSE_CLIENT_ID": "sandbox",
+	return sb, map[string]string{"LEDGERD_DB": path, "FUSE_BASE_URL": srv.URL + "/v1", "FUSE_AUTH_URL": srv.URL + sandbox.TokenPath, "FUSE_CLIENT_ID": "sandbox",
 		"FUSE_CLIENT_SECRET": "sandbox", "LEDGERD_TZ": "Asia/Dubai"}, truth
 }
 
@@ -162,6 +162,7 @@ func TestReconcileUsageErrors(t *testing.T) {
 func TestReconcileFlagsDefaultToTheEnvironmentAndOverrideIt(t *testing.T) {
 	apiURL, payID := stuckPayment(t)
 	env := map[string]string{"LEDGERD_DB": filepath.Join(t.TempDir(), "ledgerd.db"), "FUSE_BASE_URL": apiURL,
+		"FUSE_AUTH_URL":  strings.TrimSuffix(apiURL, "/v1") + sandbox.TokenPath,
 		"FUSE_CLIENT_ID": "sandbox", "FUSE_CLIENT_SECRET": "sandbox", "LEDGERD_RECONCILE_STALE_PENDING": "1s"}
 	if code, _, errOut := ledgerdRun(t, env, "backfill"); code != 0 {
 		t.Fatalf("backfill: exit %d %s", code, errOut)

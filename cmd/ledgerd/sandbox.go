@@ -10,13 +10,15 @@ import (
 
 func cmdSandbox(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "sandbox", "[--listen ADDR] [--webhook-url URL] [--seed N] [--instant] [--token-ttl D]",
-		`Runs the built-in Fuse emulator: the Fuse API under http://ADDR/v1 (tokens,
-idempotency, customers, accounts, payments, transfers, exchanges, paginated
-listings) with payments moving created → submitted → executed on its clock,
+		`Runs the built-in Fuse emulator: the Fuse API under http://ADDR/v1
+(idempotency, customers, accounts, payments, transfers, exchanges, paginated
+listings) and its token endpoint at http://ADDR/oauth/token, on one
+listener, with payments moving created → submitted → executed on its clock,
 webhooks delivered to --webhook-url with Fuse's retry policy, and controls
 under http://ADDR/sandbox/ (inbound payments, failures, adjustments, clock,
-faults, ground truth). It accepts the credentials in FUSE_CLIENT_ID and
-FUSE_CLIENT_SECRET (default sandbox/sandbox) and signs webhooks with
+faults, ground truth). It prints the FUSE_BASE_URL and FUSE_AUTH_URL to
+use, accepts the credentials in FUSE_CLIENT_ID and FUSE_CLIENT_SECRET
+(default sandbox/sandbox) with Fuse's audience, and signs webhooks with
 LEDGERD_WEBHOOK_SECRET when set. Runs until interrupted. Not Fuse: a test
 double faithful to fuse-api.md, for tests, the demo and certify.`)
 	listen := fs.String("listen", "127.0.0.1:8081", "address to serve on")
@@ -36,6 +38,7 @@ double faithful to fuse-api.md, for tests, the demo and certify.`)
 		return usageErrorf("--listen %s: %v", *listen, err)
 	}
 	fmt.Fprintf(e.stdout, "fuse sandbox: FUSE_BASE_URL=http://%s/v1\n", ln.Addr())
+	fmt.Fprintf(e.stdout, "fuse sandbox: FUSE_AUTH_URL=http://%s%s\n", ln.Addr(), sandbox.TokenPath)
 	return sandbox.ServeListener(ctx, ln, sandbox.Options{
 		ClientID:      cfg.FuseClientID,
 		ClientSecret:  cfg.FuseClientSecret.Reveal(),

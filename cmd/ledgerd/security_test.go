@@ -183,6 +183,7 @@ func TestNoSecretInLogsAtAnyLevel(t *testing.T) {
 		"LEDGERD_BACKFILL_SCHEDULE":  "@every 1s",
 		"LEDGERD_RECONCILE_SCHEDULE": "@every 2s",
 		"FUSE_BASE_URL":              api.URL + "/v1",
+		"FUSE_AUTH_URL":              api.URL + sandbox.TokenPath,
 		"FUSE_CLIENT_ID":             clientID,
 		"FUSE_CLIENT_SECRET":         clientSecret,
 	}

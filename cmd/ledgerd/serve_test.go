@@ -119,7 +119,7 @@ func TestServeBackfillsOnStart(t *testing.T) {
 	api := httptest.NewServer(sb)
 	defer api.Close()
 	path := filepath.Join(t.TempDir(), "serve.db")
-	_, stop := startServe(t, map[string]string{"LEDGERD_DB": path, "FUSE_BASE_URL": api.URL + "/v1",
+	_, stop := startServe(t, map[string]string{"LEDGERD_DB": path, "FUSE_BASE_URL": api.URL + "/v1", "FUSE_AUTH_URL": api.URL + sandbox.TokenPath,
 		"FUSE_CLIENT_ID": "sandbox", "FUSE_CLIENT_SECRET": "sandbox"})
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 	if err != nil {
@@ -192,6 +192,7 @@ func TestServesScheduledReconciliationTakesItsTuningFromTheEnvironment(t *testin
 	apiURL, payID := stuckPayment(t)
 	path := filepath.Join(t.TempDir(), "serve.db")
 	_, stop := startServe(t, map[string]string{"LEDGERD_DB": path, "FUSE_BASE_URL": apiURL,
+		"FUSE_AUTH_URL":  strings.TrimSuffix(apiURL, "/v1") + sandbox.TokenPath,
 		"FUSE_CLIENT_ID": "sandbox", "FUSE_CLIENT_SECRET": "sandbox",
 		"LEDGERD_RECONCILE_SCHEDULE": "@every 1s", "LEDGERD_RECONCILE_STALE_PENDING": "1s"})
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
@@ -232,7 +233,7 @@ func stuckPayment(t *testing.T) (apiURL, paymentID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := fuse.New(fuse.Config{BaseURL: api.URL + "/v1", ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
+	client, err := fuse.New(fuse.Config{BaseURL: api.URL + "/v1", AuthURL: api.URL + sandbox.TokenPath, ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ const maxBody = 1 << 20
 func (s *Sandbox) routes() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.handleRoot)
-	m.HandleFunc("POST /v1/auth/token", s.handleToken)
+	m.HandleFunc("POST "+TokenPath, s.handleToken)
 	api := func(method, path string, kind routeKind, fn apiFunc) {
 		m.Handle(method+" /v1"+path, s.api(method+" "+path, kind, fn))
 	}
@@ -58,7 +58,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 func (s *Sandbox) handleRoot(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprint(w, "ledgerd Fuse sandbox: an in-memory emulator of the Fuse API.\n"+
-		"API under /v1/ (POST /v1/auth/token first); controls under /sandbox/ "+
+		"API under /v1/ (a token from POST "+TokenPath+" first); controls under /sandbox/ "+
 		"(inbound-payments, transactions/{id}/fail, adjustments, clock, faults, truth, stats, deliveries).\n")
 }
 
@@ -205,7 +205,9 @@ func encodeError(err error) (int, []byte) {
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: err.Error()}
 	}
-	b, _ := json.Marshal(fuse.ErrorBody{Error: fuse.ErrorDetail{Code: e.Code, Message: e.Message}})
+	// Fuse's ErrorResponse: all three required, error the deprecated
+	// twin of message.
+	b, _ := json.Marshal(fuse.ErrorBody{Code: e.Code, Error: e.Message, Message: e.Message})
 	return e.Status, b
 }
 

@@ -13,9 +13,22 @@ import (
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
-// handleToken answers POST /v1/auth/token: the configured credentials get a
-// JWT (HS256, signed with a key derived from the seed) whose exp claim is
-// on the sandbox clock; anything else gets 401. Every request is counted in
+// TokenPath is where the sandbox serves Fuse's token endpoint, on the
+// same listener as the API: a client's auth URL is the sandbox's root
+// followed by TokenPath.
+const TokenPath = "/oauth/token"
+
+// tokenScope is the scope every sandbox token carries [model]: Fuse
+// publishes the field, not its values.
+const tokenScope = "sandbox"
+
+// handleToken answers POST /oauth/token as fuse-api.md §1 publishes it: a
+// JSON body with client_id, client_secret, audience (Fuse's API) and
+// grant_type client_credentials. The configured credentials get a JWT
+// (HS256, signed with a key derived from the seed) whose exp claim is on
+// the sandbox clock. Wrong credentials or another audience get Fuse's
+// documented failure, 400 with the body {}; a body that is not that shape
+// gets a 400 that says what is wrong. Every request is counted in
 // Stats.TokenRequests, so a test can check that a client reuses its token.
 func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -31,11 +44,15 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := checkTokenRequest(req); err != nil {
+		writeError(w, err)
+		return
+	}
 	idOK := subtle.ConstantTimeCompare([]byte(req.ClientID), []byte(s.opts.ClientID)) == 1
 	secretOK := subtle.ConstantTimeCompare([]byte(req.ClientSecret), []byte(s.opts.ClientSecret)) == 1
-	if !idOK || !secretOK {
-		s.log.Info("token refused", "reason", "invalid_client")
-		writeError(w, apiErr(http.StatusUnauthorized, "invalid_client", "unknown client_id or wrong client_secret"))
+	if !idOK || !secretOK || req.Audience != fuse.DefaultAudience {
+		s.log.Info("token refused", "reason", "invalid_client", "audience_ok", req.Audience == fuse.DefaultAudience)
+		writeRaw(w, http.StatusBadRequest, []byte("{}"))
 		return
 	}
 	now := s.lockNow()
@@ -53,8 +70,23 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.stats.TokensIssued++
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, fuse.TokenResponse{
-		AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second),
+		AccessToken: tok, Scope: tokenScope, ExpiresIn: int64(ttl / time.Second), TokenType: "Bearer",
 	})
+}
+
+// checkTokenRequest refuses a token request without one of the four
+// required fields or with another grant type.
+func checkTokenRequest(req fuse.TokenRequest) error {
+	for _, f := range []struct{ name, v string }{{"client_id", req.ClientID}, {"client_secret", req.ClientSecret},
+		{"audience", req.Audience}, {"grant_type", req.GrantType}} {
+		if f.v == "" {
+			return apiErr(http.StatusBadRequest, "invalid_request", "%s is required", f.name)
+		}
+	}
+	if req.GrantType != fuse.GrantTypeClientCredentials {
+		return apiErr(http.StatusBadRequest, "unsupported_grant_type", "grant_type %q: want %s", req.GrantType, fuse.GrantTypeClientCredentials)
+	}
+	return nil
 }
 
 func (s *Sandbox) signTokenLocked(now, exp time.Time) string {

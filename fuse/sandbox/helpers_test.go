@@ -87,9 +87,9 @@ type env struct {
 
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	e := &env{t: t, creds: fuse.TokenRequest{ClientID: opts.ClientID, ClientSecret: opts.ClientSecret}}
+	e := &env{t: t, creds: tokenRequest(opts.ClientID, opts.ClientSecret)}
 	if e.creds.ClientID == "" {
-		e.creds = fuse.TokenRequest{ClientID: "sandbox", ClientSecret: "sandbox"}
+		e.creds = tokenRequest("sandbox", "sandbox")
 	}
 	if opts.WebhookURL == "" {
 		e.rx = newReceiver(t, nil)
@@ -108,10 +108,16 @@ func newEnv(t *testing.T, opts Options) *env {
 	return e
 }
 
+// tokenRequest is a token request for id and secret as a client sends it.
+func tokenRequest(id, secret string) fuse.TokenRequest {
+	return fuse.TokenRequest{ClientID: id, ClientSecret: secret, Audience: fuse.DefaultAudience,
+		GrantType: fuse.GrantTypeClientCredentials}
+}
+
 func (e *env) newToken() string {
 	e.t.Helper()
 	var tr fuse.TokenResponse
-	st, b := e.do("POST", "/v1/auth/token", e.creds, nil)
+	st, b := e.do("POST", TokenPath, e.creds, nil)
 	if st != http.StatusOK {
 		e.t.Fatalf("token: %d %s", st, b)
 	}

@@ -70,7 +70,7 @@ func TestSameKeyDifferentPayloadIs422(t *testing.T) {
 	st, b := e.do("POST", "/v1/customers/businesses", fuse.CreateBusinessRequest{Name: "B"}, hdr)
 	var body fuse.ErrorBody
 	_ = json.Unmarshal(b, &body)
-	if st != http.StatusUnprocessableEntity || body.Error.Code != "idempotency_key_reused" {
+	if st != http.StatusUnprocessableEntity || body.Code != "idempotency_key_reused" {
 		t.Errorf("other payload: %d %s", st, b)
 	}
 	// Same body on another path is another payload as well.

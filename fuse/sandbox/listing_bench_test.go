@@ -41,9 +41,9 @@ func benchSandbox(b *testing.B, accounts, txs int) (*Sandbox, []string, string) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	body, _ := json.Marshal(fuse.TokenRequest{ClientID: "sandbox", ClientSecret: "sandbox"})
+	body, _ := json.Marshal(tokenRequest("sandbox", "sandbox"))
 	rec := httptest.NewRecorder()
-	sb.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/auth/token", bytes.NewReader(body)))
+	sb.ServeHTTP(rec, httptest.NewRequest("POST", TokenPath, bytes.NewReader(body)))
 	var tr fuse.TokenResponse
 	if err := json.Unmarshal(rec.Body.Bytes(), &tr); err != nil {
 		b.Fatalf("token: %v %s", err, rec.Body.Bytes())

@@ -191,8 +191,8 @@ func TestPaymentValidation(t *testing.T) {
 	} {
 		var body fuse.ErrorBody
 		e.call("POST", "/v1/accounts/"+a.AccountID+"/payments", c.req, http.StatusUnprocessableEntity, &body)
-		if body.Error.Code != c.code {
-			t.Errorf("%s: code %q, want %q", c.name, body.Error.Code, c.code)
+		if body.Code != c.code {
+			t.Errorf("%s: code %q, want %q", c.name, body.Code, c.code)
 		}
 	}
 	e.call("POST", "/v1/accounts/00000000-0000-4000-8000-000000000000/payments",
@@ -224,8 +224,8 @@ func TestFailedPaymentRestoresAvailableAndIgnoresLaterSteps(t *testing.T) {
 	}
 	var body fuse.ErrorBody
 	e.call("POST", "/sandbox/transactions/"+p.TransactionID+"/fail", nil, http.StatusConflict, &body)
-	if body.Error.Code != "not_in_flight" {
-		t.Errorf("second fail: %q", body.Error.Code)
+	if body.Code != "not_in_flight" {
+		t.Errorf("second fail: %q", body.Code)
 	}
 	if _, err := e.sb.Fail("nope", ""); !errors.As(err, new(*Error)) {
 		t.Errorf("Fail(unknown) = %v", err)

@@ -9,7 +9,8 @@
 // decisions. Tests start it in-process with httptest; `ledgerd sandbox`
 // serves it standalone (Serve).
 //
-// Routes: the Fuse API under /v1/ (auth/token, customers/businesses,
+// Routes: Fuse's token endpoint at /oauth/token (TokenPath), on the same
+// listener as the Fuse API under /v1/ (customers/businesses,
 // customers/individuals, accounts, accounts/{id}, accounts/{id}/payments,
 // accounts/{id}/internal-transfers, accounts/{id}/exchanges,
 // accounts/{id}/transactions, transactions/{id}, and PATCH accounts/{id} to

@@ -12,7 +12,8 @@ import (
 
 // Serve runs a Sandbox on addr until ctx ends, for `ledgerd sandbox
 // --listen ADDR --webhook-url URL --seed N [--instant]`. A non-nil logger
-// replaces opts.Logger. The API's base URL is http://ADDR/v1. On return the
+// replaces opts.Logger. The API's base URL is http://ADDR/v1, its token URL
+// http://ADDR/oauth/token (TokenPath). On return the
 // listener is shut down (5 s grace) and the sandbox closed.
 func Serve(ctx context.Context, addr string, opts Options, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
@@ -32,6 +33,7 @@ func ServeListener(ctx context.Context, ln net.Listener, opts Options, logger *s
 	defer sb.Close()
 	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 	sb.log.Info("fuse sandbox listening", "base_url", "http://"+ln.Addr().String()+"/v1",
+		"auth_url", "http://"+ln.Addr().String()+TokenPath,
 		"webhook_url", opts.WebhookURL, "seed", opts.Seed, "instant", opts.Instant)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

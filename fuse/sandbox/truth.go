@@ -57,7 +57,7 @@ func (s *Sandbox) Truth() Truth {
 
 // Stats are the sandbox's counters.
 type Stats struct {
-	// TokenRequests counts POST /auth/token calls, TokensIssued the
+	// TokenRequests counts POST /oauth/token calls, TokensIssued the
 	// successful ones.
 	TokenRequests int `json:"token_requests"`
 	TokensIssued  int `json:"tokens_issued"`

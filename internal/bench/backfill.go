@@ -163,7 +163,7 @@ func openAndBackfill(ctx context.Context, o options, base, path string, concurre
 		l.Close()
 		return nil, syncer.Summary{}, err
 	}
-	client, err := fuse.New(fuse.Config{BaseURL: base + "/v1", ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
+	client, err := fuse.New(fuse.Config{BaseURL: base + "/v1", AuthURL: base + sandbox.TokenPath, ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
 	if err != nil {
 		return fail(err)
 	}

@@ -89,7 +89,8 @@ func runReconcileChild() (childResult, error) {
 		return res, err
 	}
 	defer l.Close()
-	client, err := fuse.New(fuse.Config{BaseURL: os.Getenv("BENCH_URL"), ClientID: "sandbox", ClientSecret: "sandbox",
+	client, err := fuse.New(fuse.Config{BaseURL: os.Getenv("BENCH_URL") + "/v1", AuthURL: os.Getenv("BENCH_URL") + sandbox.TokenPath,
+		ClientID: "sandbox", ClientSecret: "sandbox",
 		RateLimit: rate.Inf})
 	if err != nil {
 		return res, err
@@ -225,7 +226,7 @@ func benchReconcileSection(ctx context.Context, o options) (string, error) {
 	}
 	syscall.Sync()
 	child := exec.CommandContext(ctx, self)
-	child.Env = append(os.Environ(), reconcileChildEnv+"=1", "BENCH_DB="+dbPath, "BENCH_URL="+srv.URL+"/v1", "BENCH_DIR="+dir)
+	child.Env = append(os.Environ(), reconcileChildEnv+"=1", "BENCH_DB="+dbPath, "BENCH_URL="+srv.URL, "BENCH_DIR="+dir)
 	if o.cpuprofile != "" {
 		child.Env = append(child.Env, "BENCH_CPUPROFILE="+o.cpuprofile+"-reconcile.pprof")
 	}

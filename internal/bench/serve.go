@@ -188,6 +188,7 @@ func measureServe(ctx context.Context, bin, db, fuseURL string) (serveSample, in
 		"LEDGERD_ADMIN_LISTEN=" + adminAddr,
 		"LEDGERD_LOG_FORMAT=json",
 		"FUSE_BASE_URL=" + fuseURL + "/v1",
+		"FUSE_AUTH_URL=" + fuseURL + sandbox.TokenPath,
 		"FUSE_CLIENT_ID=sandbox",
 		"FUSE_CLIENT_SECRET=sandbox",
 	}

@@ -185,7 +185,7 @@ func storageBackfill(ctx context.Context, base, path string) error {
 	if err != nil {
 		return err
 	}
-	client, err := fuse.New(fuse.Config{BaseURL: base + "/v1", ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
+	client, err := fuse.New(fuse.Config{BaseURL: base + "/v1", AuthURL: base + sandbox.TokenPath, ClientID: "sandbox", ClientSecret: "sandbox", RateLimit: rate.Inf})
 	if err != nil {
 		l.Close()
 		return err

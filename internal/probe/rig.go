@@ -79,6 +79,7 @@ func newRig(bin, dir, dbDir string, extra map[string]string) (*rig, error) {
 		"LEDGERD_RECONCILE_SCHEDULE": "@every 24h",
 		"LEDGERD_LOG_FORMAT":         "json",
 		"FUSE_BASE_URL":              r.baseURL + "/v1",
+		"FUSE_AUTH_URL":              r.baseURL + sandbox.TokenPath,
 		"FUSE_CLIENT_ID":             probeClientID,
 		"FUSE_CLIENT_SECRET":         probeClientSecret,
 	}

@@ -186,7 +186,7 @@ func newWorld(t *testing.T, seed uint64) *world {
 	t.Cleanup(w.sb.Close)
 	w.api = httptest.NewServer(w.sb)
 	t.Cleanup(w.api.Close)
-	c, err := fuse.New(fuse.Config{BaseURL: w.api.URL + "/v1", ClientID: simClientID, ClientSecret: simClientSecret,
+	c, err := fuse.New(fuse.Config{BaseURL: w.api.URL + "/v1", AuthURL: w.api.URL + sandbox.TokenPath, ClientID: simClientID, ClientSecret: simClientSecret,
 		RateLimit: rate.Inf, MaxRetries: 8, Now: w.sb.Now,
 		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 	if err != nil {

@@ -99,7 +99,7 @@ func newSoak(o options, rng *rand.Rand, log *slog.Logger) (*soak, error) {
 	s.srv = &http.Server{Handler: s.sb, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln) //nolint:errcheck // closed by close
 	s.baseURL = "http://" + ln.Addr().String()
-	s.client, err = fuse.New(fuse.Config{BaseURL: s.baseURL + "/v1", ClientID: clientID, ClientSecret: clientSecret,
+	s.client, err = fuse.New(fuse.Config{BaseURL: s.baseURL + "/v1", AuthURL: s.baseURL + sandbox.TokenPath, ClientID: clientID, ClientSecret: clientSecret,
 		RateLimit: rate.Inf, MaxRetries: 8, BaseBackoff: 20 * time.Millisecond, MaxBackoff: time.Second})
 	if err != nil {
 		s.close()
@@ -121,6 +121,7 @@ func newSoak(o options, rng *rand.Rand, log *slog.Logger) (*soak, error) {
 		"LEDGERD_LOG_FORMAT":                  "json",
 		"LEDGERD_LOG_LEVEL":                   "info",
 		"FUSE_BASE_URL":                       s.baseURL + "/v1",
+		"FUSE_AUTH_URL":                       s.baseURL + sandbox.TokenPath,
 		"FUSE_CLIENT_ID":                      clientID,
 		"FUSE_CLIENT_SECRET":                  clientSecret,
 	})}

@@ -1,0 +1,404 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/ledgerd/ledgerd/fuse"
+)
+
+// referencePath is Fuse's published API reference (OpenAPI 3.1), in the
+// shared directory that sits beside the repository; a user's checkout
+// without it skips the conformance test.
+const referencePath = "../../../shared/fuse-openapi.json"
+
+// referenceURL names the reference for the schema compiler: its $refs
+// (#/components/schemas/…) resolve within it, and nothing is fetched.
+const referenceURL = "https://fuse.invalid/fuse-openapi.json"
+
+// reference compiles the response schemas of Fuse's API reference.
+type reference struct {
+	doc map[string]any
+	c   *jsonschema.Compiler
+
+	mu       sync.Mutex
+	compiled map[string]*jsonschema.Schema
+}
+
+// loadReference reads the reference, or skips the test when it is absent.
+func loadReference(t *testing.T) *reference {
+	t.Helper()
+	b, err := os.ReadFile(referencePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("%s is absent (Fuse's OpenAPI reference, in ../shared beside the repository): "+
+			"the sandbox's answers are not checked against Fuse's published schemas", referencePath)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", referencePath, err)
+	}
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		t.Fatalf("%s is not a JSON object", referencePath)
+	}
+	c := jsonschema.NewCompiler()
+	// OpenAPI 3.1 schemas are JSON Schema 2020-12. Formats are asserted:
+	// a date-time or uuid the sandbox gets wrong is a difference ledgerd
+	// would not see against its own emulator. OpenAPI's int32 and int64
+	// say the integer fits; the reference's other formats ("string",
+	// "Uuid", …) are not JSON Schema's and are left as annotations.
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	c.RegisterFormat(&jsonschema.Format{Name: "int64", Validate: fitsInteger(math.MinInt64, math.MaxInt64)})
+	c.RegisterFormat(&jsonschema.Format{Name: "int32", Validate: fitsInteger(math.MinInt32, math.MaxInt32)})
+	c.UseLoader(refuseLoader{})
+	if err := c.AddResource(referenceURL, doc); err != nil {
+		t.Fatal(err)
+	}
+	return &reference{doc: obj, c: c, compiled: map[string]*jsonschema.Schema{}}
+}
+
+// refuseLoader loads nothing: every schema the reference needs is in it.
+type refuseLoader struct{}
+
+func (refuseLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("not loading %s: the reference must be self-contained", url)
+}
+
+func fitsInteger(lo, hi int64) func(any) error {
+	return func(v any) error {
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil // a format applies to its own type only
+		}
+		i, err := strconv.ParseInt(n.String(), 10, 64)
+		if err != nil || i < lo || i > hi {
+			return fmt.Errorf("%s is not an integer in [%d, %d]", n, lo, hi)
+		}
+		return nil
+	}
+}
+
+// response returns the schema the reference declares for the JSON answer
+// of method route with status. declared is false when the reference has
+// no such status for the route (the answer is undocumented); schema is
+// nil when the status is declared without a JSON body (the money routes'
+// errors, the simulation endpoints).
+func (r *reference) response(method, route string, status int) (schema *jsonschema.Schema, declared bool, err error) {
+	ptr := []string{"paths", route, strings.ToLower(method), "responses", strconv.Itoa(status)}
+	var v any = r.doc
+	for _, key := range ptr {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, false, nil
+		}
+		if v, ok = obj[key]; !ok {
+			return nil, false, nil
+		}
+	}
+	resp, _ := v.(map[string]any)
+	content, _ := resp["content"].(map[string]any)
+	media, _ := content["application/json"].(map[string]any)
+	if _, ok := media["schema"]; !ok {
+		return nil, true, nil
+	}
+	loc := referenceURL + "#" + jsonPointer(append(ptr, "content", "application/json", "schema"))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.compiled[loc]; ok {
+		return s, true, nil
+	}
+	s, err := r.c.Compile(loc)
+	if err != nil {
+		return nil, true, fmt.Errorf("compile %s: %w", loc, err)
+	}
+	r.compiled[loc] = s
+	return s, true, nil
+}
+
+// jsonPointer is the RFC 6901 pointer to keys, escaped for a URL fragment.
+func jsonPointer(keys []string) string {
+	var b strings.Builder
+	for _, k := range keys {
+		k = strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
+		b.WriteString("/" + strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D").Replace(k))
+	}
+	return b.String()
+}
+
+// conforms checks one answer against the reference: its status must be
+// one the reference declares for the route, and its body must validate
+// against the declared schema, when there is one.
+func (r *reference) conforms(method, route string, status int, body []byte) error {
+	schema, declared, err := r.response(method, route, status)
+	switch {
+	case err != nil:
+		return err
+	case !declared:
+		return fmt.Errorf("the reference declares no %d answer for %s %s", status, method, route)
+	case schema == nil:
+		return nil
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("the body is not JSON (%v): %.200s", err, body)
+	}
+	if err := schema.Validate(inst); err != nil {
+		return fmt.Errorf("%v\nbody: %.600s", err, body)
+	}
+	return nil
+}
+
+// conformanceCase is one kind of answer the sandbox gives: the request
+// that provokes it, and the route and status of the reference it must
+// match. Each kind of response (an account, each transaction type, each
+// listing, a simulation, an error) is one row.
+type conformanceCase struct {
+	name   string
+	method string // as in the reference
+	route  string // the reference's path template, e.g. /v1/accounts/{account_id}
+	status int    // the reference's status for this kind of answer
+	// send asks the sandbox and returns its answer.
+	send func(e *env, fx *fixture) (int, []byte)
+	// gap, when set, says why the sandbox does not speak the reference
+	// here yet (issue 16's later slices): the row must fail, and the
+	// mark comes off once it passes.
+	gap string
+}
+
+// fixture is what the rows read: objects the sandbox made through its own
+// API, one of each kind it has.
+type fixture struct {
+	customer, account, payroll, usd       string // ids
+	inbound, outbound, transfer, exchange string // transaction ids, final
+	submitted, toFail                     string // outbound payments still in flight
+}
+
+// newFixture makes one of each object the sandbox has. The env's clock
+// stands still but for Advance, so the last two payments stay Submitted.
+func newFixture(e *env) *fixture {
+	a, b, u := e.account("AED", "Operations"), e.account("AED", "Payroll"), e.account("USD", "Treasury")
+	fx := &fixture{customer: a.CustomerID, account: a.AccountID, payroll: b.AccountID, usd: u.AccountID}
+	fx.inbound = e.fund(a.AccountID, 1_000_000).TransactionID
+	e.fund(u.AccountID, 1_000_000)
+	fx.outbound = e.pay(a.AccountID, 12_345, "AED").TransactionID
+	var tx fuse.Transaction
+	e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers",
+		fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 5_000, Reference: "payroll"}, 201, &tx)
+	fx.transfer = tx.TransactionID
+	e.call("POST", "/v1/accounts/"+u.AccountID+"/exchanges",
+		fuse.CreateExchangeRequest{ToAccountID: a.AccountID, Amount: 1_000, ExternalReference: "fx"}, 201, &tx)
+	fx.exchange = tx.TransactionID
+	e.sb.Advance(ExchangeExecuteDelay)
+	fx.submitted = e.pay(a.AccountID, 200, "AED").TransactionID
+	fx.toFail = e.pay(a.AccountID, 300, "AED").TransactionID
+	e.sb.Advance(PaymentSubmitDelay)
+	return fx
+}
+
+// tokenBody is a token request's JSON with one field replaced (nil: left
+// out).
+func tokenBody(t *testing.T, field string, v any) []byte {
+	t.Helper()
+	m := map[string]any{"client_id": "sandbox", "client_secret": "sandbox",
+		"audience": fuse.DefaultAudience, "grant_type": fuse.GrantTypeClientCredentials}
+	if field != "" {
+		if v == nil {
+			delete(m, field)
+		} else {
+			m[field] = v
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func conformanceCases(t *testing.T) []conformanceCase {
+	const (
+		objects  = "issue 16, later slice: objects in the published shapes (accounts by id with flat balances; transactions as the union on type)"
+		listings = "issue 16, later slice: listings as {results, pages: {next, size}}"
+		creates  = "issue 16, later slice: the published create calls"
+		simulate = "issue 16, later slice: Fuse's simulation endpoints"
+	)
+	idem := func() map[string]string { return map[string]string{fuse.HeaderIdempotencyKey: uuid.NewString()} }
+	// send makes a row's request; a body that is a func(*fixture) any
+	// is built from the fixture.
+	send := func(method string, path func(*fixture) string, body any, hdr func() map[string]string) func(*env, *fixture) (int, []byte) {
+		return func(e *env, fx *fixture) (int, []byte) {
+			var h map[string]string
+			if hdr != nil {
+				h = hdr()
+			}
+			b := body
+			if f, ok := body.(func(*fixture) any); ok {
+				b = f(fx)
+			}
+			return e.do(method, path(fx), b, h)
+		}
+	}
+	at := func(p string) func(*fixture) string { return func(*fixture) string { return p } }
+	noToken := func() map[string]string { return map[string]string{"Authorization": ""} }
+	tx := func(id func(*fixture) string) func(*fixture) string {
+		return func(fx *fixture) string { return "/v1/transactions/" + id(fx) }
+	}
+	beneficiary := map[string]any{"type": "individual", "account_holder_name": "Fulan AlFulani",
+		"account_identifier": map[string]any{"iban": "AE120266712486572167372"},
+		"address":            map[string]any{"country_code": "AE", "line_1": "1 Sheikh Zayed Road"}}
+	return []conformanceCase{
+		// Token.
+		{name: "token", method: "POST", route: "/oauth/token", status: 200,
+			send: send("POST", at(TokenPath), tokenBody(t, "", nil), nil)},
+		{name: "token, wrong secret", method: "POST", route: "/oauth/token", status: 400,
+			send: send("POST", at(TokenPath), tokenBody(t, "client_secret", "wrong"), nil)},
+		{name: "token, wrong audience", method: "POST", route: "/oauth/token", status: 400,
+			send: send("POST", at(TokenPath), tokenBody(t, "audience", "https://api.example"), nil)},
+		{name: "token, no grant_type", method: "POST", route: "/oauth/token", status: 400,
+			send: send("POST", at(TokenPath), tokenBody(t, "grant_type", nil), nil)},
+
+		// Errors where the reference declares its error body.
+		{name: "add business, no token", method: "POST", route: "/v1/customers/businesses", status: 401,
+			send: send("POST", at("/v1/customers/businesses"), map[string]any{}, noToken)},
+		{name: "add business, malformed body", method: "POST", route: "/v1/customers/businesses", status: 400,
+			send: send("POST", at("/v1/customers/businesses"), []byte(`{"business_name":`), idem)},
+		{name: "add individual, no token", method: "POST", route: "/v1/customers/individuals", status: 401,
+			send: send("POST", at("/v1/customers/individuals"), map[string]any{}, noToken)},
+
+		// Objects.
+		{name: "account", method: "GET", route: "/v1/accounts/{account_id}", status: 200, gap: objects,
+			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.account }, nil, nil)},
+		{name: "inbound local payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200, gap: objects,
+			send: send("GET", tx(func(fx *fixture) string { return fx.inbound }), nil, nil)},
+		{name: "outbound local payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200, gap: objects,
+			send: send("GET", tx(func(fx *fixture) string { return fx.outbound }), nil, nil)},
+		{name: "internal transfer", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200, gap: objects,
+			send: send("GET", tx(func(fx *fixture) string { return fx.transfer }), nil, nil)},
+		{name: "exchange", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200, gap: objects,
+			send: send("GET", tx(func(fx *fixture) string { return fx.exchange }), nil, nil)},
+
+		// Listings.
+		{name: "accounts listing", method: "GET", route: "/v1/accounts", status: 200, gap: listings,
+			send: send("GET", at("/v1/accounts"), nil, nil)},
+		{name: "customer's accounts listing", method: "GET", route: "/v1/customers/{customer_id}/accounts", status: 200, gap: listings,
+			send: send("GET", func(fx *fixture) string { return "/v1/customers/" + fx.customer + "/accounts" }, nil, nil)},
+		{name: "account's transactions listing", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200, gap: listings,
+			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.account + "/transactions" }, nil, nil)},
+		{name: "organisation's transactions listing", method: "GET", route: "/v1/transactions", status: 200, gap: listings,
+			send: send("GET", at("/v1/transactions"), nil, nil)},
+
+		// Create calls.
+		{name: "add business", method: "POST", route: "/v1/customers/businesses", status: 201, gap: creates,
+			send: send("POST", at("/v1/customers/businesses"), map[string]any{
+				"address": map[string]any{"country_code": "AE", "line_1": "1 Sheikh Zayed Road"}, "business_name": "Conformance LLC",
+				"display_name": "Conformance", "country_of_issuance": "AE", "reference": "conf-1", "registration_number": "CN-1"}, idem)},
+		{name: "create account", method: "POST", route: "/v1/customers/{customer_id}/accounts", status: 202, gap: creates,
+			send: send("POST", func(fx *fixture) string { return "/v1/customers/" + fx.customer + "/accounts" }, map[string]any{
+				"account_name": "Suppliers", "account_type": "virtual", "currency": "AED", "external_id": "conf-acct"}, idem)},
+		{name: "create payment", method: "POST", route: "/v1/accounts/{account_id}/payments", status: 202, gap: creates,
+			send: send("POST", func(fx *fixture) string { return "/v1/accounts/" + fx.account + "/payments" }, map[string]any{
+				"amount": 100, "purpose": "goods_bought", "external_reference": "conf", "beneficiary": beneficiary}, idem)},
+		{name: "internal transfer", method: "POST", route: "/v1/internal-transfers", status: 201, gap: creates,
+			send: send("POST", at("/v1/internal-transfers"), func(fx *fixture) any {
+				return map[string]any{"from_account_id": fx.account, "to_account_id": fx.payroll, "amount": 100, "external_reference": "conf"}
+			}, idem)},
+		{name: "exchange", method: "POST", route: "/v1/exchange", status: 201, gap: creates,
+			send: send("POST", at("/v1/exchange"), func(fx *fixture) any {
+				return map[string]any{"external_reference": "conf", "from": map[string]any{"account_id": fx.usd, "amount": 100},
+					"to": map[string]any{"account_id": fx.account}}
+			}, idem)},
+
+		// Fuse's simulation endpoints.
+		{name: "simulate inbound payment", method: "POST", route: "/v1/simulate/inbound-payment", status: 200, gap: simulate,
+			send: send("POST", at("/v1/simulate/inbound-payment"), func(fx *fixture) any {
+				return map[string]any{"beneficiary_account_id": fx.account, "amount": 100, "reference": "conf"}
+			}, nil)},
+		{name: "simulate execute payment", method: "POST", route: "/v1/simulate/execute-payment", status: 200, gap: simulate,
+			send: send("POST", at("/v1/simulate/execute-payment"), func(fx *fixture) any {
+				return map[string]any{"transaction_id": fx.submitted}
+			}, nil)},
+		{name: "simulate fail payment", method: "POST", route: "/v1/simulate/fail-payment", status: 200, gap: simulate,
+			send: send("POST", at("/v1/simulate/fail-payment"), func(fx *fixture) any {
+				return map[string]any{"transaction_id": fx.toFail, "failure_reason": "insufficient_funds"}
+			}, nil)},
+		{name: "simulate return payment", method: "POST", route: "/v1/simulate/return-payment", status: 200, gap: simulate,
+			send: send("POST", at("/v1/simulate/return-payment"), func(fx *fixture) any {
+				return map[string]any{"outbound_transaction_id": fx.outbound}
+			}, nil)},
+	}
+}
+
+// TestSandboxAnswersConformToFusesReference sends the sandbox every kind
+// of request a row names, over real HTTP, and checks each answer against
+// Fuse's OpenAPI reference: the status the row expects, declared for the
+// route, and a body valid against the schema the reference declares for
+// it, by a JSON Schema validator. A row marked as a gap must still fail:
+// once it passes, its mark comes off.
+func TestSandboxAnswersConformToFusesReference(t *testing.T) {
+	ref := loadReference(t)
+	e := newEnv(t, Options{Seed: 16})
+	fx := newFixture(e)
+	for _, c := range conformanceCases(t) {
+		t.Run(c.method+" "+c.name, func(t *testing.T) {
+			status, body := c.send(e, fx)
+			err := ref.conforms(c.method, c.route, status, body)
+			if status != c.status {
+				err = fmt.Errorf("answered %d, want %d: %.300s", status, c.status, body)
+			}
+			switch {
+			case c.gap == "" && err != nil:
+				t.Errorf("%s %s does not conform to the reference: %v", c.method, c.route, err)
+			case c.gap != "" && err == nil:
+				t.Errorf("%s %s %d now conforms to the reference: remove its gap mark (%s)", c.method, c.route, c.status, c.gap)
+			case c.gap != "":
+				t.Logf("known gap (%s): %v", c.gap, err)
+			}
+		})
+	}
+}
+
+// TestTheConformanceCheckRefusesWhatTheReferenceDoesNotAllow: the harness
+// itself must be able to fail, or its passes mean nothing.
+func TestTheConformanceCheckRefusesWhatTheReferenceDoesNotAllow(t *testing.T) {
+	ref := loadReference(t)
+	for _, c := range []struct {
+		name, method, route string
+		status              int
+		body                string
+	}{
+		{"expires_in not an integer", "POST", "/oauth/token", 200, `{"access_token":"x","scope":"s","expires_in":"86400","token_type":"Bearer"}`},
+		{"error body without message", "POST", "/v1/customers/businesses", 400, `{"code":"invalid_request","error":"x"}`},
+		{"error body with an object", "POST", "/v1/customers/businesses", 401, `{"error":{"code":"c","message":"m"}}`},
+		{"undeclared status", "POST", "/oauth/token", 401, `{}`},
+		{"unknown route", "POST", "/v1/auth/token", 200, `{}`},
+		{"not JSON", "POST", "/oauth/token", 400, `<html></html>`},
+	} {
+		if err := ref.conforms(c.method, c.route, c.status, []byte(c.body)); err == nil {
+			t.Errorf("%s: %s accepted for %s %s %d", c.name, c.body, c.method, c.route, c.status)
+		}
+	}
+	if err := ref.conforms("POST", "/oauth/token", 200,
+		[]byte(`{"access_token":"x","scope":"s","expires_in":86400,"token_type":"Bearer"}`)); err != nil {
+		t.Errorf("the reference's own example refused: %v", err)
+	}
+	if err := ref.conforms("POST", "/v1/accounts/{account_id}/payments", http.StatusUnprocessableEntity, []byte("anything")); err != nil {
+		t.Errorf("a declared status without a body schema: %v", err)
+	}
+}
