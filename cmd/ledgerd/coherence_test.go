@@ -131,6 +131,7 @@ func TestCLIWritesBesideServeKeepTheBookCoherent(t *testing.T) {
 		"LEDGERD_BACKFILL_SCHEDULE":  "@every 24h",
 		"LEDGERD_RECONCILE_SCHEDULE": "@every 24h",
 		"FUSE_BASE_URL":              api.URL + "/v1",
+		"FUSE_AUTH_URL":              api.URL + sandbox.TokenPath,
 		"FUSE_CLIENT_ID":             "sandbox",
 		"FUSE_CLIENT_SECRET":         "sandbox",
 	}
