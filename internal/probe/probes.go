@@ -75,19 +75,31 @@ func fund(r *rig, currency string, amount int64) (string, error) {
 	return a.AccountID, r.deliver()
 }
 
+// serving is a rig whose serve runs and knows one funded AED account at
+// the sandbox; dbDir as for newRig.
+func serving(newRig func(string, map[string]string) (*rig, error), dbDir string) (*rig, string, error) {
+	r, err := newRig(dbDir, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := r.start(); err != nil {
+		r.close()
+		return nil, "", err
+	}
+	acct, err := fund(r, "AED", 1_000_000)
+	if err != nil {
+		r.close()
+		return nil, "", err
+	}
+	return r, acct, nil
+}
+
 func probeCLIBesideServe(ctx context.Context, newRig func(string, map[string]string) (*rig, error)) (row, error) {
-	r, err := newRig("", nil)
+	r, acct, err := serving(newRig, "")
 	if err != nil {
 		return row{}, err
 	}
 	defer r.close()
-	if err := r.start(); err != nil {
-		return row{}, err
-	}
-	acct, err := fund(r, "AED", 1_000_000)
-	if err != nil {
-		return row{}, err
-	}
 	var clis []string
 	cli := func(args ...string) {
 		code, _, _ := r.cli(ctx, args...)
@@ -155,18 +167,11 @@ func why(code int, stderr string) string {
 }
 
 func probeLockHeld(ctx context.Context, newRig func(string, map[string]string) (*rig, error)) (row, error) {
-	r, err := newRig("", nil)
+	r, acct, err := serving(newRig, "")
 	if err != nil {
 		return row{}, err
 	}
 	defer r.close()
-	if err := r.start(); err != nil {
-		return row{}, err
-	}
-	acct, err := fund(r, "AED", 1_000_000)
-	if err != nil {
-		return row{}, err
-	}
 	db, err := sql.Open("sqlite", "file:"+ledger.URIPath(r.db)+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return row{}, err
@@ -210,18 +215,11 @@ func probeFullDisk(ctx context.Context, newRig func(string, map[string]string) (
 		return row{Tried: tried, Answered: "not run: cannot mount a tmpfs here (" + err.Error() + ")", Kept: "—", Held: true}, nil
 	}
 	defer syscall.Unmount(dir, syscall.MNT_DETACH) //nolint:errcheck // best effort
-	r, err := newRig(dir, nil)
+	r, acct, err := serving(newRig, dir)
 	if err != nil {
 		return row{}, err
 	}
 	defer r.close()
-	if err := r.start(); err != nil {
-		return row{}, err
-	}
-	acct, err := fund(r, "AED", 1_000_000)
-	if err != nil {
-		return row{}, err
-	}
 	readyBefore, _ := r.adminGet("/readyz")
 	// Fill the disk.
 	f, err := os.Create(filepath.Join(dir, "filler"))
@@ -259,18 +257,11 @@ func probeFullDisk(ctx context.Context, newRig func(string, map[string]string) (
 }
 
 func probeDamagedFile(ctx context.Context, newRig func(string, map[string]string) (*rig, error)) (row, error) {
-	r, err := newRig("", nil)
+	r, acct, err := serving(newRig, "")
 	if err != nil {
 		return row{}, err
 	}
 	defer r.close()
-	if err := r.start(); err != nil {
-		return row{}, err
-	}
-	acct, err := fund(r, "AED", 1_000_000)
-	if err != nil {
-		return row{}, err
-	}
 	marker := "Probe-Damage-Marker-Remitter"
 	if _, err := r.sb.InboundPayment(sandbox.InboundPayment{AccountID: acct, Amount: 4_242, RemitterName: marker}); err != nil {
 		return row{}, err
@@ -445,18 +436,11 @@ func probeBreakCap(ctx context.Context, newRig func(string, map[string]string) (
 }
 
 func probeEventIDReused(ctx context.Context, newRig func(string, map[string]string) (*rig, error)) (row, error) {
-	r, err := newRig("", nil)
+	r, acct, err := serving(newRig, "")
 	if err != nil {
 		return row{}, err
 	}
 	defer r.close()
-	if err := r.start(); err != nil {
-		return row{}, err
-	}
-	acct, err := fund(r, "AED", 1_000_000)
-	if err != nil {
-		return row{}, err
-	}
 	first, _ := r.post(inbound(uuid(0xe1d, 1), uuid(0xe1e, 1), acct, "AED", 500), false)
 	same, _ := r.post(inbound(uuid(0xe1d, 1), uuid(0xe1e, 1), acct, "AED", 500), false)
 	other, _ := r.post(inbound(uuid(0xe1d, 1), uuid(0xe1e, 1), acct, "AED", 90_000), false)
@@ -478,18 +462,11 @@ func probeEventIDReused(ctx context.Context, newRig func(string, map[string]stri
 }
 
 func probeCurrencyMismatch(ctx context.Context, newRig func(string, map[string]string) (*rig, error)) (row, error) {
-	r, err := newRig("", nil)
+	r, acct, err := serving(newRig, "")
 	if err != nil {
 		return row{}, err
 	}
 	defer r.close()
-	if err := r.start(); err != nil {
-		return row{}, err
-	}
-	acct, err := fund(r, "AED", 1_000_000)
-	if err != nil {
-		return row{}, err
-	}
 	st, _ := r.post(inbound(uuid(0xc055, 1), uuid(0xc056, 1), acct, "USD", 2_500), false)
 	r.stop(syscall.SIGTERM)
 	rc, out, _ := r.cli(ctx, "reconcile")
