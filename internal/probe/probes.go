@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
 	_ "modernc.org/sqlite"
@@ -492,9 +493,80 @@ func probeCurrencyMismatch(ctx context.Context, newRig func(string, map[string]s
 }
 
 func probeExchangeMismatch(ctx context.Context, newRig func(string, map[string]string) (*rig, error)) (row, error) {
-	return row{Tried: "an AED→JPY exchange whose webhook counterpart_amount differs from Fuse's",
-		Answered: "run by `go test ./reconcile -run Exchange` (the probe rig posts only what the sandbox emits)",
-		Kept:     "—", Held: true}, nil
+	r, aed, err := serving(newRig, "")
+	if err != nil {
+		return row{}, err
+	}
+	defer r.close()
+	jpy, err := fund(r, "JPY", 0)
+	if err != nil {
+		return row{}, err
+	}
+	client, err := fuse.New(fuse.Config{BaseURL: r.baseURL + "/v1", AuthURL: r.baseURL + sandbox.TokenPath,
+		ClientID: probeClientID, ClientSecret: probeClientSecret})
+	if err != nil {
+		return row{}, err
+	}
+	x, err := client.CreateExchange(ctx, aed, fuse.CreateExchangeRequest{ToAccountID: jpy, Amount: 100_00, ExternalReference: "FX-PROBE"})
+	if err != nil {
+		return row{}, err
+	}
+	// The webhook that creates the exchange says one yen more than Fuse.
+	for _, ev := range r.pending() {
+		body := ev.Body
+		if ev.Type == "outbound_exchange_transfer_created" {
+			if body, err = bumpCounterpart(body, ev.Type); err != nil {
+				return row{}, err
+			}
+		}
+		if st, _ := r.post(body, false); st != http.StatusOK {
+			return row{}, fmt.Errorf("webhook %s answered %d", ev.Type, st)
+		}
+	}
+	r.stop(syscall.SIGTERM)
+	rc, out, _ := r.cli(ctx, "reconcile")
+	bs, err := r.breaks(ctx)
+	if err != nil {
+		return row{}, err
+	}
+	var got []string
+	held := false
+	for _, b := range bs {
+		if b.Category != "amount_mismatch" {
+			continue
+		}
+		got = append(got, fmt.Sprintf("%s %s ledger %s Fuse %s difference %s", b.Category, b.Currency,
+			b.LedgerAmount, b.FuseAmount, b.Difference))
+		held = held || (b.FuseTransactionID == x.TransactionID && b.Currency == "JPY" && string(b.Difference) != "")
+	}
+	return row{Tried: "an AED→JPY exchange whose webhook says one yen more counterpart_amount than Fuse; `reconcile`",
+		Answered: fmt.Sprintf("reconcile exit %d %s; %s", rc, verdict(out), strings.Join(got, "; ")),
+		Kept:     "the webhook's amounts as evidence; the break in the currency its amounts are in",
+		Held:     held}, nil
+}
+
+// bumpCounterpart adds one minor unit to the counterpart_amount of a
+// webhook body whose payload sits under its type.
+func bumpCounterpart(body []byte, typ string) ([]byte, error) {
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(env[typ]))
+	dec.UseNumber()
+	var payload map[string]any
+	if err := dec.Decode(&payload); err != nil {
+		return nil, err
+	}
+	n, err := payload["counterpart_amount"].(json.Number).Int64()
+	if err != nil {
+		return nil, err
+	}
+	payload["counterpart_amount"] = n + 1
+	if env[typ], err = json.Marshal(payload); err != nil {
+		return nil, err
+	}
+	return json.Marshal(env)
 }
 
 func probeClientIDInLog(ctx context.Context, newRig func(string, map[string]string) (*rig, error)) (row, error) {

@@ -296,16 +296,17 @@ func (r *rig) logTail() string {
 
 // breakRow is what the probes read of `ledgerd breaks list --json`.
 type breakRow struct {
-	ID            int64           `json:"break_id"`
-	Category      string          `json:"category"`
-	Severity      string          `json:"severity"`
-	Subject       string          `json:"subject"`
-	Currency      string          `json:"currency"`
-	FuseAccountID string          `json:"fuse_account_id"`
-	Detail        string          `json:"detail"`
-	LedgerAmount  json.RawMessage `json:"ledger_amount"`
-	FuseAmount    json.RawMessage `json:"fuse_amount"`
-	Difference    json.RawMessage `json:"difference"`
+	ID                int64           `json:"break_id"`
+	Category          string          `json:"category"`
+	Severity          string          `json:"severity"`
+	Subject           string          `json:"subject"`
+	Currency          string          `json:"currency"`
+	FuseAccountID     string          `json:"fuse_account_id"`
+	FuseTransactionID string          `json:"fuse_transaction_id"`
+	Detail            string          `json:"detail"`
+	LedgerAmount      json.RawMessage `json:"ledger_amount"`
+	FuseAmount        json.RawMessage `json:"fuse_amount"`
+	Difference        json.RawMessage `json:"difference"`
 }
 
 func (r *rig) breaks(ctx context.Context) ([]breakRow, error) {
