@@ -16,7 +16,7 @@ import (
 type routeKind int
 
 const (
-	routeRead    routeKind = iota // GET or PATCH: faults strike before it runs
+	routeRead    routeKind = iota // GET, PATCH or a simulation: faults strike before it runs
 	routeListing                  // a listing: also slow_page_ms
 	routeMutate                   // a POST: Idempotency-Key required, 5xx after the operation
 )
@@ -48,6 +48,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	api("POST", "/accounts/{account_id}/exchanges", routeMutate, s.createExchange)
 	api("GET", "/accounts/{account_id}/transactions", routeListing, s.listTransactions)
 	api("GET", "/transactions/{transaction_id}", routeRead, s.getTransaction)
+	s.simulateRoutes(api)
 	s.controlRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
@@ -58,7 +59,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 func (s *Sandbox) handleRoot(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprint(w, "ledgerd Fuse sandbox: an in-memory emulator of the Fuse API.\n"+
-		"API under /v1/ (a token from POST "+TokenPath+" first); controls under /sandbox/ "+
+		"API under /v1/ (a token from POST "+TokenPath+" first), Fuse's simulations under /v1/simulate/; controls under /sandbox/ "+
 		"(inbound-payments, transactions/{id}/fail, adjustments, clock, faults, truth, stats, deliveries).\n")
 }
 

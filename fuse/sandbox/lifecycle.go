@@ -3,6 +3,7 @@ package sandbox
 import (
 	"container/heap"
 	"encoding/json"
+	"net/http"
 	"time"
 
 	"github.com/ledgerd/ledgerd/fuse"
@@ -146,6 +147,19 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			Rate: json.RawMessage(t.Rate),
 		}, stamp)
 	}
+}
+
+// executePaymentLocked executes an outbound local payment in flight now,
+// ahead of the clock (POST /v1/simulate/execute-payment): a Created one is
+// submitted first, so its webhooks come as the clock would send them. Its
+// scheduled steps then find it moved on and do nothing.
+func (s *Sandbox) executePaymentLocked(t *txn, stamp time.Time) error {
+	if t.Status != fuse.StatusCreated && t.Status != fuse.StatusSubmitted {
+		return apiErr(http.StatusConflict, "not_in_flight", "transaction is %s", t.Status)
+	}
+	s.applyStepLocked(step{tx: t, kind: stepSubmitPayment}, stamp)
+	s.applyStepLocked(step{tx: t, kind: stepExecutePayment}, stamp)
+	return nil
 }
 
 // inboundLegLocked creates the settled receiving leg of out on its

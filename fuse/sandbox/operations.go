@@ -35,6 +35,7 @@ type InboundPayment struct {
 	// RemitterIBAN is the sender's IBAN; "" draws one from the seed.
 	RemitterIBAN      string `json:"remitter_iban,omitempty"`
 	ExternalReference string `json:"external_reference,omitempty"`
+	ExternalID        string `json:"external_id,omitempty"`
 }
 
 // Adjustment changes an account's balance with no transaction and no
@@ -266,6 +267,7 @@ func (s *Sandbox) inboundPaymentLocked(a *account, in InboundPayment, stamp time
 	t.Beneficiary = &fuse.Party{Name: a.AccountName, IBAN: a.IBAN}
 	t.Purpose = "none"
 	t.ExternalReference = in.ExternalReference
+	t.ExternalID = in.ExternalID
 	a.Balance.Current += t.InstructedAmount - t.FeeAmount
 	a.Balance.Available += t.InstructedAmount - t.FeeAmount
 	s.addTxLocked(t)
