@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 )
 
@@ -199,7 +200,7 @@ func TestCertifyPassesAgainstTheBuiltInSandboxAndTheEvidenceHoldsUp(t *testing.T
 		}
 	})
 
-	t.Run("pagination: each page asked with the previous next_cursor, the last null", func(t *testing.T) {
+	t.Run("pagination: each page asked with the previous pages.next, the last null", func(t *testing.T) {
 		var pages []reqLine
 		for _, l := range reqs {
 			if l.Step == stepList && !l.tokenRequest() {
@@ -218,18 +219,16 @@ func TestCertifyPassesAgainstTheBuiltInSandboxAndTheEvidenceHoldsUp(t *testing.T
 			if q.Get("cursor") != prev {
 				t.Errorf("page %d asked cursor %q, want %q", i+1, q.Get("cursor"), prev)
 			}
-			var body struct {
-				NextCursor *string `json:"next_cursor"`
-			}
+			var body fuse.Page[json.RawMessage]
 			if err := json.Unmarshal(p.ResponseBody, &body); err != nil {
 				t.Fatal(err)
 			}
 			last := i == len(pages)-1
-			if (body.NextCursor == nil) != last {
-				t.Errorf("page %d next_cursor %v, last %v", i+1, body.NextCursor, last)
+			if (body.Pages.Next == nil) != last {
+				t.Errorf("page %d pages.next %v, last %v", i+1, body.Pages.Next, last)
 			}
-			if body.NextCursor != nil {
-				prev = *body.NextCursor
+			if body.Pages.Next != nil {
+				prev = *body.Pages.Next
 			}
 		}
 	})

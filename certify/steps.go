@@ -520,11 +520,11 @@ func (r *runner) list(ctx context.Context) {
 	case r.pages.err != nil:
 		r.fail("1.6", "after %d page(s): %v", r.pages.pages, r.pages.err)
 	case r.pages.pages < 2:
-		r.fail("1.6", "only %d page of %d transaction(s) at limit=%d: pagination not exercised", r.pages.pages, len(r.pages.listed), pageLimit)
+		r.fail("1.6", "only %d page of %d transaction(s) at page_size=%d: pagination not exercised", r.pages.pages, len(r.pages.listed), pageLimit)
 	case len(absent) > 0:
 		r.fail("1.6", "the walk missed transactions of this run: %s", strings.Join(absent, ", "))
 	default:
-		r.pass("1.6", "%d transactions in %d pages of limit=%d, each page fetched with the previous page's next_cursor, the last with next_cursor null",
+		r.pass("1.6", "%d transactions in %d pages of page_size=%d, each page fetched with the previous page's pages.next as its cursor, the last with pages.next null",
 			len(r.pages.listed), r.pages.pages, pageLimit)
 	}
 }

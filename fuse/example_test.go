@@ -26,7 +26,7 @@ func ExampleClient_TransactionPages() {
 		if err != nil {
 			log.Fatal(err) // ErrRepeatedCursor, ErrTooManyPages, or the API's error
 		}
-		fmt.Println(page.Cursor, len(page.Data), page.NextCursor != nil)
+		fmt.Println(page.Cursor, len(page.Data), page.Pages.Next != nil)
 	}
 }
 

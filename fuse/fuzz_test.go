@@ -45,13 +45,15 @@ func decodeLikeTheClient(body []byte, out any) error {
 }
 
 func FuzzTransactionPage(f *testing.F) {
+	f.Add([]byte(`{"results":[],"pages":{"next":null,"size":100}}`))
+	f.Add([]byte(`{"results":[],"pages":{"next":"c2"}}`))
 	f.Add([]byte(`{"data":[],"next_cursor":null}`))
 	f.Add([]byte(`{"data":[{"transaction_id":"t1","account_id":"a1","kind":"local_payment_out","status":"executed","currency":"AED",` +
 		`"instructed_amount":10000,"fee_amount":250,"amount_with_fee":10250,"created_at":"2026-03-31T17:59:50Z",` +
-		`"updated_at":"2026-03-31T18:00:00.123456789Z"}],"next_cursor":"c2"}`))
+		`"updated_at":"2026-03-31T18:00:00.123456789Z"}],"pages":{"next":"c2","size":2000},"extra":1}`))
 	f.Add([]byte(`{"data":[{"transaction_id":"t2","account_id":"a1","kind":"exchange_in","status":"settled","currency":"JPY",` +
 		`"instructed_amount":151,"fee_amount":0,"amount_with_fee":151,"counterpart_currency":"USD","counterpart_amount":100,` +
-		`"rate":"151.25","updated_at":"2026-03-31T18:00:00Z"}],"next_cursor":null}`))
+		`"rate":"151.25","updated_at":"2026-03-31T18:00:00Z"}],"pages":{"size":1}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var page Page[Transaction]
 		err := decodeLikeTheClient(body, (*transactionPage)(&page))
@@ -124,9 +126,9 @@ func checkTransaction(t *testing.T, tx Transaction) {
 }
 
 func FuzzAccount(f *testing.F) {
-	f.Add([]byte(`{"data":[{"account_id":"a1","account_name":"Ops","account_type":"payment","customer_id":"c1",` +
+	f.Add([]byte(`{"results":[{"account_id":"a1","account_name":"Ops","account_type":"payment","customer_id":"c1",` +
 		`"currency":"AED","iban":"AE070331234567890123456","status":"active","balance":{"current":10,"available":5},` +
-		`"opened_at":"2026-01-01T00:00:00Z"}],"next_cursor":null}`))
+		`"opened_at":"2026-01-01T00:00:00Z"}],"pages":{"next":null,"size":1}}`))
 	f.Add([]byte(`{"account_id":"a2","currency":"JPY","balance":{"current":-3,"available":-3}}`))
 	asOf := time.Date(2026, 3, 1, 12, 0, 0, 0, time.FixedZone("GST", 4*3600))
 	f.Fuzz(func(t *testing.T, body []byte) {

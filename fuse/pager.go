@@ -14,7 +14,7 @@ type CursorPage[T any] struct {
 	Cursor string
 }
 
-// walk fetches pages from start until a null next_cursor. It stops with
+// walk fetches pages from start until a null or absent pages.next. It stops with
 // ErrRepeatedCursor when Fuse hands back a cursor already used in this
 // walk (a loop), and with ErrTooManyPages past the page cap. An error is
 // yielded once, with a zero page, and ends the walk.
@@ -35,10 +35,10 @@ func walk[T any](ctx context.Context, maxPages int, start string, fetch func(ctx
 			if !yield(CursorPage[T]{Page: page, Cursor: cursor}, nil) {
 				return
 			}
-			if page.NextCursor == nil {
+			if page.Pages.Next == nil {
 				return
 			}
-			next := *page.NextCursor
+			next := *page.Pages.Next
 			if seen[next] {
 				yield(CursorPage[T]{}, fmt.Errorf("%w: page %d pointed back to cursor %q", ErrRepeatedCursor, n, next))
 				return
@@ -82,8 +82,9 @@ func (c *Client) AllAccounts(ctx context.Context, limit int) iter.Seq2[Account, 
 
 // TransactionPages walks an account's transactions from params.Cursor
 // ("" for the start), one page at a time, each with the cursor that
-// fetched it; Limit and UpdatedSince are sent with every page. A page may
-// be empty and still not be the last.
+// fetched it; Limit and UpdatedSince go with the first page only, since a
+// follow-up page sends its cursor alone. A page may be empty and still not
+// be the last.
 func (c *Client) TransactionPages(ctx context.Context, accountID string, params ListTransactionsParams) iter.Seq2[CursorPage[Transaction], error] {
 	return walk(ctx, c.cfg.MaxPages, params.Cursor, func(ctx context.Context, cursor string) (Page[Transaction], error) {
 		p := params

@@ -125,12 +125,14 @@ func (c *Client) GetTransaction(ctx context.Context, transactionID string) (Tran
 
 // ListTransactionsParams selects a page of an account's transactions.
 type ListTransactionsParams struct {
-	// Limit is the page size, 1..MaxPageLimit; 0 leaves it to Fuse.
+	// Limit is the page size (page_size), 1..MaxPageLimit; 0 leaves it
+	// to Fuse. Not sent with a Cursor.
 	Limit int
-	// Cursor continues a listing; "" starts it.
+	// Cursor continues a listing; "" starts it. When it is set it is
+	// sent alone: Fuse ignores every other parameter then [spec].
 	Cursor string
 	// UpdatedSince, when not zero, skips transactions last updated
-	// before it (the backfill's checkpoint).
+	// before it (the backfill's checkpoint). Not sent with a Cursor.
 	UpdatedSince time.Time
 }
 
@@ -148,7 +150,7 @@ func (c *Client) ListTransactions(ctx context.Context, accountID string, params 
 	if err != nil {
 		return Page[Transaction]{}, fmt.Errorf("list transactions: %w", err)
 	}
-	if !params.UpdatedSince.IsZero() {
+	if params.Cursor == "" && !params.UpdatedSince.IsZero() {
 		q.Set("updated_since", params.UpdatedSince.UTC().Format(time.RFC3339Nano))
 	}
 	var out Page[Transaction]
@@ -169,16 +171,19 @@ func (c *Client) post(ctx context.Context, route, path string, body, out any) er
 	return c.send(ctx, request{method: http.MethodPost, route: route, path: path, body: body, out: out, key: key})
 }
 
+// pageQuery is a listing's page_size on the first page, or its cursor
+// alone on a follow-up page (Fuse ignores everything else then [spec]).
 func pageQuery(limit int, cursor string) (url.Values, error) {
 	if limit < 0 {
-		return nil, fmt.Errorf("negative limit %d", limit)
+		return nil, fmt.Errorf("negative page size %d", limit)
 	}
 	q := url.Values{}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
 	if cursor != "" {
 		q.Set("cursor", cursor)
+		return q, nil
+	}
+	if limit > 0 {
+		q.Set("page_size", strconv.Itoa(limit))
 	}
 	return q, nil
 }

@@ -297,7 +297,7 @@ func (m *metricsLog) Retry(endpoint, reason string) {
 
 func TestMetricsAreLabelledByRoutePatternNotByID(t *testing.T) {
 	s := &script{steps: []http.HandlerFunc{status(429, HeaderRetryAfter, "1"), func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, Page[Transaction]{})
+		writeJSON(w, 200, Page[Transaction]{Data: []Transaction{}})
 	}}}
 	m := &metricsLog{}
 	c, _ := newFakeClient(t, &fakeFuse{api: s.serve}, func(cfg *Config) { cfg.Metrics = m })

@@ -33,6 +33,11 @@ type fastDecoder interface {
 // transactionPage is Page[Transaction] with the fast path.
 type transactionPage Page[Transaction]
 
+// UnmarshalJSON is Page's strict decoding, which the conversion drops.
+func (p *transactionPage) UnmarshalJSON(b []byte) error {
+	return decodePage(b, (*Page[Transaction])(p))
+}
+
 func (p *transactionPage) decodeFast(b []byte) bool {
 	d := txDecoder{Scanner: jsonscan.Scanner{B: b}}
 	var out transactionPage
@@ -177,13 +182,19 @@ func foldsTo(key string, names []string) bool {
 	return false
 }
 
-var pageFields = []string{"data", "next_cursor"}
+var (
+	pageFields     = []string{"results", "pages"}
+	pageInfoFields = []string{"next", "size"}
+)
 
+// page reads the listing envelope. Like Page's UnmarshalJSON it needs
+// results, pages and pages.size; it gives up when one is missing or null,
+// and encoding/json then reports the error.
 func (d *txDecoder) page(p *transactionPage) bool {
 	var seen [2]bool
-	return d.object(func(key []byte) (bool, bool) {
+	ok := d.object(func(key []byte) (bool, bool) {
 		switch string(key) {
-		case "data":
+		case "results":
 			if seen[0] {
 				return true, false
 			}
@@ -207,20 +218,49 @@ func (d *txDecoder) page(p *transactionPage) bool {
 					return true, false
 				}
 			}
-		case "next_cursor":
+		case "pages":
 			if seen[1] {
 				return true, false
 			}
 			seen[1] = true
+			return true, d.pageInfo(&p.Pages)
+		}
+		return false, true
+	}, func(key string) bool { return foldsTo(key, pageFields) })
+	return ok && seen[0] && seen[1]
+}
+
+func (d *txDecoder) pageInfo(pi *PageInfo) bool {
+	var seen [2]bool
+	ok := d.object(func(key []byte) (bool, bool) {
+		switch string(key) {
+		case "next":
+			if seen[0] {
+				return true, false
+			}
+			seen[0] = true
 			if d.Peek() == 'n' {
 				return true, d.Literal("null")
 			}
 			s, ok := d.str()
-			p.NextCursor = &s
+			pi.Next = &s
 			return true, ok
+		case "size":
+			if seen[1] {
+				return true, false
+			}
+			seen[1] = true
+			n, ok := d.Number()
+			if !ok {
+				return true, false
+			}
+			v, err := strconv.ParseInt(string(n), 10, strconv.IntSize)
+			pi.Size = int(v)
+			return true, err == nil
 		}
 		return false, true
-	}, func(key string) bool { return foldsTo(key, pageFields) })
+	}, func(key string) bool { return foldsTo(key, pageInfoFields) })
+	return ok && seen[1]
 }
 
 var transactionFields = []string{"transaction_id", "account_id", "kind", "status", "currency",

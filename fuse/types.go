@@ -6,6 +6,8 @@ package fuse
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -44,11 +46,58 @@ type ErrorBody struct {
 	Message string `json:"message"`
 }
 
-// Page is one page of a listing. A nil NextCursor ends the listing; a page
-// may be empty and still have a NextCursor.
+// Page is one page of a listing, in Fuse's envelope
+// {"results": [...], "pages": {"next": string|null, "size": int}}. A nil
+// Pages.Next ends the listing; a page may be empty and still have a next.
+// Decoding is strict where encoding/json is lenient: a body without
+// results, pages or pages.size (or with null for any of them) is an error,
+// never an empty last page, so that a listing in a shape we do not know
+// fails the run instead of reading nothing. Unknown keys are ignored.
 type Page[T any] struct {
-	Data       []T     `json:"data"`
-	NextCursor *string `json:"next_cursor"`
+	Data  []T      `json:"results"`
+	Pages PageInfo `json:"pages"`
+}
+
+// PageInfo is a listing page's "pages" object. Next, when not nil, is the
+// cursor of the following page; Size is required by the reference but its
+// meaning is unstated, so nothing depends on it.
+type PageInfo struct {
+	Next *string `json:"next"`
+	Size int     `json:"size"`
+}
+
+// ErrListingShape reports a listing body that is JSON but not Fuse's
+// listing envelope (results and pages.size missing or null).
+var ErrListingShape = errors.New("not a listing envelope")
+
+// UnmarshalJSON decodes the envelope strictly (see Page).
+func (p *Page[T]) UnmarshalJSON(b []byte) error {
+	return decodePage(b, p)
+}
+
+// decodePage is Page's strict decoding, shared by the types that convert
+// to it (transactionPage).
+func decodePage[T any](b []byte, p *Page[T]) error {
+	var raw struct {
+		Results *[]T `json:"results"`
+		Pages   *struct {
+			Next *string `json:"next"`
+			Size *int    `json:"size"`
+		} `json:"pages"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	switch {
+	case raw.Results == nil:
+		return fmt.Errorf("%w: no results array", ErrListingShape)
+	case raw.Pages == nil:
+		return fmt.Errorf("%w: no pages object", ErrListingShape)
+	case raw.Pages.Size == nil:
+		return fmt.Errorf("%w: no pages.size", ErrListingShape)
+	}
+	*p = Page[T]{Data: *raw.Results, Pages: PageInfo{Next: raw.Pages.Next, Size: *raw.Pages.Size}}
+	return nil
 }
 
 // CreateBusinessRequest is the body of POST /customers/businesses.
@@ -189,5 +238,5 @@ const (
 	HeaderSignature = "X-Ledgerd-Signature"
 )
 
-// MaxPageLimit is the largest limit a transaction listing accepts.
-const MaxPageLimit = 500
+// MaxPageLimit is the largest page_size a listing accepts [spec].
+const MaxPageLimit = 2000

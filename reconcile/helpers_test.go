@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sort"
@@ -43,14 +44,8 @@ func newWorld(t *testing.T, seed int64) *world {
 	w := &world{t: t}
 	w.sb = sandbox.New(sandbox.Options{Seed: seed, Now: func() time.Time { return t0 }})
 	t.Cleanup(w.sb.Close)
-	w.srv = httptest.NewServer(w.sb)
-	t.Cleanup(w.srv.Close)
+	w.srv, w.client = serveFuse(t, w.sb)
 	var err error
-	w.client, err = fuse.New(fuse.Config{BaseURL: w.srv.URL + "/v1", AuthURL: w.srv.URL + sandbox.TokenPath, ClientID: "sandbox", ClientSecret: "sandbox",
-		RateLimit: rate.Inf, MaxRetries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	w.l, err = ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +56,20 @@ func newWorld(t *testing.T, seed int64) *world {
 		}
 	})
 	return w
+}
+
+// serveFuse serves h on loopback and returns a client of it that does not
+// retry.
+func serveFuse(t *testing.T, h http.Handler) (*httptest.Server, *fuse.Client) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	client, err := fuse.New(fuse.Config{BaseURL: srv.URL + "/v1", AuthURL: srv.URL + sandbox.TokenPath, ClientID: "sandbox", ClientSecret: "sandbox",
+		RateLimit: rate.Inf, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, client
 }
 
 func (w *world) now() time.Time { return w.sb.Now().Add(w.ahead) }

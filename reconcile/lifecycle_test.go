@@ -2,6 +2,9 @@ package reconcile_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,6 +172,37 @@ func TestOneBrokenListingMakesTheRunIncomplete(t *testing.T) {
 	run := w.run(w.reconciler(func(o *reconcile.Options) { o.PageLimit = 5 }))
 	if run.Verdict != reconcile.Incomplete || !contains(run.Detail, "repeated a cursor") {
 		t.Errorf("run: %s %s", run.Verdict, run.Detail)
+	}
+}
+
+// TestAListingInAnotherShapeMakesTheRunIncomplete: a 200 whose body is
+// not Fuse's listing envelope {results, pages: {next, size}} (here the
+// shape we modelled before the reference, and envelopes missing a part)
+// is an error that makes the run INCOMPLETE, never an empty page that
+// would make the run look complete.
+func TestAListingInAnotherShapeMakesTheRunIncomplete(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 12)
+	truth := w.month(4, 100)
+	w.ingest(without(truth.Transactions, nil)...)
+	for _, body := range []string{
+		`{"data":[],"next_cursor":null}`,
+		`{"results":[]}`,
+		`{"results":[],"pages":{"next":null}}`,
+		`{"pages":{"next":null,"size":100}}`,
+	} {
+		_, client := serveFuse(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/transactions") {
+				rw.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(rw, body)
+				return
+			}
+			w.sb.ServeHTTP(rw, r)
+		}))
+		run := w.run(w.reconciler(func(o *reconcile.Options) { o.Fuse = client }))
+		if run.Verdict != reconcile.Incomplete || !contains(run.Detail, "not a listing envelope") {
+			t.Errorf("%s: run %s %s", body, run.Verdict, run.Detail)
+		}
 	}
 }
 

@@ -178,7 +178,7 @@ func (s *Syncer) failed(ctx context.Context, res AccountResult, err error) Accou
 
 // walk reads the listing page by page and commits each page's
 // observations with the checkpoint of its last item, in one transaction.
-// Every page is checked before it is committed: a next_cursor already used
+// Every page is checked before it is committed: a pages.next already used
 // in this walk, an item out of order or of another account, or an object
 // the ledger cannot take stops the walk with nothing of that page written.
 func (s *Syncer) walk(ctx context.Context, r *run, res *AccountResult) error {
@@ -196,14 +196,14 @@ func (s *Syncer) walk(ctx context.Context, r *run, res *AccountResult) error {
 			return err // the client says which page
 		}
 		s.m.pageFetched()
-		if next := p.NextCursor; next != nil {
+		if next := p.Pages.Next; next != nil {
 			if used[*next] {
-				return fmt.Errorf("page %d: %w: next_cursor %q was already used in this listing", n, fuse.ErrRepeatedCursor, *next)
+				return fmt.Errorf("page %d: %w: pages.next %q was already used in this listing", n, fuse.ErrRepeatedCursor, *next)
 			}
 			used[*next] = true
 			if len(p.Data) == 0 {
 				if empty++; empty > maxEmptyPages {
-					return fmt.Errorf("page %d: %w: %d empty pages in a row and still a next_cursor", n, ErrBrokenListing, empty)
+					return fmt.Errorf("page %d: %w: %d empty pages in a row and still a pages.next", n, ErrBrokenListing, empty)
 				}
 			}
 		}

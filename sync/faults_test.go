@@ -296,7 +296,7 @@ func TestListingThatNeverEndsStops(t *testing.T) {
 					tc.rewrite(int(k), page)
 				}
 				next := fmt.Sprintf("fake-%d", k)
-				page.NextCursor = &next
+				page.Pages.Next = &next
 			})
 			_, err := e.s.Run(context.Background(), syncer.RunOptions{})
 			if !errors.Is(err, syncer.ErrBrokenListing) {
@@ -304,6 +304,46 @@ func TestListingThatNeverEndsStops(t *testing.T) {
 			}
 			t.Logf("stopped after %d pages: %v", n.Load(), err)
 			firstPageOnly(t, e, gen.AccountIDs[0], 4)
+		})
+	}
+}
+
+// TestAListingInAnotherShapeFailsTheRunInsteadOfReadingNothing: a 200
+// whose body is not Fuse's listing envelope {results, pages: {next, size}}
+// fails the account (and the run) with a bad response; it is never read
+// as an empty last page, which would report success with nothing read.
+func TestAListingInAnotherShapeFailsTheRunInsteadOfReadingNothing(t *testing.T) {
+	for _, body := range []string{
+		`{"data":[],"next_cursor":null}`,
+		`{"results":[]}`,
+		`{"results":[],"pages":{"next":null}}`,
+		`{"pages":{"next":null,"size":100}}`,
+		`{"results":null,"pages":{"next":null,"size":100}}`,
+	} {
+		t.Run(body, func(t *testing.T) {
+			e := newEnv(t, envOptions{wrap: func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/transactions") {
+						w.Header().Set("Content-Type", "application/json")
+						_, _ = w.Write([]byte(body))
+						return
+					}
+					h.ServeHTTP(w, r)
+				})
+			}})
+			gen := e.generate(1, 10, false)
+			_, err := e.s.Run(context.Background(), syncer.RunOptions{})
+			if !errors.Is(err, fuse.ErrBadResponse) || !strings.Contains(err.Error(), "not a listing envelope") {
+				t.Fatalf("err = %v, want a bad response that is not a listing envelope", err)
+			}
+			acct := gen.AccountIDs[0]
+			if got := count(t, e.l.Reader(), "SELECT count(*) FROM fuse_transactions WHERE account_id = ?", acct); got != 0 {
+				t.Errorf("%d transactions in the ledger, want none", got)
+			}
+			cp, _, err := e.l.Checkpoint(context.Background(), acct)
+			if err != nil || !strings.Contains(cp.LastError, "not a listing envelope") {
+				t.Errorf("checkpoint %+v (%v): want the error as last_error", cp, err)
+			}
 		})
 	}
 }

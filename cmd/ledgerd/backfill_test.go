@@ -110,7 +110,7 @@ func TestBackfillCommandUsageAndConfigurationErrorsExitTwo(t *testing.T) {
 		{"no credentials", noSecret, nil, "FUSE_CLIENT_SECRET"},
 		{"since and full", env, []string{"--since", "2026-01-01T00:00:00Z", "--full"}, "exclusive"},
 		{"bad since", env, []string{"--since", "yesterday"}, "RFC 3339"},
-		{"page size", env, []string{"--page-size", "501"}, "1..500"},
+		{"page size", env, []string{"--page-size", "2001"}, "1..2000"},
 		{"stray argument", env, []string{"now"}, "unexpected"},
 	} {
 		code, _, errOut := ledgerdRun(t, tc.env, append([]string{"backfill"}, tc.args...)...)

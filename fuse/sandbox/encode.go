@@ -264,10 +264,10 @@ func isValidNumber(s string) bool {
 	return s == ""
 }
 
-// appendTxPageLocked appends a fuse.Page[fuse.Transaction] of txs with next as
-// its next_cursor (nil: null), as json.Marshal would.
-func (s *Sandbox) appendTxPageLocked(dst []byte, txs []txEntry, next *string) ([]byte, error) {
-	dst = append(dst, `{"data":[`...)
+// appendTxPageLocked appends a fuse.Page[fuse.Transaction] of txs with
+// pages pi, as json.Marshal would.
+func (s *Sandbox) appendTxPageLocked(dst []byte, txs []txEntry, pi fuse.PageInfo) ([]byte, error) {
+	dst = append(dst, `{"results":[`...)
 	for i := range txs {
 		b, err := s.encodedLocked(&txs[i])
 		if err != nil {
@@ -278,14 +278,16 @@ func (s *Sandbox) appendTxPageLocked(dst []byte, txs []txEntry, next *string) ([
 		}
 		dst = append(dst, b...)
 	}
-	dst = append(dst, `],"next_cursor":`...)
-	if next == nil {
+	dst = append(dst, `],"pages":{"next":`...)
+	if pi.Next == nil {
 		dst = append(dst, "null"...)
 	} else {
 		var ok bool
-		if dst, ok = appendJSONString(dst, *next); !ok {
-			return dst, fmt.Errorf("encode response: cursor %q", *next)
+		if dst, ok = appendJSONString(dst, *pi.Next); !ok {
+			return dst, fmt.Errorf("encode response: cursor %q", *pi.Next)
 		}
 	}
-	return append(dst, '}'), nil
+	dst = append(dst, `,"size":`...)
+	dst = strconv.AppendInt(dst, int64(pi.Size), 10)
+	return append(dst, "}}"...), nil
 }

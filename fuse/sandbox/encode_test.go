@@ -62,20 +62,18 @@ func checkEncodedCache(t *testing.T, s *Sandbox) {
 func (s *Sandbox) referenceListTransactions(r *http.Request) (int, []byte) {
 	return run(func(r *http.Request, _ []byte) (int, any, error) {
 		q := r.URL.Query()
-		limit, err := parseLimit(q)
-		if err != nil {
-			return 0, nil, err
-		}
 		cursor := q.Get("cursor")
-		var afterAt time.Time
+		var limit int
+		var afterAt, since time.Time
 		var afterID string
+		var err error
 		if cursor != "" {
-			if afterAt, afterID, err = decodeTxCursor(cursor); err != nil {
+			if limit, afterAt, afterID, err = decodeTxCursor(cursor); err != nil {
 				return 0, nil, err
 			}
-		}
-		var since time.Time
-		if v := q.Get("updated_since"); v != "" {
+		} else if limit, err = parsePageSize(q); err != nil {
+			return 0, nil, err
+		} else if v := q.Get("updated_since"); v != "" {
 			if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
 				return 0, nil, apiErr(http.StatusBadRequest, "invalid_updated_since", "updated_since must be an RFC 3339 timestamp")
 			}
@@ -102,12 +100,13 @@ func (s *Sandbox) referenceListTransactions(r *http.Request) (int, []byte) {
 		for _, t := range txs[start:end] {
 			page.Data = append(page.Data, t.snapshot())
 		}
+		page.Pages.Size = limit
 		if end < len(txs) {
-			next := encodeTxCursor(txs[end-1])
-			page.NextCursor = &next
+			next := encodeTxCursor(limit, txs[end-1])
+			page.Pages.Next = &next
 		}
 		if s.faults.RepeatCursor && cursor != "" {
-			page.NextCursor = &cursor
+			page.Pages.Next = &cursor
 		}
 		return http.StatusOK, page, nil
 	}, r, nil)
@@ -138,17 +137,17 @@ func (e *env) listCompared(accountID string, q url.Values) fuse.Page[fuse.Transa
 func (e *env) listAllCompared(accountID string, limit int, since string) []fuse.Transaction {
 	e.t.Helper()
 	var all []fuse.Transaction
-	q := url.Values{"limit": {fmt.Sprint(limit)}}
+	q := url.Values{"page_size": {fmt.Sprint(limit)}}
 	if since != "" {
 		q.Set("updated_since", since)
 	}
 	for range 100_000 {
 		page := e.listCompared(accountID, q)
 		all = append(all, page.Data...)
-		if page.NextCursor == nil {
+		if page.Pages.Next == nil {
 			return all
 		}
-		q.Set("cursor", *page.NextCursor)
+		q.Set("cursor", *page.Pages.Next)
 	}
 	e.t.Fatal("listing does not end")
 	return nil
@@ -267,10 +266,10 @@ func TestListingMatchesPreviousEncoding(t *testing.T) {
 	}
 	e.sb.Advance(time.Minute)
 	e.sb.SetFaults(Faults{RepeatCursor: true})
-	p := e.listCompared(a.AccountID, url.Values{"limit": {"5"}})
-	e.listCompared(a.AccountID, url.Values{"limit": {"5"}, "cursor": {*p.NextCursor}})
+	p := e.listCompared(a.AccountID, url.Values{"page_size": {"5"}})
+	e.listCompared(a.AccountID, url.Values{"cursor": {*p.Pages.Next}})
 	e.sb.SetFaults(Faults{})
-	for _, q := range []string{"limit=0", "cursor=!!!", "updated_since=yesterday"} {
+	for _, q := range []string{"page_size=0", "page_size=2001", "cursor=!!!", "updated_since=yesterday"} {
 		v, _ := url.ParseQuery(q)
 		e.listCompared(a.AccountID, v)
 	}
@@ -310,7 +309,7 @@ func TestListingCacheFollowsMutations(t *testing.T) {
 	if x := find(got, pay.TransactionID); x.Status != fuse.StatusCreated {
 		t.Fatalf("payment listed %s", x.Status)
 	}
-	before := e.listCompared(a.AccountID, url.Values{"limit": {"500"}})
+	before := e.listCompared(a.AccountID, url.Values{"page_size": {"500"}})
 
 	// Submitted, a failure, a settled transfer with its inbound leg.
 	e.sb.Advance(PaymentSubmitDelay)
@@ -331,7 +330,7 @@ func TestListingCacheFollowsMutations(t *testing.T) {
 	if len(in) != 1 || in[0].Kind != fuse.KindInternalTransferIn || in[0].Reference != "rent" {
 		t.Errorf("inbound leg %+v", in)
 	}
-	after := e.listCompared(a.AccountID, url.Values{"limit": {"500"}})
+	after := e.listCompared(a.AccountID, url.Values{"page_size": {"500"}})
 	if len(after.Data) != len(before.Data) {
 		t.Errorf("%d transactions listed, then %d", len(before.Data), len(after.Data))
 	}
@@ -373,11 +372,11 @@ func TestListingCacheUnderInstantLifecycles(t *testing.T) {
 	e.fund(a.AccountID, 10_000_000)
 	for i := range 20 {
 		e.pay(a.AccountID, int64(10+i), "AED")
-		e.listCompared(a.AccountID, url.Values{"limit": {"4"}})
+		e.listCompared(a.AccountID, url.Values{"page_size": {"4"}})
 		e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
 			ToAccountID: b.AccountID, Amount: 3,
 		}, 201, nil)
-		e.listCompared(b.AccountID, url.Values{"limit": {"500"}})
+		e.listCompared(b.AccountID, url.Values{"page_size": {"500"}})
 	}
 	e.listAllCompared(a.AccountID, 6, "")
 	checkEncodedCache(t, e.sb)

@@ -36,7 +36,7 @@ type Faults struct {
 	// now on, overriding Options.TokenTTL.
 	TokenTTLSeconds int `json:"token_ttl_s"`
 	// RepeatCursor makes a listing request that carries a cursor answer
-	// with that same cursor as next_cursor: a broken server whose listing
+	// with that same cursor as pages.next: a broken server whose listing
 	// never ends, for the client's loop guard.
 	RepeatCursor bool `json:"repeat_cursor"`
 }

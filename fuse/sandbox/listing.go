@@ -12,88 +12,119 @@ import (
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
-// Listings [model]. limit is 1..500, default 100. Cursors are opaque to
-// clients; inside they are unpadded base64url of
+// Listings answer Fuse's envelope {"results": [...], "pages": {"next",
+// "size"}} [spec]. page_size is 0..2000 [spec]; 0 or absent is 100
+// [model] (the default is unstated). A request with a cursor is answered
+// from the cursor alone: page_size, updated_since and any other parameter
+// are ignored [spec], so the cursor carries what the rest of the listing
+// needs [model]. Cursors are opaque to clients; inside they are unpadded
+// base64url of
 //
-//	transactions: "t1|<updated_at as Unix nanoseconds>|<transaction_id>"
-//	accounts:     "a1|<position of the last account returned>"
+//	transactions: "t2|<page size>|<updated_at as Unix nanoseconds>|<transaction_id>"
+//	accounts:     "a2|<page size>|<position of the last account returned>"
 //
 // A transaction cursor names a position in the (updated_at,
 // transaction_id) order, not an offset, so it stays valid while
 // transactions change: the next page starts strictly after that key, and a
 // transaction updated since reappears later in the order, as it should.
+// updated_since needs no place in it: everything after the cursor's key
+// was updated at or after the cursor's updated_at, itself at or after
+// updated_since.
 
-// DefaultPageLimit is the page size when a listing has no limit.
+// DefaultPageLimit is the page size when a listing has no page_size.
 const DefaultPageLimit = 100
 
-func parseLimit(q url.Values) (int, error) {
-	v := q.Get("limit")
+func parsePageSize(q url.Values) (int, error) {
+	v := q.Get("page_size")
 	if v == "" {
 		return DefaultPageLimit, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > fuse.MaxPageLimit {
-		return 0, apiErr(http.StatusBadRequest, "invalid_limit", "limit must be an integer from 1 to %d", fuse.MaxPageLimit)
+	if err != nil || n < 0 || n > fuse.MaxPageLimit {
+		return 0, apiErr(http.StatusBadRequest, "invalid_page_size", "page_size must be an integer from 0 to %d", fuse.MaxPageLimit)
+	}
+	if n == 0 {
+		return DefaultPageLimit, nil
 	}
 	return n, nil
+}
+
+// pageInfo is a page's "pages" object. Size is the page size the listing
+// uses [model]: the reference requires pages.size but leaves its meaning
+// unstated.
+func pageInfo(size int, next *string) fuse.PageInfo {
+	return fuse.PageInfo{Next: next, Size: size}
 }
 
 var errCursor = apiErr(http.StatusBadRequest, "invalid_cursor", "cursor is not one this server issued")
 
-func encodeTxCursor(t *txn) string {
-	raw := "t1|" + strconv.FormatInt(t.UpdatedAt.UnixNano(), 10) + "|" + t.TransactionID
+func encodeTxCursor(size int, t *txn) string {
+	raw := "t2|" + strconv.Itoa(size) + "|" + strconv.FormatInt(t.UpdatedAt.UnixNano(), 10) + "|" + t.TransactionID
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
-func decodeTxCursor(c string) (time.Time, string, error) {
+// cursorFields decodes a cursor into its n "|"-separated fields after
+// prefix, the first of which is a valid page size.
+func cursorFields(c, prefix string, n int) (int, []string, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, "", errCursor
+		return 0, nil, errCursor
 	}
-	parts := strings.Split(string(raw), "|")
-	if len(parts) != 3 || parts[0] != "t1" || parts[2] == "" {
-		return time.Time{}, "", errCursor
+	v, ok := strings.CutPrefix(string(raw), prefix+"|")
+	parts := strings.SplitN(v, "|", n)
+	if !ok || len(parts) != n {
+		return 0, nil, errCursor
 	}
-	ns, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil {
-		return time.Time{}, "", errCursor
+	size, err := strconv.Atoi(parts[0])
+	if err != nil || size < 1 || size > fuse.MaxPageLimit {
+		return 0, nil, errCursor
 	}
-	return time.Unix(0, ns).UTC(), parts[2], nil
+	return size, parts[1:], nil
 }
 
-func encodeAccountCursor(pos int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("a1|" + strconv.Itoa(pos)))
+func decodeTxCursor(c string) (int, time.Time, string, error) {
+	size, parts, err := cursorFields(c, "t2", 3)
+	if err != nil {
+		return 0, time.Time{}, "", err
+	}
+	ns, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || parts[1] == "" {
+		return 0, time.Time{}, "", errCursor
+	}
+	return size, time.Unix(0, ns).UTC(), parts[1], nil
 }
 
-func decodeAccountCursor(c string) (int, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
+func encodeAccountCursor(size, pos int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("a2|" + strconv.Itoa(size) + "|" + strconv.Itoa(pos)))
+}
+
+func decodeAccountCursor(c string) (int, int, error) {
+	size, parts, err := cursorFields(c, "a2", 2)
 	if err != nil {
-		return 0, errCursor
+		return 0, 0, err
 	}
-	v, ok := strings.CutPrefix(string(raw), "a1|")
-	n, err := strconv.Atoi(v)
-	if !ok || err != nil || n < 0 {
-		return 0, errCursor
+	n, err := strconv.Atoi(parts[0])
+	if err != nil || n < 0 {
+		return 0, 0, errCursor
 	}
-	return n, nil
+	return size, n, nil
 }
 
 // listAccounts answers GET /accounts: accounts in the order they were
 // opened.
 func (s *Sandbox) listAccounts(r *http.Request, _ []byte) (int, any, error) {
 	q := r.URL.Query()
-	limit, err := parseLimit(q)
-	if err != nil {
-		return 0, nil, err
-	}
 	cursor := q.Get("cursor")
-	start := 0
+	var limit, start int
+	var err error
 	if cursor != "" {
-		pos, err := decodeAccountCursor(cursor)
-		if err != nil {
+		var pos int
+		if limit, pos, err = decodeAccountCursor(cursor); err != nil {
 			return 0, nil, err
 		}
 		start = pos + 1
+	} else if limit, err = parsePageSize(q); err != nil {
+		return 0, nil, err
 	}
 	s.lockNow()
 	defer s.mu.Unlock()
@@ -103,13 +134,15 @@ func (s *Sandbox) listAccounts(r *http.Request, _ []byte) (int, any, error) {
 	for _, a := range s.acctList[start:end] {
 		page.Data = append(page.Data, a.Account)
 	}
+	var next *string
 	if end < len(s.acctList) {
-		next := encodeAccountCursor(end - 1)
-		page.NextCursor = &next
+		c := encodeAccountCursor(limit, end-1)
+		next = &c
 	}
 	if s.faults.RepeatCursor && cursor != "" {
-		page.NextCursor = &cursor
+		next = &cursor
 	}
+	page.Pages = pageInfo(limit, next)
 	return http.StatusOK, page, nil
 }
 
@@ -122,20 +155,18 @@ func (s *Sandbox) listAccounts(r *http.Request, _ []byte) (int, any, error) {
 // copying the page's cached JSON, whatever the number of transactions.
 func (s *Sandbox) listTransactions(r *http.Request, _ []byte) (int, any, error) {
 	q := r.URL.Query()
-	limit, err := parseLimit(q)
-	if err != nil {
-		return 0, nil, err
-	}
 	cursor := q.Get("cursor")
-	var afterAt time.Time
+	var limit int
+	var afterAt, since time.Time
 	var afterID string
+	var err error
 	if cursor != "" {
-		if afterAt, afterID, err = decodeTxCursor(cursor); err != nil {
+		if limit, afterAt, afterID, err = decodeTxCursor(cursor); err != nil {
 			return 0, nil, err
 		}
-	}
-	var since time.Time
-	if v := q.Get("updated_since"); v != "" {
+	} else if limit, err = parsePageSize(q); err != nil {
+		return 0, nil, err
+	} else if v := q.Get("updated_since"); v != "" {
 		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
 			return 0, nil, apiErr(http.StatusBadRequest, "invalid_updated_since", "updated_since must be an RFC 3339 timestamp")
 		}
@@ -157,7 +188,7 @@ func (s *Sandbox) listTransactions(r *http.Request, _ []byte) (int, any, error) 
 	end := min(start+limit, len(txs))
 	var next *string
 	if end < len(txs) {
-		c := encodeTxCursor(txs[end-1].t)
+		c := encodeTxCursor(limit, txs[end-1].t)
 		next = &c
 	}
 	if s.faults.RepeatCursor && cursor != "" {
@@ -167,7 +198,7 @@ func (s *Sandbox) listTransactions(r *http.Request, _ []byte) (int, any, error) 
 	// into a pooled buffer: the bytes json.Marshal makes of a
 	// fuse.Page[fuse.Transaction] of the legs.
 	buf := pageBufs.Get().(*[]byte)
-	b, err := s.appendTxPageLocked((*buf)[:0], txs[start:end], next)
+	b, err := s.appendTxPageLocked((*buf)[:0], txs[start:end], pageInfo(limit, next))
 	*buf = b
 	if err != nil {
 		releasePageBuf(buf)

@@ -59,12 +59,14 @@ func BenchmarkListTransactions(b *testing.B) {
 	sb, accts, token := benchSandbox(b, 100, 100_000)
 	auth := "Bearer " + token
 	nextCursor := func(body []byte) string {
-		// A page ends with ,"next_cursor":"…"} or ,"next_cursor":null}.
-		i := bytes.LastIndex(body, []byte(`"next_cursor":`))
-		if i < 0 {
-			b.Fatalf("no next_cursor at the end of the page: …%s", body[max(0, len(body)-200):])
+		// A page ends with ,"pages":{"next":"…","size":n}} or
+		// ,"pages":{"next":null,"size":n}}.
+		i := bytes.LastIndex(body, []byte(`"pages":{"next":`))
+		j := bytes.LastIndex(body, []byte(`,"size":`))
+		if i < 0 || j < i {
+			b.Fatalf("no pages.next at the end of the page: …%s", body[max(0, len(body)-200):])
 		}
-		v := body[i+len(`"next_cursor":`) : len(body)-1]
+		v := body[i+len(`"pages":{"next":`) : j]
 		if string(v) == "null" {
 			return ""
 		}
@@ -85,9 +87,9 @@ func BenchmarkListTransactions(b *testing.B) {
 				dropEncodedCache(sb)
 				b.StartTimer()
 			}
-			q := url.Values{"limit": {"500"}}
+			q := url.Values{"page_size": {"500"}}
 			if cursor != "" {
-				q.Set("cursor", cursor)
+				q = url.Values{"cursor": {cursor}}
 			}
 			r := httptest.NewRequest("GET", "/v1/accounts/"+accts[acct]+"/transactions?"+q.Encode(), nil)
 			r.Header.Set("Authorization", auth)

@@ -21,27 +21,28 @@ func (e *env) listAll(accountID string, limit int, since string) []fuse.Transact
 	cursor := ""
 	seenCursor := map[string]bool{}
 	for pages := 0; ; pages++ {
-		q := url.Values{"limit": {fmt.Sprint(limit)}}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
+		// A follow-up page sends its cursor alone, as Fuse wants.
+		q := url.Values{"page_size": {fmt.Sprint(limit)}}
 		if since != "" {
 			q.Set("updated_since", since)
 		}
+		if cursor != "" {
+			q = url.Values{"cursor": {cursor}}
+		}
 		var page fuse.Page[fuse.Transaction]
 		e.call("GET", "/v1/accounts/"+accountID+"/transactions?"+q.Encode(), nil, 200, &page)
-		if len(page.Data) > limit {
-			e.t.Fatalf("page of %d over limit %d", len(page.Data), limit)
+		if len(page.Data) > limit || page.Pages.Size != limit {
+			e.t.Fatalf("page of %d, pages.size %d, page size %d", len(page.Data), page.Pages.Size, limit)
 		}
 		all = append(all, page.Data...)
-		if page.NextCursor == nil {
+		if page.Pages.Next == nil {
 			return all
 		}
-		if seenCursor[*page.NextCursor] {
-			e.t.Fatalf("cursor %q served twice", *page.NextCursor)
+		if seenCursor[*page.Pages.Next] {
+			e.t.Fatalf("cursor %q served twice", *page.Pages.Next)
 		}
-		seenCursor[*page.NextCursor] = true
-		cursor = *page.NextCursor
+		seenCursor[*page.Pages.Next] = true
+		cursor = *page.Pages.Next
 	}
 }
 
@@ -145,15 +146,15 @@ func TestCursorStaysValidWhileTransactionsChange(t *testing.T) {
 		pending = append(pending, e.pay(a.AccountID, 500, "AED"))
 	}
 	var page fuse.Page[fuse.Transaction]
-	e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?limit=3", nil, 200, &page)
-	if page.NextCursor == nil {
+	e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?page_size=3", nil, 200, &page)
+	if page.Pages.Next == nil {
 		t.Fatal("no next cursor")
 	}
 	firstPage := ids(page.Data)
 	// Everything moves on: all six payments execute, a new one arrives.
 	e.sb.Advance(PaymentExecuteDelay)
 	extra := e.fund(a.AccountID, 1)
-	rest := e.listAllFrom(a.AccountID, *page.NextCursor)
+	rest := e.listAllFrom(a.AccountID, *page.Pages.Next)
 	seen := map[string]int{}
 	for _, id := range append(firstPage, ids(rest)...) {
 		seen[id]++
@@ -176,25 +177,32 @@ func (e *env) listAllFrom(accountID, cursor string) []fuse.Transaction {
 	var all []fuse.Transaction
 	for cursor != "" {
 		var page fuse.Page[fuse.Transaction]
-		e.call("GET", "/v1/accounts/"+accountID+"/transactions?limit=2&cursor="+url.QueryEscape(cursor), nil, 200, &page)
+		e.call("GET", "/v1/accounts/"+accountID+"/transactions?page_size=2&cursor="+url.QueryEscape(cursor), nil, 200, &page)
 		all = append(all, page.Data...)
 		cursor = ""
-		if page.NextCursor != nil {
-			cursor = *page.NextCursor
+		if page.Pages.Next != nil {
+			cursor = *page.Pages.Next
 		}
 	}
 	return all
 }
 
-func TestListingRejectsBadLimitsAndCursors(t *testing.T) {
+func TestListingRejectsBadPageSizesAndCursors(t *testing.T) {
 	e := newEnv(t, Options{Seed: 14})
 	a := e.account("AED", "Ops")
-	for _, q := range []string{"limit=0", "limit=501", "limit=x", "cursor=!!!", "cursor=" + encodeAccountCursor(1)} {
-		e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?"+q, nil, http.StatusBadRequest, nil)
+	for _, q := range []string{"page_size=-1", "page_size=2001", "page_size=x", "cursor=!!!", "cursor=" + encodeAccountCursor(5, 1)} {
+		var body fuse.ErrorBody
+		e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?"+q, nil, http.StatusBadRequest, &body)
+		if body.Code == "" || body.Error == "" || body.Message == "" {
+			t.Errorf("%s: error body %+v, want Fuse's {code, error, message}", q, body)
+		}
 	}
-	e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?limit=500", nil, 200, nil)
+	for _, q := range []string{"page_size=0", "page_size=2000", ""} {
+		e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?"+q, nil, 200, nil)
+	}
 	e.call("GET", "/v1/accounts/nope/transactions", nil, http.StatusNotFound, nil)
-	e.call("GET", "/v1/accounts?limit=501", nil, http.StatusBadRequest, nil)
+	e.call("GET", "/v1/accounts?page_size=2001", nil, http.StatusBadRequest, nil)
+	e.call("GET", "/v1/accounts?page_size=-1", nil, http.StatusBadRequest, nil)
 }
 
 func TestAccountListingPaginatesInOpeningOrder(t *testing.T) {
@@ -211,9 +219,9 @@ func TestAccountListingPaginatesInOpeningOrder(t *testing.T) {
 	cursor := ""
 	for {
 		var page fuse.Page[fuse.Account]
-		path := "/v1/accounts?limit=4"
+		path := "/v1/accounts?page_size=4"
 		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
+			path = "/v1/accounts?cursor=" + url.QueryEscape(cursor)
 		}
 		e.call("GET", path, nil, 200, &page)
 		for _, a := range page.Data {
@@ -222,10 +230,10 @@ func TestAccountListingPaginatesInOpeningOrder(t *testing.T) {
 				t.Errorf("account %+v", a)
 			}
 		}
-		if page.NextCursor == nil {
+		if page.Pages.Next == nil {
 			break
 		}
-		cursor = *page.NextCursor
+		cursor = *page.Pages.Next
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("accounts %v, want %v", got, want)
@@ -241,13 +249,13 @@ func TestRepeatCursorFaultReturnsTheRequestCursor(t *testing.T) {
 	}
 	e.sb.SetFaults(Faults{RepeatCursor: true})
 	var p1, p2 fuse.Page[fuse.Transaction]
-	e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?limit=2", nil, 200, &p1)
-	if p1.NextCursor == nil {
+	e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?page_size=2", nil, 200, &p1)
+	if p1.Pages.Next == nil {
 		t.Fatal("first page has no cursor")
 	}
-	e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?limit=2&cursor="+url.QueryEscape(*p1.NextCursor), nil, 200, &p2)
-	if p2.NextCursor == nil || *p2.NextCursor != *p1.NextCursor {
-		t.Errorf("next_cursor %v, want the request's %q", p2.NextCursor, *p1.NextCursor)
+	e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?cursor="+url.QueryEscape(*p1.Pages.Next), nil, 200, &p2)
+	if p2.Pages.Next == nil || *p2.Pages.Next != *p1.Pages.Next {
+		t.Errorf("pages.next %v, want the request's %q", p2.Pages.Next, *p1.Pages.Next)
 	}
 }
 
