@@ -91,27 +91,15 @@ Fuse's token endpoint refuses included: then no run is recorded).`)
 	}
 	opts := reconcileOptions(cfg)
 	opts.Ledger, opts.Fuse, opts.Logger = l, client, log
-	if given["ledger-grace"] {
-		opts.LedgerGrace = *ledgerGrace
-	}
-	if given["fuse-grace"] {
-		opts.FuseGrace = *fuseGrace
-	}
-	if given["stale-after"] {
-		opts.StalePendingAfter = *staleAfter
-	}
-	if given["max-new-breaks"] {
-		opts.MaxNewBreaks = *maxNew
-	}
-	if given["max-lookups"] {
-		opts.MaxLookups = *maxLookups
-	}
-	if given["lookup-time"] {
-		opts.LookupTime = *lookupTime
-	}
-	if given["workers"] {
-		opts.Workers = *workers
-	}
+	// A tuning flag given on the command line wins over its variable; 0,
+	// its default, means not given (an explicit 0 was refused above).
+	override(&opts.LedgerGrace, *ledgerGrace)
+	override(&opts.FuseGrace, *fuseGrace)
+	override(&opts.StalePendingAfter, *staleAfter)
+	override(&opts.MaxNewBreaks, *maxNew)
+	override(&opts.MaxLookups, *maxLookups)
+	override(&opts.LookupTime, *lookupTime)
+	override(&opts.Workers, *workers)
 	r, err := reconcile.New(opts)
 	if err != nil {
 		return err
@@ -147,6 +135,14 @@ func reconcileOptions(cfg *config.Config) reconcile.Options {
 		FuseGrace: cfg.ReconcileFuseGrace, StalePendingAfter: cfg.ReconcileStalePending,
 		MaxNewBreaks: cfg.ReconcileMaxNewBreaks, MaxLookups: cfg.ReconcileMaxLookups,
 		LookupTime: cfg.ReconcileLookupTime, Workers: cfg.ReconcileWorkers}
+}
+
+// override sets *dst to v unless v is its type's zero value.
+func override[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
+	}
 }
 
 // fromEnv is the end of a tuning flag's usage line: its default is the
