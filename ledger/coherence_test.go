@@ -148,12 +148,8 @@ func holdWriteLock(t *testing.T, path string) (release func()) {
 // once the lock is released.
 func TestUnitGivesUpAtItsDeadlineWhileAnotherProcessHoldsTheWriteLock(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledgerd.db")
-	l, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openTest(t, Options{})
+	path := l.Path()
 	obs := scenario()
 	release := holdWriteLock(t, path)
 
@@ -166,7 +162,7 @@ func TestUnitGivesUpAtItsDeadlineWhileAnotherProcessHoldsTheWriteLock(t *testing
 	hurried, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	start := time.Now()
-	_, err = l.Ingest(hurried, obs[1])
+	_, err := l.Ingest(hurried, obs[1])
 	took := time.Since(start)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("ingest with a deadline, lock held elsewhere: %v, want ErrUnavailable", err)
@@ -244,12 +240,8 @@ func TestMigrationAnotherProcessAppliedMeanwhileIsSkipped(t *testing.T) {
 // until it is restarted on the new binary).
 func TestWriterRefusesAFileAnotherProcessMovedToANewerSchema(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledgerd.db")
-	l, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openTest(t, Options{})
+	path := l.Path()
 	obs := scenario()
 	ingestAll(t, l, obs[:1])
 	newer, err := sql.Open("sqlite", dsn(path, false))
