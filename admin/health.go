@@ -46,20 +46,27 @@ var errProbeStuck = errors.New("an earlier write probe is still waiting for the 
 // ends even if the writer never answers; the probe's goroutine then
 // finishes whenever the writer does.
 func ProbeWritable(ctx context.Context, l *ledger.Ledger) error {
-	const what = "database not writable"
+	return probe(ctx, notWritable, func(ctx context.Context) error { return writable(ctx, l) })
+}
+
+// notWritable begins every answer of ProbeWritable that is not nil.
+const notWritable = "database not writable"
+
+// writable is ProbeWritable's checks, waiting for the writer as long as it
+// takes; its errors do not say notWritable yet.
+func writable(ctx context.Context, l *ledger.Ledger) error {
 	switch free, err := l.FreeSpace(); {
 	case err != nil && !errors.Is(err, errors.ErrUnsupported):
-		return fmt.Errorf("%s: %w", what, err)
+		return err
 	case err == nil && free < minFreeBytes:
-		return fmt.Errorf("%s: %s free on its file system, less than %s", what, kib(free), kib(minFreeBytes))
+		return fmt.Errorf("%s free on its file system, less than %s", kib(free), kib(minFreeBytes))
 	}
 	if at, err := l.LastWriteFault(); err != nil {
 		if ago := time.Since(at); ago < faultWindow {
-			return fmt.Errorf("%s: a write failed %s ago and none has committed since: %w",
-				what, ago.Round(time.Second), err)
+			return fmt.Errorf("a write failed %s ago and none has committed since: %w", ago.Round(time.Second), err)
 		}
 	}
-	return probe(ctx, what, l.ProbeWrite)
+	return l.ProbeWrite(ctx)
 }
 
 // ProbeWriter reports whether the ledger's writer is alive: an empty
@@ -102,19 +109,14 @@ type writeProbe struct {
 
 func (p *writeProbe) check(ctx context.Context) error {
 	if !p.inflight.CompareAndSwap(false, true) {
-		return fmt.Errorf("database not writable: %w", errProbeStuck)
+		return fmt.Errorf("%s: %w", notWritable, errProbeStuck)
 	}
-	done := make(chan error, 1)
-	go func() {
+	// One goroutine that waits for the writer however long it takes, and
+	// only then lets the next check probe again.
+	return probe(ctx, notWritable, func(ctx context.Context) error {
 		defer p.inflight.Store(false)
-		done <- ProbeWritable(context.WithoutCancel(ctx), p.ledger)
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("database not writable: no answer from the ledger's writer: %w", ctx.Err())
-	}
+		return writable(ctx, p.ledger)
+	})
 }
 
 // healthz is liveness: the process answers HTTP. It deliberately checks
