@@ -12,46 +12,11 @@ import (
 
 // Routes of fuse-api.md [model], also the metrics labels.
 const (
-	routeCreateBusiness   = "POST /customers/businesses"
-	routeCreateIndividual = "POST /customers/individuals"
-	routeCreateAccount    = "POST /accounts"
 	routeListAccounts     = "GET /accounts"
 	routeGetAccount       = "GET /accounts/{id}"
-	routeCreatePayment    = "POST /accounts/{id}/payments"
-	routeCreateTransfer   = "POST /accounts/{id}/internal-transfers"
-	routeCreateExchange   = "POST /accounts/{id}/exchanges"
 	routeGetTransaction   = "GET /transactions/{id}"
 	routeListTransactions = "GET /accounts/{id}/transactions"
 )
-
-// CreateBusiness creates a business customer.
-func (c *Client) CreateBusiness(ctx context.Context, req CreateBusinessRequest) (Customer, error) {
-	var out Customer
-	err := c.post(ctx, routeCreateBusiness, "/customers/businesses", req, &out)
-	if err != nil {
-		return Customer{}, fmt.Errorf("create business: %w", err)
-	}
-	return out, nil
-}
-
-// CreateIndividual creates an individual customer.
-func (c *Client) CreateIndividual(ctx context.Context, req CreateIndividualRequest) (Customer, error) {
-	var out Customer
-	err := c.post(ctx, routeCreateIndividual, "/customers/individuals", req, &out)
-	if err != nil {
-		return Customer{}, fmt.Errorf("create individual: %w", err)
-	}
-	return out, nil
-}
-
-// CreateAccount opens an account for a customer.
-func (c *Client) CreateAccount(ctx context.Context, req CreateAccountRequest) (Account, error) {
-	var out Account
-	if err := c.post(ctx, routeCreateAccount, "/accounts", req, &out); err != nil {
-		return Account{}, fmt.Errorf("create account: %w", err)
-	}
-	return out, nil
-}
 
 // ListAccounts returns one page of accounts; cursor "" asks for the first
 // and limit 0 leaves the page size to Fuse.
@@ -77,35 +42,6 @@ func (c *Client) GetAccount(ctx context.Context, accountID string) (Account, err
 	var out Account
 	if err := c.send(ctx, request{method: http.MethodGet, route: routeGetAccount, path: p, out: &out}); err != nil {
 		return Account{}, fmt.Errorf("get account %s: %w", accountID, err)
-	}
-	return out, nil
-}
-
-// CreatePayment sends a local payment out of accountID.
-func (c *Client) CreatePayment(ctx context.Context, accountID string, req CreatePaymentRequest) (Transaction, error) {
-	return c.createTransaction(ctx, "create payment", routeCreatePayment, accountID, "/payments", req)
-}
-
-// CreateInternalTransfer moves money from accountID to another Fuse
-// account. The result is the sending leg.
-func (c *Client) CreateInternalTransfer(ctx context.Context, accountID string, req CreateInternalTransferRequest) (Transaction, error) {
-	return c.createTransaction(ctx, "create internal transfer", routeCreateTransfer, accountID, "/internal-transfers", req)
-}
-
-// CreateExchange converts money from accountID into another account's
-// currency at a rate Fuse chooses. The result is the sending leg.
-func (c *Client) CreateExchange(ctx context.Context, accountID string, req CreateExchangeRequest) (Transaction, error) {
-	return c.createTransaction(ctx, "create exchange", routeCreateExchange, accountID, "/exchanges", req)
-}
-
-func (c *Client) createTransaction(ctx context.Context, what, route, accountID, suffix string, req any) (Transaction, error) {
-	p, err := idPath("/accounts/", accountID, suffix)
-	if err != nil {
-		return Transaction{}, fmt.Errorf("%s: %w", what, err)
-	}
-	var out Transaction
-	if err := c.post(ctx, route, p, req, &out); err != nil {
-		return Transaction{}, fmt.Errorf("%s from %s: %w", what, accountID, err)
 	}
 	return out, nil
 }

@@ -185,7 +185,8 @@ type conformanceCase struct {
 // fixture is what the rows read: objects the sandbox made through its own
 // API, one of each kind it has.
 type fixture struct {
-	customer, account, payroll, usd       string // ids
+	customer, individual                  string // ids
+	account, payroll, usd                 string
 	inbound, outbound, transfer, exchange string // transaction ids, final
 	submitted, toFail                     string // outbound payments still in flight
 }
@@ -195,21 +196,30 @@ type fixture struct {
 func newFixture(e *env) *fixture {
 	a, b, u := e.account("AED", "Operations"), e.account("AED", "Payroll"), e.account("USD", "Treasury")
 	fx := &fixture{customer: a.CustomerID, account: a.AccountID, payroll: b.AccountID, usd: u.AccountID}
+	var ind fuse.CreateCustomerResponse
+	e.call("POST", "/v1/customers/individuals", testIndividual(), 201, &ind)
+	fx.individual = ind.ID
 	fx.inbound = e.fund(a.AccountID, 1_000_000).TransactionID
 	e.fund(u.AccountID, 1_000_000)
-	fx.outbound = e.pay(a.AccountID, 12_345, "AED").TransactionID
-	var tx fuse.Transaction
-	e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers",
-		fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 5_000, Reference: "payroll"}, 201, &tx)
-	fx.transfer = tx.TransactionID
-	e.call("POST", "/v1/accounts/"+u.AccountID+"/exchanges",
-		fuse.CreateExchangeRequest{ToAccountID: a.AccountID, Amount: 1_000, ExternalReference: "fx"}, 201, &tx)
-	fx.exchange = tx.TransactionID
+	fx.outbound = e.pay(a.AccountID, 12_345).TransactionID
+	fx.transfer = e.transfer(fuse.CreateInternalTransferRequest{
+		FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 5_000, ExternalReference: "payroll"}).TransactionID
+	fx.exchange = e.exchange(u.AccountID, a.AccountID, 1_000, "fx").TransactionID
 	e.sb.Advance(ExchangeExecuteDelay)
-	fx.submitted = e.pay(a.AccountID, 200, "AED").TransactionID
-	fx.toFail = e.pay(a.AccountID, 300, "AED").TransactionID
+	fx.submitted = e.pay(a.AccountID, 200).TransactionID
+	fx.toFail = e.pay(a.AccountID, 300).TransactionID
 	e.sb.Advance(PaymentSubmitDelay)
 	return fx
+}
+
+// testIndividual is an individual with every field the reference
+// requires, gender null.
+func testIndividual() fuse.CreateIndividualRequest {
+	return fuse.CreateIndividualRequest{
+		Address:     fuse.Address{CountryCode: "AE", Line1: "Villa 3, Al Barsha 2"},
+		DisplayName: "Layla H.", FirstName: "Layla", MiddleName: "Noor", LastName: "Haddad",
+		DateOfBirth: "1990-04-21", Nationality: "JO", Reference: "conf-individual",
+	}
 }
 
 // tokenBody is a token request's JSON with one field replaced (nil: left
@@ -236,7 +246,6 @@ func conformanceCases(t *testing.T) []conformanceCase {
 	const (
 		objects  = "issue 16, later slice: objects in the published shapes (accounts by id with flat balances; transactions as the union on type)"
 		listings = "issue 16, later slice: listing items in the published Account and Transaction shapes, and the listings not served yet (the envelope alone is checked by TestSandboxListingsHaveFusesEnvelope)"
-		creates  = "issue 16, later slice: the published create calls"
 		returns  = "issue 16, later slice: returned payments (local_return_payment); the sandbox answers 501"
 	)
 	idem := func() map[string]string { return map[string]string{fuse.HeaderIdempotencyKey: uuid.NewString()} }
@@ -305,25 +314,77 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("GET", at("/v1/transactions"), nil, nil)},
 
 		// Create calls.
-		{name: "add business", method: "POST", route: "/v1/customers/businesses", status: 201, gap: creates,
+		{name: "add business", method: "POST", route: "/v1/customers/businesses", status: 201,
 			send: send("POST", at("/v1/customers/businesses"), map[string]any{
 				"address": map[string]any{"country_code": "AE", "line_1": "1 Sheikh Zayed Road"}, "business_name": "Conformance LLC",
 				"display_name": "Conformance", "country_of_issuance": "AE", "reference": "conf-1", "registration_number": "CN-1"}, idem)},
-		{name: "create account", method: "POST", route: "/v1/customers/{customer_id}/accounts", status: 202, gap: creates,
+		{name: "create account", method: "POST", route: "/v1/customers/{customer_id}/accounts", status: 202,
 			send: send("POST", func(fx *fixture) string { return "/v1/customers/" + fx.customer + "/accounts" }, map[string]any{
 				"account_name": "Suppliers", "account_type": "virtual", "currency": "AED", "external_id": "conf-acct"}, idem)},
-		{name: "create payment", method: "POST", route: "/v1/accounts/{account_id}/payments", status: 202, gap: creates,
+		{name: "create payment", method: "POST", route: "/v1/accounts/{account_id}/payments", status: 202,
 			send: send("POST", func(fx *fixture) string { return "/v1/accounts/" + fx.account + "/payments" }, map[string]any{
 				"amount": 100, "purpose": "goods_bought", "external_reference": "conf", "beneficiary": beneficiary}, idem)},
-		{name: "internal transfer", method: "POST", route: "/v1/internal-transfers", status: 201, gap: creates,
+		{name: "internal transfer", method: "POST", route: "/v1/internal-transfers", status: 201,
 			send: send("POST", at("/v1/internal-transfers"), func(fx *fixture) any {
 				return map[string]any{"from_account_id": fx.account, "to_account_id": fx.payroll, "amount": 100, "external_reference": "conf"}
 			}, idem)},
-		{name: "exchange", method: "POST", route: "/v1/exchange", status: 201, gap: creates,
+		{name: "exchange", method: "POST", route: "/v1/exchange", status: 201,
 			send: send("POST", at("/v1/exchange"), func(fx *fixture) any {
 				return map[string]any{"external_reference": "conf", "from": map[string]any{"account_id": fx.usd, "amount": 100},
 					"to": map[string]any{"account_id": fx.account}}
 			}, idem)},
+		{name: "exchange, to amount fixed", method: "POST", route: "/v1/exchange", status: 201,
+			send: send("POST", at("/v1/exchange"), func(fx *fixture) any {
+				return map[string]any{"external_reference": "conf", "from": map[string]any{"account_id": fx.usd},
+					"to": map[string]any{"account_id": fx.account, "amount": 367}}
+			}, idem)},
+		{name: "add individual, gender null", method: "POST", route: "/v1/customers/individuals", status: 201,
+			send: send("POST", at("/v1/customers/individuals"), testIndividual(), idem)},
+		{name: "business customer", method: "GET", route: "/v1/customers/{customer_id}", status: 200,
+			send: send("GET", func(fx *fixture) string { return "/v1/customers/" + fx.customer }, nil, nil)},
+		{name: "individual customer", method: "GET", route: "/v1/customers/{customer_id}", status: 200,
+			send: send("GET", func(fx *fixture) string { return "/v1/customers/" + fx.individual }, nil, nil)},
+		{name: "exchange quote, from amount", method: "GET", route: "/v1/exchange/quote", status: 200,
+			send: send("GET", func(fx *fixture) string {
+				return "/v1/exchange/quote?from_account=" + fx.usd + "&to_account=" + fx.account + "&from_amount=10000"
+			}, nil, nil)},
+		{name: "exchange quote, to amount", method: "GET", route: "/v1/exchange/quote", status: 200,
+			send: send("GET", func(fx *fixture) string {
+				return "/v1/exchange/quote?from_account=" + fx.account + "&to_account=" + fx.usd + "&to_amount=10000"
+			}, nil, nil)},
+
+		// Refusals of the create calls.
+		{name: "add business, required field missing", method: "POST", route: "/v1/customers/businesses", status: 400,
+			send: send("POST", at("/v1/customers/businesses"), map[string]any{
+				"address": map[string]any{"country_code": "AE", "line_1": "1 Sheikh Zayed Road"}, "business_name": "Conformance LLC",
+				"display_name": "Conformance", "country_of_issuance": "AE", "reference": "conf-1"}, idem)},
+		{name: "add individual, gender missing", method: "POST", route: "/v1/customers/individuals", status: 400,
+			send: send("POST", at("/v1/customers/individuals"), map[string]any{
+				"address": map[string]any{"country_code": "AE", "line_1": "Villa 3"}, "display_name": "L", "first_name": "Layla",
+				"last_name": "Haddad", "date_of_birth": "1990-04-21", "nationality": "JO", "reference": "conf-2"}, idem)},
+		{name: "create account, unknown customer", method: "POST", route: "/v1/customers/{customer_id}/accounts", status: 404,
+			send: send("POST", at("/v1/customers/00000000-0000-4000-8000-000000000000/accounts"), map[string]any{
+				"account_name": "Suppliers", "account_type": "virtual", "currency": "AED", "external_id": "conf-acct"}, idem)},
+		{name: "create payment, no Idempotency-Key", method: "POST", route: "/v1/accounts/{account_id}/payments", status: 400,
+			send: send("POST", func(fx *fixture) string { return "/v1/accounts/" + fx.account + "/payments" }, map[string]any{
+				"amount": 100, "purpose": "goods_bought", "external_reference": "conf", "beneficiary": beneficiary}, nil)},
+		{name: "create payment, insufficient funds", method: "POST", route: "/v1/accounts/{account_id}/payments", status: 400,
+			send: send("POST", func(fx *fixture) string { return "/v1/accounts/" + fx.payroll + "/payments" }, map[string]any{
+				"amount": 1_000_000_000, "purpose": "goods_bought", "external_reference": "conf", "beneficiary": beneficiary}, idem)},
+		{name: "internal transfer, unknown account", method: "POST", route: "/v1/internal-transfers", status: 400,
+			send: send("POST", at("/v1/internal-transfers"), func(fx *fixture) any {
+				return map[string]any{"from_account_id": fx.account, "to_account_id": "00000000-0000-4000-8000-000000000000",
+					"amount": 100, "external_reference": "conf"}
+			}, idem)},
+		{name: "exchange, unknown account", method: "POST", route: "/v1/exchange", status: 404,
+			send: send("POST", at("/v1/exchange"), func(fx *fixture) any {
+				return map[string]any{"external_reference": "conf", "from": map[string]any{"account_id": fx.usd, "amount": 100},
+					"to": map[string]any{"account_id": "00000000-0000-4000-8000-000000000000"}}
+			}, idem)},
+		{name: "exchange quote, one currency", method: "GET", route: "/v1/exchange/quote", status: 400,
+			send: send("GET", func(fx *fixture) string {
+				return "/v1/exchange/quote?from_account=" + fx.account + "&to_account=" + fx.payroll + "&from_amount=100"
+			}, nil, nil)},
 
 		// Fuse's simulation endpoints.
 		{name: "simulate inbound payment", method: "POST", route: "/v1/simulate/inbound-payment", status: 200,

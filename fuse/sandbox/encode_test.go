@@ -238,14 +238,10 @@ func TestListingMatchesPreviousEncoding(t *testing.T) {
 	e.fund(a.AccountID, 100_000_000)
 	e.fund(u.AccountID, 100_000_000)
 	for i := range 30 {
-		e.pay(a.AccountID, int64(100+i), "AED")
+		e.pay(a.AccountID, int64(100+i))
 		if i%4 == 0 {
-			e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
-				ToAccountID: b.AccountID, Amount: 7, Reference: "ref\u2028<x>",
-			}, 201, nil)
-			e.call("POST", "/v1/accounts/"+u.AccountID+"/exchanges", fuse.CreateExchangeRequest{
-				ToAccountID: a.AccountID, Amount: 1000, ExternalReference: "fx",
-			}, 201, nil)
+			e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 7, ExternalReference: "ref\u2028<x>"})
+			e.exchange(u.AccountID, a.AccountID, 1000, "fx")
 		}
 		if i%3 == 0 {
 			e.sb.Advance(time.Second)
@@ -294,15 +290,10 @@ func TestListingCacheFollowsMutations(t *testing.T) {
 		t.Fatalf("transaction %s not listed", id)
 		return fuse.Transaction{}
 	}
-	pay := e.pay(a.AccountID, 1000, "AED")
-	doomed := e.pay(a.AccountID, 2000, "AED")
-	var tr, fx fuse.Transaction
-	e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
-		ToAccountID: b.AccountID, Amount: 5, Reference: "rent",
-	}, 201, &tr)
-	e.call("POST", "/v1/accounts/"+u.AccountID+"/exchanges", fuse.CreateExchangeRequest{
-		ToAccountID: a.AccountID, Amount: 10_000, ExternalReference: "fx",
-	}, 201, &fx)
+	pay := e.pay(a.AccountID, 1000)
+	doomed := e.pay(a.AccountID, 2000)
+	tr := e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 5, ExternalReference: "rent"})
+	fx := e.exchange(u.AccountID, a.AccountID, 10_000, "fx")
 
 	// Listed (and so cached) while created.
 	got := e.listAllCompared(a.AccountID, 500, "")
@@ -337,10 +328,7 @@ func TestListingCacheFollowsMutations(t *testing.T) {
 
 	// Executed, the exchange's inbound leg, and a failure of an exchange
 	// listed while in flight.
-	fx2 := fuse.Transaction{}
-	e.call("POST", "/v1/accounts/"+u.AccountID+"/exchanges", fuse.CreateExchangeRequest{
-		ToAccountID: a.AccountID, Amount: 20_000, ExternalReference: "fx2",
-	}, 201, &fx2)
+	fx2 := e.exchange(u.AccountID, a.AccountID, 20_000, "fx2")
 	e.listAllCompared(u.AccountID, 500, "")
 	e.call("POST", "/sandbox/transactions/"+fx2.TransactionID+"/fail", map[string]string{"reason": "rate"}, 200, nil)
 	e.sb.Advance(PaymentExecuteDelay)
@@ -371,11 +359,9 @@ func TestListingCacheUnderInstantLifecycles(t *testing.T) {
 	b := e.account("AED", "Peer")
 	e.fund(a.AccountID, 10_000_000)
 	for i := range 20 {
-		e.pay(a.AccountID, int64(10+i), "AED")
+		e.pay(a.AccountID, int64(10+i))
 		e.listCompared(a.AccountID, url.Values{"page_size": {"4"}})
-		e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
-			ToAccountID: b.AccountID, Amount: 3,
-		}, 201, nil)
+		e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 3})
 		e.listCompared(b.AccountID, url.Values{"page_size": {"500"}})
 	}
 	e.listAllCompared(a.AccountID, 6, "")

@@ -188,16 +188,26 @@ func (e *env) call(method, path string, body any, want int, out any) {
 	}
 }
 
-// account opens an account through the API for a new business customer.
+// account opens a virtual account through the API for a new business
+// customer, and reads it back.
 func (e *env) account(currency, name string) fuse.Account {
 	e.t.Helper()
-	var c fuse.Customer
-	e.call("POST", "/v1/customers/businesses", fuse.CreateBusinessRequest{Name: name + " Holdings"}, 201, &c)
-	var a fuse.Account
-	e.call("POST", "/v1/accounts", fuse.CreateAccountRequest{
-		CustomerID: c.CustomerID, AccountName: name, Currency: currency, AccountType: "payment", ExternalID: "ext-" + name,
-	}, 201, &a)
-	return a
+	var c fuse.CreateCustomerResponse
+	e.call("POST", "/v1/customers/businesses", testBusiness(name+" Holdings"), 201, &c)
+	var a fuse.CreateAccountResponse
+	e.call("POST", "/v1/customers/"+c.ID+"/accounts", fuse.CreateAccountRequest{
+		AccountName: name, Currency: currency, AccountType: fuse.AccountTypeVirtual, ExternalID: "ext-" + name,
+	}, http.StatusAccepted, &a)
+	return e.getAccount(a.AccountID)
+}
+
+// testBusiness is a business with every field the reference requires.
+func testBusiness(name string) fuse.CreateBusinessRequest {
+	return fuse.CreateBusinessRequest{
+		Address:      fuse.Address{CountryCode: "AE", Line1: "1 Sheikh Zayed Road"},
+		BusinessName: name, DisplayName: name, CountryOfIssuance: "AE",
+		Reference: "ref-" + name, RegistrationNumber: "CN-" + name,
+	}
 }
 
 func (e *env) fund(accountID string, amount int64) fuse.Transaction {
@@ -209,14 +219,56 @@ func (e *env) fund(accountID string, amount int64) fuse.Transaction {
 	return tx
 }
 
-func (e *env) pay(accountID string, amount int64, currency string) fuse.Transaction {
+// testBeneficiary is a payee with what a payment in any currency needs.
+var testBeneficiary = fuse.Beneficiary{
+	Type: fuse.BeneficiaryIndividual, AccountHolderName: "Fulan AlFulani",
+	AccountIdentifier: fuse.Identifier{IBAN: "AE120266712486572167372"},
+	Address:           fuse.Address{CountryCode: "AE", Line1: "1 Sheikh Zayed Road", Line2: "Dubai"},
+	Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"},
+}
+
+// testPayment is a payment of amount to testBeneficiary.
+func testPayment(amount int64) fuse.CreatePaymentRequest {
+	return fuse.CreatePaymentRequest{
+		Amount: amount, Purpose: fuse.PurposeGoodsBought, ExternalReference: "ref",
+		ExternalID: "pay-ext", Beneficiary: testBeneficiary,
+	}
+}
+
+// pay sends a payment through the API (202) and reads it back.
+func (e *env) pay(accountID string, amount int64) fuse.Transaction {
 	e.t.Helper()
-	var tx fuse.Transaction
-	e.call("POST", "/v1/accounts/"+accountID+"/payments", fuse.CreatePaymentRequest{
-		Amount: amount, Currency: currency, Purpose: "goods_bought", ExternalReference: "ref",
-		ExternalID: "pay-ext", Beneficiary: fuse.Party{Name: "Fulan AlFulani", IBAN: "AE120266712486572167372"},
-	}, 201, &tx)
-	return tx
+	var out fuse.CreateTransactionResponse
+	e.call("POST", "/v1/accounts/"+accountID+"/payments", testPayment(amount), http.StatusAccepted, &out)
+	return e.getTx(out.TransactionID)
+}
+
+// transfer makes an internal transfer through the API (201) and reads it
+// back; an empty external reference becomes "ref".
+func (e *env) transfer(req fuse.CreateInternalTransferRequest) fuse.Transaction {
+	e.t.Helper()
+	if req.ExternalReference == "" {
+		req.ExternalReference = "ref"
+	}
+	var out fuse.CreateTransactionResponse
+	e.call("POST", "/v1/internal-transfers", req, http.StatusCreated, &out)
+	return e.getTx(out.TransactionID)
+}
+
+// exchange converts amount minor units of from's currency into to's
+// through the API (201) and reads the transaction back.
+func (e *env) exchange(from, to string, amount int64, ref string) fuse.Transaction {
+	e.t.Helper()
+	if ref == "" {
+		ref = "fx"
+	}
+	var out fuse.CreateTransactionResponse
+	e.call("POST", "/v1/exchange", fuse.CreateExchangeRequest{
+		ExternalReference: ref,
+		From:              fuse.ExchangeSide{AccountID: from, Amount: &amount},
+		To:                fuse.ExchangeSide{AccountID: to},
+	}, http.StatusCreated, &out)
+	return e.getTx(out.TransactionID)
 }
 
 func (e *env) getAccount(id string) fuse.Account {

@@ -81,11 +81,9 @@ func TestPaginationWithLimits1And7And500YieldsTheSameOrderedSet(t *testing.T) {
 	e.fund(a.AccountID, 100_000_000)
 	e.fund(b.AccountID, 100_000_000)
 	for i := range 40 {
-		e.pay(a.AccountID, int64(100+i), "AED")
+		e.pay(a.AccountID, int64(100+i))
 		if i%5 == 0 {
-			e.call("POST", "/v1/accounts/"+b.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
-				ToAccountID: a.AccountID, Amount: 1,
-			}, 201, nil)
+			e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: b.AccountID, ToAccountID: a.AccountID, Amount: 1})
 		}
 		if i%3 == 0 {
 			e.sb.Advance(time.Second)
@@ -115,7 +113,7 @@ func TestUpdatedSinceIsInclusive(t *testing.T) {
 	e.fund(a.AccountID, 10_000_000)
 	var stamps []time.Time
 	for range 10 {
-		p := e.pay(a.AccountID, 1000, "AED")
+		p := e.pay(a.AccountID, 1000)
 		stamps = append(stamps, p.CreatedAt)
 		e.sb.Advance(1500 * time.Millisecond)
 	}
@@ -143,7 +141,7 @@ func TestCursorStaysValidWhileTransactionsChange(t *testing.T) {
 	e.fund(a.AccountID, 10_000_000)
 	var pending []fuse.Transaction
 	for range 6 {
-		pending = append(pending, e.pay(a.AccountID, 500, "AED"))
+		pending = append(pending, e.pay(a.AccountID, 500))
 	}
 	var page fuse.Page[fuse.Transaction]
 	e.call("GET", "/v1/accounts/"+a.AccountID+"/transactions?page_size=3", nil, 200, &page)
@@ -245,7 +243,7 @@ func TestRepeatCursorFaultReturnsTheRequestCursor(t *testing.T) {
 	a := e.account("AED", "Ops")
 	e.fund(a.AccountID, 1_000_000)
 	for range 5 {
-		e.pay(a.AccountID, 10, "AED")
+		e.pay(a.AccountID, 10)
 	}
 	e.sb.SetFaults(Faults{RepeatCursor: true})
 	var p1, p2 fuse.Page[fuse.Transaction]
