@@ -32,11 +32,14 @@ const (
 	KindInternalTransferIn  Kind = "internal_transfer_in"
 	KindExchangeOut         Kind = "exchange_out"
 	KindExchangeIn          Kind = "exchange_in"
+	KindFeeDebit            Kind = "fee_debit"
+	KindReturnIn            Kind = "local_return_payment_in"
+	KindReturnOut           Kind = "local_return_payment_out"
 )
 
 // Kinds lists every Kind.
 var Kinds = []Kind{KindLocalPaymentOut, KindLocalPaymentIn, KindInternalTransferOut,
-	KindInternalTransferIn, KindExchangeOut, KindExchangeIn}
+	KindInternalTransferIn, KindExchangeOut, KindExchangeIn, KindFeeDebit, KindReturnIn, KindReturnOut}
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
@@ -56,6 +59,7 @@ type Status string
 const (
 	StatusCreated   Status = "created"
 	StatusSubmitted Status = "submitted"
+	StatusBooked    Status = "booked"
 	StatusExecuted  Status = "executed"
 	StatusSettled   Status = "settled"
 	StatusFailed    Status = "failed"
@@ -68,7 +72,7 @@ func (s Status) Rank() int {
 	switch s {
 	case StatusCreated:
 		return 1
-	case StatusSubmitted:
+	case StatusSubmitted, StatusBooked:
 		return 2
 	case StatusExecuted, StatusSettled, StatusFailed:
 		return 3
@@ -155,12 +159,21 @@ type TransactionObservation struct {
 	ExternalID           string
 	Purpose              string
 	FailureReason        string
+	FeeSource            string    // "", FeeSourceIncluded or FeeSourcePrimary
+	ReturnedID           string    // a return's payment
+	FeeTargetID          string    // a fee debit's transaction
 	At                   time.Time // when Fuse says this status was reached
 	// CreatedAt is when Fuse created the transaction, when the observation
 	// says (API objects do; webhooks carry only At, which for a created
 	// event is the creation time).
 	CreatedAt time.Time
 }
+
+// Where a payment's fee is taken from (Fuse's fee_source).
+const (
+	FeeSourceIncluded = "included_in_payment"
+	FeeSourcePrimary  = "primary_account"
+)
 
 // TxAmounts are the amounts of a Fuse transaction in minor units of its
 // currency. For transfers and exchanges Fee is 0 and WithFee equals

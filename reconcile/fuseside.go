@@ -16,7 +16,10 @@ import (
 )
 
 // fuseTx is the part of a Fuse transaction object a run compares, kept
-// small because one account's worth is held (or spooled) at a time.
+// small because one account's worth is held (or spooled) at a time. Kind
+// and Status are the ledger's (from type, direction and state); StateAt
+// is when it reached its state (Transaction.StateAt): Fuse keeps no
+// update time.
 type fuseTx struct {
 	ID, AccountID, Kind, Status string
 	Currency, CPCurrency        string
@@ -24,23 +27,30 @@ type fuseTx struct {
 	Instructed, Fee, WithFee    int64
 	CPAmount                    int64
 	HasCPAmount                 bool
-	CreatedAt, UpdatedAt        time.Time
+	CreatedAt, StateAt          time.Time
 }
 
-func fromFuse(t fuse.Transaction) fuseTx {
+// fromFuse converts a transaction as Fuse lists it. One the ledger could
+// not take either (an unknown type or state, a missing amount) is an
+// error: its money cannot be judged.
+func fromFuse(t fuse.Transaction) (fuseTx, error) {
+	o, err := t.Observation()
+	if err != nil {
+		return fuseTx{}, err
+	}
 	f := fuseTx{
-		ID: t.TransactionID, AccountID: t.AccountID, Kind: t.Kind, Status: t.Status,
-		Currency: t.Currency, CPCurrency: t.CounterpartCurrency, CPAccountID: t.CounterpartAccountID,
-		Instructed: t.InstructedAmount, Fee: t.FeeAmount, WithFee: t.AmountWithFee,
-		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
+		ID: o.TransactionID, AccountID: o.AccountID, Kind: string(o.Kind), Status: string(o.Status),
+		Currency: string(o.Currency), CPCurrency: string(o.CounterpartCurrency), CPAccountID: o.CounterpartAccountID,
+		Instructed: int64(o.Amounts.Instructed), Fee: int64(o.Amounts.Fee), WithFee: int64(o.Amounts.WithFee),
+		CreatedAt: o.CreatedAt, StateAt: o.At,
 	}
-	if t.CounterpartAmount != nil {
-		f.CPAmount, f.HasCPAmount = *t.CounterpartAmount, true
+	if o.CounterpartAmount != nil {
+		f.CPAmount, f.HasCPAmount = int64(*o.CounterpartAmount), true
 	}
-	if f.CreatedAt.IsZero() || f.CreatedAt.After(f.UpdatedAt) {
-		f.CreatedAt = f.UpdatedAt
+	if f.CreatedAt.IsZero() || f.CreatedAt.After(f.StateAt) {
+		f.CreatedAt = f.StateAt
 	}
-	return f
+	return f, nil
 }
 
 // fuseSet is one account's Fuse transactions in transaction_id order, each
@@ -71,7 +81,7 @@ func newMemSet(txs []fuseTx) *memSet {
 		if c := cmp.Compare(x.ID, y.ID); c != 0 {
 			return c
 		}
-		return y.UpdatedAt.Compare(x.UpdatedAt) // latest first
+		return y.StateAt.Compare(x.StateAt) // latest first
 	})
 	order = slices.CompactFunc(order, func(a, b int32) bool { return txs[a].ID == txs[b].ID })
 	return &memSet{txs: txs, order: order}
@@ -113,7 +123,11 @@ func (r *Reconciler) readTransactions(ctx context.Context, accountID string) (fu
 			return fail(err)
 		}
 		for _, t := range page.Data {
-			buf = append(buf, fromFuse(t))
+			f, err := fromFuse(t)
+			if err != nil {
+				return fail(err)
+			}
+			buf = append(buf, f)
 			n++
 		}
 		if len(buf) >= r.opts.SpillThreshold {
@@ -190,7 +204,7 @@ func (sp *spill) add(ctx context.Context, txs []fuseTx) error {
 			cp = f.CPAmount
 		}
 		if _, err := st.ExecContext(ctx, f.ID, f.AccountID, f.Kind, f.Status, f.Currency, f.CPCurrency,
-			f.CPAccountID, f.Instructed, f.Fee, f.WithFee, cp, f.CreatedAt.UnixNano(), f.UpdatedAt.UnixNano()); err != nil {
+			f.CPAccountID, f.Instructed, f.Fee, f.WithFee, cp, f.CreatedAt.UnixNano(), f.StateAt.UnixNano()); err != nil {
 			return fmt.Errorf("spool fuse transactions: %w", err)
 		}
 	}
@@ -229,7 +243,7 @@ func (sp *spill) next() (fuseTx, bool, error) {
 		}
 		sp.last = f.ID
 		f.CPAmount, f.HasCPAmount = cp.Int64, cp.Valid
-		f.CreatedAt, f.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+		f.CreatedAt, f.StateAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
 		return f, true, nil
 	}
 	if err := sp.rows.Err(); err != nil {
@@ -292,7 +306,7 @@ func (f *fuseTx) stateAt(asOf time.Time) lifeState {
 	if f.CreatedAt.After(asOf) {
 		return absent
 	}
-	if f.UpdatedAt.After(asOf) {
+	if f.StateAt.After(asOf) {
 		return inFlight
 	}
 	return terminalState(f.Status)

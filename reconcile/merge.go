@@ -251,7 +251,7 @@ func (m *merger) correct(l *ledgerTx) (totals, error) {
 // rollback takes out of Fuse's balance what happened after the cut-off
 // but before the balance was read.
 func (m *merger) rollback(f *fuseTx) error {
-	if terminalState(f.Status) != succeeded || !f.UpdatedAt.After(m.st.asOf) || f.UpdatedAt.After(m.job.readAt) {
+	if terminalState(f.Status) != succeeded || !f.StateAt.After(m.st.asOf) || f.StateAt.After(m.job.readAt) {
 		return nil
 	}
 	e, err := f.effect()
@@ -301,7 +301,7 @@ func (m *merger) fuseOnly(ctx context.Context, f *fuseTx) error {
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("look up transaction %s: %w", f.ID, err)
 	}
-	if f.UpdatedAt.After(m.st.ledgerGrace) {
+	if f.StateAt.After(m.st.ledgerGrace) {
 		m.st.pending.Add(1)
 		m.delta(cur, neg, true, f.ID, "")
 		return nil
@@ -314,7 +314,7 @@ func (m *merger) fuseOnly(ctx context.Context, f *fuseTx) error {
 	return m.st.emit(ctx, Finding{Category: MissingInLedger, Subject: f.ID, Severity: severityOf(fs),
 		FuseAccountID: f.AccountID, FuseTransactionID: f.ID, Currency: cur, FuseAmount: amt(e), Difference: amt(neg),
 		Detail: fmt.Sprintf("%s %s, %s at Fuse (status %s, updated %s); the ledger never recorded it",
-			f.Kind, e.Format(cur), fs, f.Status, f.UpdatedAt.Format(time.RFC3339))})
+			f.Kind, e.Format(cur), fs, f.Status, f.StateAt.Format(time.RFC3339))})
 }
 
 // ledgerOnly handles a transaction the ledger has on the account and
@@ -347,7 +347,11 @@ func (m *merger) ledgerOnly(ctx context.Context, l *ledgerTx) error {
 		m.delta(cur, tot.effect, false, l.ID, "not_looked_up")
 		return nil
 	case err == nil:
-		f := fromFuse(ft)
+		f, err := fromFuse(ft)
+		if err != nil {
+			m.st.incomplete("transaction %s: %v", l.ID, err)
+			return nil
+		}
 		if f.AccountID == m.job.id {
 			// The listing missed it (it moved while the listing ran).
 			if err := m.rollback(&f); err != nil {
@@ -437,7 +441,7 @@ func (m *merger) compare(ctx context.Context, f *fuseTx, l *ledgerTx, tot totals
 	if ls == absent {
 		ls = inFlight // the ledger knows it, from a later observation
 	}
-	recent := f.UpdatedAt.After(st.ledgerGrace)
+	recent := f.StateAt.After(st.ledgerGrace)
 	fcur := ledgerd.Currency(f.Currency)
 	base := Finding{Subject: f.ID, FuseAccountID: f.AccountID, FuseTransactionID: f.ID}
 	var first Category // the first break found, to explain the drift with
@@ -509,7 +513,7 @@ func (m *merger) compare(ctx context.Context, f *fuseTx, l *ledgerTx, tot totals
 		}
 		if err := emit(StatusMismatch, sev, nil, nil, fmt.Sprintf(
 			"at the cut-off Fuse says %s (status %s, updated %s), the ledger says %s (status %s)",
-			fs, f.Status, f.UpdatedAt.Format(time.RFC3339), ls, l.Status)); err != nil {
+			fs, f.Status, f.StateAt.Format(time.RFC3339), ls, l.Status)); err != nil {
 			return err
 		}
 	}
@@ -668,7 +672,7 @@ func (m *merger) finish(ctx context.Context) error {
 		var fuseBal ledgerd.Amount
 		if j.fuse != nil {
 			if c == fuseCur {
-				fuseBal = ledgerd.Amount(j.fuse.Balance.Current)
+				fuseBal = ledgerd.Amount(*j.fuse.CurrentBalance)
 				var err error
 				if fuseBal, err = fuseBal.Sub(t.fuseRollback); err != nil {
 					bad = true

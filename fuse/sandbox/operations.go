@@ -118,10 +118,10 @@ func (s *Sandbox) openAccountLocked(c *customer, req fuse.CreateAccountRequest, 
 		return nil, err
 	}
 	a := &account{
-		Account: fuse.Account{
+		AccountState: AccountState{
 			AccountID: s.newIDLocked(), AccountName: req.AccountName, AccountType: req.AccountType,
 			CustomerID: c.ID, ExternalID: req.ExternalID, Currency: req.Currency,
-			IBAN: newIBAN(s.ids, "026"), Status: "active", OpenedAt: stamp,
+			IBAN: newIBAN(s.ids, "026"), Status: fuse.AccountOpen, OpenedAt: stamp,
 		},
 		customer: c,
 	}
@@ -142,15 +142,19 @@ func (s *Sandbox) renameAccountLocked(a *account, name string, stamp time.Time) 
 	return nil
 }
 
-func (s *Sandbox) newTxLocked(a *account, kind, status string, amount, fee int64, stamp time.Time) *txn {
-	return &txn{
+func (s *Sandbox) newTxLocked(a *account, kind ledgerd.Kind, status ledgerd.Status, amount, fee int64, stamp time.Time) *txn {
+	t := &txn{
 		acct: a,
-		Transaction: fuse.Transaction{
+		Leg: Leg{
 			TransactionID: s.newIDLocked(), AccountID: a.AccountID, Kind: kind, Status: status,
 			Currency: a.Currency, InstructedAmount: amount, FeeAmount: fee, AmountWithFee: amount + fee,
 			CreatedAt: stamp, UpdatedAt: stamp,
 		},
 	}
+	if status.Terminal() {
+		t.FinalAt = stamp
+	}
+	return t
 }
 
 func (s *Sandbox) createPaymentLocked(a *account, req fuse.CreatePaymentRequest, stamp time.Time) (*txn, error) {
@@ -165,9 +169,10 @@ func (s *Sandbox) createPaymentLocked(a *account, req fuse.CreatePaymentRequest,
 		return nil, apiErr(http.StatusBadRequest, "insufficient_funds",
 			"available balance %d is less than %d", a.Balance.Available, req.Amount+fee)
 	}
-	t := s.newTxLocked(a, fuse.KindLocalPaymentOut, fuse.StatusCreated, req.Amount, fee, stamp)
+	t := s.newTxLocked(a, ledgerd.KindLocalPaymentOut, ledgerd.StatusCreated, req.Amount, fee, stamp)
 	t.Remitter = &fuse.Party{Name: a.customer.Name, IBAN: a.IBAN}
-	t.Beneficiary = &fuse.Party{Name: req.Beneficiary.AccountHolderName, IBAN: req.Beneficiary.AccountIdentifier.String()}
+	id := req.Beneficiary.AccountIdentifier
+	t.Beneficiary = &fuse.Party{Name: req.Beneficiary.AccountHolderName, IBAN: id.IBAN, Wire: id.Wire, SCAN: id.SCAN}
 	t.Purpose = req.Purpose
 	t.ExternalReference = req.ExternalReference
 	t.ExternalID = req.ExternalID
@@ -218,7 +223,7 @@ func (s *Sandbox) createTransferLocked(req fuse.CreateInternalTransferRequest, s
 		return nil, apiErr(http.StatusBadRequest, "insufficient_funds",
 			"available balance %d is less than %d", src.Balance.Available, req.Amount)
 	}
-	t := s.newTxLocked(src, fuse.KindInternalTransferOut, fuse.StatusCreated, req.Amount, 0, stamp)
+	t := s.newTxLocked(src, ledgerd.KindInternalTransferOut, ledgerd.StatusCreated, req.Amount, 0, stamp)
 	t.to = dst
 	t.CounterpartAccountID = dst.AccountID
 	t.Reference = req.ExternalReference
@@ -252,7 +257,7 @@ func (s *Sandbox) createExchangeLocked(req fuse.CreateExchangeRequest, stamp tim
 		return nil, apiErr(http.StatusBadRequest, "insufficient_funds",
 			"available balance %d is less than %d", src.Balance.Available, p.from)
 	}
-	t := s.newTxLocked(src, fuse.KindExchangeOut, fuse.StatusCreated, p.from, 0, stamp)
+	t := s.newTxLocked(src, ledgerd.KindExchangeOut, ledgerd.StatusCreated, p.from, 0, stamp)
 	t.to = dst
 	t.CounterpartAccountID = dst.AccountID
 	t.CounterpartCurrency = dst.Currency
@@ -306,7 +311,7 @@ func (s *Sandbox) inboundPaymentLocked(a *account, in InboundPayment, stamp time
 	if iban == "" {
 		iban = newIBAN(s.ids, "007")
 	}
-	t := s.newTxLocked(a, fuse.KindLocalPaymentIn, fuse.StatusSettled, in.Amount, 0, stamp)
+	t := s.newTxLocked(a, ledgerd.KindLocalPaymentIn, ledgerd.StatusSettled, in.Amount, 0, stamp)
 	t.Remitter = &fuse.Party{Name: name, IBAN: iban}
 	t.Beneficiary = &fuse.Party{Name: a.AccountName, IBAN: a.IBAN}
 	t.Purpose = "none"
@@ -347,11 +352,11 @@ func (s *Sandbox) adjustLocked(adj Adjustment) (*account, error) {
 // available and the kind's failed event is emitted.
 func (s *Sandbox) failLocked(t *txn, reason string, stamp time.Time) error {
 	switch t.Kind {
-	case fuse.KindLocalPaymentOut, fuse.KindInternalTransferOut, fuse.KindExchangeOut:
+	case ledgerd.KindLocalPaymentOut, ledgerd.KindInternalTransferOut, ledgerd.KindExchangeOut:
 	default:
 		return apiErr(http.StatusConflict, "not_failable", "a %s leg cannot fail", t.Kind)
 	}
-	if t.Status != fuse.StatusCreated && t.Status != fuse.StatusSubmitted {
+	if t.Status != ledgerd.StatusCreated && t.Status != ledgerd.StatusSubmitted {
 		return apiErr(http.StatusConflict, "not_in_flight", "transaction is %s", t.Status)
 	}
 	if reason == "" {
@@ -359,20 +364,20 @@ func (s *Sandbox) failLocked(t *txn, reason string, stamp time.Time) error {
 	}
 	t.acct.Balance.Available += t.AmountWithFee
 	t.FailureReason = reason
-	s.touchLocked(t, fuse.StatusFailed, stamp)
+	s.touchLocked(t, ledgerd.StatusFailed, stamp)
 	fr := failureReason{BankError: reason}
 	switch t.Kind {
-	case fuse.KindLocalPaymentOut:
+	case ledgerd.KindLocalPaymentOut:
 		s.emitLocked("outbound_local_payment_failed", paymentFailed{
 			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr,
 			ExternalID: optional(t.ExternalID), Timestamp: stamp,
 		}, stamp)
-	case fuse.KindInternalTransferOut:
+	case ledgerd.KindInternalTransferOut:
 		s.emitLocked("internal_transfer_failed", paymentFailed{
 			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr,
 			ExternalID: optional(t.ExternalID), Timestamp: stamp,
 		}, stamp)
-	case fuse.KindExchangeOut:
+	case ledgerd.KindExchangeOut:
 		s.emitLocked("outbound_exchange_transfer_failed", exchangeFailed{
 			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr, Timestamp: stamp,
 		}, stamp)
