@@ -101,7 +101,8 @@ func maskString(key, s string) string {
 		return ledgerd.MaskToken(s)
 	case k == "iban" || strings.HasSuffix(k, "_iban"):
 		return ledgerd.MaskIBAN(s)
-	case k == "name" || strings.HasSuffix(k, "_name"):
+	case k == "name" || strings.HasSuffix(k, "_name") || k == "account_owner":
+		// account_owner is the name on the account's statements.
 		return ledgerd.MaskName(s)
 	case k == "line_1" || k == "line_2" || k == "line_3" || k == "line_4":
 		// An address line (a customer's, a beneficiary's) is masked
