@@ -157,8 +157,11 @@ func (w *world) pay(accountID string, amount int64, externalID string) fuse.Tran
 	w.t.Helper()
 	a, _ := w.sb.Account(accountID)
 	tx, err := w.client.CreatePayment(context.Background(), accountID, fuse.CreatePaymentRequest{
-		Amount: amount, Currency: a.Currency, Purpose: "goods_bought", ExternalID: externalID,
-		Beneficiary: fuse.Party{Name: "Desert Logistics FZE", IBAN: "AE070331234567890123456"},
+		Amount: amount, Purpose: fuse.PurposeGoodsBought, ExternalReference: "INV", ExternalID: externalID,
+		Beneficiary: fuse.Beneficiary{Type: fuse.BeneficiaryBusiness, AccountHolderName: "Desert Logistics FZE",
+			AccountIdentifier: fuse.Identifier{IBAN: "AE070331234567890123456"},
+			Address:           fuse.Address{CountryCode: "AE", Line1: "Al Quoz 3", Line2: "Dubai"},
+			Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"}},
 	})
 	if err != nil {
 		w.t.Fatal(err)

@@ -39,8 +39,8 @@ func TestACleanMonthWithMoneyInFlightReconcilesWithPending(t *testing.T) {
 			break
 		}
 	}
-	transfer, err := w.client.CreateInternalTransfer(context.Background(), aed.AccountID,
-		fuse.CreateInternalTransferRequest{ToAccountID: peer.AccountID, Amount: 10_00, Reference: "rent"})
+	transfer, err := w.client.CreateInternalTransfer(context.Background(),
+		fuse.CreateInternalTransferRequest{FromAccountID: aed.AccountID, ToAccountID: peer.AccountID, Amount: 10_00, ExternalReference: "rent"})
 	if err != nil {
 		t.Fatal(err)
 	}

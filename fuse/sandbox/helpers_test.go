@@ -220,18 +220,20 @@ func (e *env) fund(accountID string, amount int64) fuse.Transaction {
 }
 
 // testBeneficiary is a payee with what a payment in any currency needs.
-var testBeneficiary = fuse.Beneficiary{
-	Type: fuse.BeneficiaryIndividual, AccountHolderName: "Fulan AlFulani",
-	AccountIdentifier: fuse.Identifier{IBAN: "AE120266712486572167372"},
-	Address:           fuse.Address{CountryCode: "AE", Line1: "1 Sheikh Zayed Road", Line2: "Dubai"},
-	Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"},
+func testBeneficiary() fuse.Beneficiary {
+	return fuse.Beneficiary{
+		Type: fuse.BeneficiaryIndividual, AccountHolderName: "Fulan AlFulani",
+		AccountIdentifier: fuse.Identifier{IBAN: "AE120266712486572167372"},
+		Address:           fuse.Address{CountryCode: "AE", Line1: "1 Sheikh Zayed Road", Line2: "Dubai"},
+		Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"},
+	}
 }
 
 // testPayment is a payment of amount to testBeneficiary.
 func testPayment(amount int64) fuse.CreatePaymentRequest {
 	return fuse.CreatePaymentRequest{
 		Amount: amount, Purpose: fuse.PurposeGoodsBought, ExternalReference: "ref",
-		ExternalID: "pay-ext", Beneficiary: testBeneficiary,
+		ExternalID: "pay-ext", Beneficiary: testBeneficiary(),
 	}
 }
 
