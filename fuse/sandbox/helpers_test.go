@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -189,8 +190,8 @@ func (e *env) call(method, path string, body any, want int, out any) {
 }
 
 // account opens a virtual account through the API for a new business
-// customer, and reads it back.
-func (e *env) account(currency, name string) fuse.Account {
+// customer (202), and returns it as the sandbox keeps it.
+func (e *env) account(currency, name string) AccountState {
 	e.t.Helper()
 	var c fuse.CreateCustomerResponse
 	e.call("POST", "/v1/customers/businesses", testBusiness(name+" Holdings"), 201, &c)
@@ -198,7 +199,11 @@ func (e *env) account(currency, name string) fuse.Account {
 	e.call("POST", "/v1/customers/"+c.ID+"/accounts", fuse.CreateAccountRequest{
 		AccountName: name, Currency: currency, AccountType: fuse.AccountTypeVirtual, ExternalID: "ext-" + name,
 	}, http.StatusAccepted, &a)
-	return e.getAccount(a.AccountID)
+	st, ok := e.sb.Account(a.AccountID)
+	if !ok {
+		e.t.Fatalf("account %s not found after it was opened", a.AccountID)
+	}
+	return st
 }
 
 // testBusiness is a business with every field the reference requires.
@@ -210,9 +215,9 @@ func testBusiness(name string) fuse.CreateBusinessRequest {
 	}
 }
 
-func (e *env) fund(accountID string, amount int64) fuse.Transaction {
+func (e *env) fund(accountID string, amount int64) Leg {
 	e.t.Helper()
-	var tx fuse.Transaction
+	var tx Leg
 	e.call("POST", "/sandbox/inbound-payments", map[string]any{
 		"account_id": accountID, "amount": amount, "remitter_name": "Topup",
 	}, 201, &tx)
@@ -237,29 +242,29 @@ func testPayment(amount int64) fuse.CreatePaymentRequest {
 	}
 }
 
-// pay sends a payment through the API (202) and reads it back.
-func (e *env) pay(accountID string, amount int64) fuse.Transaction {
+// pay sends a payment through the API (202) and returns its leg.
+func (e *env) pay(accountID string, amount int64) Leg {
 	e.t.Helper()
 	var out fuse.CreateTransactionResponse
 	e.call("POST", "/v1/accounts/"+accountID+"/payments", testPayment(amount), http.StatusAccepted, &out)
-	return e.getTx(out.TransactionID)
+	return e.leg(out.TransactionID)
 }
 
-// transfer makes an internal transfer through the API (201) and reads it
-// back; an empty external reference becomes "ref".
-func (e *env) transfer(req fuse.CreateInternalTransferRequest) fuse.Transaction {
+// transfer makes an internal transfer through the API (201) and returns
+// its outbound leg; an empty external reference becomes "ref".
+func (e *env) transfer(req fuse.CreateInternalTransferRequest) Leg {
 	e.t.Helper()
 	if req.ExternalReference == "" {
 		req.ExternalReference = "ref"
 	}
 	var out fuse.CreateTransactionResponse
 	e.call("POST", "/v1/internal-transfers", req, http.StatusCreated, &out)
-	return e.getTx(out.TransactionID)
+	return e.leg(out.TransactionID)
 }
 
 // exchange converts amount minor units of from's currency into to's
-// through the API (201) and reads the transaction back.
-func (e *env) exchange(from, to string, amount int64, ref string) fuse.Transaction {
+// through the API (201) and returns the outbound leg.
+func (e *env) exchange(from, to string, amount int64, ref string) Leg {
 	e.t.Helper()
 	if ref == "" {
 		ref = "fx"
@@ -270,7 +275,17 @@ func (e *env) exchange(from, to string, amount int64, ref string) fuse.Transacti
 		From:              fuse.ExchangeSide{AccountID: from, Amount: &amount},
 		To:                fuse.ExchangeSide{AccountID: to},
 	}, http.StatusCreated, &out)
-	return e.getTx(out.TransactionID)
+	return e.leg(out.TransactionID)
+}
+
+// leg is the sandbox's leg id, which the API just named.
+func (e *env) leg(id string) Leg {
+	e.t.Helper()
+	l, ok := e.sb.Transaction(id)
+	if !ok {
+		e.t.Fatalf("transaction %s not found after the API named it", id)
+	}
+	return l
 }
 
 func (e *env) getAccount(id string) fuse.Account {
@@ -311,25 +326,25 @@ func (e *env) receivedTypes() []string {
 
 // recompute derives every account's balance from Truth's transactions and
 // adjustments, independently of the sandbox's bookkeeping.
-func recompute(tr Truth) map[string]fuse.Balance {
-	out := map[string]fuse.Balance{}
+func recompute(tr Truth) map[string]Balance {
+	out := map[string]Balance{}
 	for _, a := range tr.Accounts {
-		out[a.AccountID] = fuse.Balance{Current: a.Adjustments, Available: a.Adjustments}
+		out[a.AccountID] = Balance{Current: a.Adjustments, Available: a.Adjustments}
 	}
 	for _, x := range tr.Transactions {
 		b := out[x.AccountID]
 		switch x.Kind {
-		case fuse.KindLocalPaymentIn, fuse.KindInternalTransferIn, fuse.KindExchangeIn:
-			if x.Status == fuse.StatusSettled {
+		case ledgerd.KindLocalPaymentIn, ledgerd.KindInternalTransferIn, ledgerd.KindExchangeIn:
+			if x.Status == ledgerd.StatusSettled {
 				b.Current += x.InstructedAmount - x.FeeAmount
 				b.Available += x.InstructedAmount - x.FeeAmount
 			}
 		default:
 			switch x.Status {
-			case fuse.StatusExecuted, fuse.StatusSettled:
+			case ledgerd.StatusExecuted, ledgerd.StatusSettled:
 				b.Current -= x.AmountWithFee
 				b.Available -= x.AmountWithFee
-			case fuse.StatusCreated, fuse.StatusSubmitted:
+			case ledgerd.StatusCreated, ledgerd.StatusSubmitted:
 				b.Available -= x.AmountWithFee
 			}
 		}
