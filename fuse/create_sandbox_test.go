@@ -49,28 +49,38 @@ func TestTheCreateCallsRunAgainstTheSandbox(t *testing.T) {
 	if aed.AccountType != fuse.AccountTypeVirtual || aed.Currency != "AED" {
 		t.Errorf("account read back %+v", aed)
 	}
-	for _, id := range []string{aed.AccountID, usd.AccountID} {
+	for _, id := range []string{aed.ID, usd.ID} {
 		if _, err := e.sb.InboundPayment(sandbox.InboundPayment{AccountID: id, Amount: 1_000_000}); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	pay, err := e.c.CreatePayment(ctx, aed.AccountID, payment(12_345))
-	if err != nil || pay.TransactionID == "" || pay.InstructedAmount != 12_345 || pay.AccountID != aed.AccountID {
+	pay, err := e.c.CreatePayment(ctx, aed.ID, payment(12_345))
+	if err != nil || pay.ID == "" || amount(pay.InstructedAmount) != 12_345 || pay.AccountID != aed.ID ||
+		pay.Type != fuse.TypeLocalPayment || pay.Direction != fuse.DirectionOutbound || pay.State != fuse.StateExecuted {
 		t.Fatalf("CreatePayment = %+v, %v", pay, err)
 	}
 	tr, err := e.c.CreateInternalTransfer(ctx, fuse.CreateInternalTransferRequest{
-		FromAccountID: aed.AccountID, ToAccountID: payroll.AccountID, Amount: 50_000, ExternalReference: "payroll"})
-	if err != nil || tr.AccountID != aed.AccountID || tr.CounterpartAccountID != payroll.AccountID {
+		FromAccountID: aed.ID, ToAccountID: payroll.ID, Amount: 50_000, ExternalReference: "payroll"})
+	if err != nil || tr.AccountID != aed.ID || tr.CounterpartAccountID != payroll.ID || tr.Type != fuse.TypeInternalTransfer {
 		t.Fatalf("CreateInternalTransfer = %+v, %v", tr, err)
 	}
-	q, err := e.c.Quote(ctx, fuse.QuoteRequest{FromAccountID: usd.AccountID, ToAccountID: aed.AccountID, ToAmount: 100_00})
+	q, err := e.c.Quote(ctx, fuse.QuoteRequest{FromAccountID: usd.ID, ToAccountID: aed.ID, ToAmount: 100_00})
 	if err != nil || q.FromCurrency != "USD" || q.ToCurrency != "AED" || q.ToAmount != 100_00 || q.FromAmount <= 0 {
 		t.Fatalf("Quote = %+v, %v", q, err)
 	}
 	x, err := e.c.CreateExchange(ctx, fuse.CreateExchangeRequest{ExternalReference: "fx-1",
-		From: fuse.ExchangeSide{AccountID: usd.AccountID}, To: fuse.ExchangeSide{AccountID: aed.AccountID, Amount: &q.ToAmount}})
-	if err != nil || x.InstructedAmount != q.FromAmount || x.CounterpartAmount == nil || *x.CounterpartAmount != q.ToAmount {
+		From: fuse.ExchangeSide{AccountID: usd.ID}, To: fuse.ExchangeSide{AccountID: aed.ID, Amount: &q.ToAmount}})
+	if err != nil || amount(x.InstructedAmount) != q.FromAmount || amount(x.CounterpartAmount) != q.ToAmount ||
+		x.Type != fuse.TypeFXTransfer || x.Rate != q.ExchangeRate {
 		t.Fatalf("CreateExchange = %+v, %v; quote %+v", x, err, q)
 	}
+}
+
+// amount is *v, or -1 for nil.
+func amount(v *int64) int64 {
+	if v == nil {
+		return -1
+	}
+	return *v
 }

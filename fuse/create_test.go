@@ -41,13 +41,13 @@ func TestCreateAccountWaitsForTheAcceptedAccountToAppear(t *testing.T) {
 		case n < 3: // opened asynchronously: not there yet
 			writeJSON(w, http.StatusNotFound, ErrorBody{Code: "account_not_found", Error: "no", Message: "no"})
 		default:
-			writeJSON(w, http.StatusOK, Account{AccountID: "acc-9", Status: "active"})
+			writeJSON(w, http.StatusOK, Account{ID: "acc-9", Status: AccountOpen})
 		}
 	}}
 	c, sl := newFakeClient(t, &fakeFuse{api: l.serve}, nil)
 	a, err := c.CreateAccount(t.Context(), "cust-1", CreateAccountRequest{
 		AccountName: "Suppliers", AccountType: AccountTypeVirtual, Currency: "AED", ExternalID: "sup-1"})
-	if err != nil || a.AccountID != "acc-9" {
+	if err != nil || a.ID != "acc-9" {
 		t.Fatalf("CreateAccount = %+v, %v", a, err)
 	}
 	want := []string{"POST /v1/customers/cust-1/accounts", "GET /v1/accounts/acc-9", "GET /v1/accounts/acc-9", "GET /v1/accounts/acc-9"}

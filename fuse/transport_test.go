@@ -56,7 +56,7 @@ func okPayment(w http.ResponseWriter, r *http.Request) {
 func withReadBack(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if id, ok := strings.CutPrefix(r.URL.Path, "/v1/transactions/"); ok && r.Method == http.MethodGet {
-			writeJSON(w, http.StatusOK, Transaction{TransactionID: id, Status: StatusCreated})
+			writeJSON(w, http.StatusOK, Transaction{ID: id, Type: TypeLocalPayment, Direction: DirectionOutbound, State: StateCreated})
 			return
 		}
 		next(w, r)
@@ -74,7 +74,7 @@ func TestRetriesOfOnePostReuseItsIdempotencyKey(t *testing.T) {
 	s := &script{steps: []http.HandlerFunc{status(500), status(503), status(409), okPayment}}
 	c, sl := newFakeClient(t, &fakeFuse{api: withReadBack(s.serve)}, nil)
 	tx, err := c.CreatePayment(t.Context(), "acc", paymentReq())
-	if err != nil || tx.TransactionID != "t1" {
+	if err != nil || tx.ID != "t1" {
 		t.Fatalf("CreatePayment = %+v, %v", tx, err)
 	}
 	if len(s.keys) != 4 || s.keys[0] == "" {

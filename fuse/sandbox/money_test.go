@@ -100,12 +100,12 @@ func TestExchangeWithTheToAmountFixedDeliversItExactlyAtTheQuotedCost(t *testing
 	var out fuse.CreateTransactionResponse
 	e.call("POST", "/v1/exchange", fuse.CreateExchangeRequest{ExternalReference: "fx-to",
 		From: fuse.ExchangeSide{AccountID: usd.AccountID}, To: fuse.ExchangeSide{AccountID: aed.AccountID, Amount: &to}}, 201, &out)
-	x := e.getTx(out.TransactionID)
+	x := e.leg(out.TransactionID)
 	if x.InstructedAmount != q.FromAmount || x.CounterpartAmount == nil || *x.CounterpartAmount != q.ToAmount || x.Rate != q.ExchangeRate {
 		t.Errorf("exchange %+v differs from its quote %+v", x, q)
 	}
-	if b := e.getAccount(aed.AccountID).Balance; b.Current != 36_726 {
-		t.Errorf("AED balance %+v, want exactly the 367.26 asked for", b)
+	if st, _ := e.sb.Account(aed.AccountID); st.Balance.Current != 36_726 {
+		t.Errorf("AED balance %+v, want exactly the 367.26 asked for", st.Balance)
 	}
 	// The same priced the other way: 100.01 USD buys floor(367.286725) AED.
 	e.call("GET", "/v1/exchange/quote?from_account="+usd.AccountID+"&to_account="+aed.AccountID+"&from_amount=10001", nil, 200, &q)
@@ -252,6 +252,21 @@ func TestPaymentValidation(t *testing.T) {
 	e.pay(a.AccountID, 99_999) // fee 0: exactly affordable
 	if b := e.getAccount(a.AccountID).Balance; b.Available != 1 {
 		t.Errorf("available %d, want 1", b.Available)
+	}
+}
+
+func TestAPaymentToWireDetailsShowsThemAsItsBeneficiary(t *testing.T) {
+	e := newEnv(t, Options{Seed: 7})
+	usd := e.account("USD", "Dollars")
+	e.fund(usd.AccountID, 100_000)
+	req := testPayment(5_000)
+	req.Beneficiary.AccountIdentifier = fuse.Identifier{Wire: &fuse.WireDetails{AccountNumber: "000123456789", RoutingNumber: "021000021"}}
+	var out fuse.CreateTransactionResponse
+	e.call("POST", "/v1/accounts/"+usd.AccountID+"/payments", req, http.StatusAccepted, &out)
+	got := e.getTx(out.TransactionID)
+	if got.Beneficiary == nil || got.Beneficiary.Identifier.Wire == nil || got.Beneficiary.Identifier.IBAN != "" ||
+		*got.Beneficiary.Identifier.Wire != *req.Beneficiary.AccountIdentifier.Wire || got.Beneficiary.Name != "Fulan AlFulani" {
+		t.Errorf("beneficiary %+v, want the wire details sent", got.Beneficiary)
 	}
 }
 
