@@ -11,11 +11,13 @@
 //
 // Routes: Fuse's token endpoint at /oauth/token (TokenPath), on the same
 // listener as the Fuse API under /v1/ (customers/businesses,
-// customers/individuals, accounts, accounts/{id}, accounts/{id}/payments,
-// accounts/{id}/internal-transfers, accounts/{id}/exchanges,
-// accounts/{id}/transactions, transactions/{id}, and PATCH accounts/{id} to
-// rename); the controls under /sandbox/ (inbound-payments,
-// transactions/{id}/fail, adjustments, accounts, accounts/{id}/rename,
+// customers/individuals, customers/{id}, customers/{id}/accounts (POST
+// and GET), accounts, accounts/{id}, accounts/{id}/payments,
+// internal-transfers, exchange/quote, exchange,
+// accounts/{id}/transactions, transactions, transactions/{id}, and PATCH
+// accounts/{id} to rename); the controls under /sandbox/
+// (inbound-payments, transactions/{id}/fail, adjustments, accounts
+// (any account type, primary too), accounts/{id}/rename,
 // clock, faults, truth, stats, deliveries, events); GET / describes the
 // service. The sandbox's own choices where Fuse publishes nothing (fees,
 // rates, cursors, lifecycle timing, retry policy) are documented next to
