@@ -31,39 +31,29 @@ const (
 
 // CreateBusiness adds a business customer and returns its id.
 func (c *Client) CreateBusiness(ctx context.Context, req CreateBusinessRequest) (string, error) {
-	var out CreateCustomerResponse
-	if err := c.post(ctx, routeCreateBusiness, "/customers/businesses", req, &out); err != nil {
-		return "", fmt.Errorf("create business: %w", err)
-	}
-	if out.ID == "" {
-		return "", fmt.Errorf("create business: %w: no id in the answer", ErrBadResponse)
-	}
-	return out.ID, nil
+	return c.createCustomer(ctx, "create business", routeCreateBusiness, "/customers/businesses", req)
 }
 
 // CreateIndividual adds an individual customer and returns its id.
 func (c *Client) CreateIndividual(ctx context.Context, req CreateIndividualRequest) (string, error) {
+	return c.createCustomer(ctx, "create individual", routeCreateIndividual, "/customers/individuals", req)
+}
+
+// createCustomer POSTs a customer, answered with {id}.
+func (c *Client) createCustomer(ctx context.Context, what, route, path string, req any) (string, error) {
 	var out CreateCustomerResponse
-	if err := c.post(ctx, routeCreateIndividual, "/customers/individuals", req, &out); err != nil {
-		return "", fmt.Errorf("create individual: %w", err)
+	if err := c.post(ctx, route, path, req, &out); err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	if out.ID == "" {
-		return "", fmt.Errorf("create individual: %w: no id in the answer", ErrBadResponse)
+		return "", fmt.Errorf("%s: %w: no id in the answer", what, ErrBadResponse)
 	}
 	return out.ID, nil
 }
 
 // GetCustomer returns one customer with its approval status.
 func (c *Client) GetCustomer(ctx context.Context, customerID string) (Customer, error) {
-	p, err := idPath("/customers/", customerID, "")
-	if err != nil {
-		return Customer{}, fmt.Errorf("get customer: %w", err)
-	}
-	var out Customer
-	if err := c.send(ctx, request{method: http.MethodGet, route: routeGetCustomer, path: p, out: &out}); err != nil {
-		return Customer{}, fmt.Errorf("get customer %s: %w", customerID, err)
-	}
-	return out, nil
+	return getByID[Customer](ctx, c, "customer", routeGetCustomer, "/customers/", customerID)
 }
 
 // CreateAccount asks Fuse to open an account for a customer. Fuse

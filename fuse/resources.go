@@ -37,26 +37,24 @@ func (c *Client) ListAccounts(ctx context.Context, limit int, cursor string) (Pa
 
 // GetAccount returns one account with its balance.
 func (c *Client) GetAccount(ctx context.Context, accountID string) (Account, error) {
-	p, err := idPath("/accounts/", accountID, "")
-	if err != nil {
-		return Account{}, fmt.Errorf("get account: %w", err)
-	}
-	var out Account
-	if err := c.send(ctx, request{method: http.MethodGet, route: routeGetAccount, path: p, out: &out}); err != nil {
-		return Account{}, fmt.Errorf("get account %s: %w", accountID, err)
-	}
-	return out, nil
+	return getByID[Account](ctx, c, "account", routeGetAccount, "/accounts/", accountID)
 }
 
 // GetTransaction returns one transaction in its latest state.
 func (c *Client) GetTransaction(ctx context.Context, transactionID string) (Transaction, error) {
-	p, err := idPath("/transactions/", transactionID, "")
+	return getByID[Transaction](ctx, c, "transaction", routeGetTransaction, "/transactions/", transactionID)
+}
+
+// getByID reads the one object at prefix+id; what names it in errors.
+func getByID[T any](ctx context.Context, c *Client, what, route, prefix, id string) (T, error) {
+	var out T
+	p, err := idPath(prefix, id, "")
 	if err != nil {
-		return Transaction{}, fmt.Errorf("get transaction: %w", err)
+		return out, fmt.Errorf("get %s: %w", what, err)
 	}
-	var out Transaction
-	if err := c.send(ctx, request{method: http.MethodGet, route: routeGetTransaction, path: p, out: &out}); err != nil {
-		return Transaction{}, fmt.Errorf("get transaction %s: %w", transactionID, err)
+	if err := c.send(ctx, request{method: http.MethodGet, route: route, path: p, out: &out}); err != nil {
+		var zero T
+		return zero, fmt.Errorf("get %s %s: %w", what, id, err)
 	}
 	return out, nil
 }

@@ -129,51 +129,50 @@ func (s *Sandbox) createAccount(r *http.Request, body []byte) (int, any, error) 
 // createPayment starts an outbound local payment from the account in the
 // path, in its currency.
 func (s *Sandbox) createPayment(r *http.Request, body []byte) (int, any, error) {
-	var req fuse.CreatePaymentRequest
-	if err := decode(body, &req); err != nil {
-		return 0, nil, err
-	}
-	stamp := s.lockNow()
-	defer s.mu.Unlock()
-	a, err := s.accountLocked(r.PathValue("account_id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	t, err := s.createPaymentLocked(a, req, stamp)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusAccepted, fuse.CreateTransactionResponse{TransactionID: t.TransactionID}, nil
+	return decodeLocked(s, body, func(req fuse.CreatePaymentRequest, stamp time.Time) (int, any, error) {
+		a, err := s.accountLocked(r.PathValue("account_id"))
+		if err != nil {
+			return 0, nil, err
+		}
+		return startedTx(http.StatusAccepted)(s.createPaymentLocked(a, req, stamp))
+	})
 }
 
 func (s *Sandbox) createTransfer(_ *http.Request, body []byte) (int, any, error) {
-	var req fuse.CreateInternalTransferRequest
-	if err := decode(body, &req); err != nil {
-		return 0, nil, err
-	}
-	stamp := s.lockNow()
-	defer s.mu.Unlock()
-	t, err := s.createTransferLocked(req, stamp)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusCreated, fuse.CreateTransactionResponse{TransactionID: t.TransactionID}, nil
+	return decodeLocked(s, body, func(req fuse.CreateInternalTransferRequest, stamp time.Time) (int, any, error) {
+		return startedTx(http.StatusCreated)(s.createTransferLocked(req, stamp))
+	})
 }
 
 // createExchange converts money between two accounts; exactly one of
 // from.amount and to.amount is given (price).
 func (s *Sandbox) createExchange(_ *http.Request, body []byte) (int, any, error) {
-	var req fuse.CreateExchangeRequest
+	return decodeLocked(s, body, func(req fuse.CreateExchangeRequest, stamp time.Time) (int, any, error) {
+		return startedTx(http.StatusCreated)(s.createExchangeLocked(req, stamp))
+	})
+}
+
+// decodeLocked decodes body into a Req and runs fn on it under the lock,
+// with the sandbox time: the shape of a call that starts a transaction.
+func decodeLocked[Req any](s *Sandbox, body []byte, fn func(req Req, stamp time.Time) (int, any, error)) (int, any, error) {
+	var req Req
 	if err := decode(body, &req); err != nil {
 		return 0, nil, err
 	}
 	stamp := s.lockNow()
 	defer s.mu.Unlock()
-	t, err := s.createExchangeLocked(req, stamp)
-	if err != nil {
-		return 0, nil, err
+	return fn(req, stamp)
+}
+
+// startedTx answers a call that started transaction t with status and
+// {transaction_id} [spec], or with err.
+func startedTx(status int) func(t *txn, err error) (int, any, error) {
+	return func(t *txn, err error) (int, any, error) {
+		if err != nil {
+			return 0, nil, err
+		}
+		return status, fuse.CreateTransactionResponse{TransactionID: t.TransactionID}, nil
 	}
-	return http.StatusCreated, fuse.CreateTransactionResponse{TransactionID: t.TransactionID}, nil
 }
 
 // quote answers GET /v1/exchange/quote?from_account&to_account with
