@@ -219,7 +219,7 @@ func (r *runner) summary(res *Result, zipName string) string {
 		"- `%s`: every webhook the listener received: event_id, type, the status sent back, and the row (`events_seq`, `received_at`) in ledgerd's events table.\n"+
 		"- `%s`: how ledgerd stores, refreshes and reuses tokens and handles idempotency, with this run's figures.\n"+
 		"- `%s`: the four files above.\n\n"+
-		"Bodies are masked: IBANs keep their country and last four characters, names their initials, external ids and the client id their last four; secrets and tokens never appear.\n",
+		"Bodies are masked: IBANs keep their country and last four characters, names and address lines their initials, account numbers, external ids and the client id their last four; birth dates, secrets and tokens never appear.\n",
 		FileRequests, FileWebhooks, FileTokenDoc, zipName)
 	return b.String()
 }

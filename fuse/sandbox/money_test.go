@@ -250,8 +250,8 @@ func TestPaymentValidation(t *testing.T) {
 	e.call("POST", "/v1/accounts/00000000-0000-4000-8000-000000000000/payments", pay(5, nil), http.StatusNotFound, nil)
 	e.call("POST", "/v1/accounts/"+a.AccountID+"/payments", []byte(`{"amount":`), http.StatusBadRequest, nil)
 	e.pay(a.AccountID, 99_999) // fee 0: exactly affordable
-	if b := e.getAccount(a.AccountID).Balance; b.Available != 1 {
-		t.Errorf("available %d, want 1", b.Available)
+	if st, _ := e.sb.Account(a.AccountID); st.Balance.Available != 1 {
+		t.Errorf("available %d, want 1", st.Balance.Available)
 	}
 }
 
