@@ -284,7 +284,7 @@ func recompute(tr Truth) map[string]Balance {
 			case ledgerd.StatusExecuted, ledgerd.StatusSettled:
 				b.Current -= x.AmountWithFee
 				b.Available -= x.AmountWithFee
-			case ledgerd.StatusCreated, ledgerd.StatusSubmitted:
+			case ledgerd.StatusCreated, ledgerd.StatusSubmitted, ledgerd.StatusBooked:
 				b.Available -= x.AmountWithFee
 			}
 		}

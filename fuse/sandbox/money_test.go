@@ -267,7 +267,7 @@ func TestBalancesFollowFromTransactionsAcrossAMixedDay(t *testing.T) {
 	tr := e.sb.Truth()
 	n := 0
 	for _, x := range tr.Transactions {
-		if x.Status == ledgerd.StatusCreated || x.Status == ledgerd.StatusSubmitted {
+		if !x.Status.Terminal() {
 			if n++; n%2 == 0 {
 				if _, err := e.sb.Fail(x.TransactionID, ""); err != nil {
 					t.Fatal(err)
