@@ -58,13 +58,9 @@ func TestEveryEventTypeIsEmittedWithExactlyTheSeedFields(t *testing.T) {
 	})
 	e.call("POST", "/sandbox/transactions/"+tr.TransactionID+"/fail", nil, 200, nil)
 
-	e.exchange(a1.AccountID, fuse.CreateExchangeRequest{
-		ToAccountID: u1.AccountID, Amount: 100_000, ExternalReference: "reference-123",
-	})
+	e.exchange(a1.AccountID, u1.AccountID, 100_000, "reference-123")
 	e.sb.Advance(ExchangeExecuteDelay)
-	fx := e.exchange(a1.AccountID, fuse.CreateExchangeRequest{
-		ToAccountID: u1.AccountID, Amount: 5_000,
-	})
+	fx := e.exchange(a1.AccountID, u1.AccountID, 5_000, "")
 	e.call("POST", "/sandbox/transactions/"+fx.TransactionID+"/fail", map[string]string{"reason": "rate expired"}, 200, nil)
 
 	wantOrder := []string{

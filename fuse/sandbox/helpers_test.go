@@ -230,11 +230,13 @@ func (e *env) transfer(from string, req fuse.CreateInternalTransferRequest) Leg 
 	return e.create("/v1/accounts/"+from+"/internal-transfers", req)
 }
 
-// exchange makes an exchange from account from through the API and
-// returns the sandbox's outbound leg.
-func (e *env) exchange(from string, req fuse.CreateExchangeRequest) Leg {
+// exchange converts amount minor units of account from's currency into
+// account to's through the API and returns the sandbox's outbound leg.
+func (e *env) exchange(from, to string, amount int64, ref string) Leg {
 	e.t.Helper()
-	return e.create("/v1/accounts/"+from+"/exchanges", req)
+	return e.create("/v1/accounts/"+from+"/exchanges", fuse.CreateExchangeRequest{
+		ToAccountID: to, Amount: amount, ExternalReference: ref,
+	})
 }
 
 // create sends a create call that starts a transaction and returns the

@@ -322,7 +322,7 @@ func TestOrganisationListingCoversEveryAccountAndFilters(t *testing.T) {
 	e.fund(u.AccountID, 1_000_000)
 	e.pay(a.AccountID, 1_000, "AED")
 	e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 500})
-	e.exchange(u.AccountID, fuse.CreateExchangeRequest{ToAccountID: a.AccountID, Amount: 100})
+	e.exchange(u.AccountID, a.AccountID, 100, "")
 	var tagged Leg
 	e.call("POST", "/sandbox/inbound-payments", map[string]any{
 		"account_id": b.AccountID, "amount": 42, "external_id": "ext-42",

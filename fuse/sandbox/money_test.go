@@ -66,16 +66,14 @@ func TestExchangeConvertsWithFloorAtTheTableRate(t *testing.T) {
 	aed := e.account("AED", "AED Float")
 	jpy := e.account("JPY", "JPY Float")
 	e.fund(usd.AccountID, 1_000_000)
-	first := e.exchange(usd.AccountID, fuse.CreateExchangeRequest{
-		ToAccountID: aed.AccountID, Amount: 10_000, ExternalReference: "reference-123",
-	})
+	first := e.exchange(usd.AccountID, aed.AccountID, 10_000, "reference-123")
 	out := e.getTx(first.TransactionID)
 	if out.Type != fuse.TypeFXTransfer || out.Direction != fuse.DirectionOutbound || out.State != fuse.StateExecuted ||
 		out.Rate != "3.6725" || out.CounterpartAmount == nil || *out.CounterpartAmount != 36_725 || out.CounterpartCurrency != "AED" {
 		t.Fatalf("exchange as the API shows it: %+v", out)
 	}
 	// 12.34 USD at 151.25 JPY is 1866.325 JPY: floor to 1866 yen (exponent 0).
-	yen := e.exchange(usd.AccountID, fuse.CreateExchangeRequest{ToAccountID: jpy.AccountID, Amount: 1234})
+	yen := e.exchange(usd.AccountID, jpy.AccountID, 1234, "")
 	if out := e.getTx(yen.TransactionID); out.CounterpartAmount == nil || *out.CounterpartAmount != 1866 {
 		t.Errorf("USD→JPY counterpart %v, want 1866", out.CounterpartAmount)
 	}
@@ -229,8 +227,9 @@ func TestFailedPaymentRestoresAvailableAndIgnoresLaterSteps(t *testing.T) {
 	if got.State != fuse.StateFailed || got.ExecutedAt != nil || got.FailedAt == nil || !got.FailedAt.Equal(p.CreatedAt.Add(PaymentSubmitDelay)) {
 		t.Errorf("after the execute time: %s, executed_at %v, failed_at %v", got.State, got.ExecutedAt, got.FailedAt)
 	}
-	if string(got.FailureReason) != `"beneficiary bank rejected"` {
-		t.Errorf("failure_reason %s, want the reason given", got.FailureReason)
+	// The reference's PaymentFailure: free text only as the bank's error.
+	if string(got.FailureReason) != `{"bank_error":"beneficiary bank rejected"}` {
+		t.Errorf("failure_reason %s, want the reason given as the bank's error", got.FailureReason)
 	}
 	if b := e.balance(a.AccountID); b != (Balance{Current: 10_000, Available: 10_000}) {
 		t.Errorf("balance %+v", b)
@@ -267,9 +266,7 @@ func TestBalancesFollowFromTransactionsAcrossAMixedDay(t *testing.T) {
 			})
 		case 2:
 			to := accts[2+r.IntN(2)]
-			e.exchange(accts[0].AccountID, fuse.CreateExchangeRequest{
-				ToAccountID: to.AccountID, Amount: 100 + r.Int64N(50_000),
-			})
+			e.exchange(accts[0].AccountID, to.AccountID, 100+r.Int64N(50_000), "")
 		case 3:
 			e.sb.Advance(time.Duration(r.IntN(3000)) * time.Millisecond)
 		}
