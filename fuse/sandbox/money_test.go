@@ -337,3 +337,31 @@ func TestAdjustmentPlantsADiscrepancyWithoutTransactionOrWebhook(t *testing.T) {
 }
 
 func mustBody(_ int, b []byte) []byte { return b }
+
+// An internal transfer is Booked before it settles, as Fuse's transfers
+// are (Created → Booked → Settled), with no webhook for Booked; a booked
+// transfer can still fail.
+func TestInternalTransferIsBookedBeforeItSettlesWithoutAWebhook(t *testing.T) {
+	e := newEnv(t, Options{Seed: 12})
+	a, b := e.account("AED", "Ops"), e.account("AED", "Payroll")
+	e.fund(a.AccountID, 10_000)
+	tr := e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 1_000, Reference: "rent"})
+	doomed := e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 500, Reference: "fee"})
+	events := len(e.sb.Events())
+	e.sb.Advance(TransferBookDelay)
+	if got := e.getTx(tr.TransactionID); got.State != fuse.StateBooked || got.SettledAt != nil {
+		t.Fatalf("after %s: state %s settled_at %v, want Booked and no settled_at", TransferBookDelay, got.State, got.SettledAt)
+	}
+	if n := len(e.sb.Events()); n != events {
+		t.Errorf("%d events for Booked, want none", n-events)
+	}
+	var failed Leg
+	e.call("POST", "/sandbox/transactions/"+doomed.TransactionID+"/fail", map[string]string{"reason": "limits"}, 200, &failed)
+	if failed.Status != ledgerd.StatusFailed {
+		t.Errorf("booked transfer after fail: %s, want failed", failed.Status)
+	}
+	e.sb.Advance(TransferSettleDelay)
+	if got := e.getTx(tr.TransactionID); got.State != fuse.StateSettled || got.SettledAt == nil {
+		t.Errorf("after %s: state %s settled_at %v, want Settled with its time", TransferSettleDelay, got.State, got.SettledAt)
+	}
+}
