@@ -324,7 +324,8 @@ func (f *fuseTx) stateAt(asOf time.Time) lifeState {
 
 func outbound(kind string) bool {
 	switch ledgerd.Kind(kind) {
-	case ledgerd.KindLocalPaymentOut, ledgerd.KindInternalTransferOut, ledgerd.KindExchangeOut:
+	case ledgerd.KindLocalPaymentOut, ledgerd.KindInternalTransferOut, ledgerd.KindExchangeOut,
+		ledgerd.KindFeeDebit, ledgerd.KindReturnOut:
 		return true
 	}
 	return false
