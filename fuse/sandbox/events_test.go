@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -44,20 +43,20 @@ func TestEveryEventTypeIsEmittedWithExactlyTheSeedFields(t *testing.T) {
 
 	p := e.pay(a1.AccountID, 51239)
 	e.sb.Advance(PaymentExecuteDelay)
-	if got := e.getTx(p.TransactionID).Status; got != ledgerd.StatusExecuted {
+	if got := e.getTx(p.TransactionID).State; got != fuse.StateExecuted {
 		t.Fatalf("payment status after %s: %s", PaymentExecuteDelay, got)
 	}
 	pf := e.pay(a1.AccountID, 1000)
 	e.call("POST", "/sandbox/transactions/"+pf.TransactionID+"/fail", map[string]string{"reason": "Manual failure in Portal"}, 200, nil)
 
-	tr := e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a1.AccountID, ToAccountID: a2.AccountID, Amount: 1_000_000, ExternalReference: "transfer-1", ExternalID: "01JDHZK7QKF0WWQG43WNFQ3YCX"})
+	e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a1.AccountID, ToAccountID: a2.AccountID, Amount: 1_000_000, ExternalReference: "transfer-1", ExternalID: "01JDHZK7QKF0WWQG43WNFQ3YCX"})
 	e.sb.Advance(TransferSettleDelay)
-	tr = e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a1.AccountID, ToAccountID: a2.AccountID, Amount: 500, ExternalReference: "transfer-2"})
+	tr := e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a1.AccountID, ToAccountID: a2.AccountID, Amount: 500, ExternalReference: "transfer-2"})
 	e.call("POST", "/sandbox/transactions/"+tr.TransactionID+"/fail", nil, 200, nil)
 
-	fx := e.exchange(a1.AccountID, u1.AccountID, 100_000, "reference-123")
+	e.exchange(a1.AccountID, u1.AccountID, 100_000, "reference-123")
 	e.sb.Advance(ExchangeExecuteDelay)
-	fx = e.exchange(a1.AccountID, u1.AccountID, 5_000, "")
+	fx := e.exchange(a1.AccountID, u1.AccountID, 5_000, "")
 	e.call("POST", "/sandbox/transactions/"+fx.TransactionID+"/fail", map[string]string{"reason": "rate expired"}, 200, nil)
 
 	wantOrder := []string{

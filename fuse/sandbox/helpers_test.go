@@ -295,6 +295,17 @@ func (e *env) getAccount(id string) fuse.Account {
 	return a
 }
 
+// balance is the account's balance as the API shows it: current_balance
+// and available_balance of GET /v1/accounts/{id}, both required.
+func (e *env) balance(id string) Balance {
+	e.t.Helper()
+	a := e.getAccount(id)
+	if a.CurrentBalance == nil || a.AvailableBalance == nil {
+		e.t.Fatalf("account %s: a balance is missing: %+v", id, a)
+	}
+	return Balance{Current: *a.CurrentBalance, Available: *a.AvailableBalance}
+}
+
 func (e *env) getTx(id string) fuse.Transaction {
 	e.t.Helper()
 	var tx fuse.Transaction
@@ -344,7 +355,7 @@ func recompute(tr Truth) map[string]Balance {
 			case ledgerd.StatusExecuted, ledgerd.StatusSettled:
 				b.Current -= x.AmountWithFee
 				b.Available -= x.AmountWithFee
-			case ledgerd.StatusCreated, ledgerd.StatusSubmitted:
+			case ledgerd.StatusCreated, ledgerd.StatusSubmitted, ledgerd.StatusBooked:
 				b.Available -= x.AmountWithFee
 			}
 		}
