@@ -201,7 +201,7 @@ func TestAListingWithoutTheEnvelopeIsAnError(t *testing.T) {
 		c := &Client{}
 		o := outcome{status: 200, body: []byte(body)}
 		var tp Page[Transaction]
-		errT := c.decode(request{out: &tp}, "GET /accounts/a/transactions", o)
+		errT := c.decode(request{out: (*transactionPage)(&tp)}, "GET /accounts/a/transactions", o)
 		var ap Page[Account]
 		errA := c.decode(request{out: &ap}, "GET /accounts", o)
 		for _, err := range []error{errT, errA} {
