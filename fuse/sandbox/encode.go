@@ -278,11 +278,12 @@ func appendTransactionJSON(dst []byte, t *fuse.Transaction) ([]byte, bool) {
 	e.time(`,"settled_at":`, t.SettledAt)
 	if len(t.FailureReason) > 0 {
 		// encoding/json checks and compacts a RawMessage, escaping HTML:
-		// a plain string (the sandbox's reasons) is copied, anything else
+		// a reason it would copy as it is (the sandbox's, a plain string
+		// or {"bank_error": plain string}) is copied here, anything else
 		// is left to it.
 		e.dst = append(e.dst, `,"failure_reason":`...)
 		e.dst = append(e.dst, t.FailureReason...)
-		e.ok = e.ok && isPlainJSONString(t.FailureReason)
+		e.ok = e.ok && isPlainFailure(t.FailureReason)
 	}
 	e.optStr(`,"counterpart_account_id":`, t.CounterpartAccountID)
 	e.int(`,"counterpart_amount":`, t.CounterpartAmount)
@@ -305,18 +306,39 @@ func appendTransactionJSON(dst []byte, t *fuse.Transaction) ([]byte, bool) {
 	return e.dst, e.ok
 }
 
-// isPlainJSONString reports whether b is a JSON string of plainJSON bytes
-// only, which encoding/json copies as it is.
-func isPlainJSONString(b []byte) bool {
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+// isPlainFailure reports whether b is a failure reason encoding/json
+// copies as it is: a JSON string of plainJSON bytes, or an object of one
+// member whose key and value are such strings, without white space.
+func isPlainFailure(b []byte) bool {
+	if n := plainStringLen(b); n > 0 {
+		return n == len(b)
+	}
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return false
 	}
-	for _, c := range b[1 : len(b)-1] {
-		if !plainJSON[c] {
-			return false
+	b = b[1 : len(b)-1]
+	k := plainStringLen(b)
+	if k == 0 || k >= len(b) || b[k] != ':' {
+		return false
+	}
+	return plainStringLen(b[k+1:]) == len(b)-k-1
+}
+
+// plainStringLen is the length of the JSON string of plainJSON bytes that
+// b starts with, or 0.
+func plainStringLen(b []byte) int {
+	if len(b) < 2 || b[0] != '"' {
+		return 0
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case !plainJSON[c]:
+			return 0
 		}
 	}
-	return true
+	return 0
 }
 
 // isValidNumber is encoding/json's check of a json.Number: the JSON number
