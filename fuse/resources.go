@@ -42,21 +42,33 @@ func (c *Client) GetAccount(ctx context.Context, accountID string) (Account, err
 
 // GetTransaction returns one transaction in its latest state.
 func (c *Client) GetTransaction(ctx context.Context, transactionID string) (Transaction, error) {
-	return getByID[Transaction](ctx, c, "transaction", routeGetTransaction, "/transactions/", transactionID)
+	var out Transaction
+	if err := getInto(ctx, c, "transaction", routeGetTransaction, "/transactions/", transactionID, (*transactionObject)(&out)); err != nil {
+		return Transaction{}, err
+	}
+	return out, nil
 }
 
 // getByID reads the one object at prefix+id; what names it in errors.
 func getByID[T any](ctx context.Context, c *Client, what, route, prefix, id string) (T, error) {
 	var out T
-	p, err := idPath(prefix, id, "")
-	if err != nil {
-		return out, fmt.Errorf("get %s: %w", what, err)
-	}
-	if err := c.send(ctx, request{method: http.MethodGet, route: route, path: p, out: &out}); err != nil {
+	if err := getInto(ctx, c, what, route, prefix, id, &out); err != nil {
 		var zero T
-		return zero, fmt.Errorf("get %s %s: %w", what, id, err)
+		return zero, err
 	}
 	return out, nil
+}
+
+// getInto decodes the object at prefix+id into out.
+func getInto(ctx context.Context, c *Client, what, route, prefix, id string, out any) error {
+	p, err := idPath(prefix, id, "")
+	if err != nil {
+		return fmt.Errorf("get %s: %w", what, err)
+	}
+	if err := c.send(ctx, request{method: http.MethodGet, route: route, path: p, out: out}); err != nil {
+		return fmt.Errorf("get %s %s: %w", what, id, err)
+	}
+	return nil
 }
 
 // ListTransactionsParams selects a page of a transaction listing. Every
@@ -117,7 +129,7 @@ func (c *Client) ListTransactions(ctx context.Context, accountID string, params 
 		return Page[Transaction]{}, fmt.Errorf("list transactions: %w", err)
 	}
 	var out Page[Transaction]
-	err = c.send(ctx, request{method: http.MethodGet, route: routeListTransactions, path: p, query: q, out: &out})
+	err = c.send(ctx, request{method: http.MethodGet, route: routeListTransactions, path: p, query: q, out: (*transactionPage)(&out)})
 	if err != nil {
 		return Page[Transaction]{}, fmt.Errorf("list transactions of %s: %w", accountID, err)
 	}
@@ -133,7 +145,7 @@ func (c *Client) ListOrgTransactions(ctx context.Context, params ListTransaction
 		return Page[Transaction]{}, fmt.Errorf("list organisation transactions: %w", err)
 	}
 	var out Page[Transaction]
-	err = c.send(ctx, request{method: http.MethodGet, route: routeListOrgTransactions, path: "/transactions", query: q, out: &out})
+	err = c.send(ctx, request{method: http.MethodGet, route: routeListOrgTransactions, path: "/transactions", query: q, out: (*transactionPage)(&out)})
 	if err != nil {
 		return Page[Transaction]{}, fmt.Errorf("list organisation transactions: %w", err)
 	}

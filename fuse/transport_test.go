@@ -179,11 +179,11 @@ func TestRetriesAreBoundedByMaxRetries(t *testing.T) {
 func TestAnAttemptPastTheTimeoutIsRetried(t *testing.T) {
 	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 	s := &script{steps: []http.HandlerFunc{hang, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, Account{AccountID: "a"})
+		writeJSON(w, 200, Account{ID: "a"})
 	}}}
 	c, _ := newFakeClient(t, &fakeFuse{api: s.serve}, func(cfg *Config) { cfg.Timeout = 100 * time.Millisecond })
 	a, err := c.GetAccount(t.Context(), "a")
-	if err != nil || a.AccountID != "a" || s.n != 2 {
+	if err != nil || a.ID != "a" || s.n != 2 {
 		t.Fatalf("GetAccount = %+v, %v after %d requests", a, err, s.n)
 	}
 }
