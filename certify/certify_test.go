@@ -211,13 +211,9 @@ func TestCertifyPassesAgainstTheBuiltInSandboxAndTheEvidenceHoldsUp(t *testing.T
 	t.Run("create calls: the published routes, 201 or 202 with an id, then the object read back", func(t *testing.T) {
 		type call struct{ method, path string }
 		steps := map[string][]call{}
-		var order []string
 		for _, l := range reqs {
 			if l.tokenRequest() || l.Attempt != 1 || l.Step == stepConflict {
 				continue
-			}
-			if _, ok := steps[l.Step]; !ok {
-				order = append(order, l.Step)
 			}
 			steps[l.Step] = append(steps[l.Step], call{l.Method, pathPattern(l.Path)})
 			if l.Status/100 != 2 {
