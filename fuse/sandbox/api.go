@@ -47,6 +47,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	api("POST", "/accounts/{account_id}/internal-transfers", routeMutate, s.createTransfer)
 	api("POST", "/accounts/{account_id}/exchanges", routeMutate, s.createExchange)
 	api("GET", "/accounts/{account_id}/transactions", routeListing, s.listTransactions)
+	api("GET", "/accounts/{account_id}/history", routeRead, s.accountHistory)
 	api("GET", "/transactions/{transaction_id}", routeRead, s.getTransaction)
 	s.simulateRoutes(api)
 	s.controlRoutes(m)

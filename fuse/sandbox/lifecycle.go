@@ -108,6 +108,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
+		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, fuse.StatusExecuted, stamp)
 		s.emitLocked("outbound_local_payment_executed", paymentStep{
 			AccountID: t.AccountID, TransactionID: t.TransactionID,
@@ -118,6 +119,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
+		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, fuse.StatusSettled, stamp)
 		in := s.inboundLegLocked(t, fuse.KindInternalTransferIn, t.InstructedAmount, stamp)
 		s.emitLocked("internal_transfer_settled", paymentStep{
@@ -134,6 +136,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
+		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, fuse.StatusExecuted, stamp)
 		in := s.inboundLegLocked(t, fuse.KindExchangeIn, *t.CounterpartAmount, stamp)
 		src := t.InstructedAmount
@@ -182,6 +185,7 @@ func (s *Sandbox) inboundLegLocked(out *txn, kind string, amount int64, stamp ti
 	}
 	in.pair, out.pair = out, in
 	dst.Balance.Current += amount
+	s.noteBalanceLocked(dst, stamp)
 	dst.Balance.Available += amount
 	s.addTxLocked(in)
 	return in

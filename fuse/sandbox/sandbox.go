@@ -13,8 +13,8 @@
 // listener as the Fuse API under /v1/ (customers/businesses,
 // customers/individuals, accounts, accounts/{id}, accounts/{id}/payments,
 // accounts/{id}/internal-transfers, accounts/{id}/exchanges,
-// accounts/{id}/transactions, transactions/{id}, and PATCH accounts/{id} to
-// rename); the controls under /sandbox/ (inbound-payments,
+// accounts/{id}/transactions, accounts/{id}/history, transactions/{id}, and
+// PATCH accounts/{id} to rename); the controls under /sandbox/ (inbound-payments,
 // transactions/{id}/fail, adjustments, accounts, accounts/{id}/rename,
 // clock, faults, truth, stats, deliveries, events); GET / describes the
 // service. The sandbox's own choices where Fuse publishes nothing (fees,
@@ -80,6 +80,10 @@ type Options struct {
 	Logger *slog.Logger
 	// HTTPClient delivers webhooks; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
+	// HistoryZone is the time zone whose days the balance history
+	// (GET /accounts/{id}/history) closes; nil means UTC. Fuse does not
+	// document its day boundary [model].
+	HistoryZone *time.Location
 }
 
 // Sandbox is the emulator. It is an http.Handler and safe for concurrent
@@ -111,6 +115,8 @@ type Sandbox struct {
 	silent      bool   // Generate without webhooks: emit nothing
 	manualSteps bool   // Generate applies lifecycle steps itself, with historical stamps
 	encScratch  []byte // encodedLocked's reusable buffer (encode.go)
+
+	journals map[*account]*balanceJournal // current balance by day (history.go)
 
 	events     []Event
 	queue      deliveryHeap
