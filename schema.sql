@@ -482,3 +482,109 @@ CREATE TABLE write_probe (
   id        INTEGER PRIMARY KEY CHECK (id = 1),
   probed_at TEXT NOT NULL
 ) STRICT;
+
+-- version 7: fee debits, returned payments, booked transfers, new break categories
+-- Fuse's published API has two more transaction types (fee_debit; a
+-- local_return_payment in either direction), a state of its own for
+-- internal transfers (Booked: pending, like submitted), and says how a
+-- payment's fee is taken (fee_source). The reconciler gains two break
+-- categories: closing_balance_drift (a day's closing balance at Fuse
+-- against the ledger's) and unknown_transaction (a Fuse transaction of a
+-- type or state ledgerd does not know: kept and reported, never booked).
+--
+-- New columns of fuse_transactions, NULL until an observation says them
+-- (the first value kept, a different later one an observation conflict):
+--   fee_source     how the payment's entry books its fee:
+--                  'included_in_payment' (inside the payment's entry; a
+--                  payment that has a fee and whose source nobody said is
+--                  booked so, and recorded so, when its entry is written),
+--                  'primary_account' (not in the payment's entry: Fuse
+--                  takes it as a separate fee_debit);
+--   returned_id    a returned payment's returned_id: the payment it returns;
+--   fee_target_id  a fee_debit's fee_target.reference: the transaction the
+--                  fee is for.
+ALTER TABLE fuse_transactions ADD COLUMN fee_source TEXT
+  CHECK (fee_source IS NULL OR fee_source IN ('included_in_payment', 'primary_account'));
+ALTER TABLE fuse_transactions ADD COLUMN returned_id TEXT;
+ALTER TABLE fuse_transactions ADD COLUMN fee_target_id TEXT;
+-- A payment booked with its fee inside looks here for a fee_debit that
+-- names it (the fee must not be booked twice). Partial: fee debits only.
+CREATE INDEX fuse_transactions_fee_target ON fuse_transactions (fee_target_id)
+  WHERE fee_target_id IS NOT NULL;
+-- Loosening the CHECKs on kind, status and category. SQLite cannot ALTER
+-- a CHECK; of its two documented ways (lang_altertable.html, "Making
+-- Other Kinds Of Table Schema Changes") this is the one for "removing
+-- CHECK ... constraints": edit the CREATE text in sqlite_schema under
+-- PRAGMA writable_schema. It rewrites no row, so it is sound exactly when
+-- every row already satisfies the new text, which holds because each new
+-- CHECK admits a superset of the old one's values; and it costs nothing
+-- whatever the size of the file. The other way, rebuilding both tables,
+-- would copy every transaction and rebuild every index on it, and cannot
+-- be done here at all: it needs foreign_keys OFF, which a transaction
+-- cannot switch (entries reference fuse_transactions, recon_run_breaks
+-- references breaks; dropping the old table would break those references
+-- inside the transaction that migrates).
+-- Three things make the edit safe:
+--   * modernc.org/sqlite leaves SQLITE_DBCONFIG_DEFENSIVE off (were it on,
+--     the UPDATE below would fail, and with it this version: nothing half
+--     done);
+--   * writable_schema = RESET makes this connection read the schema
+--     again; every DDL statement of this version (the ALTERs above,
+--     v_transactions below) moves schema_version on, so every other
+--     connection to the file, open before the upgrade or not, reads the
+--     new CHECKs at its next statement (the documented procedure's
+--     "increment the schema version" step, which a plain SQL section
+--     cannot do with PRAGMA schema_version = N);
+--   * the edit replaces fragments that occur once in the CREATE text, and
+--     the check at the end of this section fails the version (it runs in
+--     one transaction) unless every new CHECK is in place and no old one
+--     is left; `ledgerd verify` runs integrity_check, which checks every
+--     row against the CHECKs.
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema SET sql = replace(replace(sql,
+    '''internal_transfer_in'', ''exchange_out'', ''exchange_in''))',
+    '''internal_transfer_in'', ''exchange_out'', ''exchange_in'',
+                           ''fee_debit'', ''local_return_payment_in'', ''local_return_payment_out''))'),
+    'CHECK (status IN (''created'', ''submitted'', ''executed'', ''settled'', ''failed''))',
+    'CHECK (status IN (''created'', ''submitted'', ''booked'', ''executed'', ''settled'', ''failed''))')
+  WHERE type = 'table' AND name = 'fuse_transactions';
+UPDATE sqlite_schema SET sql = replace(sql,
+    '''status_conflict'', ''unbalanced_entry'', ''too_many_breaks''))',
+    '''status_conflict'', ''unbalanced_entry'', ''too_many_breaks'',
+                        ''closing_balance_drift'', ''unknown_transaction''))')
+  WHERE type = 'table' AND name = 'breaks';
+PRAGMA writable_schema = RESET;
+
+DROP VIEW v_transactions;
+CREATE VIEW v_transactions AS
+  -- Every Fuse transaction with its ledger entry state ('none' when no entry
+  -- exists yet: amounts or currency still unknown). fee_source says how
+  -- a payment's fee is booked, returned_id which payment a return brings
+  -- back, fee_target_id which transaction a fee debit is for.
+  SELECT t.transaction_id, t.kind, t.account_id, t.counterpart_account_id, t.currency,
+         t.instructed_amount, t.fee_amount, t.amount_with_fee,
+         t.counterpart_currency, t.counterpart_amount, t.rate,
+         t.status, t.status_at, t.created_at,
+         COALESCE(e.state, 'none') AS entry_state,
+         t.reference, t.external_reference, t.external_id, t.failure_reason, t.source,
+         t.fee_source, t.returned_id, t.fee_target_id
+    FROM fuse_transactions t
+    LEFT JOIN entries e ON e.transaction_id = t.transaction_id;
+
+-- The check: one row per table whose CREATE text holds every new value
+-- and none of the old lists. Fewer than two, and the INSERT fails, and
+-- with it this version.
+CREATE TEMP TABLE v7_schema_check (
+  -- Scratch: fails the upgrade unless both CHECKs were edited.
+  edited INTEGER NOT NULL CHECK (edited = 2)
+) STRICT;
+INSERT INTO v7_schema_check
+  SELECT count(*) FROM sqlite_schema
+   WHERE type = 'table'
+     AND ((name = 'fuse_transactions' AND instr(sql, '''fee_debit''') > 0
+           AND instr(sql, '''local_return_payment_in''') > 0 AND instr(sql, '''local_return_payment_out''') > 0
+           AND instr(sql, '''submitted'', ''booked''') > 0
+           AND instr(sql, '''exchange_in''))') = 0 AND instr(sql, '''submitted'', ''executed''') = 0)
+       OR (name = 'breaks' AND instr(sql, '''closing_balance_drift''') > 0
+           AND instr(sql, '''unknown_transaction''') > 0 AND instr(sql, '''too_many_breaks''))') = 0));
+DROP TABLE v7_schema_check;

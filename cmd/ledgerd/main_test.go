@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/sethvargo/go-envconfig"
@@ -412,5 +413,37 @@ func TestQuarantineListPrintsNoControlCharacters(t *testing.T) {
 	code, out, _ := ledgerdRun(t, map[string]string{"LEDGERD_DB": path}, "quarantine", "list")
 	if code != 0 || strings.ContainsAny(out, "\x1b\a") || !strings.Contains(out, `\x1b[2J`) {
 		t.Errorf("quarantine list: exit %d\n%q", code, out)
+	}
+}
+
+// TestMigrateUpgradesAVersion6File: `ledgerd migrate` brings a file that
+// an earlier ledgerd left at schema version 6 to version 7 (the version
+// that loosens CHECKs by editing the schema), and verify then passes.
+func TestMigrateUpgradesAVersion6File(t *testing.T) {
+	cut := strings.Index(ledgerd.SchemaSQL, "\n-- version 7:")
+	if cut < 0 || ledger.SchemaVersion() < 7 {
+		t.Fatal("schema.sql has no version 7 section")
+	}
+	path := filepath.Join(t.TempDir(), "v6.db")
+	db, err := sql.Open("sqlite", "file:"+ledger.URIPath(path)+"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{ledgerd.SchemaSQL[:cut], "PRAGMA user_version = 6"} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	env := map[string]string{"LEDGERD_DB": path}
+	code, out, errOut := ledgerdRun(t, env, "migrate")
+	if want := "schema version " + strconv.Itoa(ledger.SchemaVersion()); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("migrate of a version-6 file: exit %d, want 0 and %q\n%s%s", code, want, out, errOut)
+	}
+	if code, out, errOut := ledgerdRun(t, env, "verify"); code != 0 {
+		t.Errorf("verify after migrating a version-6 file: exit %d\n%s%s", code, out, errOut)
 	}
 }
