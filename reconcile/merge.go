@@ -63,6 +63,7 @@ type merger struct {
 	job  accountJob
 	tx   *sql.Tx
 	curs map[ledgerd.Currency]*currencyTotals
+	days *dayCheck // the daily check's days (closing.go); nil: none
 }
 
 func (m *merger) cur(c ledgerd.Currency) *currencyTotals {
@@ -130,9 +131,12 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 		set = s
 	}
 	defer set.close()
+	days, err := st.readHistory(ctx, job)
+	if err != nil {
+		return err
+	}
 
 	var tx *sql.Tx
-	var err error
 	if cap(st.ledger) > 0 {
 		var b *bulkReader
 		select {
@@ -149,7 +153,7 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 		return fmt.Errorf("read ledger: %w", err)
 	}
 	defer tx.Rollback()
-	m := &merger{st: st, job: job, tx: tx, curs: map[ledgerd.Currency]*currencyTotals{}}
+	m := &merger{st: st, job: job, tx: tx, curs: map[ledgerd.Currency]*currencyTotals{}, days: days}
 	if err := m.readBalances(ctx); err != nil {
 		return err
 	}
@@ -195,7 +199,10 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 			return fmt.Errorf("merge account %s: %w", job.id, err)
 		}
 	}
-	return m.finish(ctx)
+	if err := m.finish(ctx); err != nil {
+		return err
+	}
+	return m.closingChecks(ctx, days)
 }
 
 func (m *merger) readBalances(ctx context.Context) error {
@@ -238,6 +245,9 @@ func (m *merger) accountChecks(ctx context.Context) error {
 func (m *merger) correct(l *ledgerTx) (totals, error) {
 	t, err := l.totals(m.st.asOfS)
 	if err != nil {
+		return t, err
+	}
+	if err := m.days.note(l); err != nil {
 		return t, err
 	}
 	if l.Currency.Valid && (t.postedCorr != 0 || t.pendingCorr != 0) {
