@@ -114,7 +114,8 @@ func (c *dayCheck) note(l *ledgerTx) error {
 // balances, from the account's running posted balance in the check's
 // currency (read by the merge in the same snapshot), and reports one
 // closing_balance_drift break naming the first day that differs.
-func (m *merger) closingChecks(ctx context.Context, c *dayCheck) error {
+func (m *merger) closingChecks(ctx context.Context) error {
+	c := m.days
 	if c == nil || len(c.days) == 0 {
 		return nil
 	}

@@ -202,7 +202,7 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 	if err := m.finish(ctx); err != nil {
 		return err
 	}
-	return m.closingChecks(ctx, days)
+	return m.closingChecks(ctx)
 }
 
 func (m *merger) readBalances(ctx context.Context) error {
