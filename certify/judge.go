@@ -337,7 +337,7 @@ func (r *runner) judgeIdempotency() {
 	}
 	count := 0
 	for _, t := range r.pages.listed {
-		if t.ExternalID == r.idem.externalID {
+		if t.ExternalID != nil && *t.ExternalID == r.idem.externalID {
 			count++
 		}
 	}

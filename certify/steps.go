@@ -301,10 +301,10 @@ func (r *runner) createAccounts(ctx context.Context) {
 		r.fail("1.2", "%v", err)
 		return
 	}
-	r.accountA = a.AccountID
-	r.ourAccounts[a.AccountID] = true
+	r.accountA = a.ID
+	r.ourAccounts[a.ID] = true
 	r.triggers["account_opened"] = "POST /accounts (" + stepAccount + ")"
-	r.pass("1.2", "%s %s account %s opened, status %s", a.Currency, a.AccountType, a.AccountID, a.Status)
+	r.pass("1.2", "%s %s account %s opened, status %s", a.Currency, a.AccountType, a.ID, a.Status)
 
 	b, err := open(withStep(ctx, stepSecondAccount), "Certify Settlement Account", "payment")
 	if err != nil {
@@ -312,8 +312,8 @@ func (r *runner) createAccounts(ctx context.Context) {
 		r.progressf("certify: second account: %v", err)
 		return
 	}
-	r.accountB = b.AccountID
-	r.ourAccounts[b.AccountID] = true
+	r.accountB = b.ID
+	r.ourAccounts[b.ID] = true
 }
 
 // fund brings money in, so that the payments and the transfer can go out.
@@ -364,7 +364,7 @@ func (r *runner) initiatePayment(ctx context.Context) {
 		return
 	}
 	r.payment = t
-	r.ourTxs[t.TransactionID] = true
+	r.ourTxs[t.ID] = true
 	for _, e := range []string{"outbound_local_payment_created", "outbound_local_payment_submitted", "outbound_local_payment_executed"} {
 		r.triggers[e] = "POST /accounts/{id}/payments (" + stepPayment + ")"
 	}
@@ -372,7 +372,7 @@ func (r *runner) initiatePayment(ctx context.Context) {
 		r.triggers["outbound_local_payment_submitted"] += ", sandbox clock advanced " + lifecycleAdvance.String()
 		r.triggers["outbound_local_payment_executed"] += ", sandbox clock advanced " + lifecycleAdvance.String()
 	}
-	r.pass("1.3", "payment %s of %d %s created, status %s", t.TransactionID, t.InstructedAmount, t.Currency, t.Status)
+	r.pass("1.3", "payment %s of %d %s created, state %s", t.ID, deref(t.InstructedAmount), t.Currency, t.State)
 }
 
 func (r *runner) failPayment(ctx context.Context) {
@@ -386,10 +386,10 @@ func (r *runner) failPayment(ctx context.Context) {
 		r.progressf("certify: payment to fail: %v", err)
 		return
 	}
-	r.failTxID = t.TransactionID
-	r.ourTxs[t.TransactionID] = true
+	r.failTxID = t.ID
+	r.ourTxs[t.ID] = true
 	if r.ctl.available {
-		if err := r.ctl.fail(ctx, t.TransactionID, "certify: failed on purpose"); err != nil {
+		if err := r.ctl.fail(ctx, t.ID, "certify: failed on purpose"); err != nil {
 			r.rootCause["outbound_local_payment_failed"] = err.Error()
 			r.progressf("certify: %v", err)
 			return
@@ -399,9 +399,9 @@ func (r *runner) failPayment(ctx context.Context) {
 	}
 	r.triggers["outbound_local_payment_failed"] = "payment failed from the Fuse portal"
 	r.progressf("ACTION in the Fuse portal: fail payment %s (account %s) before it executes.\n"+
-		"  certify waits up to %s for its outbound_local_payment_failed webhook.", t.TransactionID, r.accountA, r.o.WebhookWait)
+		"  certify waits up to %s for its outbound_local_payment_failed webhook.", t.ID, r.accountA, r.o.WebhookWait)
 	if !r.waitFor(ctx, func(d hookDelivery) bool {
-		return d.Type == "outbound_local_payment_failed" && r.refersTo(d, t.TransactionID)
+		return d.Type == "outbound_local_payment_failed" && r.refersTo(d, t.ID)
 	}) {
 		r.rootCause["outbound_local_payment_failed"] = "the payment was not failed within " + r.o.WebhookWait.String()
 	}
@@ -429,8 +429,8 @@ func (r *runner) transfer(ctx context.Context) {
 		r.progressf("certify: internal transfer: %v", err)
 		return
 	}
-	r.transferID = t.TransactionID
-	r.ourTxs[t.TransactionID] = true
+	r.transferID = t.ID
+	r.ourTxs[t.ID] = true
 	for _, e := range []string{"internal_transfer_created", "inbound_internal_transfer_settled", "internal_transfer_settled"} {
 		r.triggers[e] = "POST /accounts/{id}/internal-transfers (" + stepTransfer + ")"
 	}
@@ -454,8 +454,8 @@ func (r *runner) idempotency(ctx context.Context) {
 			r.idem.err = err
 			break
 		}
-		r.idem.ids = append(r.idem.ids, t.TransactionID)
-		r.ourTxs[t.TransactionID] = true
+		r.idem.ids = append(r.idem.ids, t.ID)
+		r.ourTxs[t.ID] = true
 	}
 	other := req
 	other.Amount++
@@ -472,15 +472,15 @@ func (r *runner) retrieve(ctx context.Context) {
 	} else if a, err := r.client.GetAccount(withStep(ctx, stepGetAccount), r.accountA); err != nil {
 		r.fail("1.4", "%v", err)
 	} else {
-		r.pass("1.4", "account %s: %s, balance current %d available %d %s", a.AccountID, a.Status,
-			a.Balance.Current, a.Balance.Available, a.Currency)
+		r.pass("1.4", "account %s: %s, balance current %d available %d %s", a.ID, a.Status,
+			deref(a.CurrentBalance), deref(a.AvailableBalance), a.Currency)
 	}
-	if r.payment.TransactionID == "" {
+	if r.payment.ID == "" {
 		r.blocked("1.5", "payment")
-	} else if t, err := r.client.GetTransaction(withStep(ctx, stepGetTx), r.payment.TransactionID); err != nil {
+	} else if t, err := r.client.GetTransaction(withStep(ctx, stepGetTx), r.payment.ID); err != nil {
 		r.fail("1.5", "%v", err)
 	} else {
-		r.pass("1.5", "transaction %s: %s, status %s", t.TransactionID, t.Kind, t.Status)
+		r.pass("1.5", "transaction %s: %s %s, state %s", t.ID, t.Type, t.Direction, t.State)
 	}
 }
 
@@ -501,10 +501,10 @@ func (r *runner) list(ctx context.Context) {
 		r.pages.pages++
 		r.pages.cursors = append(r.pages.cursors, p.Cursor)
 		for _, t := range p.Data {
-			if seen[t.TransactionID] {
-				r.pages.err = fmt.Errorf("transaction %s listed twice", t.TransactionID)
+			if seen[t.ID] {
+				r.pages.err = fmt.Errorf("transaction %s listed twice", t.ID)
 			}
-			seen[t.TransactionID] = true
+			seen[t.ID] = true
 			r.pages.listed = append(r.pages.listed, t)
 		}
 	}
@@ -527,4 +527,12 @@ func (r *runner) list(ctx context.Context) {
 		r.pass("1.6", "%d transactions in %d pages of page_size=%d, each page fetched with the previous page's pages.next as its cursor, the last with pages.next null",
 			len(r.pages.listed), r.pages.pages, pageLimit)
 	}
+}
+
+// deref is *v, or 0 for nil.
+func deref(v *int64) int64 {
+	if v == nil {
+		return 0
+	}
+	return *v
 }

@@ -82,14 +82,24 @@ func (c *Client) AllAccounts(ctx context.Context, limit int) iter.Seq2[Account, 
 
 // TransactionPages walks an account's transactions from params.Cursor
 // ("" for the start), one page at a time, each with the cursor that
-// fetched it; Limit and UpdatedSince go with the first page only, since a
-// follow-up page sends its cursor alone. A page may be empty and still not
-// be the last.
+// fetched it; the filters go with the first page only, since a follow-up
+// page sends its cursor alone. A page may be empty and still not be the
+// last.
 func (c *Client) TransactionPages(ctx context.Context, accountID string, params ListTransactionsParams) iter.Seq2[CursorPage[Transaction], error] {
 	return walk(ctx, c.cfg.MaxPages, params.Cursor, func(ctx context.Context, cursor string) (Page[Transaction], error) {
 		p := params
 		p.Cursor = cursor
 		return c.ListTransactions(ctx, accountID, p)
+	})
+}
+
+// OrgTransactionPages walks the organisation's transactions as
+// TransactionPages walks an account's.
+func (c *Client) OrgTransactionPages(ctx context.Context, params ListTransactionsParams) iter.Seq2[CursorPage[Transaction], error] {
+	return walk(ctx, c.cfg.MaxPages, params.Cursor, func(ctx context.Context, cursor string) (Page[Transaction], error) {
+		p := params
+		p.Cursor = cursor
+		return c.ListOrgTransactions(ctx, p)
 	})
 }
 

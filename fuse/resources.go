@@ -12,16 +12,18 @@ import (
 
 // Routes of fuse-api.md [model], also the metrics labels.
 const (
-	routeCreateBusiness   = "POST /customers/businesses"
-	routeCreateIndividual = "POST /customers/individuals"
-	routeCreateAccount    = "POST /accounts"
-	routeListAccounts     = "GET /accounts"
-	routeGetAccount       = "GET /accounts/{id}"
-	routeCreatePayment    = "POST /accounts/{id}/payments"
-	routeCreateTransfer   = "POST /accounts/{id}/internal-transfers"
-	routeCreateExchange   = "POST /accounts/{id}/exchanges"
-	routeGetTransaction   = "GET /transactions/{id}"
-	routeListTransactions = "GET /accounts/{id}/transactions"
+	routeCreateBusiness       = "POST /customers/businesses"
+	routeCreateIndividual     = "POST /customers/individuals"
+	routeCreateAccount        = "POST /accounts"
+	routeListAccounts         = "GET /accounts"
+	routeGetAccount           = "GET /accounts/{id}"
+	routeCreatePayment        = "POST /accounts/{id}/payments"
+	routeCreateTransfer       = "POST /accounts/{id}/internal-transfers"
+	routeCreateExchange       = "POST /accounts/{id}/exchanges"
+	routeGetTransaction       = "GET /transactions/{id}"
+	routeListTransactions     = "GET /accounts/{id}/transactions"
+	routeListOrgTransactions  = "GET /transactions"
+	routeListCustomerAccounts = "GET /customers/{id}/accounts"
 )
 
 // CreateBusiness creates a business customer.
@@ -123,40 +125,102 @@ func (c *Client) GetTransaction(ctx context.Context, transactionID string) (Tran
 	return out, nil
 }
 
-// ListTransactionsParams selects a page of an account's transactions.
+// ListTransactionsParams selects a page of a transaction listing. Every
+// field but Cursor goes with the first page only: a follow-up page sends
+// its cursor alone, and Fuse ignores everything else then [spec].
 type ListTransactionsParams struct {
 	// Limit is the page size (page_size), 1..MaxPageLimit; 0 leaves it
-	// to Fuse. Not sent with a Cursor.
+	// to Fuse.
 	Limit int
-	// Cursor continues a listing; "" starts it. When it is set it is
-	// sent alone: Fuse ignores every other parameter then [spec].
+	// Cursor continues a listing; "" starts it.
 	Cursor string
-	// UpdatedSince, when not zero, skips transactions last updated
-	// before it (the backfill's checkpoint). Not sent with a Cursor.
-	UpdatedSince time.Time
+	// From and To, when not zero, bound the listing in time (from, to).
+	// Which time they compare is undocumented (fuse-api.md §8): callers
+	// must not depend on it.
+	From, To time.Time
+	// State, when not "", lists only transactions in that state
+	// (transaction_state; the reference has no Booked filter).
+	State string
+	// AccountID, on the organisation's listing only, keeps one account's
+	// transactions (customer_account_id).
+	AccountID string
 }
 
-// ListTransactions returns one page of an account's transactions,
-// ordered by updated_at then transaction_id, ascending.
+// query is params as a listing's query string.
+func (params ListTransactionsParams) query() (url.Values, error) {
+	if params.Limit > MaxPageLimit {
+		return nil, fmt.Errorf("limit %d over %d", params.Limit, MaxPageLimit)
+	}
+	q, err := pageQuery(params.Limit, params.Cursor)
+	if err != nil || params.Cursor != "" {
+		return q, err
+	}
+	if !params.From.IsZero() {
+		q.Set("from", params.From.UTC().Format(time.RFC3339Nano))
+	}
+	if !params.To.IsZero() {
+		q.Set("to", params.To.UTC().Format(time.RFC3339Nano))
+	}
+	if params.State != "" {
+		q.Set("transaction_state", params.State)
+	}
+	if params.AccountID != "" {
+		q.Set("customer_account_id", params.AccountID)
+	}
+	return q, nil
+}
+
+// ListTransactions returns one page of an account's transactions
+// (GET /v1/accounts/{id}/transactions). Their order is undocumented.
 func (c *Client) ListTransactions(ctx context.Context, accountID string, params ListTransactionsParams) (Page[Transaction], error) {
 	p, err := idPath("/accounts/", accountID, "/transactions")
 	if err != nil {
 		return Page[Transaction]{}, fmt.Errorf("list transactions: %w", err)
 	}
-	if params.Limit > MaxPageLimit {
-		return Page[Transaction]{}, fmt.Errorf("list transactions: limit %d over %d", params.Limit, MaxPageLimit)
-	}
-	q, err := pageQuery(params.Limit, params.Cursor)
+	params.AccountID = ""
+	q, err := params.query()
 	if err != nil {
 		return Page[Transaction]{}, fmt.Errorf("list transactions: %w", err)
-	}
-	if params.Cursor == "" && !params.UpdatedSince.IsZero() {
-		q.Set("updated_since", params.UpdatedSince.UTC().Format(time.RFC3339Nano))
 	}
 	var out Page[Transaction]
 	err = c.send(ctx, request{method: http.MethodGet, route: routeListTransactions, path: p, query: q, out: (*transactionPage)(&out)})
 	if err != nil {
 		return Page[Transaction]{}, fmt.Errorf("list transactions of %s: %w", accountID, err)
+	}
+	return out, nil
+}
+
+// ListOrgTransactions returns one page of the organisation's
+// transactions, every account's (GET /v1/transactions). Their order is
+// undocumented.
+func (c *Client) ListOrgTransactions(ctx context.Context, params ListTransactionsParams) (Page[Transaction], error) {
+	q, err := params.query()
+	if err != nil {
+		return Page[Transaction]{}, fmt.Errorf("list organisation transactions: %w", err)
+	}
+	var out Page[Transaction]
+	err = c.send(ctx, request{method: http.MethodGet, route: routeListOrgTransactions, path: "/transactions", query: q, out: (*transactionPage)(&out)})
+	if err != nil {
+		return Page[Transaction]{}, fmt.Errorf("list organisation transactions: %w", err)
+	}
+	return out, nil
+}
+
+// ListCustomerAccounts returns one page of a customer's accounts
+// (GET /v1/customers/{id}/accounts, which takes no filter).
+func (c *Client) ListCustomerAccounts(ctx context.Context, customerID string, limit int, cursor string) (Page[Account], error) {
+	p, err := idPath("/customers/", customerID, "/accounts")
+	if err != nil {
+		return Page[Account]{}, fmt.Errorf("list customer accounts: %w", err)
+	}
+	q, err := pageQuery(limit, cursor)
+	if err != nil {
+		return Page[Account]{}, fmt.Errorf("list customer accounts: %w", err)
+	}
+	var out Page[Account]
+	err = c.send(ctx, request{method: http.MethodGet, route: routeListCustomerAccounts, path: p, query: q, out: &out})
+	if err != nil {
+		return Page[Account]{}, fmt.Errorf("list accounts of customer %s: %w", customerID, err)
 	}
 	return out, nil
 }

@@ -238,6 +238,7 @@ func (c *Client) attempt(ctx context.Context, r request, target string, payload 
 
 // decode reads a 2xx body into r.out: exactly one JSON value, nothing
 // after it. A broken body is reported with the endpoint that sent it.
+// A response type with a fast path (fastDecoder) takes it first.
 func (c *Client) decode(r request, where string, o outcome) error {
 	if r.out == nil {
 		return nil
@@ -308,4 +309,11 @@ func snippet(b []byte, n int) string {
 		s = s[:n] + "…"
 	}
 	return s
+}
+
+// fastDecoder is implemented by response types that have a fast path.
+type fastDecoder interface {
+	// decodeFast decodes b whole and reports true, or reports false and
+	// leaves the receiver unchanged; decode then runs encoding/json.
+	decodeFast(b []byte) bool
 }

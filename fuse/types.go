@@ -5,6 +5,7 @@
 package fuse
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,28 +132,81 @@ type CreateAccountRequest struct {
 	ExternalID  string `json:"external_id,omitempty"`
 }
 
-// Balance is an account's balance in minor units. Current counts settled
-// money; Available is Current minus outbound money still in flight.
-type Balance struct {
-	Current   int64 `json:"current"`
-	Available int64 `json:"available"`
-}
-
-// Account is a Fuse account as GET /accounts/{id} returns it.
+// Account is a Fuse account as GET /v1/accounts/{id} and the account
+// listings return it (Account in the reference). The two balances are
+// pointers so that an answer without them is told apart from a zero
+// balance: Observation refuses it. The reference has no creation time.
 type Account struct {
-	AccountID   string    `json:"account_id"`
-	AccountName string    `json:"account_name"`
-	AccountType string    `json:"account_type"`
-	CustomerID  string    `json:"customer_id"`
-	ExternalID  string    `json:"external_id"`
-	Currency    string    `json:"currency"`
-	IBAN        string    `json:"iban"`
-	Status      string    `json:"status"`
-	Balance     Balance   `json:"balance"`
-	OpenedAt    time.Time `json:"opened_at"`
+	ID                 string               `json:"id"`
+	AccountName        string               `json:"account_name"`
+	AccountOwner       string               `json:"account_owner"`
+	AccountType        string               `json:"account_type"` // primary, payment or virtual
+	Status             string               `json:"status"`       // open, frozen or closed
+	Currency           string               `json:"currency"`
+	CurrentBalance     *int64               `json:"current_balance"`   // "all the money in the account"
+	AvailableBalance   *int64               `json:"available_balance"` // "immediately available funds"
+	AddressableDetails []AddressableDetails `json:"addressable_details"`
+	DefaultDetails     *Identifier          `json:"default_details,omitempty"`
+	CustomerID         *string              `json:"customer_id,omitempty"`
+	ExternalID         *string              `json:"external_id,omitempty"`
 }
 
-// Party is a remitter or beneficiary of a local payment.
+// Account statuses [spec].
+const (
+	AccountOpen   = "open"
+	AccountFrozen = "frozen"
+	AccountClosed = "closed"
+)
+
+// AddressableDetails is one way to pay into an account, with the schemes
+// it is reachable over (uae_fts, uae_ipp, swift, fedwire, ach, sepa, …).
+type AddressableDetails struct {
+	AccountDetails Identifier `json:"account_details"`
+	PaymentSchemes []string   `json:"payment_schemes"`
+}
+
+// Identifier is an external account identifier: exactly one of an IBAN,
+// US wire details or UK sort code and account number [spec].
+type Identifier struct {
+	IBAN string       `json:"iban,omitempty"`
+	Wire *WireDetails `json:"wire,omitempty"`
+	SCAN *SCANDetails `json:"scan,omitempty"`
+}
+
+// WireDetails are a US account's wire details.
+type WireDetails struct {
+	AccountNumber string `json:"account_number"`
+	RoutingNumber string `json:"routing_number"`
+}
+
+// SCANDetails are a UK account's sort code and account number.
+type SCANDetails struct {
+	AccountNumber string `json:"account_number"`
+	SortCode      string `json:"sort_code"`
+}
+
+// String is the identifier as one line: the IBAN, or the scheme's
+// numbers.
+func (i Identifier) String() string {
+	switch {
+	case i.IBAN != "":
+		return i.IBAN
+	case i.Wire != nil:
+		return i.Wire.RoutingNumber + " " + i.Wire.AccountNumber
+	case i.SCAN != nil:
+		return i.SCAN.SortCode + " " + i.SCAN.AccountNumber
+	}
+	return ""
+}
+
+// PartyDetails is a remitter or beneficiary of a local payment or a return
+// (RemitterDetails and BeneficiaryDetails in the reference).
+type PartyDetails struct {
+	Name       string     `json:"name"`
+	Identifier Identifier `json:"identifier"`
+}
+
+// Party is a beneficiary as the sandbox's create-payment request names it.
 type Party struct {
 	Name string `json:"name"`
 	IBAN string `json:"iban"`
@@ -184,48 +238,114 @@ type CreateExchangeRequest struct {
 	ExternalReference string `json:"external_reference,omitempty"`
 }
 
-// Transaction is a Fuse transaction object. Amounts are minor units of
-// Currency; Rate is a decimal string and is never parsed into a float.
-// Pointer fields are absent or null when Fuse does not know them.
+// Transaction is a Fuse transaction object: the reference's union tagged
+// by Type, flattened into one struct whose fields are absent (nil, "")
+// where a type does not have them (fuse-api.md §4). Observation checks
+// that each type carries what the reference requires of it. Amounts are
+// minor units of Currency; Rate is kept as the exact JSON number
+// received and never parsed into a float: money comes from the integer
+// amounts only.
 type Transaction struct {
-	TransactionID        string      `json:"transaction_id"`
-	AccountID            string      `json:"account_id"`
-	Kind                 string      `json:"kind"`
-	Status               string      `json:"status"`
-	Currency             string      `json:"currency"`
-	InstructedAmount     int64       `json:"instructed_amount"`
-	FeeAmount            int64       `json:"fee_amount"`
-	AmountWithFee        int64       `json:"amount_with_fee"`
-	CounterpartAccountID string      `json:"counterpart_account_id,omitempty"`
-	CounterpartCurrency  string      `json:"counterpart_currency,omitempty"`
-	CounterpartAmount    *int64      `json:"counterpart_amount,omitempty"`
-	Rate                 json.Number `json:"rate,omitempty"`
-	Remitter             *Party      `json:"remitter,omitempty"`
-	Beneficiary          *Party      `json:"beneficiary,omitempty"`
-	Purpose              string      `json:"purpose,omitempty"`
-	Reference            string      `json:"reference,omitempty"`
-	ExternalReference    string      `json:"external_reference,omitempty"`
-	ExternalID           string      `json:"external_id,omitempty"`
-	FailureReason        string      `json:"failure_reason,omitempty"`
-	CreatedAt            time.Time   `json:"created_at"`
-	UpdatedAt            time.Time   `json:"updated_at"`
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	AccountID string `json:"account_id"`
+	Currency  string `json:"currency"`
+	// Direction and State: every type but fee_debit.
+	Direction         string     `json:"direction,omitempty"` // Inbound or Outbound
+	State             string     `json:"state,omitempty"`     // Created, Submitted, Booked, Executed, Failed, Settled
+	CreatedAt         *time.Time `json:"created_at,omitempty"`
+	ExternalReference *string    `json:"external_reference,omitempty"`
+	InstructedAmount  *int64     `json:"instructed_amount,omitempty"`
+	ExternalID        *string    `json:"external_id,omitempty"`
+	// Local payments and returns.
+	Remitter    *PartyDetails `json:"remitter,omitempty"`
+	Beneficiary *PartyDetails `json:"beneficiary,omitempty"`
+	// Local payments.
+	Purpose       string          `json:"purpose,omitempty"`
+	FeeAmount     *int64          `json:"fee_amount,omitempty"`
+	AmountWithFee *int64          `json:"amount_with_fee,omitempty"`
+	FeeSource     *TypeRef        `json:"fee_source,omitempty"`
+	Scheme        *string         `json:"scheme,omitempty"`
+	Batch         *Batch          `json:"batch,omitempty"`
+	AuthorisedAt  *time.Time      `json:"authorised_at,omitempty"`
+	SubmittedAt   *time.Time      `json:"submitted_at,omitempty"`
+	ExecutedAt    *time.Time      `json:"executed_at,omitempty"`
+	FailedAt      *time.Time      `json:"failed_at,omitempty"`
+	SettledAt     *time.Time      `json:"settled_at,omitempty"`
+	FailureReason json.RawMessage `json:"failure_reason,omitempty"` // a string or an object: see FailureText
+	// Internal transfers and exchanges.
+	CounterpartAccountID string `json:"counterpart_account_id,omitempty"`
+	// Exchanges.
+	CounterpartAmount   *int64      `json:"counterpart_amount,omitempty"`
+	CounterpartCurrency string      `json:"counterpart_currency,omitempty"`
+	Rate                json.Number `json:"rate,omitempty"`
+	// Returns.
+	Reason     string `json:"reason,omitempty"`
+	ReturnedID string `json:"returned_id,omitempty"`
+	// Fee debits.
+	Amount    *int64     `json:"amount,omitempty"`
+	Timestamp *time.Time `json:"timestamp,omitempty"`
+	FeeTarget *FeeTarget `json:"fee_target,omitempty"`
+	// Raw is the object as received (compacted), when it was decoded
+	// from JSON: what a ledger keeps of a type it does not know.
+	Raw json.RawMessage `json:"-"`
 }
 
-// Kinds and statuses of Transaction, as strings on the wire. They match
-// ledgerd.Kind and ledgerd.Status.
-const (
-	KindLocalPaymentOut     = "local_payment_out"
-	KindLocalPaymentIn      = "local_payment_in"
-	KindInternalTransferOut = "internal_transfer_out"
-	KindInternalTransferIn  = "internal_transfer_in"
-	KindExchangeOut         = "exchange_out"
-	KindExchangeIn          = "exchange_in"
+// UnmarshalJSON decodes t as encoding/json would and keeps the object's
+// bytes, compacted, in Raw.
+func (t *Transaction) UnmarshalJSON(b []byte) error {
+	type plain Transaction
+	var v plain
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	var c bytes.Buffer
+	if err := json.Compact(&c, b); err != nil {
+		return err
+	}
+	v.Raw = c.Bytes()
+	*t = Transaction(v)
+	return nil
+}
 
-	StatusCreated   = "created"
-	StatusSubmitted = "submitted"
-	StatusExecuted  = "executed"
-	StatusSettled   = "settled"
-	StatusFailed    = "failed"
+// TypeRef is an object that only names a type, like fee_source's
+// {"type": "primary_account"}.
+type TypeRef struct {
+	Type string `json:"type"`
+}
+
+// FeeTarget is a fee debit's link to the transaction it is the fee of.
+type FeeTarget struct {
+	Type      string `json:"type"` // "Transaction"
+	Reference string `json:"reference"`
+}
+
+// Batch names the batch file a payment came from.
+type Batch struct {
+	BatchID         string `json:"batch_id"`
+	BatchSequenceNo int    `json:"batch_sequence_no"`
+}
+
+// Transaction types, directions and states as the reference spells them.
+const (
+	TypeLocalPayment       = "local_payment"
+	TypeLocalReturnPayment = "local_return_payment"
+	TypeInternalTransfer   = "internal_transfer"
+	TypeFXTransfer         = "f_x_transfer"
+	TypeFeeDebit           = "fee_debit"
+
+	DirectionInbound  = "Inbound"
+	DirectionOutbound = "Outbound"
+
+	StateCreated   = "Created"
+	StateSubmitted = "Submitted"
+	StateBooked    = "Booked"
+	StateExecuted  = "Executed"
+	StateFailed    = "Failed"
+	StateSettled   = "Settled"
+
+	FeeSourceIncluded = "included_in_payment"
+	FeeSourcePrimary  = "primary_account"
 )
 
 // Headers of the API and of webhooks.

@@ -44,7 +44,7 @@ func TestAnAdjustmentTwoDaysAgoIsAClosingBalanceDriftNamingThatDay(t *testing.T)
 	w := newWorld(t, 42)
 	truth := w.month(4, 150)
 	w.ingest(without(truth.Transactions, nil)...)
-	a := truth.Accounts[2].Account
+	a := truth.Accounts[2].AccountState
 	if _, err := w.sb.Adjust(sandbox.Adjustment{AccountID: a.AccountID, Amount: -40_00}); err != nil { // 2026-03-31
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestAHistoryFuseCannotGiveMakesTheRunIncomplete(t *testing.T) {
 	w := newWorld(t, 43)
 	truth := w.month(4, 200)
 	w.ingest(without(truth.Transactions, nil)...)
-	a := truth.Accounts[1].Account
+	a := truth.Accounts[1].AccountState
 	if _, err := w.sb.Adjust(sandbox.Adjustment{AccountID: a.AccountID, Amount: 7_00}); err != nil {
 		t.Fatal(err)
 	}

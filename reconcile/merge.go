@@ -120,7 +120,11 @@ func (m *merger) delta(c ledgerd.Currency, d ledgerd.Amount, grace bool, txID st
 func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 	var set fuseSet = emptySet{}
 	if job.fuse != nil {
-		s, _, err := st.r.readTransactions(ctx, job.id)
+		s, _, err := st.r.readTransactions(ctx, job.id, func(t fuse.Transaction, why error) error {
+			return st.emit(ctx, Finding{Category: UnknownTransaction, Subject: t.ID, Severity: Critical,
+				FuseAccountID: job.id, FuseTransactionID: t.ID, Currency: ledgerd.Currency(t.Currency),
+				Detail: fmt.Sprintf("Fuse lists %v; it is not booked: look at it at Fuse", why)})
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -261,7 +265,7 @@ func (m *merger) correct(l *ledgerTx) (totals, error) {
 // rollback takes out of Fuse's balance what happened after the cut-off
 // but before the balance was read.
 func (m *merger) rollback(f *fuseTx) error {
-	if terminalState(f.Status) != succeeded || !f.UpdatedAt.After(m.st.asOf) || f.UpdatedAt.After(m.job.readAt) {
+	if terminalState(f.Status) != succeeded || !f.StateAt.After(m.st.asOf) || f.StateAt.After(m.job.readAt) {
 		return nil
 	}
 	e, err := f.effect()
@@ -311,7 +315,7 @@ func (m *merger) fuseOnly(ctx context.Context, f *fuseTx) error {
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("look up transaction %s: %w", f.ID, err)
 	}
-	if f.UpdatedAt.After(m.st.ledgerGrace) {
+	if f.StateAt.After(m.st.ledgerGrace) {
 		m.st.pending.Add(1)
 		m.delta(cur, neg, true, f.ID, "")
 		return nil
@@ -324,7 +328,7 @@ func (m *merger) fuseOnly(ctx context.Context, f *fuseTx) error {
 	return m.st.emit(ctx, Finding{Category: MissingInLedger, Subject: f.ID, Severity: severityOf(fs),
 		FuseAccountID: f.AccountID, FuseTransactionID: f.ID, Currency: cur, FuseAmount: amt(e), Difference: amt(neg),
 		Detail: fmt.Sprintf("%s %s, %s at Fuse (status %s, updated %s); the ledger never recorded it",
-			f.Kind, e.Format(cur), fs, f.Status, f.UpdatedAt.Format(time.RFC3339))})
+			f.Kind, e.Format(cur), fs, f.Status, f.StateAt.Format(time.RFC3339))})
 }
 
 // ledgerOnly handles a transaction the ledger has on the account and
@@ -357,7 +361,11 @@ func (m *merger) ledgerOnly(ctx context.Context, l *ledgerTx) error {
 		m.delta(cur, tot.effect, false, l.ID, "not_looked_up")
 		return nil
 	case err == nil:
-		f := fromFuse(ft)
+		f, err := fromFuse(ft)
+		if err != nil {
+			m.st.incomplete("transaction %s: %v", l.ID, err)
+			return nil
+		}
 		if f.AccountID == m.job.id {
 			// The listing missed it (it moved while the listing ran).
 			if err := m.rollback(&f); err != nil {
@@ -447,7 +455,7 @@ func (m *merger) compare(ctx context.Context, f *fuseTx, l *ledgerTx, tot totals
 	if ls == absent {
 		ls = inFlight // the ledger knows it, from a later observation
 	}
-	recent := f.UpdatedAt.After(st.ledgerGrace)
+	recent := f.StateAt.After(st.ledgerGrace)
 	fcur := ledgerd.Currency(f.Currency)
 	base := Finding{Subject: f.ID, FuseAccountID: f.AccountID, FuseTransactionID: f.ID}
 	var first Category // the first break found, to explain the drift with
@@ -519,7 +527,7 @@ func (m *merger) compare(ctx context.Context, f *fuseTx, l *ledgerTx, tot totals
 		}
 		if err := emit(StatusMismatch, sev, nil, nil, fmt.Sprintf(
 			"at the cut-off Fuse says %s (status %s, updated %s), the ledger says %s (status %s)",
-			fs, f.Status, f.UpdatedAt.Format(time.RFC3339), ls, l.Status)); err != nil {
+			fs, f.Status, f.StateAt.Format(time.RFC3339), ls, l.Status)); err != nil {
 			return err
 		}
 	}
@@ -678,7 +686,7 @@ func (m *merger) finish(ctx context.Context) error {
 		var fuseBal ledgerd.Amount
 		if j.fuse != nil {
 			if c == fuseCur {
-				fuseBal = ledgerd.Amount(j.fuse.Balance.Current)
+				fuseBal = ledgerd.Amount(*j.fuse.CurrentBalance)
 				var err error
 				if fuseBal, err = fuseBal.Sub(t.fuseRollback); err != nil {
 					bad = true

@@ -335,21 +335,21 @@ func (r *Reconciler) accountJobs(ctx context.Context, st *runState) ([]accountJo
 		}
 		readAt := r.opts.Now()
 		for _, a := range page.Data {
-			if listed[a.AccountID] {
+			if listed[a.ID] {
 				continue
 			}
-			listed[a.AccountID] = true
+			listed[a.ID] = true
 			o, err := accountObservation(ctx, r.opts.Ledger, a, readAt)
 			if errors.Is(err, ledger.ErrUnavailable) {
 				return nil, err
 			}
 			if err != nil {
-				st.incomplete("account %s: %v", a.AccountID, err)
+				st.incomplete("account %s: %v", a.ID, err)
 				continue
 			}
 			obs = append(obs, o)
-			k := ledgerAccts[a.AccountID]
-			jobs = append(jobs, accountJob{id: a.AccountID, fuse: &a, readAt: readAt, ledgerName: k.name, ledgerCurrency: k.currency})
+			k := ledgerAccts[a.ID]
+			jobs = append(jobs, accountJob{id: a.ID, fuse: &a, readAt: readAt, ledgerName: k.name, ledgerCurrency: k.currency})
 		}
 	}
 	if err := r.recordBalances(ctx, obs); err != nil {

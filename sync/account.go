@@ -50,8 +50,8 @@ func (r *run) discover(ctx context.Context, send func(i int) bool) error {
 		}
 		var fresh []fuse.Account
 		for _, a := range page.Data {
-			if !seen[a.AccountID] {
-				seen[a.AccountID] = true
+			if !seen[a.ID] {
+				seen[a.ID] = true
 				fresh = append(fresh, a)
 			}
 		}
@@ -60,9 +60,9 @@ func (r *run) discover(ctx context.Context, send func(i int) bool) error {
 			return nil
 		}
 		for k, a := range fresh {
-			i := r.add(a.AccountID)
+			i := r.add(a.ID)
 			if errs[k] != nil {
-				r.finish(i, s.failed(ctx, AccountResult{AccountID: a.AccountID}, errs[k]))
+				r.finish(i, s.failed(ctx, AccountResult{AccountID: a.ID}, errs[k]))
 				continue
 			}
 			if !send(i) {
@@ -183,7 +183,7 @@ func (s *Syncer) failed(ctx context.Context, res AccountResult, err error) Accou
 // the ledger cannot take stops the walk with nothing of that page written.
 func (s *Syncer) walk(ctx context.Context, r *run, res *AccountResult) error {
 	acct := res.AccountID
-	params := fuse.ListTransactionsParams{Limit: s.pageSize, UpdatedSince: res.From}
+	params := fuse.ListTransactionsParams{Limit: s.pageSize, From: res.From}
 	pages := prefetch(ctx, func(ctx context.Context) iter.Seq2[fuse.CursorPage[fuse.Transaction], error] {
 		return s.c.TransactionPages(ctx, acct, params)
 	})
@@ -213,18 +213,20 @@ func (s *Syncer) walk(ctx context.Context, r *run, res *AccountResult) error {
 		obs := make([]ledgerd.Observation, 0, len(p.Data))
 		now := s.now()
 		for _, t := range p.Data {
-			pos := position{t.UpdatedAt, t.TransactionID}
-			switch {
-			case t.AccountID != acct:
-				return fmt.Errorf("page %d: %w: transaction %s belongs to account %q", n, ErrBrokenListing, t.TransactionID, t.AccountID)
-			case !last.at.IsZero() && !last.before(pos):
-				return fmt.Errorf("page %d: %w: transaction %s (updated_at %s) does not come after %s (updated_at %s)",
-					n, ErrBrokenListing, t.TransactionID, t.UpdatedAt.Format(time.RFC3339Nano), last.id, last.at.Format(time.RFC3339Nano))
+			if t.AccountID != acct {
+				return fmt.Errorf("page %d: %w: transaction %s belongs to account %q", n, ErrBrokenListing, t.ID, t.AccountID)
 			}
-			last = pos
-			o, err := transactionObservation(t, now)
+			if pos := (position{t.Created(), t.ID}); last.before(pos) {
+				last = pos
+			}
+			o, unknown, err := transactionObservation(t, now)
 			if err != nil {
 				return fmt.Errorf("page %d: %w", n, err)
+			}
+			if unknown {
+				res.Unknown++
+				s.log.Warn("backfill: transaction of an unknown type or state kept unbooked",
+					"account_id", acct, "transaction_id", t.ID, "type", t.Type, "state", t.State)
 			}
 			obs = append(obs, o)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -21,8 +22,7 @@ const (
 
 // eventID names a backfilled object by its content: the same object read
 // again (the overlap window, a resumed run) is the same event and a
-// duplicate, while an object that changed (a new status, a new updated_at,
-// a new balance) is a new event. The prefix keeps the ids apart from
+// duplicate, while an object that changed (a new state, a new balance) is a new event. The prefix keeps the ids apart from
 // Fuse's UUIDs.
 func eventID(raw []byte) string {
 	sum := sha256.Sum256(raw)
@@ -30,25 +30,32 @@ func eventID(raw []byte) string {
 }
 
 // transactionObservation turns one listed transaction into what the ledger
-// ingests. Raw is the object re-encoded from its decoded form, which is
-// deterministic, so that its id depends on the content and not on how
-// Fuse spaced its JSON.
-func transactionObservation(t fuse.Transaction, receivedAt time.Time) (ledgerd.Observation, error) {
+// ingests. Raw is the object as Fuse sent it, compacted, so that its id
+// depends on the content and not on how Fuse spaced its JSON. An object
+// of a type or state the reference does not name is kept as an unhandled
+// event (unknown true): stored whole and reported, never booked.
+func transactionObservation(t fuse.Transaction, receivedAt time.Time) (obs ledgerd.Observation, unknown bool, err error) {
 	o, err := t.Observation()
-	if err != nil {
-		return ledgerd.Observation{}, fmt.Errorf("%w: %w", ErrInvalidObject, err)
+	unknown = errors.Is(err, fuse.ErrUnknownTransaction)
+	if err != nil && !unknown {
+		return ledgerd.Observation{}, false, fmt.Errorf("%w: %w", ErrInvalidObject, err)
 	}
-	raw, err := json.Marshal(t)
-	if err != nil {
-		return ledgerd.Observation{}, fmt.Errorf("%w: encode transaction %s: %w", ErrInvalidObject, t.TransactionID, err)
+	raw := t.Raw
+	if raw == nil {
+		if raw, err = json.Marshal(t); err != nil {
+			return ledgerd.Observation{}, false, fmt.Errorf("%w: encode transaction %s: %w", ErrInvalidObject, t.ID, err)
+		}
 	}
-	return ledgerd.Observation{
+	obs = ledgerd.Observation{
 		Event: ledgerd.Event{
 			ID: eventID(raw), Type: TypeTransaction, Source: ledgerd.SourceBackfill,
-			FuseTime: t.UpdatedAt.UTC(), ReceivedAt: receivedAt, Raw: raw,
+			FuseTime: t.StateAt(), ReceivedAt: receivedAt, Raw: raw,
 		},
-		Transaction: &o,
-	}, nil
+	}
+	if !unknown {
+		obs.Transaction = &o
+	}
+	return obs, unknown, nil
 }
 
 // accountObservation turns one account read from Fuse, with the balance it
@@ -63,7 +70,7 @@ func accountObservation(ctx context.Context, l *ledger.Ledger, a fuse.Account, a
 	}
 	raw, err := json.Marshal(a)
 	if err != nil {
-		return ledgerd.Observation{}, fmt.Errorf("%w: encode account %s: %w", ErrInvalidObject, a.AccountID, err)
+		return ledgerd.Observation{}, fmt.Errorf("%w: encode account %s: %w", ErrInvalidObject, a.ID, err)
 	}
 	digest, err := l.BalanceReadDigest(ctx, raw, o)
 	if err != nil {

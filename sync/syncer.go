@@ -173,6 +173,9 @@ type AccountResult struct {
 	Pages        int
 	Transactions int
 	NewEvents    int
+	// Unknown counts transactions of a type or state the reference does
+	// not name: stored unbooked and reported.
+	Unknown int
 	// From is the updated_since the listing started at (zero: the start).
 	From time.Time
 	// Checkpoint is where the account stands after the run.

@@ -131,7 +131,7 @@ func (s *streamer) open(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("open account %s: %w", a.name, err)
 		}
-		a.id = got.AccountID
+		a.id = got.ID
 	}
 	for _, f := range []struct {
 		i      int
@@ -252,7 +252,7 @@ func (s *streamer) pay(ctx context.Context, i int, payee string, amount int64, p
 	if failLate {
 		s.sb.Advance(sandbox.PaymentSubmitDelay) // submitted, then failed
 	}
-	if _, err := s.sb.Fail(tx.TransactionID, reason); err != nil {
+	if _, err := s.sb.Fail(tx.ID, reason); err != nil {
 		return fmt.Errorf("fail payment: %w", err)
 	}
 	s.counts.failed++

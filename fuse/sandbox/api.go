@@ -48,7 +48,9 @@ func (s *Sandbox) routes() *http.ServeMux {
 	api("POST", "/accounts/{account_id}/exchanges", routeMutate, s.createExchange)
 	api("GET", "/accounts/{account_id}/transactions", routeListing, s.listTransactions)
 	api("GET", "/accounts/{account_id}/history", routeRead, s.accountHistory)
+	api("GET", "/transactions", routeListing, s.listOrgTransactions)
 	api("GET", "/transactions/{transaction_id}", routeRead, s.getTransaction)
+	api("GET", "/customers/{customer_id}/accounts", routeListing, s.listCustomerAccounts)
 	s.simulateRoutes(api)
 	s.controlRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -31,14 +31,14 @@ type AccountSpec struct {
 }
 
 // OpenAccount opens an account (emitting account_opened) and funds it.
-func (s *Sandbox) OpenAccount(spec AccountSpec) (fuse.Account, error) {
+func (s *Sandbox) OpenAccount(spec AccountSpec) (AccountState, error) {
 	stamp := s.lockNow()
 	defer s.mu.Unlock()
 	a, err := s.openSpecLocked(spec, stamp)
 	if err != nil {
-		return fuse.Account{}, err
+		return AccountState{}, err
 	}
-	return a.Account, nil
+	return a.AccountState, nil
 }
 
 func (s *Sandbox) openSpecLocked(spec AccountSpec, stamp time.Time) (*account, error) {
@@ -81,79 +81,79 @@ func (s *Sandbox) openSpecLocked(spec AccountSpec, stamp time.Time) (*account, e
 
 // InboundPayment settles money arriving from outside into an account
 // (local_payment_in, inbound_local_payment_settled).
-func (s *Sandbox) InboundPayment(p InboundPayment) (fuse.Transaction, error) {
+func (s *Sandbox) InboundPayment(p InboundPayment) (Leg, error) {
 	stamp := s.lockNow()
 	defer s.mu.Unlock()
 	a, err := s.accountLocked(p.AccountID)
 	if err != nil {
-		return fuse.Transaction{}, err
+		return Leg{}, err
 	}
 	t, err := s.inboundPaymentLocked(a, p, stamp)
 	if err != nil {
-		return fuse.Transaction{}, err
+		return Leg{}, err
 	}
 	return t.snapshot(), nil
 }
 
 // Fail fails an outbound payment, transfer or exchange still in flight;
 // reason "" means "Manual failure in Portal".
-func (s *Sandbox) Fail(transactionID, reason string) (fuse.Transaction, error) {
+func (s *Sandbox) Fail(transactionID, reason string) (Leg, error) {
 	stamp := s.lockNow()
 	defer s.mu.Unlock()
 	t, ok := s.txns[transactionID]
 	if !ok {
-		return fuse.Transaction{}, apiErr(http.StatusNotFound, "transaction_not_found", "no transaction %q", transactionID)
+		return Leg{}, apiErr(http.StatusNotFound, "transaction_not_found", "no transaction %q", transactionID)
 	}
 	if err := s.failLocked(t, reason, stamp); err != nil {
-		return fuse.Transaction{}, err
+		return Leg{}, err
 	}
 	return t.snapshot(), nil
 }
 
 // Adjust changes a balance with no transaction and no webhook: a planted
 // discrepancy that Truth shows as TruthAccount.Adjustments.
-func (s *Sandbox) Adjust(adj Adjustment) (fuse.Account, error) {
+func (s *Sandbox) Adjust(adj Adjustment) (AccountState, error) {
 	s.lockNow()
 	defer s.mu.Unlock()
 	a, err := s.adjustLocked(adj)
 	if err != nil {
-		return fuse.Account{}, err
+		return AccountState{}, err
 	}
-	return a.Account, nil
+	return a.AccountState, nil
 }
 
 // RenameAccount renames an account and emits account_updated.
-func (s *Sandbox) RenameAccount(accountID, name string) (fuse.Account, error) {
+func (s *Sandbox) RenameAccount(accountID, name string) (AccountState, error) {
 	stamp := s.lockNow()
 	defer s.mu.Unlock()
 	a, err := s.accountLocked(accountID)
 	if err != nil {
-		return fuse.Account{}, err
+		return AccountState{}, err
 	}
 	if err := s.renameAccountLocked(a, name, stamp); err != nil {
-		return fuse.Account{}, err
+		return AccountState{}, err
 	}
-	return a.Account, nil
+	return a.AccountState, nil
 }
 
 // Account returns an account as GET /accounts/{id} would.
-func (s *Sandbox) Account(id string) (fuse.Account, bool) {
+func (s *Sandbox) Account(id string) (AccountState, bool) {
 	s.lockNow()
 	defer s.mu.Unlock()
 	a, ok := s.accounts[id]
 	if !ok {
-		return fuse.Account{}, false
+		return AccountState{}, false
 	}
-	return a.Account, true
+	return a.AccountState, true
 }
 
 // Transaction returns a transaction as GET /transactions/{id} would.
-func (s *Sandbox) Transaction(id string) (fuse.Transaction, bool) {
+func (s *Sandbox) Transaction(id string) (Leg, bool) {
 	s.lockNow()
 	defer s.mu.Unlock()
 	t, ok := s.txns[id]
 	if !ok {
-		return fuse.Transaction{}, false
+		return Leg{}, false
 	}
 	return t.snapshot(), true
 }

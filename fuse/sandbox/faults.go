@@ -39,6 +39,14 @@ type Faults struct {
 	// with that same cursor as pages.next: a broken server whose listing
 	// never ends, for the client's loop guard.
 	RepeatCursor bool `json:"repeat_cursor"`
+	// ListOrder, when "reverse" or "shuffle", lists transactions newest
+	// first or in a shuffled order (the same on every page of a walk)
+	// instead of in creation order: the reference leaves the order
+	// unstated, so clients must not depend on it.
+	ListOrder string `json:"list_order"`
+	// EmptyLastPage answers the last page of a transaction listing with a
+	// pages.next that leads to one more page, empty and final.
+	EmptyLastPage bool `json:"empty_last_page"`
 }
 
 func (f Faults) validate() error {
@@ -50,6 +58,11 @@ func (f Faults) validate() error {
 		if !(r.v >= 0 && r.v <= 1) {
 			return apiErr(http.StatusBadRequest, "invalid_request", "%s must be between 0 and 1", r.name)
 		}
+	}
+	switch f.ListOrder {
+	case "", "reverse", "shuffle":
+	default:
+		return apiErr(http.StatusBadRequest, "invalid_request", "list_order must be reverse or shuffle")
 	}
 	if f.DelayMS < 0 || f.SlowPageMS < 0 || f.TokenTTLSeconds < 0 {
 		return apiErr(http.StatusBadRequest, "invalid_request", "delays and ttl must not be negative")

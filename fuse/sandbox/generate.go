@@ -94,8 +94,8 @@ func (s *Sandbox) Generate(g GenerateOptions) (GenerateResult, error) {
 		res.AccountIDs = append(res.AccountIDs, a.AccountID)
 	}
 	for _, t := range gen.made {
-		res.ByKind[t.Kind]++
-		res.ByStatus[t.Status]++
+		res.ByKind[string(t.Kind)]++
+		res.ByStatus[string(t.Status)]++
 	}
 	return res, nil
 }

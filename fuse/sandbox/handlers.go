@@ -63,7 +63,7 @@ func (s *Sandbox) createAccount(_ *http.Request, body []byte) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, a.Account, nil
+	return http.StatusCreated, a.wire(), nil
 }
 
 func (s *Sandbox) getAccount(r *http.Request, _ []byte) (int, any, error) {
@@ -73,7 +73,7 @@ func (s *Sandbox) getAccount(r *http.Request, _ []byte) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.Account, nil
+	return http.StatusOK, a.wire(), nil
 }
 
 // updateAccountRequest is the body of PATCH /accounts/{account_id}, the
@@ -96,7 +96,7 @@ func (s *Sandbox) updateAccount(r *http.Request, body []byte) (int, any, error) 
 	if err := s.renameAccountLocked(a, req.AccountName, stamp); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.Account, nil
+	return http.StatusOK, a.wire(), nil
 }
 
 func (s *Sandbox) createPayment(r *http.Request, body []byte) (int, any, error) {
@@ -130,7 +130,7 @@ func createOnAccount[Req any](s *Sandbox, r *http.Request, body []byte,
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, t.snapshot(), nil
+	return http.StatusCreated, t.Wire(), nil
 }
 
 func (s *Sandbox) getTransaction(r *http.Request, _ []byte) (int, any, error) {
@@ -140,5 +140,5 @@ func (s *Sandbox) getTransaction(r *http.Request, _ []byte) (int, any, error) {
 	if !ok {
 		return 0, nil, apiErr(http.StatusNotFound, "transaction_not_found", "no transaction %q", r.PathValue("transaction_id"))
 	}
-	return http.StatusOK, t.snapshot(), nil
+	return http.StatusOK, t.Wire(), nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -58,8 +59,8 @@ func TestHistoryClosesEachDayOnTheCurrentBalance(t *testing.T) {
 	p2 := e.pay(a.AccountID, 100_00, "AED")
 	day2 := day1 + 300_00 // p2 is in flight at midnight: current does not count it
 	e.advance(10 * time.Second)
-	if got := e.getTx(p2.TransactionID); got.Status != fuse.StatusExecuted || got.UpdatedAt.Day() != 3 {
-		t.Fatalf("second payment: %s at %s, want executed on 03-03", got.Status, got.UpdatedAt)
+	if got, _ := e.sb.Transaction(p2.TransactionID); got.Status != ledgerd.StatusExecuted || got.FinalAt.Day() != 3 {
+		t.Fatalf("second payment: %s at %s, want executed on 03-03", got.Status, got.FinalAt)
 	}
 	e.call("POST", "/sandbox/adjustments", Adjustment{AccountID: a.AccountID, Amount: -5_00}, http.StatusOK, nil)
 	day3 := day2 - p2.AmountWithFee - 5_00
@@ -73,7 +74,7 @@ func TestHistoryClosesEachDayOnTheCurrentBalance(t *testing.T) {
 	if days(h) != days(want) {
 		t.Errorf("history %s, want %s", days(h), days(want))
 	}
-	if cur := e.getAccount(a.AccountID).Balance.Current; cur != day3 {
+	if cur := e.balance(a.AccountID).Current; cur != day3 {
 		t.Errorf("today closes on %d so far, the account's current balance is %d", day3, cur)
 	}
 	if h := e.history(a.AccountID, "2025-03-02", "2025-03-02"); days(h) != days(fuse.AccountHistory{History: want.History[1:2]}) {

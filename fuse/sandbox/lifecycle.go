@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd"
 )
 
 // stepKind is a lifecycle transition waiting for the sandbox clock.
@@ -15,7 +15,8 @@ type stepKind int
 const (
 	stepSubmitPayment   stepKind = iota // local_payment_out created → submitted
 	stepExecutePayment                  // local_payment_out submitted → executed
-	stepSettleTransfer                  // internal_transfer_out created → settled, inbound leg settled
+	stepBookTransfer                    // internal_transfer_out created → booked (no webhook)
+	stepSettleTransfer                  // internal_transfer_out created|booked → settled, inbound leg settled
 	stepExecuteExchange                 // exchange_out created → executed, inbound leg settled
 )
 
@@ -53,14 +54,17 @@ func (s *Sandbox) startLocked(t *txn, stamp time.Time) {
 	}
 	var plan []step
 	switch t.Kind {
-	case fuse.KindLocalPaymentOut:
+	case ledgerd.KindLocalPaymentOut:
 		plan = []step{
 			{due: stamp.Add(PaymentSubmitDelay), kind: stepSubmitPayment},
 			{due: stamp.Add(PaymentExecuteDelay), kind: stepExecutePayment},
 		}
-	case fuse.KindInternalTransferOut:
-		plan = []step{{due: stamp.Add(TransferSettleDelay), kind: stepSettleTransfer}}
-	case fuse.KindExchangeOut:
+	case ledgerd.KindInternalTransferOut:
+		plan = []step{
+			{due: stamp.Add(TransferBookDelay), kind: stepBookTransfer},
+			{due: stamp.Add(TransferSettleDelay), kind: stepSettleTransfer},
+		}
+	case ledgerd.KindExchangeOut:
 		plan = []step{{due: stamp.Add(ExchangeExecuteDelay), kind: stepExecuteExchange}}
 	}
 	for _, st := range plan {
@@ -95,33 +99,38 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 	t := st.tx
 	switch st.kind {
 	case stepSubmitPayment:
-		if t.Status != fuse.StatusCreated {
+		if t.Status != ledgerd.StatusCreated {
 			return
 		}
-		s.touchLocked(t, fuse.StatusSubmitted, stamp)
+		s.touchLocked(t, ledgerd.StatusSubmitted, stamp)
 		s.emitLocked("outbound_local_payment_submitted", paymentStep{
 			AccountID: t.AccountID, TransactionID: t.TransactionID,
 			ExternalID: optional(t.ExternalID), Timestamp: stamp,
 		}, stamp)
 	case stepExecutePayment:
-		if t.Status != fuse.StatusSubmitted {
+		if t.Status != ledgerd.StatusSubmitted {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
 		s.noteBalanceLocked(t.acct, stamp)
-		s.touchLocked(t, fuse.StatusExecuted, stamp)
+		s.touchLocked(t, ledgerd.StatusExecuted, stamp)
 		s.emitLocked("outbound_local_payment_executed", paymentStep{
 			AccountID: t.AccountID, TransactionID: t.TransactionID,
 			ExternalID: optional(t.ExternalID), Timestamp: stamp,
 		}, stamp)
+	case stepBookTransfer:
+		if t.Status != ledgerd.StatusCreated {
+			return
+		}
+		s.touchLocked(t, ledgerd.StatusBooked, stamp)
 	case stepSettleTransfer:
-		if t.Status != fuse.StatusCreated {
+		if t.Status != ledgerd.StatusCreated && t.Status != ledgerd.StatusBooked {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
 		s.noteBalanceLocked(t.acct, stamp)
-		s.touchLocked(t, fuse.StatusSettled, stamp)
-		in := s.inboundLegLocked(t, fuse.KindInternalTransferIn, t.InstructedAmount, stamp)
+		s.touchLocked(t, ledgerd.StatusSettled, stamp)
+		in := s.inboundLegLocked(t, ledgerd.KindInternalTransferIn, t.InstructedAmount, stamp)
 		s.emitLocked("internal_transfer_settled", paymentStep{
 			AccountID: t.AccountID, TransactionID: t.TransactionID,
 			ExternalID: optional(t.ExternalID), Timestamp: stamp,
@@ -132,13 +141,13 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			ExternalID: optional(in.ExternalID),
 		}, stamp)
 	case stepExecuteExchange:
-		if t.Status != fuse.StatusCreated {
+		if t.Status != ledgerd.StatusCreated {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
 		s.noteBalanceLocked(t.acct, stamp)
-		s.touchLocked(t, fuse.StatusExecuted, stamp)
-		in := s.inboundLegLocked(t, fuse.KindExchangeIn, *t.CounterpartAmount, stamp)
+		s.touchLocked(t, ledgerd.StatusExecuted, stamp)
+		in := s.inboundLegLocked(t, ledgerd.KindExchangeIn, *t.CounterpartAmount, stamp)
 		src := t.InstructedAmount
 		s.emitLocked("outbound_exchange_transfer_executed", exchangeExecuted{
 			AccountID: t.AccountID, TransactionID: t.TransactionID, Timestamp: stamp,
@@ -157,7 +166,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 // submitted first, so its webhooks come as the clock would send them. Its
 // scheduled steps then find it moved on and do nothing.
 func (s *Sandbox) executePaymentLocked(t *txn, stamp time.Time) error {
-	if t.Status != fuse.StatusCreated && t.Status != fuse.StatusSubmitted {
+	if t.Status != ledgerd.StatusCreated && t.Status != ledgerd.StatusSubmitted {
 		return apiErr(http.StatusConflict, "not_in_flight", "transaction is %s", t.Status)
 	}
 	s.applyStepLocked(step{tx: t, kind: stepSubmitPayment}, stamp)
@@ -168,15 +177,15 @@ func (s *Sandbox) executePaymentLocked(t *txn, stamp time.Time) error {
 // inboundLegLocked creates the settled receiving leg of out on its
 // destination account and credits it. The leg takes its reference fields
 // from out before it is indexed (addTxLocked: wire fields final).
-func (s *Sandbox) inboundLegLocked(out *txn, kind string, amount int64, stamp time.Time) *txn {
+func (s *Sandbox) inboundLegLocked(out *txn, kind ledgerd.Kind, amount int64, stamp time.Time) *txn {
 	dst := out.to
-	in := s.newTxLocked(dst, kind, fuse.StatusSettled, amount, 0, stamp)
+	in := s.newTxLocked(dst, kind, ledgerd.StatusSettled, amount, 0, stamp)
 	in.CounterpartAccountID = out.AccountID
 	switch kind {
-	case fuse.KindInternalTransferIn:
+	case ledgerd.KindInternalTransferIn:
 		in.Reference = out.Reference
 		in.ExternalID = out.ExternalID
-	case fuse.KindExchangeIn:
+	case ledgerd.KindExchangeIn:
 		src := out.InstructedAmount
 		in.CounterpartCurrency = out.Currency
 		in.CounterpartAmount = &src

@@ -3,10 +3,10 @@ package sandbox
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -18,26 +18,34 @@ type customer struct {
 
 // account is a Fuse account with its balance and its transactions.
 type account struct {
-	fuse.Account // Balance is kept current here
+	AccountState // Balance is kept current here
 	customer     *customer
 	// adjustments is the sum of /sandbox/adjustments: the only part of the
 	// balance no transaction explains.
 	adjustments int64
-	// txs holds the account's transactions sorted by (UpdatedAt,
-	// TransactionID), the listing's order, so a page is a binary search
-	// and a slice, never a scan of every transaction. Each entry carries
-	// the leg's cached JSON (encode.go), so that a page reads this slice
-	// and the encodings, not the legs themselves.
+	// txs holds the account's transactions in the order they were
+	// created, the listings' order [model]: an entry never moves, so a
+	// cursor is a position and a page is a slice. Each entry carries the
+	// leg's cached JSON (encode.go), so that a page reads this slice and
+	// the encodings, not the legs themselves.
 	txs []txEntry
 	// encArena is the block the account's cached encodings are appended
 	// to (encode.go).
 	encArena []byte
 }
 
+// wire is the account as the API shows it.
+func (a *account) wire() fuse.Account {
+	owner := a.AccountName
+	if a.customer != nil {
+		owner = a.customer.Name
+	}
+	return a.AccountState.wire(owner)
+}
+
 // txEntry is a leg in its account's index, with its JSON object as the
 // API serves it, or nil until encodedLocked makes it. A leg that changes
-// is removed from the index and inserted again (touchLocked), which drops
-// the encoding with the old entry.
+// drops its entry's encoding (touchLocked).
 type txEntry struct {
 	t   *txn
 	enc []byte
@@ -45,8 +53,9 @@ type txEntry struct {
 
 // txn is one leg of a Fuse transaction.
 type txn struct {
-	fuse.Transaction
-	seq  int      // creation order
+	Leg
+	seq  int      // creation order, the position in Sandbox.txnList
+	pos  int      // the position in acct.txs
 	acct *account // the account the leg belongs to
 	// to is the destination account of an internal_transfer_out or
 	// exchange_out leg; the inbound leg is created when the transfer
@@ -55,56 +64,35 @@ type txn struct {
 	pair *txn // the other leg of a transfer or exchange, once it exists
 }
 
-// cmpKey orders transactions by (UpdatedAt, TransactionID).
-func cmpKey(t *txn, at time.Time, id string) int {
-	if c := t.UpdatedAt.Compare(at); c != 0 {
-		return c
-	}
-	return strings.Compare(t.TransactionID, id)
-}
-
-func (a *account) insertTx(t *txn) {
-	i, _ := slices.BinarySearchFunc(a.txs, t, func(e txEntry, x *txn) int {
-		return cmpKey(e.t, x.UpdatedAt, x.TransactionID)
-	})
-	a.txs = slices.Insert(a.txs, i, txEntry{t: t})
-}
-
-func (a *account) removeTx(t *txn) {
-	i, found := slices.BinarySearchFunc(a.txs, t, func(e txEntry, x *txn) int {
-		return cmpKey(e.t, x.UpdatedAt, x.TransactionID)
-	})
-	if !found || a.txs[i].t != t {
-		panic(fmt.Sprintf("sandbox: transaction %s missing from its account index", t.TransactionID))
-	}
-	a.txs = slices.Delete(a.txs, i, i+1)
-}
-
 // addTxLocked records a new leg: in the id map, the creation list and its
-// account's index. The leg's wire fields are final here: from now on only
-// touchLocked changes them.
+// account's index. Its fields change afterwards only through touchLocked.
 func (s *Sandbox) addTxLocked(t *txn) {
 	t.seq = len(s.txnList)
 	s.txns[t.TransactionID] = t
 	s.txnList = append(s.txnList, t)
-	t.acct.insertTx(t)
+	t.pos = len(t.acct.txs)
+	t.acct.txs = append(t.acct.txs, txEntry{t: t})
 }
 
-// touchLocked moves t to status at stamp, keeping its account's index in
-// (UpdatedAt, TransactionID) order; its new index entry has no cached
-// encoding. Every change to an indexed leg's wire fields goes through here
-// (failLocked sets FailureReason just before).
-func (s *Sandbox) touchLocked(t *txn, status string, stamp time.Time) {
-	t.acct.removeTx(t)
+// touchLocked moves t to status at stamp and drops its cached encoding.
+// Every change to an indexed leg goes through here (failLocked sets
+// FailureReason just before).
+func (s *Sandbox) touchLocked(t *txn, status ledgerd.Status, stamp time.Time) {
 	t.Status = status
 	t.UpdatedAt = stamp
-	t.acct.insertTx(t)
+	switch {
+	case status == ledgerd.StatusSubmitted:
+		t.SubmittedAt = stamp
+	case status.Terminal():
+		t.FinalAt = stamp
+	}
+	t.acct.txs[t.pos].enc = nil
 }
 
-// snapshot returns a copy of the wire object that shares no pointers with
-// the sandbox's state.
-func (t *txn) snapshot() fuse.Transaction {
-	c := t.Transaction
+// snapshot returns a copy of the leg that shares no pointers with the
+// sandbox's state.
+func (t *txn) snapshot() Leg {
+	c := t.Leg
 	if c.CounterpartAmount != nil {
 		v := *c.CounterpartAmount
 		c.CounterpartAmount = &v

@@ -22,7 +22,7 @@ import (
 //	                       settled when created: current and available += amount
 //
 // so that current = adjustments + Σ settled inbound − Σ executed/settled
-// outbound, and available = current − Σ outbound still created/submitted.
+// outbound, and available = current − Σ outbound still in flight (created, submitted, booked).
 
 // InboundPayment is money arriving from outside Fuse
 // (POST /sandbox/inbound-payments).
@@ -97,10 +97,10 @@ func (s *Sandbox) openAccountLocked(req fuse.CreateAccountRequest, stamp time.Ti
 			"account_type must be primary, payment or virtual")
 	}
 	a := &account{
-		Account: fuse.Account{
+		AccountState: AccountState{
 			AccountID: s.newIDLocked(), AccountName: req.AccountName, AccountType: req.AccountType,
 			CustomerID: c.CustomerID, ExternalID: req.ExternalID, Currency: req.Currency,
-			IBAN: newIBAN(s.ids, "026"), Status: "active", OpenedAt: stamp,
+			IBAN: newIBAN(s.ids, "026"), Status: fuse.AccountOpen, OpenedAt: stamp,
 		},
 		customer: c,
 	}
@@ -122,15 +122,19 @@ func (s *Sandbox) renameAccountLocked(a *account, name string, stamp time.Time) 
 	return nil
 }
 
-func (s *Sandbox) newTxLocked(a *account, kind, status string, amount, fee int64, stamp time.Time) *txn {
-	return &txn{
+func (s *Sandbox) newTxLocked(a *account, kind ledgerd.Kind, status ledgerd.Status, amount, fee int64, stamp time.Time) *txn {
+	t := &txn{
 		acct: a,
-		Transaction: fuse.Transaction{
+		Leg: Leg{
 			TransactionID: s.newIDLocked(), AccountID: a.AccountID, Kind: kind, Status: status,
 			Currency: a.Currency, InstructedAmount: amount, FeeAmount: fee, AmountWithFee: amount + fee,
 			CreatedAt: stamp, UpdatedAt: stamp,
 		},
 	}
+	if status.Terminal() {
+		t.FinalAt = stamp
+	}
+	return t
 }
 
 func (s *Sandbox) createPaymentLocked(a *account, req fuse.CreatePaymentRequest, stamp time.Time) (*txn, error) {
@@ -150,7 +154,7 @@ func (s *Sandbox) createPaymentLocked(a *account, req fuse.CreatePaymentRequest,
 		return nil, apiErr(http.StatusUnprocessableEntity, "insufficient_funds",
 			"available balance %d is less than %d", a.Balance.Available, req.Amount+fee)
 	}
-	t := s.newTxLocked(a, fuse.KindLocalPaymentOut, fuse.StatusCreated, req.Amount, fee, stamp)
+	t := s.newTxLocked(a, ledgerd.KindLocalPaymentOut, ledgerd.StatusCreated, req.Amount, fee, stamp)
 	t.Remitter = &fuse.Party{Name: a.customer.Name, IBAN: a.IBAN}
 	t.Beneficiary = &fuse.Party{Name: req.Beneficiary.Name, IBAN: req.Beneficiary.IBAN}
 	t.Purpose = req.Purpose
@@ -185,7 +189,7 @@ func (s *Sandbox) createTransferLocked(src *account, req fuse.CreateInternalTran
 		return nil, apiErr(http.StatusUnprocessableEntity, "insufficient_funds",
 			"available balance %d is less than %d", src.Balance.Available, req.Amount)
 	}
-	t := s.newTxLocked(src, fuse.KindInternalTransferOut, fuse.StatusCreated, req.Amount, 0, stamp)
+	t := s.newTxLocked(src, ledgerd.KindInternalTransferOut, ledgerd.StatusCreated, req.Amount, 0, stamp)
 	t.to = dst
 	t.CounterpartAccountID = dst.AccountID
 	t.Reference = req.Reference
@@ -226,7 +230,7 @@ func (s *Sandbox) createExchangeLocked(src *account, req fuse.CreateExchangeRequ
 		return nil, apiErr(http.StatusUnprocessableEntity, "insufficient_funds",
 			"available balance %d is less than %d", src.Balance.Available, req.Amount)
 	}
-	t := s.newTxLocked(src, fuse.KindExchangeOut, fuse.StatusCreated, req.Amount, 0, stamp)
+	t := s.newTxLocked(src, ledgerd.KindExchangeOut, ledgerd.StatusCreated, req.Amount, 0, stamp)
 	t.to = dst
 	t.CounterpartAccountID = dst.AccountID
 	t.CounterpartCurrency = dst.Currency
@@ -263,7 +267,7 @@ func (s *Sandbox) inboundPaymentLocked(a *account, in InboundPayment, stamp time
 	if iban == "" {
 		iban = newIBAN(s.ids, "007")
 	}
-	t := s.newTxLocked(a, fuse.KindLocalPaymentIn, fuse.StatusSettled, in.Amount, 0, stamp)
+	t := s.newTxLocked(a, ledgerd.KindLocalPaymentIn, ledgerd.StatusSettled, in.Amount, 0, stamp)
 	t.Remitter = &fuse.Party{Name: name, IBAN: iban}
 	t.Beneficiary = &fuse.Party{Name: a.AccountName, IBAN: a.IBAN}
 	t.Purpose = "none"
@@ -306,11 +310,11 @@ func (s *Sandbox) adjustLocked(adj Adjustment) (*account, error) {
 // available and the kind's failed event is emitted.
 func (s *Sandbox) failLocked(t *txn, reason string, stamp time.Time) error {
 	switch t.Kind {
-	case fuse.KindLocalPaymentOut, fuse.KindInternalTransferOut, fuse.KindExchangeOut:
+	case ledgerd.KindLocalPaymentOut, ledgerd.KindInternalTransferOut, ledgerd.KindExchangeOut:
 	default:
 		return apiErr(http.StatusConflict, "not_failable", "a %s leg cannot fail", t.Kind)
 	}
-	if t.Status != fuse.StatusCreated && t.Status != fuse.StatusSubmitted {
+	if t.Status != ledgerd.StatusCreated && t.Status != ledgerd.StatusSubmitted && t.Status != ledgerd.StatusBooked {
 		return apiErr(http.StatusConflict, "not_in_flight", "transaction is %s", t.Status)
 	}
 	if reason == "" {
@@ -318,20 +322,20 @@ func (s *Sandbox) failLocked(t *txn, reason string, stamp time.Time) error {
 	}
 	t.acct.Balance.Available += t.AmountWithFee
 	t.FailureReason = reason
-	s.touchLocked(t, fuse.StatusFailed, stamp)
+	s.touchLocked(t, ledgerd.StatusFailed, stamp)
 	fr := failureReason{BankError: reason}
 	switch t.Kind {
-	case fuse.KindLocalPaymentOut:
+	case ledgerd.KindLocalPaymentOut:
 		s.emitLocked("outbound_local_payment_failed", paymentFailed{
 			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr,
 			ExternalID: optional(t.ExternalID), Timestamp: stamp,
 		}, stamp)
-	case fuse.KindInternalTransferOut:
+	case ledgerd.KindInternalTransferOut:
 		s.emitLocked("internal_transfer_failed", paymentFailed{
 			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr,
 			ExternalID: optional(t.ExternalID), Timestamp: stamp,
 		}, stamp)
-	case fuse.KindExchangeOut:
+	case ledgerd.KindExchangeOut:
 		s.emitLocked("outbound_exchange_transfer_failed", exchangeFailed{
 			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr, Timestamp: stamp,
 		}, stamp)

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd"
 )
 
 // Fuse's own simulation endpoints (fuse-api.md §6): POSTs under
@@ -149,7 +149,7 @@ func (s *Sandbox) outboundPaymentLocked(id string) (*txn, error) {
 	if !ok {
 		return nil, apiErr(http.StatusNotFound, "transaction_not_found", "no transaction %q", id)
 	}
-	if t.Kind != fuse.KindLocalPaymentOut {
+	if t.Kind != ledgerd.KindLocalPaymentOut {
 		return nil, apiErr(http.StatusConflict, "not_outbound_payment",
 			"transaction %q is a %s, not an outbound local payment", id, t.Kind)
 	}

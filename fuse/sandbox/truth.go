@@ -3,8 +3,6 @@ package sandbox
 import (
 	"maps"
 	"time"
-
-	"github.com/ledgerd/ledgerd/fuse"
 )
 
 // Truth is the sandbox's ground truth, what tests compare ledgerd against
@@ -20,16 +18,16 @@ type Truth struct {
 // For every account, Balance.Current equals Adjustments plus the settled
 // inbound legs minus the executed or settled outbound legs
 // (amount_with_fee), and Balance.Available equals Current minus the
-// outbound legs still created or submitted.
+// outbound legs still in flight (created, submitted or booked).
 type TruthAccount struct {
-	fuse.Account
+	AccountState
 	Adjustments int64 `json:"adjustments"`
 }
 
 // TruthTransaction is one leg. PairedTransactionID is the other leg of a
 // transfer or exchange, once it exists.
 type TruthTransaction struct {
-	fuse.Transaction
+	Leg
 	PairedTransactionID string `json:"paired_transaction_id,omitempty"`
 }
 
@@ -43,10 +41,10 @@ func (s *Sandbox) Truth() Truth {
 		Transactions: make([]TruthTransaction, 0, len(s.txnList)),
 	}
 	for _, a := range s.acctList {
-		t.Accounts = append(t.Accounts, TruthAccount{Account: a.Account, Adjustments: a.adjustments})
+		t.Accounts = append(t.Accounts, TruthAccount{AccountState: a.AccountState, Adjustments: a.adjustments})
 	}
 	for _, x := range s.txnList {
-		tt := TruthTransaction{Transaction: x.snapshot()}
+		tt := TruthTransaction{Leg: x.snapshot()}
 		if x.pair != nil {
 			tt.PairedTransactionID = x.pair.TransactionID
 		}

@@ -108,11 +108,12 @@ type cacheMeta struct {
 
 // benchObservation is the observation the bench books for the i-th leg.
 func benchObservation(i int, x sandbox.TruthTransaction) (ledgerd.Observation, error) {
-	o, err := x.Observation()
+	w := x.Wire()
+	o, err := w.Observation()
 	if err != nil {
 		return ledgerd.Observation{}, err
 	}
-	raw, err := json.Marshal(x.Transaction)
+	raw, err := json.Marshal(w)
 	if err != nil {
 		return ledgerd.Observation{}, err
 	}

@@ -537,7 +537,7 @@ func probeExchangeMismatch(ctx context.Context, newRig func(string, map[string]s
 		}
 		got = append(got, fmt.Sprintf("%s %s ledger %s Fuse %s difference %s", b.Category, b.Currency,
 			b.LedgerAmount, b.FuseAmount, b.Difference))
-		held = held || (b.FuseTransactionID == x.TransactionID && b.Currency == "JPY" && string(b.Difference) != "")
+		held = held || (b.FuseTransactionID == x.ID && b.Currency == "JPY" && string(b.Difference) != "")
 	}
 	return row{Tried: "an AED→JPY exchange whose webhook says one yen more counterpart_amount than Fuse; `reconcile`",
 		Answered: fmt.Sprintf("reconcile exit %d %s; %s", rc, verdict(out), strings.Join(got, "; ")),

@@ -12,7 +12,7 @@ import (
 
 	_ "modernc.org/sqlite" // the checks read the file with plain SQL
 
-	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 )
 
@@ -304,12 +304,12 @@ func (s *soak) checkFile(ctx context.Context, sum *summary, truth sandbox.Truth,
 	for _, x := range truth.Transactions {
 		entry := "pending"
 		switch x.Status {
-		case fuse.StatusExecuted, fuse.StatusSettled:
+		case ledgerd.StatusExecuted, ledgerd.StatusSettled:
 			entry = "posted"
-		case fuse.StatusFailed:
+		case ledgerd.StatusFailed:
 			entry = "voided"
 		}
-		want := txRow{x.Kind, x.AccountID, x.Currency, x.Status, entry, x.InstructedAmount, x.FeeAmount, x.AmountWithFee}
+		want := txRow{string(x.Kind), x.AccountID, x.Currency, string(x.Status), entry, x.InstructedAmount, x.FeeAmount, x.AmountWithFee}
 		g, ok := got[x.TransactionID]
 		if !ok || g != want {
 			sum.TransactionMismatches++

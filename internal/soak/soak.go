@@ -52,7 +52,7 @@ type soak struct {
 	hc      *http.Client
 	d       *daemon
 
-	accounts []fuse.Account
+	accounts []sandbox.AccountState
 
 	mu       sync.Mutex
 	inFlight []string // outbound transactions recently created, for the fail control
@@ -314,11 +314,11 @@ func (s *soak) traffic(ctx context.Context, rng *rand.Rand) {
 				Amount: scaled(a.Currency, 100+rng.Int64N(1_500_000)), Currency: a.Currency,
 				Beneficiary: fuse.Party{Name: "Soak Supplier", IBAN: "AE070331234567890123456"},
 				Purpose:     "goods_bought", ExternalReference: "soak-" + strconv.Itoa(rng.IntN(1e6))})
-			s.remember(tx.TransactionID)
+			s.remember(tx.ID)
 			if err == nil && rng.IntN(10) == 0 {
 				// The beneficiary's bank refuses it at once: fail it
 				// before the sandbox clock executes it.
-				if ferr := s.control(ctx, "/sandbox/transactions/"+tx.TransactionID+"/fail",
+				if ferr := s.control(ctx, "/sandbox/transactions/"+tx.ID+"/fail",
 					map[string]any{"reason": "Soak: beneficiary account closed"}); ferr == nil {
 					s.count("fail")
 				}
@@ -329,14 +329,14 @@ func (s *soak) traffic(ctx context.Context, rng *rand.Rand) {
 			var tx fuse.Transaction
 			tx, err = s.client.CreateInternalTransfer(ctx, a.AccountID, fuse.CreateInternalTransferRequest{
 				ToAccountID: to.AccountID, Amount: scaled(a.Currency, 100+rng.Int64N(500_000)), Reference: "soak"})
-			s.remember(tx.TransactionID)
+			s.remember(tx.ID)
 		case k < 92:
 			kind = "exchange"
 			to := s.other(rng, a, false)
 			var tx fuse.Transaction
 			tx, err = s.client.CreateExchange(ctx, a.AccountID, fuse.CreateExchangeRequest{
 				ToAccountID: to.AccountID, Amount: scaled(a.Currency, 10_000+rng.Int64N(500_000))})
-			s.remember(tx.TransactionID)
+			s.remember(tx.ID)
 		default:
 			kind = "fail"
 			if id := s.recent(rng); id != "" {
@@ -370,7 +370,7 @@ func scaled(cur string, cents int64) int64 {
 }
 
 // other picks another account: of the same currency (same) or of another.
-func (s *soak) other(rng *rand.Rand, a fuse.Account, same bool) fuse.Account {
+func (s *soak) other(rng *rand.Rand, a sandbox.AccountState, same bool) sandbox.AccountState {
 	for {
 		b := s.accounts[rng.IntN(len(s.accounts))]
 		if b.AccountID != a.AccountID && (b.Currency == a.Currency) == same {
