@@ -41,8 +41,18 @@ type world struct {
 
 func newWorld(t *testing.T, seed int64) *world {
 	t.Helper()
+	return newWorldWith(t, sandbox.Options{Seed: seed})
+}
+
+// newWorldWith is newWorld with the sandbox's options (its clock frozen at
+// t0 unless opts.Now says otherwise).
+func newWorldWith(t *testing.T, opts sandbox.Options) *world {
+	t.Helper()
 	w := &world{t: t}
-	w.sb = sandbox.New(sandbox.Options{Seed: seed, Now: func() time.Time { return t0 }})
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return t0 }
+	}
+	w.sb = sandbox.New(opts)
 	t.Cleanup(w.sb.Close)
 	w.srv, w.client = serveFuse(t, w.sb)
 	var err error
@@ -315,4 +325,8 @@ func keys(ks ...key) map[key]bool {
 
 func drift(acct, cur string) key {
 	return key{reconcile.BalanceDrift, acct + "/" + cur}
+}
+
+func closing(acct string) key {
+	return key{reconcile.ClosingBalanceDrift, acct}
 }

@@ -52,6 +52,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	api("GET", "/exchange/quote", routeRead, s.quote)
 	api("POST", "/exchange", routeMutate, s.createExchange)
 	api("GET", "/accounts/{account_id}/transactions", routeListing, s.listTransactions)
+	api("GET", "/accounts/{account_id}/history", routeRead, s.accountHistory)
 	api("GET", "/transactions", routeListing, s.listOrgTransactions)
 	api("GET", "/transactions/{transaction_id}", routeRead, s.getTransaction)
 	api("GET", "/customers/{customer_id}/accounts", routeListing, s.listCustomerAccounts)

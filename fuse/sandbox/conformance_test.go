@@ -330,6 +330,11 @@ func conformanceCases(t *testing.T) []conformanceCase {
 		{name: "exchange", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
 			send: send("GET", tx(func(fx *fixture) string { return fx.exchange }), nil, nil)},
 
+		{name: "account history", method: "GET", route: "/v1/accounts/{account_id}/history", status: 200,
+			send: send("GET", func(fx *fixture) string {
+				return "/v1/accounts/" + fx.account + "/history?from=2025-02-27&to=2025-03-01"
+			}, nil, nil)},
+
 		// Listings.
 		{name: "accounts listing", method: "GET", route: "/v1/accounts", status: 200,
 			send: send("GET", at("/v1/accounts"), nil, nil)},
@@ -563,6 +568,10 @@ func TestTheConformanceCheckRefusesWhatTheReferenceDoesNotAllow(t *testing.T) {
 		{"undeclared status", "POST", "/oauth/token", 401, `{}`},
 		{"unknown route", "POST", "/v1/auth/token", 200, `{}`},
 		{"not JSON", "POST", "/oauth/token", 400, `<html></html>`},
+		{"history day without closing_balance", "GET", "/v1/accounts/{account_id}/history", 200,
+			`{"id":"6f1c3f0e-2b7a-4c1e-9a51-0c6f3b1d2e4a","history":[{"date":"2025-03-01"}]}`},
+		{"history date with a time", "GET", "/v1/accounts/{account_id}/history", 200,
+			`{"id":"6f1c3f0e-2b7a-4c1e-9a51-0c6f3b1d2e4a","history":[{"date":"2025-03-01T00:00:00Z","closing_balance":1}]}`},
 	} {
 		if err := ref.conforms(c.method, c.route, c.status, []byte(c.body)); err == nil {
 			t.Errorf("%s: %s accepted for %s %s %d", c.name, c.body, c.method, c.route, c.status)

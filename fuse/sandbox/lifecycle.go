@@ -112,6 +112,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
+		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, ledgerd.StatusExecuted, stamp)
 		s.emitLocked("outbound_local_payment_executed", paymentStep{
 			AccountID: t.AccountID, TransactionID: t.TransactionID,
@@ -127,6 +128,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
+		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, ledgerd.StatusSettled, stamp)
 		in := s.inboundLegLocked(t, ledgerd.KindInternalTransferIn, t.InstructedAmount, stamp)
 		s.emitLocked("internal_transfer_settled", paymentStep{
@@ -143,6 +145,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
+		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, ledgerd.StatusExecuted, stamp)
 		in := s.inboundLegLocked(t, ledgerd.KindExchangeIn, *t.CounterpartAmount, stamp)
 		src := t.InstructedAmount
@@ -191,6 +194,7 @@ func (s *Sandbox) inboundLegLocked(out *txn, kind ledgerd.Kind, amount int64, st
 	}
 	in.pair, out.pair = out, in
 	dst.Balance.Current += amount
+	s.noteBalanceLocked(dst, stamp)
 	dst.Balance.Available += amount
 	s.addTxLocked(in)
 	return in

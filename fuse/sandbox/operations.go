@@ -127,6 +127,7 @@ func (s *Sandbox) openAccountLocked(c *customer, req fuse.CreateAccountRequest, 
 	}
 	s.accounts[a.AccountID] = a
 	s.acctList = append(s.acctList, a)
+	s.noteBalanceLocked(a, stamp)
 	s.emitAccountOpenedLocked(a, stamp)
 	return a, nil
 }
@@ -318,6 +319,7 @@ func (s *Sandbox) inboundPaymentLocked(a *account, in InboundPayment, stamp time
 	t.ExternalReference = in.ExternalReference
 	t.ExternalID = in.ExternalID
 	a.Balance.Current += t.InstructedAmount - t.FeeAmount
+	s.noteBalanceLocked(a, stamp)
 	a.Balance.Available += t.InstructedAmount - t.FeeAmount
 	s.addTxLocked(t)
 	s.emitLocked("inbound_local_payment_settled", localPayment{
@@ -345,6 +347,7 @@ func (s *Sandbox) adjustLocked(adj Adjustment) (*account, error) {
 		return nil, apiErr(http.StatusBadRequest, "invalid_amount", "balance would overflow")
 	}
 	a.Balance.Current, a.Balance.Available, a.adjustments = int64(cur), int64(avail), int64(sum)
+	s.noteBalanceLocked(a, s.nowLocked())
 	return a, nil
 }
 
