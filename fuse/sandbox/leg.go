@@ -118,9 +118,13 @@ func (l *Leg) Wire() fuse.Transaction {
 		v := l.FinalAt
 		return &v
 	}
+	// failure_reason is a PaymentFailure: a free text only as the bank's
+	// error, {"bank_error": …}, as the failed webhooks carry it.
 	var failure json.RawMessage
 	if l.Status == ledgerd.StatusFailed && l.FailureReason != "" {
-		failure, _ = json.Marshal(l.FailureReason)
+		failure, _ = json.Marshal(struct {
+			BankError string `json:"bank_error"`
+		}{l.FailureReason})
 	}
 	switch l.Kind {
 	case ledgerd.KindLocalPaymentOut, ledgerd.KindLocalPaymentIn:
@@ -137,7 +141,7 @@ func (l *Leg) Wire() fuse.Transaction {
 		w.Remitter, w.Beneficiary = partyDetails(l.Remitter), partyDetails(l.Beneficiary)
 		w.Purpose = l.Purpose
 		if w.Purpose == "" {
-			w.Purpose = "OAT" // the reference requires one [model]
+			w.Purpose = "none" // the reference requires one; "none" is a PurposeCode [model]
 		}
 		w.ExternalID = extID
 		if !l.SubmittedAt.IsZero() {

@@ -18,7 +18,7 @@ type Truth struct {
 // For every account, Balance.Current equals Adjustments plus the settled
 // inbound legs minus the executed or settled outbound legs
 // (amount_with_fee), and Balance.Available equals Current minus the
-// outbound legs still created or submitted.
+// outbound legs still in flight (created, submitted or booked).
 type TruthAccount struct {
 	AccountState
 	Adjustments int64 `json:"adjustments"`
