@@ -323,15 +323,6 @@ func (f *fuseTx) stateAt(asOf time.Time) lifeState {
 	return terminalState(f.Status)
 }
 
-func outbound(kind string) bool {
-	switch ledgerd.Kind(kind) {
-	case ledgerd.KindLocalPaymentOut, ledgerd.KindInternalTransferOut, ledgerd.KindExchangeOut,
-		ledgerd.KindFeeDebit, ledgerd.KindReturnOut:
-		return true
-	}
-	return false
-}
-
 // effect is what the transaction does to its account's current balance
 // once it has succeeded, in minor units of f.Currency: what the ledger
 // books on the bank account for the same kind and fee_source
