@@ -280,7 +280,7 @@ func sensitiveValues(b []byte) []string {
 		case string:
 			k := strings.ToLower(key)
 			sensitive := k == "iban" || strings.HasSuffix(k, "_iban") || k == "name" ||
-				strings.HasSuffix(k, "_name") || k == "access_token" || k == "client_secret"
+				strings.HasSuffix(k, "_name") || k == "account_owner" || k == "access_token" || k == "client_secret"
 			if sensitive && len(x) >= 8 {
 				out = append(out, x)
 			}

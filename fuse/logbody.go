@@ -101,9 +101,9 @@ func maskString(key, s string) string {
 		return ledgerd.MaskToken(s)
 	case k == "iban" || strings.HasSuffix(k, "_iban"):
 		return ledgerd.MaskIBAN(s)
-	case k == "name" || strings.HasSuffix(k, "_name"):
+	case k == "name" || strings.HasSuffix(k, "_name") || k == "account_owner":
 		return ledgerd.MaskName(s)
-	case k == "external_id" || k == "client_id" || strings.HasSuffix(k, "_client_id"):
+	case k == "external_id" || k == "client_id" || strings.HasSuffix(k, "_client_id") || k == "account_number":
 		return ledgerd.MaskID(s)
 	}
 	return s

@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/admin"
-	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/reconcile"
 )
@@ -51,7 +50,7 @@ func TestForgedWebhooksNeitherHideBalanceDriftsNorOutlastTheLookupBudget(t *test
 	// Infos: failed transactions the ledger never heard of.
 	skip := map[string]bool{}
 	for _, x := range truth.Transactions {
-		if x.Status == fuse.StatusFailed && len(skip) < 3 {
+		if x.Status == ledgerd.StatusFailed && len(skip) < 3 {
 			skip[x.TransactionID] = true
 		}
 	}
@@ -59,7 +58,7 @@ func TestForgedWebhooksNeitherHideBalanceDriftsNorOutlastTheLookupBudget(t *test
 		t.Fatal("no failed transaction in the month")
 	}
 	w.ingest(without(truth.Transactions, skip)...)
-	a, b := truth.Accounts[0].Account, truth.Accounts[1].Account
+	a, b := truth.Accounts[0].AccountState, truth.Accounts[1].AccountState
 	for _, adj := range []sandbox.Adjustment{{AccountID: a.AccountID, Amount: 123_45}, {AccountID: b.AccountID, Amount: 67_89}} {
 		if _, err := w.sb.Adjust(adj); err != nil {
 			t.Fatal(err)
@@ -84,7 +83,7 @@ func TestForgedWebhooksNeitherHideBalanceDriftsNorOutlastTheLookupBudget(t *test
 	// The cap: both drifts, then warnings up to the cap; no info.
 	got := w.seen(run)
 	for _, x := range []struct {
-		acct fuse.Account
+		acct sandbox.AccountState
 		adj  int64
 	}{{a, 123_45}, {b, 67_89}} {
 		d, ok := got[drift(x.acct.AccountID, x.acct.Currency)]

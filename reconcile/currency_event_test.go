@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
@@ -28,7 +28,7 @@ func TestAPaymentInAnotherCurrencyThanItsAccountIsABreakNamingItsEvent(t *testin
 	truth := w.month(4, 60)
 	w.ingest(without(truth.Transactions, nil)...)
 	// An AED account the ledger knows as AED from its transactions.
-	acct := newPicker(t, truth).tx(fuse.KindLocalPaymentIn, fuse.StatusSettled,
+	acct := newPicker(t, truth).tx(ledgerd.KindLocalPaymentIn, ledgerd.StatusSettled,
 		func(x sandbox.TruthTransaction) bool { return x.Currency == "AED" }).AccountID
 	in, err := w.sb.InboundPayment(sandbox.InboundPayment{AccountID: acct, Amount: 250_00, RemitterName: "Client"})
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 func TestAnExchangesCounterpartAmountMismatchIsInTheCounterpartCurrency(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 5)
-	open := func(cur string, balance int64) fuse.Account {
+	open := func(cur string, balance int64) sandbox.AccountState {
 		a, err := w.sb.OpenAccount(sandbox.AccountSpec{Currency: cur, Balance: balance})
 		if err != nil {
 			t.Fatal(err)
@@ -31,13 +31,13 @@ func TestAnExchangesCounterpartAmountMismatchIsInTheCounterpartCurrency(t *testi
 		return a
 	}
 	aed, jpy, bhd := open("AED", 10_000_00), open("JPY", 0), open("BHD", 1_000_000)
-	exchange := func(from, to fuse.Account, amount int64, ref string) string {
+	exchange := func(from, to sandbox.AccountState, amount int64, ref string) string {
 		x, err := w.client.CreateExchange(context.Background(), from.AccountID,
 			fuse.CreateExchangeRequest{ToAccountID: to.AccountID, Amount: amount, ExternalReference: ref})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return x.TransactionID
+		return x.ID
 	}
 	toJPY := exchange(aed, jpy, 100_00, "FX-JPY")   // 100.00 AED buys 4118 JPY
 	fromBHD := exchange(bhd, aed, 12_345, "FX-BHD") // 12.345 BHD buys 120.57 AED
@@ -49,11 +49,11 @@ func TestAnExchangesCounterpartAmountMismatchIsInTheCounterpartCurrency(t *testi
 	var fromBHDIn string
 	var obs []ledgerd.TransactionObservation
 	for _, x := range w.sb.Truth().Transactions {
-		o, err := x.Observation()
+		o, err := x.Wire().Observation()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if x.TransactionID == toJPY || (x.Kind == fuse.KindExchangeIn && x.PairedTransactionID == fromBHD) {
+		if x.TransactionID == toJPY || (x.Kind == ledgerd.KindExchangeIn && x.PairedTransactionID == fromBHD) {
 			if x.TransactionID != toJPY {
 				fromBHDIn = x.TransactionID
 			}
@@ -191,7 +191,7 @@ func TestAmountsInTwoCurrenciesAreACurrencyMismatchNotAnAmountMismatch(t *testin
 	w.sb.Advance(time.Minute)
 	var obs []ledgerd.TransactionObservation
 	for _, x := range w.sb.Truth().Transactions {
-		o, err := x.Observation()
+		o, err := x.Wire().Observation()
 		if err != nil {
 			t.Fatal(err)
 		}

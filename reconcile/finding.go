@@ -55,12 +55,16 @@ const (
 	// TooManyBreaks: the cap on new breaks (Options.MaxNewBreaks) left some
 	// out in one run; its detail counts them by severity and category.
 	TooManyBreaks Category = "too_many_breaks"
+	// UnknownTransaction: Fuse lists a transaction of a type or state the
+	// reference does not name; its money cannot be judged (critical until
+	// a person looks, or ledgerd learns the type).
+	UnknownTransaction Category = "unknown_transaction"
 )
 
 // Categories lists every category, in report order.
 var Categories = []Category{BalanceDrift, MissingInLedger, MissingAtFuse, AmountMismatch, CurrencyMismatch,
 	StatusMismatch, AccountMismatch, UnpairedLeg, StalePending, Duplicate, IncompleteData, StatusConflict,
-	UnbalancedEntry, TooManyBreaks}
+	UnbalancedEntry, UnknownTransaction, TooManyBreaks}
 
 // Severity grades a break: critical when money is wrong, warning when
 // something needs a look, info when no money moved.

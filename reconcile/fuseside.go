@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -108,7 +109,10 @@ func (emptySet) close() error                { return nil }
 // SpillThreshold are sorted in memory; an account with more is spooled to
 // a scratch SQLite file and sorted there by an index, so that a run's
 // memory is bounded by the threshold and the worker count, not by history.
-func (r *Reconciler) readTransactions(ctx context.Context, accountID string) (fuseSet, int, error) {
+//
+// A transaction of a type or state the reference does not name is not in
+// the set: it is handed to unknown, which records it as a break.
+func (r *Reconciler) readTransactions(ctx context.Context, accountID string, unknown func(fuse.Transaction, error) error) (fuseSet, int, error) {
 	var buf []fuseTx
 	var sp *spill
 	n := 0
@@ -124,6 +128,12 @@ func (r *Reconciler) readTransactions(ctx context.Context, accountID string) (fu
 		}
 		for _, t := range page.Data {
 			f, err := fromFuse(t)
+			if errors.Is(err, fuse.ErrUnknownTransaction) {
+				if err := unknown(t, err); err != nil {
+					return fail(err)
+				}
+				continue
+			}
 			if err != nil {
 				return fail(err)
 			}

@@ -99,12 +99,12 @@ func (w *world) run(r *reconcile.Reconciler) reconcile.Run {
 }
 
 // ingest books transactions as the backfill would: the object as Fuse
-// lists it, converted by fuse.Transaction.Observation.
-func (w *world) ingest(txs ...fuse.Transaction) {
+// lists it (Leg.Wire), converted by fuse.Transaction.Observation.
+func (w *world) ingest(txs ...sandbox.Leg) {
 	w.t.Helper()
 	var obs []ledgerd.TransactionObservation
 	for _, t := range txs {
-		o, err := t.Observation()
+		o, err := t.Wire().Observation()
 		if err != nil {
 			w.t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func (w *world) month(accounts, transactions int) sandbox.Truth {
 	return w.sb.Truth()
 }
 
-func (w *world) pay(accountID string, amount int64, externalID string) fuse.Transaction {
+func (w *world) pay(accountID string, amount int64, externalID string) sandbox.Leg {
 	w.t.Helper()
 	a, _ := w.sb.Account(accountID)
 	tx, err := w.client.CreatePayment(context.Background(), accountID, fuse.CreatePaymentRequest{
@@ -163,10 +163,10 @@ func (w *world) pay(accountID string, amount int64, externalID string) fuse.Tran
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return tx
+	return w.latest(tx.ID)
 }
 
-func (w *world) latest(id string) fuse.Transaction {
+func (w *world) latest(id string) sandbox.Leg {
 	w.t.Helper()
 	tx, ok := w.sb.Transaction(id)
 	if !ok {
@@ -256,22 +256,22 @@ func (p *picker) use(ids ...string) {
 }
 
 // account picks an unused account, optionally of a currency.
-func (p *picker) account(currency string) fuse.Account {
+func (p *picker) account(currency string) sandbox.AccountState {
 	p.t.Helper()
 	for _, a := range p.truth.Accounts {
 		if !p.used[a.AccountID] && (currency == "" || a.Currency == currency) {
 			p.used[a.AccountID] = true
-			return a.Account
+			return a.AccountState
 		}
 	}
 	p.t.Fatalf("no unused %s account left", currency)
-	return fuse.Account{}
+	return sandbox.AccountState{}
 }
 
 // tx picks a transaction of kind and status on an unused account, from the
 // middle of the month (far from every grace period), not the account's
 // first (so that the account's currency is known from another).
-func (p *picker) tx(kind, status string, extra func(sandbox.TruthTransaction) bool) sandbox.TruthTransaction {
+func (p *picker) tx(kind ledgerd.Kind, status ledgerd.Status, extra func(sandbox.TruthTransaction) bool) sandbox.TruthTransaction {
 	p.t.Helper()
 	firsts := map[string]bool{}
 	for _, x := range p.truth.Transactions {
@@ -293,11 +293,11 @@ func (p *picker) tx(kind, status string, extra func(sandbox.TruthTransaction) bo
 	return sandbox.TruthTransaction{}
 }
 
-func without(txs []sandbox.TruthTransaction, skip map[string]bool) []fuse.Transaction {
-	var out []fuse.Transaction
+func without(txs []sandbox.TruthTransaction, skip map[string]bool) []sandbox.Leg {
+	var out []sandbox.Leg
 	for _, x := range txs {
 		if !skip[x.TransactionID] {
-			out = append(out, x.Transaction)
+			out = append(out, x.Leg)
 		}
 	}
 	return out

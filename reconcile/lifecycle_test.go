@@ -64,7 +64,7 @@ func TestABreakOpensPersistsResolvesAndStaysAcknowledged(t *testing.T) {
 	if _, err := w.sb.Adjust(sandbox.Adjustment{AccountID: pl.adjusted.AccountID, Amount: -pl.adjustment}); err != nil {
 		t.Fatal(err)
 	}
-	w.ingest(pl.skipped.Transaction)
+	w.ingest(pl.skipped.Leg)
 	w.ahead += time.Hour
 	run3 := w.run(r)
 	fixed := keys(drift(pl.adjusted.AccountID, pl.adjusted.Currency),
@@ -131,7 +131,7 @@ func TestARunThatCannotReadFuseIsIncompleteAndResolvesNothing(t *testing.T) {
 	w := newWorld(t, 5)
 	truth := w.month(4, 200)
 	w.ingest(without(truth.Transactions, nil)...)
-	a := truth.Accounts[1].Account
+	a := truth.Accounts[1].AccountState
 	if _, err := w.sb.Adjust(sandbox.Adjustment{AccountID: a.AccountID, Amount: 5_00}); err != nil {
 		t.Fatal(err)
 	}

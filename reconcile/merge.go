@@ -119,7 +119,11 @@ func (m *merger) delta(c ledgerd.Currency, d ledgerd.Amount, grace bool, txID st
 func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 	var set fuseSet = emptySet{}
 	if job.fuse != nil {
-		s, _, err := st.r.readTransactions(ctx, job.id)
+		s, _, err := st.r.readTransactions(ctx, job.id, func(t fuse.Transaction, why error) error {
+			return st.emit(ctx, Finding{Category: UnknownTransaction, Subject: t.ID, Severity: Critical,
+				FuseAccountID: job.id, FuseTransactionID: t.ID, Currency: ledgerd.Currency(t.Currency),
+				Detail: fmt.Sprintf("Fuse lists %v; it is not booked: look at it at Fuse", why)})
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

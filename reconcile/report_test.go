@@ -27,7 +27,7 @@ func reportWorld(t *testing.T) (*world, reconcile.Report) {
 		t.Fatal(err)
 	}
 	w.ingest(without(w.sb.Truth().Transactions, nil)...)
-	aed := truth.Accounts[0].Account
+	aed := truth.Accounts[0].AccountState
 	for _, adj := range []sandbox.Adjustment{{AccountID: aed.AccountID, Amount: 12_34}, {AccountID: jpy.AccountID, Amount: 7}} {
 		if _, err := w.sb.Adjust(adj); err != nil {
 			t.Fatal(err)

@@ -115,7 +115,7 @@ func TestCLIWritesBesideServeKeepTheBookCoherent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inbound := func(a fuse.Account, amount int64) {
+	inbound := func(a sandbox.AccountState, amount int64) {
 		t.Helper()
 		if _, err := sb.InboundPayment(sandbox.InboundPayment{AccountID: a.AccountID, Amount: amount, RemitterName: "Customer"}); err != nil {
 			t.Fatal(err)

@@ -37,11 +37,12 @@ func reconcileEnv(t *testing.T) (*sandbox.Sandbox, map[string]string, sandbox.Tr
 	}
 	var obs []ledgerd.Observation
 	for i, x := range truth.Transactions {
-		o, err := x.Observation()
+		w := x.Wire()
+		o, err := w.Observation()
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, _ := json.Marshal(x.Transaction)
+		raw, _ := json.Marshal(w)
 		obs = append(obs, ledgerd.Observation{Event: ledgerd.Event{ID: fmt.Sprintf("bf-%d", i), Type: "backfill.transaction",
 			Source: ledgerd.SourceBackfill, FuseTime: o.At, Raw: raw}, Transaction: &o})
 	}

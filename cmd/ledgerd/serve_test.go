@@ -242,5 +242,5 @@ func stuckPayment(t *testing.T) (apiURL, paymentID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api.URL + "/v1", pay.TransactionID
+	return api.URL + "/v1", pay.ID
 }

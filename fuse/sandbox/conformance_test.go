@@ -201,10 +201,10 @@ func newFixture(e *env) *fixture {
 	var tx fuse.Transaction
 	e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers",
 		fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 5_000, Reference: "payroll"}, 201, &tx)
-	fx.transfer = tx.TransactionID
+	fx.transfer = tx.ID
 	e.call("POST", "/v1/accounts/"+u.AccountID+"/exchanges",
 		fuse.CreateExchangeRequest{ToAccountID: a.AccountID, Amount: 1_000, ExternalReference: "fx"}, 201, &tx)
-	fx.exchange = tx.TransactionID
+	fx.exchange = tx.ID
 	e.sb.Advance(ExchangeExecuteDelay)
 	fx.submitted = e.pay(a.AccountID, 200, "AED").TransactionID
 	fx.toFail = e.pay(a.AccountID, 300, "AED").TransactionID

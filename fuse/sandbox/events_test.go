@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -43,7 +44,7 @@ func TestEveryEventTypeIsEmittedWithExactlyTheSeedFields(t *testing.T) {
 
 	p := e.pay(a1.AccountID, 51239, "AED")
 	e.sb.Advance(PaymentExecuteDelay)
-	if got := e.getTx(p.TransactionID).Status; got != fuse.StatusExecuted {
+	if got := e.getTx(p.TransactionID).Status; got != ledgerd.StatusExecuted {
 		t.Fatalf("payment status after %s: %s", PaymentExecuteDelay, got)
 	}
 	pf := e.pay(a1.AccountID, 1000, "AED")

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd"
 )
 
 func TestGenerateIsDeterministicBalancedAndCoversEveryKind(t *testing.T) {
@@ -26,13 +26,13 @@ func TestGenerateIsDeterministicBalancedAndCoversEveryKind(t *testing.T) {
 	if res.Transactions != 3000 || len(tr1.Transactions) != 3000 || len(res.AccountIDs) != 8 {
 		t.Fatalf("result %+v, %d transactions", res, len(tr1.Transactions))
 	}
-	for _, k := range []string{fuse.KindLocalPaymentOut, fuse.KindLocalPaymentIn, fuse.KindInternalTransferOut,
-		fuse.KindInternalTransferIn, fuse.KindExchangeOut, fuse.KindExchangeIn} {
+	for _, k := range []string{ledgerd.KindLocalPaymentOut, ledgerd.KindLocalPaymentIn, ledgerd.KindInternalTransferOut,
+		ledgerd.KindInternalTransferIn, ledgerd.KindExchangeOut, ledgerd.KindExchangeIn} {
 		if res.ByKind[k] == 0 {
 			t.Errorf("no %s generated: %v", k, res.ByKind)
 		}
 	}
-	if res.ByStatus[fuse.StatusFailed] == 0 || res.ByStatus[fuse.StatusCreated] != 0 || res.ByStatus[fuse.StatusSubmitted] != 0 {
+	if res.ByStatus[ledgerd.StatusFailed] == 0 || res.ByStatus[ledgerd.StatusCreated] != 0 || res.ByStatus[ledgerd.StatusSubmitted] != 0 {
 		t.Errorf("statuses %v: want failures and nothing in flight", res.ByStatus)
 	}
 	if events != 0 {
@@ -59,7 +59,7 @@ func TestGenerateWithWebhooksEmitsTheHistory(t *testing.T) {
 	// Later operations are scheduled on the clock again.
 	p := e.pay(res.AccountIDs[0], 1, "AED")
 	e.sb.Advance(PaymentExecuteDelay)
-	if got := e.getTx(p.TransactionID).Status; got != fuse.StatusExecuted {
+	if got := e.getTx(p.TransactionID).Status; got != ledgerd.StatusExecuted {
 		t.Errorf("payment after Generate: %s", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -189,7 +190,7 @@ func (e *env) call(method, path string, body any, want int, out any) {
 }
 
 // account opens an account through the API for a new business customer.
-func (e *env) account(currency, name string) fuse.Account {
+func (e *env) account(currency, name string) AccountState {
 	e.t.Helper()
 	var c fuse.Customer
 	e.call("POST", "/v1/customers/businesses", fuse.CreateBusinessRequest{Name: name + " Holdings"}, 201, &c)
@@ -197,26 +198,34 @@ func (e *env) account(currency, name string) fuse.Account {
 	e.call("POST", "/v1/accounts", fuse.CreateAccountRequest{
 		CustomerID: c.CustomerID, AccountName: name, Currency: currency, AccountType: "payment", ExternalID: "ext-" + name,
 	}, 201, &a)
-	return a
+	st, ok := e.sb.Account(a.ID)
+	if !ok {
+		e.t.Fatalf("account %s not found after it was opened", a.ID)
+	}
+	return st
 }
 
-func (e *env) fund(accountID string, amount int64) fuse.Transaction {
+func (e *env) fund(accountID string, amount int64) Leg {
 	e.t.Helper()
-	var tx fuse.Transaction
+	var tx Leg
 	e.call("POST", "/sandbox/inbound-payments", map[string]any{
 		"account_id": accountID, "amount": amount, "remitter_name": "Topup",
 	}, 201, &tx)
 	return tx
 }
 
-func (e *env) pay(accountID string, amount int64, currency string) fuse.Transaction {
+func (e *env) pay(accountID string, amount int64, currency string) Leg {
 	e.t.Helper()
 	var tx fuse.Transaction
 	e.call("POST", "/v1/accounts/"+accountID+"/payments", fuse.CreatePaymentRequest{
 		Amount: amount, Currency: currency, Purpose: "goods_bought", ExternalReference: "ref",
 		ExternalID: "pay-ext", Beneficiary: fuse.Party{Name: "Fulan AlFulani", IBAN: "AE120266712486572167372"},
 	}, 201, &tx)
-	return tx
+	leg, ok := e.sb.Transaction(tx.ID)
+	if !ok {
+		e.t.Fatalf("payment %s not found after it was made", tx.ID)
+	}
+	return leg
 }
 
 func (e *env) getAccount(id string) fuse.Account {
@@ -257,25 +266,25 @@ func (e *env) receivedTypes() []string {
 
 // recompute derives every account's balance from Truth's transactions and
 // adjustments, independently of the sandbox's bookkeeping.
-func recompute(tr Truth) map[string]fuse.Balance {
-	out := map[string]fuse.Balance{}
+func recompute(tr Truth) map[string]Balance {
+	out := map[string]Balance{}
 	for _, a := range tr.Accounts {
-		out[a.AccountID] = fuse.Balance{Current: a.Adjustments, Available: a.Adjustments}
+		out[a.AccountID] = Balance{Current: a.Adjustments, Available: a.Adjustments}
 	}
 	for _, x := range tr.Transactions {
 		b := out[x.AccountID]
 		switch x.Kind {
-		case fuse.KindLocalPaymentIn, fuse.KindInternalTransferIn, fuse.KindExchangeIn:
-			if x.Status == fuse.StatusSettled {
+		case ledgerd.KindLocalPaymentIn, ledgerd.KindInternalTransferIn, ledgerd.KindExchangeIn:
+			if x.Status == ledgerd.StatusSettled {
 				b.Current += x.InstructedAmount - x.FeeAmount
 				b.Available += x.InstructedAmount - x.FeeAmount
 			}
 		default:
 			switch x.Status {
-			case fuse.StatusExecuted, fuse.StatusSettled:
+			case ledgerd.StatusExecuted, ledgerd.StatusSettled:
 				b.Current -= x.AmountWithFee
 				b.Available -= x.AmountWithFee
-			case fuse.StatusCreated, fuse.StatusSubmitted:
+			case ledgerd.StatusCreated, ledgerd.StatusSubmitted:
 				b.Available -= x.AmountWithFee
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -20,10 +21,10 @@ func TestTransferProducesTwoLegsWithDistinctIDsAndPairedAmounts(t *testing.T) {
 	e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
 		ToAccountID: b.AccountID, Amount: 120_000, Reference: "rent", ExternalID: "tr-1",
 	}, 201, &out)
-	if out.Status != fuse.StatusCreated || out.Kind != fuse.KindInternalTransferOut {
+	if out.Status != ledgerd.StatusCreated || out.Kind != ledgerd.KindInternalTransferOut {
 		t.Fatalf("created leg: %+v", out)
 	}
-	if got := e.getAccount(a.AccountID).Balance; got != (fuse.Balance{Current: 500_000, Available: 380_000}) {
+	if got := e.getAccount(a.AccountID).Balance; got != (Balance{Current: 500_000, Available: 380_000}) {
 		t.Errorf("source balance while in flight: %+v", got)
 	}
 	e.sb.Advance(TransferSettleDelay)
@@ -31,7 +32,7 @@ func TestTransferProducesTwoLegsWithDistinctIDsAndPairedAmounts(t *testing.T) {
 	tr := e.sb.Truth()
 	var legs []TruthTransaction
 	for _, x := range tr.Transactions {
-		if x.Kind == fuse.KindInternalTransferOut || x.Kind == fuse.KindInternalTransferIn {
+		if x.Kind == ledgerd.KindInternalTransferOut || x.Kind == ledgerd.KindInternalTransferIn {
 			legs = append(legs, x)
 		}
 	}
@@ -42,7 +43,7 @@ func TestTransferProducesTwoLegsWithDistinctIDsAndPairedAmounts(t *testing.T) {
 	if o.TransactionID == i.TransactionID || o.PairedTransactionID != i.TransactionID || i.PairedTransactionID != o.TransactionID {
 		t.Errorf("legs not distinct and paired: out %s (pair %s), in %s (pair %s)", o.TransactionID, o.PairedTransactionID, i.TransactionID, i.PairedTransactionID)
 	}
-	if o.Status != fuse.StatusSettled || i.Status != fuse.StatusSettled || i.Kind != fuse.KindInternalTransferIn {
+	if o.Status != ledgerd.StatusSettled || i.Status != ledgerd.StatusSettled || i.Kind != ledgerd.KindInternalTransferIn {
 		t.Errorf("statuses: out %s, in %s %s", o.Status, i.Kind, i.Status)
 	}
 	if i.AccountID != b.AccountID || i.CounterpartAccountID != a.AccountID || i.InstructedAmount != 120_000 ||
@@ -50,7 +51,7 @@ func TestTransferProducesTwoLegsWithDistinctIDsAndPairedAmounts(t *testing.T) {
 		t.Errorf("inbound leg: %+v", i.Transaction)
 	}
 	checkBalancesFollow(t, tr)
-	if got := e.getAccount(b.AccountID).Balance; got != (fuse.Balance{Current: 120_000, Available: 120_000}) {
+	if got := e.getAccount(b.AccountID).Balance; got != (Balance{Current: 120_000, Available: 120_000}) {
 		t.Errorf("destination balance: %+v", got)
 	}
 }
@@ -65,7 +66,7 @@ func TestExchangeConvertsWithFloorAtTheTableRate(t *testing.T) {
 	e.call("POST", "/v1/accounts/"+usd.AccountID+"/exchanges", fuse.CreateExchangeRequest{
 		ToAccountID: aed.AccountID, Amount: 10_000, ExternalReference: "reference-123",
 	}, 201, &out)
-	if out.Kind != fuse.KindExchangeOut || out.Status != fuse.StatusExecuted || out.Rate != "3.6725" ||
+	if out.Kind != ledgerd.KindExchangeOut || out.Status != ledgerd.StatusExecuted || out.Rate != "3.6725" ||
 		out.CounterpartAmount == nil || *out.CounterpartAmount != 36_725 || out.CounterpartCurrency != "AED" {
 		t.Fatalf("exchange leg: %+v", out)
 	}
@@ -78,7 +79,7 @@ func TestExchangeConvertsWithFloorAtTheTableRate(t *testing.T) {
 	}
 	tr := e.sb.Truth()
 	for _, x := range tr.Transactions {
-		if x.Kind == fuse.KindExchangeIn && x.AccountID == aed.AccountID {
+		if x.Kind == ledgerd.KindExchangeIn && x.AccountID == aed.AccountID {
 			if x.InstructedAmount != 36_725 || *x.CounterpartAmount != 10_000 || x.CounterpartCurrency != "USD" ||
 				x.Rate != "3.6725" || x.TransactionID == out.TransactionID || x.ExternalReference != "reference-123" {
 				t.Errorf("inbound exchange leg: %+v", x.Transaction)
@@ -138,18 +139,18 @@ func TestPaymentMovesCreatedSubmittedExecutedOnTheClock(t *testing.T) {
 	a := e.account("AED", "Ops")
 	e.fund(a.AccountID, 300_000)
 	p := e.pay(a.AccountID, 150_000, "AED") // fee 100: at or above 1,000.00
-	if p.FeeAmount != 100 || p.AmountWithFee != 150_100 || p.Status != fuse.StatusCreated {
+	if p.FeeAmount != 100 || p.AmountWithFee != 150_100 || p.Status != ledgerd.StatusCreated {
 		t.Fatalf("payment: %+v", p)
 	}
 	steps := []struct {
 		advance time.Duration
 		status  string
-		balance fuse.Balance
+		balance Balance
 	}{
-		{0, fuse.StatusCreated, fuse.Balance{Current: 300_000, Available: 149_900}},
-		{PaymentSubmitDelay - time.Millisecond, fuse.StatusCreated, fuse.Balance{Current: 300_000, Available: 149_900}},
-		{time.Millisecond, fuse.StatusSubmitted, fuse.Balance{Current: 300_000, Available: 149_900}},
-		{PaymentExecuteDelay - PaymentSubmitDelay, fuse.StatusExecuted, fuse.Balance{Current: 149_900, Available: 149_900}},
+		{0, ledgerd.StatusCreated, Balance{Current: 300_000, Available: 149_900}},
+		{PaymentSubmitDelay - time.Millisecond, ledgerd.StatusCreated, Balance{Current: 300_000, Available: 149_900}},
+		{time.Millisecond, ledgerd.StatusSubmitted, Balance{Current: 300_000, Available: 149_900}},
+		{PaymentExecuteDelay - PaymentSubmitDelay, ledgerd.StatusExecuted, Balance{Current: 149_900, Available: 149_900}},
 	}
 	prev := p.UpdatedAt
 	for _, st := range steps {
@@ -212,14 +213,14 @@ func TestFailedPaymentRestoresAvailableAndIgnoresLaterSteps(t *testing.T) {
 	e.sb.Advance(PaymentSubmitDelay)
 	var failed fuse.Transaction
 	e.call("POST", "/sandbox/transactions/"+p.TransactionID+"/fail", map[string]string{"reason": "beneficiary bank rejected"}, 200, &failed)
-	if failed.Status != fuse.StatusFailed || failed.FailureReason != "beneficiary bank rejected" {
+	if failed.Status != ledgerd.StatusFailed || failed.FailureReason != "beneficiary bank rejected" {
 		t.Fatalf("failed: %+v", failed)
 	}
 	e.sb.Advance(time.Hour)
-	if got := e.getTx(p.TransactionID).Status; got != fuse.StatusFailed {
+	if got := e.getTx(p.TransactionID).Status; got != ledgerd.StatusFailed {
 		t.Errorf("status after the execute time: %s", got)
 	}
-	if b := e.getAccount(a.AccountID).Balance; b != (fuse.Balance{Current: 10_000, Available: 10_000}) {
+	if b := e.getAccount(a.AccountID).Balance; b != (Balance{Current: 10_000, Available: 10_000}) {
 		t.Errorf("balance %+v", b)
 	}
 	var body fuse.ErrorBody
@@ -266,7 +267,7 @@ func TestBalancesFollowFromTransactionsAcrossAMixedDay(t *testing.T) {
 	tr := e.sb.Truth()
 	n := 0
 	for _, x := range tr.Transactions {
-		if x.Status == fuse.StatusCreated || x.Status == fuse.StatusSubmitted {
+		if x.Status == ledgerd.StatusCreated || x.Status == ledgerd.StatusSubmitted {
 			if n++; n%2 == 0 {
 				if _, err := e.sb.Fail(x.TransactionID, ""); err != nil {
 					t.Fatal(err)
@@ -299,7 +300,7 @@ func TestAdjustmentPlantsADiscrepancyWithoutTransactionOrWebhook(t *testing.T) {
 	txs := len(e.sb.Truth().Transactions)
 	var got fuse.Account
 	e.call("POST", "/sandbox/adjustments", map[string]any{"account_id": a.AccountID, "amount": -2_500, "currency": "AED"}, 200, &got)
-	if got.Balance != (fuse.Balance{Current: 7_500, Available: 7_500}) {
+	if got.Balance != (Balance{Current: 7_500, Available: 7_500}) {
 		t.Errorf("balance after adjustment %+v", got.Balance)
 	}
 	tr := e.sb.Truth()

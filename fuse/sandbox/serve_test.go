@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd"
 )
 
 func TestServeAnswersUntilTheContextEnds(t *testing.T) {
@@ -58,7 +58,7 @@ func TestLifecycleRunsWhenTheClockMovesOnItsOwn(t *testing.T) {
 	}
 	tr := e.sb.Truth()
 	for _, x := range tr.Transactions {
-		if x.Kind == fuse.KindLocalPaymentOut && (x.Status != fuse.StatusExecuted || !x.UpdatedAt.Equal(t0.Add(PaymentExecuteDelay))) {
+		if x.Kind == ledgerd.KindLocalPaymentOut && (x.Status != ledgerd.StatusExecuted || !x.UpdatedAt.Equal(t0.Add(PaymentExecuteDelay))) {
 			t.Errorf("payment %s at %s", x.Status, x.UpdatedAt)
 		}
 	}

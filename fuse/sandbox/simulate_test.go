@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -80,7 +81,7 @@ func TestSimulateInboundPaymentCreditsTheAccountAndSendsItsWebhook(t *testing.T)
 
 	tr := e.sb.Truth()
 	x := truthTx(t, tr, first)
-	if x.Kind != fuse.KindLocalPaymentIn || x.Status != fuse.StatusSettled || x.InstructedAmount != 2_500 ||
+	if x.Kind != ledgerd.KindLocalPaymentIn || x.Status != ledgerd.StatusSettled || x.InstructedAmount != 2_500 ||
 		x.ExternalReference != "INV-7" || x.ExternalID != "5f0c3b8e-6a51-4c52-9d1e-2f8a3c7b9d10" {
 		t.Errorf("simulated inbound payment: %+v", x.Transaction)
 	}
@@ -90,7 +91,7 @@ func TestSimulateInboundPaymentCreditsTheAccountAndSendsItsWebhook(t *testing.T)
 	if r := truthTx(t, tr, second).Remitter; r == nil || r.Name != "Acme Trading" || !validIBAN(r.IBAN) {
 		t.Errorf("remitter %+v, want Acme Trading with a drawn IBAN", r)
 	}
-	if b := e.getAccount(a.AccountID).Balance; b != (fuse.Balance{Current: 3_000, Available: 3_000}) {
+	if b := e.getAccount(a.AccountID).Balance; b != (Balance{Current: 3_000, Available: 3_000}) {
 		t.Errorf("balance %+v after 2500 + 500 in", b)
 	}
 	checkBalancesFollow(t, tr)
@@ -109,17 +110,17 @@ func TestSimulateExecutePaymentExecutesAnOutboundPaymentInFlightOnce(t *testing.
 	submitted := e.pay(a.AccountID, 20_000, "AED")
 	e.sb.Advance(PaymentSubmitDelay)
 	created2 := e.pay(a.AccountID, 30_000, "AED")
-	if st := e.getTx(created2.TransactionID).Status; st != fuse.StatusCreated {
+	if st := e.getTx(created2.TransactionID).Status; st != ledgerd.StatusCreated {
 		t.Fatalf("set-up: payment is %s, want Created", st)
 	}
-	if st := e.getTx(submitted.TransactionID).Status; st != fuse.StatusSubmitted {
+	if st := e.getTx(submitted.TransactionID).Status; st != ledgerd.StatusSubmitted {
 		t.Fatalf("set-up: payment is %s, want Submitted", st)
 	}
 	for _, p := range []fuse.Transaction{created2, submitted} {
 		if id := simulatedID(t, e.simulate("execute-payment", map[string]any{"transaction_id": p.TransactionID}, http.StatusOK)); id != p.TransactionID {
 			t.Errorf("answer names %s, want %s", id, p.TransactionID)
 		}
-		if st := truthTx(t, e.sb.Truth(), p.TransactionID).Status; st != fuse.StatusExecuted {
+		if st := truthTx(t, e.sb.Truth(), p.TransactionID).Status; st != ledgerd.StatusExecuted {
 			t.Errorf("payment %s is %s after execute-payment", p.TransactionID, st)
 		}
 	}
@@ -132,7 +133,7 @@ func TestSimulateExecutePaymentExecutesAnOutboundPaymentInFlightOnce(t *testing.
 			}
 		}
 	}
-	if b := e.getAccount(a.AccountID).Balance; b != (fuse.Balance{Current: 40_000, Available: 40_000}) {
+	if b := e.getAccount(a.AccountID).Balance; b != (Balance{Current: 40_000, Available: 40_000}) {
 		t.Errorf("balance %+v, want 100000 - 60000 executed", b)
 	}
 	checkBalancesFollow(t, e.sb.Truth())
@@ -158,7 +159,7 @@ func TestSimulateFailPaymentFailsAnOutboundPaymentInFlightWithEitherReasonField(
 
 	tr := e.sb.Truth()
 	for id, reason := range map[string]string{p1.TransactionID: "beneficiary bank rejected", p2.TransactionID: "account closed"} {
-		if x := truthTx(t, tr, id); x.Status != fuse.StatusFailed || x.FailureReason != reason {
+		if x := truthTx(t, tr, id); x.Status != ledgerd.StatusFailed || x.FailureReason != reason {
 			t.Errorf("payment %s: %s %q, want Failed %q", id, x.Status, x.FailureReason, reason)
 		}
 		got := e.webhooksFor("outbound_local_payment_failed", id)
@@ -170,7 +171,7 @@ func TestSimulateFailPaymentFailsAnOutboundPaymentInFlightWithEitherReasonField(
 			t.Errorf("webhook failure_reason %v, want %q", got[0]["failure_reason"], reason)
 		}
 	}
-	if b := e.getAccount(a.AccountID).Balance; b != (fuse.Balance{Current: 100_000, Available: 100_000}) {
+	if b := e.getAccount(a.AccountID).Balance; b != (Balance{Current: 100_000, Available: 100_000}) {
 		t.Errorf("balance %+v after both payments failed", b)
 	}
 	checkBalancesFollow(t, tr)

@@ -310,9 +310,9 @@ func (w *world) traffic() {
 		var tx fuse.Transaction
 		tx, err = w.c.CreatePayment(ctx, acct, fuse.CreatePaymentRequest{Amount: amt, Currency: a.Currency,
 			Beneficiary: fuse.Party{Name: "Sim Payee", IBAN: "AE070331234567890123456"}, Purpose: "sim"})
-		w.log("payment %d %s from %s: %s %v", amt, a.Currency, short(acct), short(tx.TransactionID), err)
+		w.log("payment %d %s from %s: %s %v", amt, a.Currency, short(acct), short(tx.ID), err)
 	case k < 7:
-		to := w.pick(func(b fuse.Account) bool { return b.AccountID != acct && b.Currency == a.Currency })
+		to := w.pick(func(b sandbox.AccountState) bool { return b.AccountID != acct && b.Currency == a.Currency })
 		if to == "" {
 			return
 		}
@@ -320,17 +320,17 @@ func (w *world) traffic() {
 		var tx fuse.Transaction
 		tx, err = w.c.CreateInternalTransfer(ctx, acct, fuse.CreateInternalTransferRequest{ToAccountID: to, Amount: amt,
 			Reference: "sim-" + strconv.Itoa(len(w.trace))})
-		w.log("transfer %d %s %s→%s: %s %v", amt, a.Currency, short(acct), short(to), short(tx.TransactionID), err)
+		w.log("transfer %d %s %s→%s: %s %v", amt, a.Currency, short(acct), short(to), short(tx.ID), err)
 	case k < 8:
-		to := w.pick(func(b fuse.Account) bool { return b.Currency != a.Currency })
+		to := w.pick(func(b sandbox.AccountState) bool { return b.Currency != a.Currency })
 		amt := w.spend(a)
 		var tx fuse.Transaction
 		tx, err = w.c.CreateExchange(ctx, acct, fuse.CreateExchangeRequest{ToAccountID: to, Amount: amt})
-		w.log("exchange %d %s %s→%s: %s %v", amt, a.Currency, short(acct), short(to), short(tx.TransactionID), err)
+		w.log("exchange %d %s %s→%s: %s %v", amt, a.Currency, short(acct), short(to), short(tx.ID), err)
 	case k < 9:
 		var inFlight []string
 		for _, x := range w.sb.Truth().Transactions {
-			if (x.Status == fuse.StatusCreated || x.Status == fuse.StatusSubmitted) && strings.HasSuffix(x.Kind, "_out") {
+			if (x.Status == ledgerd.StatusCreated || x.Status == ledgerd.StatusSubmitted) && strings.HasSuffix(string(x.Kind), "_out") {
 				inFlight = append(inFlight, x.TransactionID)
 			}
 		}
@@ -355,11 +355,11 @@ func (w *world) traffic() {
 }
 
 // spend draws an amount up to a third of what a can spend (at least 1).
-func (w *world) spend(a fuse.Account) int64 {
+func (w *world) spend(a sandbox.AccountState) int64 {
 	return 1 + w.rng.Int64N(max(a.Balance.Available/3, 1))
 }
 
-func (w *world) pick(ok func(fuse.Account) bool) string {
+func (w *world) pick(ok func(sandbox.AccountState) bool) string {
 	var ids []string
 	for _, id := range w.accounts {
 		if b, _ := w.sb.Account(id); ok(b) {
@@ -553,12 +553,12 @@ func buildOracle(truth sandbox.Truth) oracle {
 	for _, x := range truth.Transactions {
 		state := "pending"
 		switch x.Status {
-		case fuse.StatusExecuted, fuse.StatusSettled:
+		case ledgerd.StatusExecuted, ledgerd.StatusSettled:
 			state = "posted"
-		case fuse.StatusFailed:
+		case ledgerd.StatusFailed:
 			state = "voided"
 		}
-		o.tx[x.TransactionID] = oracleTx{kind: x.Kind, account: x.AccountID, currency: x.Currency, status: x.Status,
+		o.tx[x.TransactionID] = oracleTx{kind: string(x.Kind), account: x.AccountID, currency: x.Currency, status: string(x.Status),
 			entry: state, instructed: x.InstructedAmount, fee: x.FeeAmount, withFee: x.AmountWithFee}
 		post := func(acct, cur string, amt int64) {
 			if amt != 0 {
@@ -567,24 +567,24 @@ func buildOracle(truth sandbox.Truth) oracle {
 		}
 		bank, c := "bank:"+x.AccountID, x.Currency
 		switch x.Kind {
-		case fuse.KindLocalPaymentOut:
+		case ledgerd.KindLocalPaymentOut:
 			post(bank, c, -x.AmountWithFee)
 			post("world:payees", c, x.InstructedAmount)
 			post("expense:fees", c, x.FeeAmount)
-		case fuse.KindLocalPaymentIn:
+		case ledgerd.KindLocalPaymentIn:
 			post(bank, c, x.InstructedAmount-x.FeeAmount)
 			post("expense:fees", c, x.FeeAmount)
 			post("world:payers", c, -x.InstructedAmount)
-		case fuse.KindInternalTransferOut:
+		case ledgerd.KindInternalTransferOut:
 			post(bank, c, -x.InstructedAmount)
 			post("clearing:internal", c, x.InstructedAmount)
-		case fuse.KindInternalTransferIn:
+		case ledgerd.KindInternalTransferIn:
 			post(bank, c, x.InstructedAmount)
 			post("clearing:internal", c, -x.InstructedAmount)
-		case fuse.KindExchangeOut:
+		case ledgerd.KindExchangeOut:
 			post(bank, c, -x.InstructedAmount)
 			post("clearing:fx:"+c, c, x.InstructedAmount)
-		case fuse.KindExchangeIn:
+		case ledgerd.KindExchangeIn:
 			src := x.CounterpartCurrency
 			post(bank, c, x.InstructedAmount)
 			post("fx:conversion", c, -x.InstructedAmount)
