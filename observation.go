@@ -24,7 +24,7 @@ func (s Source) Valid() bool {
 // exchange are two Fuse transactions with their own ids and kinds.
 type Kind string
 
-// Fuse transaction kinds (fuse-api.md).
+// Fuse transaction kinds (fuse-api.md): Fuse's type and direction.
 const (
 	KindLocalPaymentOut     Kind = "local_payment_out"
 	KindLocalPaymentIn      Kind = "local_payment_in"
@@ -32,9 +32,15 @@ const (
 	KindInternalTransferIn  Kind = "internal_transfer_in"
 	KindExchangeOut         Kind = "exchange_out"
 	KindExchangeIn          Kind = "exchange_in"
-	KindFeeDebit            Kind = "fee_debit"
-	KindReturnIn            Kind = "local_return_payment_in"
-	KindReturnOut           Kind = "local_return_payment_out"
+	// KindFeeDebit is a fee Fuse takes apart from the payment it is for
+	// (fee_debit; the payment's fee_source is primary_account).
+	KindFeeDebit Kind = "fee_debit"
+	// KindReturnIn is a local_return_payment with direction Inbound: the
+	// money of a payment we sent comes back.
+	KindReturnIn Kind = "local_return_payment_in"
+	// KindReturnOut is a local_return_payment with direction Outbound: we
+	// send back money we received.
+	KindReturnOut Kind = "local_return_payment_out"
 )
 
 // Kinds lists every Kind.
@@ -52,22 +58,24 @@ func (k Kind) Valid() bool {
 }
 
 // Status is the state of a Fuse transaction. It only moves forward:
-// created → submitted → executed|settled, or → failed.
+// created → submitted → executed|settled, or → failed; internal transfers
+// created → booked → settled, or → failed.
 type Status string
 
 // Fuse transaction statuses.
 const (
 	StatusCreated   Status = "created"
 	StatusSubmitted Status = "submitted"
-	StatusBooked    Status = "booked"
+	StatusBooked    Status = "booked" // internal transfers: accepted, not settled yet
 	StatusExecuted  Status = "executed"
 	StatusSettled   Status = "settled"
 	StatusFailed    Status = "failed"
 )
 
-// Rank orders statuses along the lifecycle: 1 created, 2 submitted, 3 any
-// terminal status. Unknown statuses rank 0. A status never moves to a lower
-// or equal rank; two different terminal statuses are a conflict.
+// Rank orders statuses along the lifecycle: 1 created, 2 submitted or
+// booked, 3 any terminal status. Unknown statuses rank 0. A status never
+// moves to a lower or equal rank; two different terminal statuses are a
+// conflict.
 func (s Status) Rank() int {
 	switch s {
 	case StatusCreated:
@@ -140,6 +148,16 @@ type AccountBalance struct {
 	AsOf      time.Time
 }
 
+// Fee sources: how Fuse takes a payment's fee (fee_source.type).
+const (
+	// FeeSourceIncluded: the fee is part of the payment (amount_with_fee
+	// leaves the account); its entry books it.
+	FeeSourceIncluded = "included_in_payment"
+	// FeeSourcePrimary: the fee is taken from the primary account as a
+	// separate fee_debit, which books it; the payment's entry does not.
+	FeeSourcePrimary = "primary_account"
+)
+
 // TransactionObservation is what an event or a listing says about one Fuse
 // transaction. An observation may lack amounts (an executed event carries
 // only the status); Amounts is then nil and the ledger waits for them.
@@ -159,25 +177,26 @@ type TransactionObservation struct {
 	ExternalID           string
 	Purpose              string
 	FailureReason        string
-	FeeSource            string    // "", FeeSourceIncluded or FeeSourcePrimary
-	ReturnedID           string    // a return's payment
-	FeeTargetID          string    // a fee debit's transaction
-	At                   time.Time // when Fuse says this status was reached
+	// FeeSource is a payment's fee_source: FeeSourceIncluded,
+	// FeeSourcePrimary, or "" when the observation does not say (webhooks)
+	// or there is no fee.
+	FeeSource string
+	// ReturnedID is a returned payment's returned_id: the payment whose
+	// money it returns.
+	ReturnedID string
+	// FeeTargetID is a fee debit's fee_target.reference: the transaction
+	// the fee is for.
+	FeeTargetID string
+	At          time.Time // when Fuse says this status was reached
 	// CreatedAt is when Fuse created the transaction, when the observation
 	// says (API objects do; webhooks carry only At, which for a created
 	// event is the creation time).
 	CreatedAt time.Time
 }
 
-// Where a payment's fee is taken from (Fuse's fee_source).
-const (
-	FeeSourceIncluded = "included_in_payment"
-	FeeSourcePrimary  = "primary_account"
-)
-
 // TxAmounts are the amounts of a Fuse transaction in minor units of its
-// currency. For transfers and exchanges Fee is 0 and WithFee equals
-// Instructed.
+// currency. For transfers, exchanges, fee debits and returned payments Fee
+// is 0 and WithFee equals Instructed; a fee debit's amount is Instructed.
 type TxAmounts struct {
 	Instructed Amount
 	Fee        Amount
@@ -185,8 +204,9 @@ type TxAmounts struct {
 }
 
 // Check reports an error unless every amount is in range and WithFee is
-// Instructed + Fee (for payments out) or the amounts are otherwise
-// consistent with kind.
+// Instructed + Fee (for payments out), Fee is at most Instructed (payments
+// in), or Fee is 0 and WithFee is Instructed (fee debits, returned
+// payments: Fuse gives them one amount).
 func (t TxAmounts) Check(kind Kind) error {
 	for _, a := range []Amount{t.Instructed, t.Fee, t.WithFee} {
 		if err := a.CheckRange(); err != nil {
@@ -205,6 +225,11 @@ func (t TxAmounts) Check(kind Kind) error {
 	case KindLocalPaymentIn:
 		if t.Fee > t.Instructed {
 			return fmt.Errorf("fee_amount %d exceeds instructed_amount %d", t.Fee, t.Instructed)
+		}
+	case KindFeeDebit, KindReturnIn, KindReturnOut:
+		if t.Fee != 0 || t.WithFee != t.Instructed {
+			return fmt.Errorf("%s has one amount: fee_amount %d, amount_with_fee %d, instructed_amount %d",
+				kind, t.Fee, t.WithFee, t.Instructed)
 		}
 	}
 	return nil

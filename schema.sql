@@ -507,6 +507,17 @@ ALTER TABLE fuse_transactions ADD COLUMN fee_source TEXT
   CHECK (fee_source IS NULL OR fee_source IN ('included_in_payment', 'primary_account'));
 ALTER TABLE fuse_transactions ADD COLUMN returned_id TEXT;
 ALTER TABLE fuse_transactions ADD COLUMN fee_target_id TEXT;
+-- Payments booked before this version have their fee inside their entry:
+-- say so, as a payment booked from now on records it.
+UPDATE fuse_transactions SET fee_source = 'included_in_payment'
+ WHERE kind IN ('local_payment_out', 'local_payment_in') AND fee_amount > 0
+   AND transaction_id IN (SELECT transaction_id FROM entries);
+-- The reconciler reads what an entry books on the bank account
+-- (ledger.BankAmount) from this index, which must hold fee_source too.
+DROP INDEX fuse_transactions_account_id;
+CREATE INDEX fuse_transactions_account_id ON fuse_transactions (account_id, transaction_id,
+  kind, counterpart_account_id, currency, instructed_amount, fee_amount, amount_with_fee,
+  counterpart_currency, counterpart_amount, status, status_at, created_at, fee_source);
 -- A payment booked with its fee inside looks here for a fee_debit that
 -- names it (the fee must not be booked twice). Partial: fee debits only.
 CREATE INDEX fuse_transactions_fee_target ON fuse_transactions (fee_target_id)

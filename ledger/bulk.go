@@ -102,14 +102,19 @@ type bulkGroup struct {
 	// applied so far to whether it exists; an id absent from the map has
 	// not been looked up.
 	events, txs map[string]bool
-	run         []*bulkItem // planned, not written yet
+	// feeTargets holds the payments with a fee that a fee debit names, in
+	// the file (looked up with the rest) or applied so far: booking one
+	// records the fee booked twice (feeDebitFor), which only the usual way
+	// does.
+	feeTargets map[string]bool
+	run        []*bulkItem // planned, not written yet
 }
 
 // ingestGroup applies units in order, as apply would one by one. On error,
 // failed is the index of the unit at fault, or -1 when it is not known
 // (errBulk); the caller rolls the whole transaction back either way.
 func (t *wtx) ingestGroup(units []*ingestUnit) (failed int, err error) {
-	g := &bulkGroup{t: t, events: map[string]bool{}, txs: map[string]bool{}}
+	g := &bulkGroup{t: t, events: map[string]bool{}, txs: map[string]bool{}, feeTargets: map[string]bool{}}
 	for _, iu := range units {
 		iu.res = nil
 		if len(iu.obs) > 0 {
@@ -140,6 +145,9 @@ func (t *wtx) ingestGroup(units []*ingestUnit) (failed int, err error) {
 			g.events[obs.Event.ID] = true
 			if obs.Transaction != nil {
 				g.txs[obs.Transaction.TransactionID] = true
+				if id := obs.Transaction.FeeTargetID; id != "" {
+					g.feeTargets[id] = true
+				}
 			}
 			if err != nil {
 				return ui, iu.wrap(k, err)
@@ -156,6 +164,7 @@ func (t *wtx) ingestGroup(units []*ingestUnit) (failed int, err error) {
 			// The callback may have written anything: look again.
 			clear(g.events)
 			clear(g.txs)
+			clear(g.feeTargets)
 			if err := g.lookup(units[ui+1:]); err != nil {
 				return -1, err
 			}
@@ -172,13 +181,15 @@ func candidate(obs ledgerd.Observation) bool {
 		return false
 	}
 	o := obs.Transaction
-	return o.Currency != "" && o.Amounts != nil && validateTx(*o) == nil
+	// A fee debit's target is looked at when it is recorded
+	// (checkFeeTarget): the usual way.
+	return o.Currency != "" && o.Amounts != nil && o.FeeTargetID == "" && validateTx(*o) == nil
 }
 
 // lookup finds which event_ids and transaction_ids of the candidates among
 // the units' observations exist in the file.
 func (g *bulkGroup) lookup(units []*ingestUnit) error {
-	var evs, txs []string
+	var evs, txs, fees []string
 	for _, iu := range units {
 		for _, obs := range iu.obs {
 			// Every transaction, so that those known are applied without
@@ -192,6 +203,9 @@ func (g *bulkGroup) lookup(units []*ingestUnit) error {
 			if !candidate(obs) {
 				continue
 			}
+			if o := obs.Transaction; feeInside(stateOf(*o, sql.NullString{}, sql.NullString{})) {
+				fees = append(fees, o.TransactionID)
+			}
 			if _, ok := g.events[obs.Event.ID]; !ok {
 				g.events[obs.Event.ID] = false
 				evs = append(evs, obs.Event.ID)
@@ -203,6 +217,9 @@ func (g *bulkGroup) lookup(units []*ingestUnit) error {
 	}
 	if err := g.exist(g.txs, txs, "SELECT transaction_id FROM fuse_transactions WHERE transaction_id IN "); err != nil {
 		return fmt.Errorf("look up transactions: %w", err)
+	}
+	if err := g.exist(g.feeTargets, fees, "SELECT fee_target_id FROM fuse_transactions WHERE fee_target_id IN "); err != nil {
+		return fmt.Errorf("look up fee debits: %w", err)
 	}
 	return nil
 }
@@ -263,7 +280,7 @@ func (g *bulkGroup) plan(ui int, iu *ingestUnit, k int, obs ledgerd.Observation)
 	if exists, ok := g.events[ev.ID]; !ok || exists {
 		return nil, nil
 	}
-	if exists, ok := g.txs[o.TransactionID]; !ok || exists {
+	if exists, ok := g.txs[o.TransactionID]; !ok || exists || g.feeTargets[o.TransactionID] {
 		return nil, nil
 	}
 	// applyAccount would change nothing: the accounts are known, and so is
@@ -277,6 +294,8 @@ func (g *bulkGroup) plan(ui int, iu *ingestUnit, k int, obs ledgerd.Observation)
 		}
 	}
 	at, created := txTimes(o)
+	// Recorded as booked, as bookEntry would.
+	o.FeeSource = bookedFeeSource(stateOf(o, at, created))
 	entry, err := t.planEntry(o.TransactionID, stateOf(o, at, created))
 	if entry == nil || err != nil {
 		return nil, nil // waiting or refused: the usual way says which
@@ -336,7 +355,7 @@ func chunk(n int) int {
 func (g *bulkGroup) write(items []*bulkItem) error {
 	t := g.t
 	n := len(items)
-	args := make([]any, 0, 22*n)
+	args := make([]any, 0, 25*n)
 	for _, it := range items {
 		args = t.eventArgs(args, it.ev, it.handled, it.prev, it.sum)
 	}

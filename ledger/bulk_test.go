@@ -21,7 +21,9 @@ import (
 // accounts opened late (transactions waiting for a currency), transfers
 // without a currency, status updates, redelivered events, exchanges,
 // failures, a transaction observed twice, event_ids reused with another
-// body, and payments in another currency than their account's.
+// body, payments in another currency than their account's, fee debits
+// (naming payments booked before them, or after them), payments whose fee
+// Fuse takes apart, returned payments, and booked transfers.
 func traffic(seed uint64, n int) []ledgerd.Observation {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var s script
@@ -31,6 +33,7 @@ func traffic(seed uint64, n int) []ledgerd.Observation {
 	opened := map[string]bool{}
 	var obs []ledgerd.Observation
 	var open []ledgerd.TransactionObservation // transactions that may still move
+	var payments []string                     // ids of the payments so far
 	txn := 0
 	for len(obs) < n {
 		i := len(obs)
@@ -52,7 +55,10 @@ func traffic(seed uint64, n int) []ledgerd.Observation {
 			open = append(open[:k], open[k+1:]...)
 			o.Amounts, o.Currency, o.At = nil, "", at(i)
 			o.Status = ledgerd.StatusExecuted
-			if rng.IntN(5) == 0 {
+			if o.Kind == ledgerd.KindInternalTransferOut && rng.IntN(3) == 0 {
+				o.Status = ledgerd.StatusBooked // and open still
+				open = append(open, o)
+			} else if rng.IntN(5) == 0 {
 				o.Status, o.FailureReason = ledgerd.StatusFailed, "bank_error"
 			}
 			obs = append(obs, s.tx(o))
@@ -63,6 +69,29 @@ func traffic(seed uint64, n int) []ledgerd.Observation {
 			o := ledgerd.TransactionObservation{TransactionID: fmt.Sprintf("30000000-0000-4000-8000-%012d", txn),
 				AccountID: a, CounterpartAccountID: b, Kind: ledgerd.KindInternalTransferOut,
 				Status: ledgerd.StatusCreated, At: at(i), Amounts: amounts(int64(100+rng.IntN(900)), 0)}
+			obs = append(obs, s.tx(o))
+			open = append(open, o)
+		case r < 36 && len(payments) > 0:
+			// A fee debit, on the first account, for a payment booked
+			// already or for the next one.
+			txn++
+			target := payments[rng.IntN(len(payments))]
+			if rng.IntN(3) == 0 {
+				target = fmt.Sprintf("20000000-0000-4000-8000-%012d", txn+1)
+			}
+			obs = append(obs, s.tx(ledgerd.TransactionObservation{TransactionID: fmt.Sprintf("50000000-0000-4000-8000-%012d", txn),
+				AccountID: accts[0], Kind: ledgerd.KindFeeDebit, Status: ledgerd.StatusSettled, At: at(i),
+				Currency: "AED", Amounts: amounts(int64(1+rng.IntN(3)), 0), FeeTargetID: target}))
+		case r < 38 && len(payments) > 0:
+			// A returned payment, in or out, pending until it succeeds.
+			txn++
+			kind := ledgerd.KindReturnIn
+			if rng.IntN(2) == 0 {
+				kind = ledgerd.KindReturnOut
+			}
+			o := ledgerd.TransactionObservation{TransactionID: fmt.Sprintf("60000000-0000-4000-8000-%012d", txn),
+				AccountID: a, Kind: kind, Status: ledgerd.StatusCreated, At: at(i), Currency: cur[a],
+				Amounts: amounts(int64(100+rng.IntN(900)), 0), ReturnedID: payments[rng.IntN(len(payments))]}
 			obs = append(obs, s.tx(o))
 			open = append(open, o)
 		case r < 33:
@@ -88,6 +117,13 @@ func traffic(seed uint64, n int) []ledgerd.Observation {
 			if rng.IntN(10) == 0 {
 				o.Reference = ""
 			}
+			switch rng.IntN(4) {
+			case 0:
+				o.FeeSource = ledgerd.FeeSourcePrimary
+			case 1:
+				o.FeeSource = ledgerd.FeeSourceIncluded
+			}
+			payments = append(payments, o.TransactionID)
 			if rng.IntN(40) == 0 {
 				// Another currency than its account's: held, not booked.
 				o.Currency = cur[accts[(indexOf(accts, a)+2)%len(accts)]]

@@ -165,7 +165,8 @@ func v7Rows(suffix string, breakID int) []string {
 // then the new kinds, the booked status and the new break categories are
 // admitted on the connection that migrated (the writer), on a connection
 // opened before the upgrade, and on one opened after it; an unknown kind
-// is still refused.
+// is still refused. The payments booked with a fee inside say so in their
+// new fee_source.
 func TestVersion6FileMigratesInPlaceAndAdmitsTheNewKinds(t *testing.T) {
 	ctx := context.Background()
 	path := version6File(t)
@@ -216,6 +217,12 @@ func TestVersion6FileMigratesInPlaceAndAdmitsTheNewKinds(t *testing.T) {
 		t.Fatalf("integrity_check after upgrade: %q (%v)", integrity, err)
 	}
 	mustVerify(t, l)
+	// The one payment booked with a fee says so; the others had none.
+	sources := dumpQueries(t, l, []string{`SELECT transaction_id FROM fuse_transactions
+		WHERE fee_source = 'included_in_payment' UNION ALL SELECT count(*) FROM fuse_transactions WHERE fee_source IS NULL`})
+	if want := "20000000-0000-4000-8000-000000000001\n" + fmt.Sprint(strings.Count(was["fuse_transactions"], "\n")-1) + "\n--\n"; sources != want {
+		t.Errorf("fee sources after upgrade:\n%s\nwant\n%s", sources, want)
+	}
 	var newCols int
 	if err := l.Reader().QueryRow(`SELECT count(*) FROM pragma_table_info('v_transactions')
 		WHERE name IN ('fee_source', 'returned_id', 'fee_target_id')`).Scan(&newCols); err != nil || newCols != 3 {

@@ -48,6 +48,9 @@ type entryInput struct {
 	Amounts             ledgerd.TxAmounts
 	CounterpartCurrency ledgerd.Currency
 	CounterpartAmount   *ledgerd.Amount
+	// FeeSource is how a payment's fee is booked (bookedFeeSource):
+	// primary_account leaves it out of the payment's entry.
+	FeeSource string
 }
 
 // errWaiting means the transaction is known but cannot be booked yet: a
@@ -75,27 +78,38 @@ func plan(in entryInput) ([]Posting, error) {
 	add := func(acct string, cur ledgerd.Currency, amt ledgerd.Amount) {
 		ps = append(ps, Posting{Account: acct, Currency: cur, Amount: amt})
 	}
+	bankAmt, err := BankAmount(in.Kind, in.FeeSource, a)
+	if err != nil {
+		return nil, err
+	}
+	// The fee a payment's own entry books: none when Fuse takes it as a
+	// separate fee debit (which books it), so that it is booked once.
+	fee := a.Fee
+	if in.FeeSource == ledgerd.FeeSourcePrimary {
+		fee = 0
+	}
+	// Every entry moves its bank account by BankAmount, first.
+	add(bank, c, bankAmt)
 	switch in.Kind {
 	case ledgerd.KindLocalPaymentOut:
-		add(bank, c, -a.WithFee)
 		add(AccountPayees, c, a.Instructed)
-		add(AccountFees, c, a.Fee)
+		add(AccountFees, c, fee)
 	case ledgerd.KindLocalPaymentIn:
-		net, err := a.Instructed.Sub(a.Fee)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrRejected, err)
-		}
-		add(bank, c, net)
-		add(AccountFees, c, a.Fee)
+		add(AccountFees, c, fee)
 		add(AccountPayers, c, -a.Instructed)
+	case ledgerd.KindFeeDebit:
+		add(AccountFees, c, a.Instructed)
+	case ledgerd.KindReturnIn:
+		// The money of a payment we sent comes back from the payee.
+		add(AccountPayees, c, -a.Instructed)
+	case ledgerd.KindReturnOut:
+		// We send back money a payer sent us.
+		add(AccountPayers, c, a.Instructed)
 	case ledgerd.KindInternalTransferOut:
-		add(bank, c, -a.Instructed)
 		add(AccountClearingInternal, c, a.Instructed)
 	case ledgerd.KindInternalTransferIn:
-		add(bank, c, a.Instructed)
 		add(AccountClearingInternal, c, -a.Instructed)
 	case ledgerd.KindExchangeOut:
-		add(bank, c, -a.Instructed)
 		add(ClearingFX(c), c, a.Instructed)
 	case ledgerd.KindExchangeIn:
 		if !in.CounterpartCurrency.Valid() || in.CounterpartAmount == nil {
@@ -105,7 +119,6 @@ func plan(in entryInput) ([]Posting, error) {
 		if err := srcAmt.CheckRange(); err != nil {
 			return nil, fmt.Errorf("%w: counterpart_amount: %w", ErrRejected, err)
 		}
-		add(bank, c, a.Instructed)
 		add(AccountFXConversion, c, -a.Instructed)
 		add(AccountFXConversion, src, srcAmt)
 		add(ClearingFX(src), src, -srcAmt)
@@ -122,6 +135,41 @@ func plan(in entryInput) ([]Posting, error) {
 		return nil, err
 	}
 	return kept, nil
+}
+
+// BankAmount is the signed amount (debit +, credit −) that the entry of
+// a Fuse transaction of the given kind books on its bank:<account>, in
+// the transaction's currency: what the transaction does to the account's
+// balance once it has succeeded. feeSource is the transaction's
+// fee_source as the ledger keeps it: a payment's fee is inside the bank
+// amount unless it is primary_account. The reconciler compares it with
+// Fuse's balances; plan books it, so the two cannot differ.
+func BankAmount(kind ledgerd.Kind, feeSource string, a ledgerd.TxAmounts) (ledgerd.Amount, error) {
+	var amt ledgerd.Amount
+	var err error
+	switch kind {
+	case ledgerd.KindLocalPaymentOut:
+		amt = a.WithFee
+		if feeSource == ledgerd.FeeSourcePrimary {
+			amt = a.Instructed
+		}
+		amt, err = amt.Neg()
+	case ledgerd.KindLocalPaymentIn:
+		amt = a.Instructed
+		if feeSource != ledgerd.FeeSourcePrimary {
+			amt, err = a.Instructed.Sub(a.Fee)
+		}
+	case ledgerd.KindInternalTransferOut, ledgerd.KindExchangeOut, ledgerd.KindFeeDebit, ledgerd.KindReturnOut:
+		amt, err = a.Instructed.Neg()
+	case ledgerd.KindInternalTransferIn, ledgerd.KindExchangeIn, ledgerd.KindReturnIn:
+		amt = a.Instructed
+	default:
+		return 0, fmt.Errorf("%w: unknown kind %q", ErrRejected, kind)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrRejected, err)
+	}
+	return amt, nil
 }
 
 // checkBalanced refuses postings that do not sum to zero in every

@@ -26,12 +26,15 @@ type txState struct {
 	Status               ledgerd.Status
 	StatusAt             sql.NullString
 	CreatedAt            sql.NullString
+	FeeSource            sql.NullString
+	ReturnedID           sql.NullString
+	FeeTargetID          sql.NullString
 }
 
 // txColumns are the fuse_transactions columns of a txState, in scan order.
 const txColumns = `t.kind, t.account_id, t.counterpart_account_id, t.currency,
 		t.instructed_amount, t.fee_amount, t.amount_with_fee, t.counterpart_currency, t.counterpart_amount,
-		t.status, t.status_at, t.created_at`
+		t.status, t.status_at, t.created_at, t.fee_source, t.returned_id, t.fee_target_id`
 
 // entryRef is what is known of a transaction's entry: none (id 0), or its
 // id and state.
@@ -52,7 +55,7 @@ func (t *wtx) loadTx(id string) (txState, entryRef, bool, error) {
 		WHERE t.transaction_id = ?`, id).Scan(
 		&kind, &s.AccountID, &s.CounterpartAccountID, &s.Currency,
 		&s.Instructed, &s.Fee, &s.WithFee, &s.CounterpartCurrency, &s.CounterpartAmount,
-		&status, &s.StatusAt, &s.CreatedAt, &entryID, &entryState)
+		&status, &s.StatusAt, &s.CreatedAt, &s.FeeSource, &s.ReturnedID, &s.FeeTargetID, &entryID, &entryState)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, e, false, nil
 	}
@@ -77,6 +80,9 @@ func stateOf(o ledgerd.TransactionObservation, at, created sql.NullString) txSta
 		Status:               o.Status,
 		StatusAt:             at,
 		CreatedAt:            created,
+		FeeSource:            sql.NullString{String: o.FeeSource, Valid: o.FeeSource != ""},
+		ReturnedID:           sql.NullString{String: o.ReturnedID, Valid: o.ReturnedID != ""},
+		FeeTargetID:          sql.NullString{String: o.FeeTargetID, Valid: o.FeeTargetID != ""},
 	}
 	if a := o.Amounts; a != nil {
 		s.Instructed = sql.NullInt64{Int64: int64(a.Instructed), Valid: true}
@@ -103,6 +109,8 @@ func validateTx(o ledgerd.TransactionObservation) error {
 		return rejectf("transaction %s: unknown currency %q", o.TransactionID, o.Currency)
 	case o.CounterpartCurrency != "" && !o.CounterpartCurrency.Valid():
 		return rejectf("transaction %s: unknown counterpart currency %q", o.TransactionID, o.CounterpartCurrency)
+	case o.FeeSource != "" && o.FeeSource != ledgerd.FeeSourceIncluded && o.FeeSource != ledgerd.FeeSourcePrimary:
+		return rejectf("transaction %s: unknown fee_source %q", o.TransactionID, o.FeeSource)
 	}
 	if o.Amounts != nil {
 		if err := o.Amounts.Check(o.Kind); err != nil {
@@ -159,6 +167,11 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 			return fmt.Errorf("record transaction %s: %w", o.TransactionID, err)
 		}
 		if inserted == 1 {
+			if o.FeeTargetID != "" {
+				if err := t.checkFeeTarget(seq, o.FeeTargetID); err != nil {
+					return err
+				}
+			}
 			// A new transaction has no entry: book it from what was just written.
 			return t.bookEntry(seq, o.TransactionID, stateOf(o, at, created))
 		}
@@ -211,14 +224,23 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 		external_id = COALESCE(external_id, NULLIF(?, '')),
 		purpose = COALESCE(purpose, NULLIF(?, '')),
 		failure_reason = COALESCE(failure_reason, NULLIF(?, '')),
+		fee_source = COALESCE(fee_source, NULLIF(?, '')),
+		returned_id = COALESCE(returned_id, NULLIF(?, '')),
+		fee_target_id = COALESCE(fee_target_id, NULLIF(?, '')),
 		created_at = ?, last_seq = ?
 		WHERE transaction_id = ?`,
 		text(o.CounterpartAccountID), text(string(o.Currency)), instructed, fee, withFee,
 		text(string(o.CounterpartCurrency)), cpAmount, text(o.Rate), status, statusAt,
 		text(o.Reference), text(o.ExternalReference), text(externalID(o.ExternalID)), text(o.Purpose), text(failure),
+		text(o.FeeSource), text(o.ReturnedID), text(o.FeeTargetID),
 		createdAt, seq, o.TransactionID)
 	if err != nil {
 		return fmt.Errorf("update transaction %s: %w", o.TransactionID, err)
+	}
+	if o.FeeTargetID != "" && !cur.FeeTargetID.Valid {
+		if err := t.checkFeeTarget(seq, o.FeeTargetID); err != nil {
+			return err
+		}
 	}
 	// The row as the UPDATE left it, without reading it back.
 	next := merged(cur, o)
@@ -246,10 +268,11 @@ const (
 		(transaction_id, kind, account_id, counterpart_account_id, currency,
 		 instructed_amount, fee_amount, amount_with_fee, counterpart_currency, counterpart_amount, rate,
 		 status, status_at, reference, external_reference, external_id, purpose, failure_reason,
-		 created_at, first_seq, last_seq, source)
+		 created_at, first_seq, last_seq, source, fee_source, returned_id, fee_target_id)
 		VALUES `
 	txInsertRow = `(?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?, NULLIF(?, ''), ?, NULLIF(?, ''),
-		        ?, ?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?, ?)`
+		        ?, ?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?, ?,
+		        NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''))`
 	// insertTxSQL inserts one transaction, or nothing if its id is known.
 	insertTxSQL = txInsertHead + txInsertRow + `
 		ON CONFLICT (transaction_id) DO NOTHING`
@@ -268,7 +291,7 @@ func txArgs(args []any, o ledgerd.TransactionObservation, src ledgerd.Source, se
 		o.TransactionID, string(o.Kind), o.AccountID, text(o.CounterpartAccountID), text(string(o.Currency)),
 		instructed, fee, withFee, text(string(o.CounterpartCurrency)), cpAmount, text(o.Rate),
 		string(o.Status), at, text(o.Reference), text(o.ExternalReference), text(externalID(o.ExternalID)), text(o.Purpose),
-		text(o.FailureReason), created, seq, seq, string(src))
+		text(o.FailureReason), created, seq, seq, string(src), text(o.FeeSource), text(o.ReturnedID), text(o.FeeTargetID))
 }
 
 // externalID is a transaction's external_id as the ledger keeps it: Fuse's
@@ -306,6 +329,9 @@ func merged(cur txState, o ledgerd.TransactionObservation) txState {
 	fill(&cur.CounterpartAccountID, o.CounterpartAccountID)
 	fill(&cur.Currency, string(o.Currency))
 	fill(&cur.CounterpartCurrency, string(o.CounterpartCurrency))
+	fill(&cur.FeeSource, o.FeeSource)
+	fill(&cur.ReturnedID, o.ReturnedID)
+	fill(&cur.FeeTargetID, o.FeeTargetID)
 	if a := o.Amounts; a != nil {
 		if !cur.Instructed.Valid {
 			cur.Instructed = sql.NullInt64{Int64: int64(a.Instructed), Valid: true}
@@ -334,8 +360,20 @@ func (t *wtx) transactionConflicts(seq int64, cur txState, o ledgerd.Transaction
 	if o.AccountID != cur.AccountID {
 		cs = append(cs, c{"account_id", cur.AccountID, o.AccountID})
 	}
-	if o.Currency != "" && cur.Currency.Valid && string(o.Currency) != cur.Currency.String {
-		cs = append(cs, c{"currency", cur.Currency.String, string(o.Currency)})
+	// Fields kept as first said: a later, different value is evidence.
+	for _, f := range []struct {
+		field    string
+		kept     sql.NullString
+		observed string
+	}{
+		{"currency", cur.Currency, string(o.Currency)},
+		{"fee_source", cur.FeeSource, o.FeeSource},
+		{"returned_id", cur.ReturnedID, o.ReturnedID},
+		{"fee_target_id", cur.FeeTargetID, o.FeeTargetID},
+	} {
+		if f.observed != "" && f.kept.Valid && f.observed != f.kept.String {
+			cs = append(cs, c{f.field, f.kept.String, f.observed})
+		}
 	}
 	if a := o.Amounts; a != nil && cur.Instructed.Valid {
 		kept := fmt.Sprintf("%d/%d/%d", cur.Instructed.Int64, cur.Fee.Int64, cur.WithFee.Int64)
@@ -468,6 +506,8 @@ func postingArgs(args []any, entryID int64, ps Posting, p *entryPlan, seq int64)
 // its account's is not booked: the contradiction is kept as evidence
 // (FieldAccountCurrency) by the event that brought it.
 func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
+	said := cur.FeeSource
+	cur.FeeSource = nullText(bookedFeeSource(cur))
 	p, err := t.planEntry(txID, cur)
 	var mm *currencyMismatch
 	if errors.As(err, &mm) {
@@ -476,11 +516,23 @@ func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 	if p == nil || err != nil {
 		return err
 	}
-	if !cur.Currency.Valid {
-		// Remember the currency the entry was booked in (taken from the account).
-		if _, err := t.exec("UPDATE fuse_transactions SET currency = ? WHERE transaction_id = ?",
-			string(p.currency), txID); err != nil {
-			return fmt.Errorf("record currency of %s: %w", txID, err)
+	// A fee debit that came first: the fee is booked twice from now on.
+	feeDebit, err := t.feeDebitFor(txID, cur)
+	if err != nil {
+		return err
+	}
+	if feeDebit != "" {
+		if err := t.feeBookedTwice(seq, txID); err != nil {
+			return err
+		}
+	}
+	if !cur.Currency.Valid || said != cur.FeeSource {
+		// Remember the currency the entry was booked in (taken from the
+		// account) and how it booked the fee.
+		if _, err := t.exec(`UPDATE fuse_transactions SET currency = COALESCE(currency, ?),
+			fee_source = COALESCE(fee_source, ?) WHERE transaction_id = ?`,
+			string(p.currency), cur.FeeSource, txID); err != nil {
+			return fmt.Errorf("record currency and fee source of %s: %w", txID, err)
 		}
 	}
 	res, err := t.exec(entryInsertHead+entryInsertRow, entryArgs(nil, txID, cur.AccountID, p, seq)...)
@@ -567,6 +619,7 @@ func (t *wtx) entryInput(cur txState) (entryInput, error) {
 		Amounts: ledgerd.TxAmounts{Instructed: ledgerd.Amount(cur.Instructed.Int64),
 			Fee: ledgerd.Amount(cur.Fee.Int64), WithFee: ledgerd.Amount(cur.WithFee.Int64)},
 		CounterpartCurrency: ledgerd.Currency(cur.CounterpartCurrency.String),
+		FeeSource:           cur.FeeSource.String,
 	}
 	if cur.CounterpartAmount.Valid {
 		a := ledgerd.Amount(cur.CounterpartAmount.Int64)

@@ -98,7 +98,7 @@ func (l *Ledger) Verify(ctx context.Context) (Report, error) {
 				FROM entries e JOIN fuse_transactions t ON t.transaction_id = e.transaction_id
 				WHERE NOT ((e.state = 'posted' AND t.status IN ('executed', 'settled'))
 				        OR (e.state = 'voided' AND t.status = 'failed')
-				        OR (e.state = 'pending' AND t.status IN ('created', 'submitted')))
+				        OR (e.state = 'pending' AND t.status IN ('created', 'submitted', 'booked')))
 				UNION ALL
 				SELECT 'entry ' || e.id || ' names account ' || COALESCE(e.account_id, 'none') || ' but '
 				       || t.transaction_id || ' is on ' || t.account_id
