@@ -188,6 +188,11 @@ type fixture struct {
 	customer, account, payroll, usd       string // ids
 	inbound, outbound, transfer, exchange string // transaction ids, final
 	submitted, toFail                     string // outbound payments still in flight
+	// returned is a local_return_payment on account (of a payment other
+	// than outbound, which the return simulation takes); feePayment is a
+	// virtual account's payment whose fee the primary account paid by
+	// feeDebit.
+	primary, returned, feePayment, feeDebit string
 }
 
 // newFixture makes one of each object the sandbox has. The env's clock
@@ -205,7 +210,27 @@ func newFixture(e *env) *fixture {
 	e.call("POST", "/v1/accounts/"+u.AccountID+"/exchanges",
 		fuse.CreateExchangeRequest{ToAccountID: a.AccountID, Amount: 1_000, ExternalReference: "fx"}, 201, &tx)
 	fx.exchange = tx.ID
+	returnable := e.pay(a.AccountID, 2_000, "AED").TransactionID
+	p, err := e.sb.OpenAccount(AccountSpec{Type: "primary", Name: "Operating", Balance: 10_000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	v, err := e.sb.OpenAccount(AccountSpec{Type: "virtual", Name: "Suppliers", CustomerID: p.CustomerID, Balance: 200_000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fx.primary, fx.feePayment = p.AccountID, e.pay(v.AccountID, 150_000, "AED").TransactionID
 	e.sb.Advance(ExchangeExecuteDelay)
+	r, err := e.sb.ReturnPayment(returnable, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fx.returned = r.TransactionID
+	for _, x := range e.sb.Truth().Transactions {
+		if x.FeeTargetID == fx.feePayment {
+			fx.feeDebit = x.TransactionID
+		}
+	}
 	fx.submitted = e.pay(a.AccountID, 200, "AED").TransactionID
 	fx.toFail = e.pay(a.AccountID, 300, "AED").TransactionID
 	e.sb.Advance(PaymentSubmitDelay)
@@ -237,7 +262,6 @@ func conformanceCases(t *testing.T) []conformanceCase {
 		objects  = "issue 16, later slice: objects in the published shapes (accounts by id with flat balances; transactions as the union on type)"
 		listings = "issue 16, later slice: listing items in the published Account and Transaction shapes, and the listings not served yet (the envelope alone is checked by TestSandboxListingsHaveFusesEnvelope)"
 		creates  = "issue 16, later slice: the published create calls"
-		returns  = "issue 16, later slice: returned payments (local_return_payment); the sandbox answers 501"
 	)
 	idem := func() map[string]string { return map[string]string{fuse.HeaderIdempotencyKey: uuid.NewString()} }
 	// send makes a row's request; a body that is a func(*fixture) any
@@ -293,6 +317,12 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("GET", tx(func(fx *fixture) string { return fx.transfer }), nil, nil)},
 		{name: "exchange", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200, gap: objects,
 			send: send("GET", tx(func(fx *fixture) string { return fx.exchange }), nil, nil)},
+		{name: "returned payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.returned }), nil, nil)},
+		{name: "fee debit", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.feeDebit }), nil, nil)},
+		{name: "payment whose fee the primary account paid", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.feePayment }), nil, nil)},
 
 		// Listings.
 		{name: "accounts listing", method: "GET", route: "/v1/accounts", status: 200, gap: listings,
@@ -303,6 +333,12 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.account + "/transactions" }, nil, nil)},
 		{name: "organisation's transactions listing", method: "GET", route: "/v1/transactions", status: 200, gap: listings,
 			send: send("GET", at("/v1/transactions"), nil, nil)},
+		{name: "primary account's transactions listing, a fee debit in it", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200,
+			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.primary + "/transactions" }, nil, nil)},
+		{name: "fee debits listing", method: "GET", route: "/v1/transactions", status: 200,
+			send: send("GET", at("/v1/transactions?payment_type=Fee"), nil, nil)},
+		{name: "returned payments listing", method: "GET", route: "/v1/transactions", status: 200,
+			send: send("GET", at("/v1/transactions?payment_type=LocalReturnPayment"), nil, nil)},
 
 		// Create calls.
 		{name: "add business", method: "POST", route: "/v1/customers/businesses", status: 201, gap: creates,
@@ -338,7 +374,7 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("POST", at("/v1/simulate/fail-payment"), func(fx *fixture) any {
 				return map[string]any{"transaction_id": fx.toFail, "failure_reason": "insufficient_funds"}
 			}, nil)},
-		{name: "simulate return payment", method: "POST", route: "/v1/simulate/return-payment", status: 200, gap: returns,
+		{name: "simulate return payment", method: "POST", route: "/v1/simulate/return-payment", status: 200,
 			send: send("POST", at("/v1/simulate/return-payment"), func(fx *fixture) any {
 				return map[string]any{"outbound_transaction_id": fx.outbound}
 			}, nil)},

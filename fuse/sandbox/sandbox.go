@@ -18,9 +18,9 @@
 // transactions/{id}/fail, adjustments, accounts, accounts/{id}/rename,
 // clock, faults, truth, stats, deliveries, events); GET / describes the
 // service. The sandbox's own choices where Fuse publishes nothing (fees,
-// rates, cursors, lifecycle timing, retry policy) are documented next to
-// the code that makes them: pricing.go, listing.go, lifecycle.go and
-// delivery.go.
+// rates, cursors, lifecycle timing, returns, fees from the primary
+// account, retry policy) are documented next to the code that makes them:
+// pricing.go, listing.go, lifecycle.go, fees.go and delivery.go.
 package sandbox
 
 import (
