@@ -282,7 +282,7 @@ type lifeState int
 
 const (
 	absent    lifeState = iota // not yet created at the cut-off
-	inFlight                   // created or submitted
+	inFlight                   // created, submitted or booked
 	succeeded                  // executed or settled
 	failedSt                   // failed
 )

@@ -8,11 +8,13 @@ import (
 	"io/fs"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -185,9 +187,13 @@ type conformanceCase struct {
 // fixture is what the rows read: objects the sandbox made through its own
 // API, one of each kind it has.
 type fixture struct {
-	customer, account, payroll, usd       string // ids
-	inbound, outbound, transfer, exchange string // transaction ids, final
-	submitted, toFail                     string // outbound payments still in flight
+	customer, account, payroll, usd        string // ids
+	idle                                   string // the customer's second account, with no transactions
+	inbound, outbound, transfer, exchange  string // transaction ids, final
+	transferIn, exchangeIn                 string // the inbound legs of transfer and exchange
+	failed, transferFailed, exchangeFailed string // failed outbound legs
+	submitted, toFail                      string // outbound payments still in flight
+	created                                string // an outbound payment not yet submitted
 	// returned is a local_return_payment on account (of a payment other
 	// than outbound, which the return simulation takes); feePayment is a
 	// virtual account's payment whose fee the primary account paid by
@@ -196,20 +202,29 @@ type fixture struct {
 }
 
 // newFixture makes one of each object the sandbox has. The env's clock
-// stands still but for Advance, so the last two payments stay Submitted.
+// stands still but for Advance, so the last three payments stay in
+// flight.
 func newFixture(e *env) *fixture {
 	a, b, u := e.account("AED", "Operations"), e.account("AED", "Payroll"), e.account("USD", "Treasury")
 	fx := &fixture{customer: a.CustomerID, account: a.AccountID, payroll: b.AccountID, usd: u.AccountID}
+	idle, err := e.sb.OpenAccount(AccountSpec{CustomerID: a.CustomerID, Currency: "EUR", Name: "Euro Float"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fx.idle = idle.AccountID
 	fx.inbound = e.fund(a.AccountID, 1_000_000).TransactionID
 	e.fund(u.AccountID, 1_000_000)
 	fx.outbound = e.pay(a.AccountID, 12_345, "AED").TransactionID
-	var tx fuse.Transaction
-	e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers",
-		fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 5_000, Reference: "payroll"}, 201, &tx)
-	fx.transfer = tx.ID
-	e.call("POST", "/v1/accounts/"+u.AccountID+"/exchanges",
-		fuse.CreateExchangeRequest{ToAccountID: a.AccountID, Amount: 1_000, ExternalReference: "fx"}, 201, &tx)
-	fx.exchange = tx.ID
+	fx.transfer = e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 5_000, Reference: "payroll"}).TransactionID
+	fx.exchange = e.exchange(u.AccountID, a.AccountID, 1_000, "fx").TransactionID
+	fx.failed = e.pay(a.AccountID, 400, "AED").TransactionID
+	fx.transferFailed = e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 50, Reference: "undone"}).TransactionID
+	fx.exchangeFailed = e.exchange(u.AccountID, a.AccountID, 10, "undone").TransactionID
+	for _, id := range []string{fx.failed, fx.transferFailed, fx.exchangeFailed} {
+		if _, err := e.sb.Fail(id, "beneficiary bank rejected"); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 	returnable := e.pay(a.AccountID, 2_000, "AED").TransactionID
 	p, err := e.sb.OpenAccount(AccountSpec{Type: "primary", Name: "Operating", Balance: 10_000})
 	if err != nil {
@@ -227,13 +242,19 @@ func newFixture(e *env) *fixture {
 	}
 	fx.returned = r.TransactionID
 	for _, x := range e.sb.Truth().Transactions {
-		if x.FeeTargetID == fx.feePayment {
+		switch {
+		case x.PairedTransactionID == fx.transfer:
+			fx.transferIn = x.TransactionID
+		case x.PairedTransactionID == fx.exchange:
+			fx.exchangeIn = x.TransactionID
+		case x.FeeTargetID == fx.feePayment:
 			fx.feeDebit = x.TransactionID
 		}
 	}
 	fx.submitted = e.pay(a.AccountID, 200, "AED").TransactionID
 	fx.toFail = e.pay(a.AccountID, 300, "AED").TransactionID
 	e.sb.Advance(PaymentSubmitDelay)
+	fx.created = e.pay(a.AccountID, 100, "AED").TransactionID
 	return fx
 }
 
@@ -259,9 +280,8 @@ func tokenBody(t *testing.T, field string, v any) []byte {
 
 func conformanceCases(t *testing.T) []conformanceCase {
 	const (
-		objects  = "issue 16, later slice: objects in the published shapes (accounts by id with flat balances; transactions as the union on type)"
-		listings = "issue 16, later slice: listing items in the published Account and Transaction shapes, and the listings not served yet (the envelope alone is checked by TestSandboxListingsHaveFusesEnvelope)"
-		creates  = "issue 16, later slice: the published create calls"
+		creates = "issue 16, later slice: the published create calls"
+		rename  = "PATCH /v1/accounts/{id} (the sandbox's rename) answers 200 with the account; the reference declares 202 without a body"
 	)
 	idem := func() map[string]string { return map[string]string{fuse.HeaderIdempotencyKey: uuid.NewString()} }
 	// send makes a row's request; a body that is a func(*fixture) any
@@ -307,15 +327,15 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("POST", at("/v1/customers/individuals"), map[string]any{}, noToken)},
 
 		// Objects.
-		{name: "account", method: "GET", route: "/v1/accounts/{account_id}", status: 200, gap: objects,
+		{name: "account", method: "GET", route: "/v1/accounts/{account_id}", status: 200,
 			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.account }, nil, nil)},
-		{name: "inbound local payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200, gap: objects,
+		{name: "inbound local payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
 			send: send("GET", tx(func(fx *fixture) string { return fx.inbound }), nil, nil)},
-		{name: "outbound local payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200, gap: objects,
+		{name: "outbound local payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
 			send: send("GET", tx(func(fx *fixture) string { return fx.outbound }), nil, nil)},
-		{name: "internal transfer", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200, gap: objects,
+		{name: "internal transfer", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
 			send: send("GET", tx(func(fx *fixture) string { return fx.transfer }), nil, nil)},
-		{name: "exchange", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200, gap: objects,
+		{name: "exchange", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
 			send: send("GET", tx(func(fx *fixture) string { return fx.exchange }), nil, nil)},
 		{name: "returned payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
 			send: send("GET", tx(func(fx *fixture) string { return fx.returned }), nil, nil)},
@@ -325,13 +345,13 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("GET", tx(func(fx *fixture) string { return fx.feePayment }), nil, nil)},
 
 		// Listings.
-		{name: "accounts listing", method: "GET", route: "/v1/accounts", status: 200, gap: listings,
+		{name: "accounts listing", method: "GET", route: "/v1/accounts", status: 200,
 			send: send("GET", at("/v1/accounts"), nil, nil)},
-		{name: "customer's accounts listing", method: "GET", route: "/v1/customers/{customer_id}/accounts", status: 200, gap: listings,
+		{name: "customer's accounts listing", method: "GET", route: "/v1/customers/{customer_id}/accounts", status: 200,
 			send: send("GET", func(fx *fixture) string { return "/v1/customers/" + fx.customer + "/accounts" }, nil, nil)},
-		{name: "account's transactions listing", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200, gap: listings,
+		{name: "account's transactions listing", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200,
 			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.account + "/transactions" }, nil, nil)},
-		{name: "organisation's transactions listing", method: "GET", route: "/v1/transactions", status: 200, gap: listings,
+		{name: "organisation's transactions listing", method: "GET", route: "/v1/transactions", status: 200,
 			send: send("GET", at("/v1/transactions"), nil, nil)},
 		{name: "primary account's transactions listing, a fee debit in it", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200,
 			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.primary + "/transactions" }, nil, nil)},
@@ -339,6 +359,61 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("GET", at("/v1/transactions?payment_type=Fee"), nil, nil)},
 		{name: "returned payments listing", method: "GET", route: "/v1/transactions", status: 200,
 			send: send("GET", at("/v1/transactions?payment_type=LocalReturnPayment"), nil, nil)},
+
+		// More objects: each type, direction and state the sandbox
+		// makes, and the sandbox's rename.
+		{name: "inbound internal transfer leg", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.transferIn }), nil, nil)},
+		{name: "inbound exchange leg", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.exchangeIn }), nil, nil)},
+		{name: "failed local payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.failed }), nil, nil)},
+		{name: "failed internal transfer", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.transferFailed }), nil, nil)},
+		{name: "failed exchange", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.exchangeFailed }), nil, nil)},
+		{name: "submitted local payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.submitted }), nil, nil)},
+		{name: "created local payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.created }), nil, nil)},
+		{name: "account without transactions", method: "GET", route: "/v1/accounts/{account_id}", status: 200,
+			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.idle }, nil, nil)},
+		{name: "rename account", method: "PATCH", route: "/v1/accounts/{account_id}", status: 202, gap: rename,
+			send: send("PATCH", func(fx *fixture) string { return "/v1/accounts/" + fx.idle }, map[string]any{"account_name": "Euro Float"}, nil)},
+
+		// More listings: pages with a next cursor, follow-up and last
+		// pages, filters, empty pages, and the order faults.
+		{name: "account's transactions, a page with a next cursor", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200,
+			send: pageOf(0, func(fx *fixture) string { return txPath(fx.account) + "?page_size=2" }, Faults{})},
+		{name: "account's transactions, a follow-up page", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200,
+			send: pageOf(1, func(fx *fixture) string { return txPath(fx.account) + "?page_size=2" }, Faults{})},
+		{name: "account's transactions, the last page", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200,
+			send: pageOf(-1, func(fx *fixture) string { return txPath(fx.account) + "?page_size=2" }, Faults{})},
+		{name: "account's transactions, filtered", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200,
+			send: pageOf(0, func(fx *fixture) string {
+				return txPath(fx.account) + "?" + query("transaction_state", fuse.StateFailed, "from", t0.Format(time.RFC3339), "to", t0.Add(time.Hour).Format(time.RFC3339)).Encode()
+			}, Faults{})},
+		{name: "account's transactions, empty", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200,
+			send: pageOf(0, func(fx *fixture) string { return txPath(fx.idle) }, Faults{})},
+		{name: "organisation's transactions, filtered", method: "GET", route: "/v1/transactions", status: 200,
+			send: pageOf(0, func(fx *fixture) string {
+				return orgTxPath + "?" + query("customer_account_id", fx.account, "payment_type", "FXTransfer", "transaction_state", fuse.StateSettled,
+					"from", t0.Format(time.RFC3339Nano)).Encode()
+			}, Faults{})},
+		{name: "organisation's transactions, a follow-up page", method: "GET", route: "/v1/transactions", status: 200,
+			send: pageOf(1, func(*fixture) string { return orgTxPath + "?page_size=3" }, Faults{})},
+		{name: "organisation's transactions, reversed", method: "GET", route: "/v1/transactions", status: 200,
+			send: pageOf(1, func(*fixture) string { return orgTxPath + "?page_size=3" }, Faults{ListOrder: "reverse"})},
+		{name: "organisation's transactions, shuffled", method: "GET", route: "/v1/transactions", status: 200,
+			send: pageOf(1, func(*fixture) string { return orgTxPath + "?page_size=3" }, Faults{ListOrder: "shuffle"})},
+		{name: "organisation's transactions, the empty last page", method: "GET", route: "/v1/transactions", status: 200,
+			send: pageOf(-1, func(*fixture) string { return orgTxPath + "?page_size=5" }, Faults{EmptyLastPage: true})},
+		{name: "accounts listing, a follow-up page", method: "GET", route: "/v1/accounts", status: 200,
+			send: pageOf(1, func(*fixture) string { return "/v1/accounts?page_size=1" }, Faults{})},
+		{name: "accounts listing by external_id", method: "GET", route: "/v1/accounts", status: 200,
+			send: pageOf(0, func(*fixture) string { return "/v1/accounts?external_id=ext-Payroll" }, Faults{})},
+		{name: "customer's accounts, a follow-up page", method: "GET", route: "/v1/customers/{customer_id}/accounts", status: 200,
+			send: pageOf(1, func(fx *fixture) string { return "/v1/customers/" + fx.customer + "/accounts?page_size=1" }, Faults{})},
 
 		// Create calls.
 		{name: "add business", method: "POST", route: "/v1/customers/businesses", status: 201, gap: creates,
@@ -378,6 +453,32 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("POST", at("/v1/simulate/return-payment"), func(fx *fixture) any {
 				return map[string]any{"outbound_transaction_id": fx.outbound}
 			}, nil)},
+	}
+}
+
+// pageOf is a row's request for page n (from 0; -1 for the last) of the
+// listing at path, walked with faults in force.
+func pageOf(n int, path func(*fixture) string, faults Faults) func(*env, *fixture) (int, []byte) {
+	return func(e *env, fx *fixture) (int, []byte) {
+		e.sb.SetFaults(faults)
+		defer e.sb.SetFaults(Faults{})
+		p := path(fx)
+		base, _, _ := strings.Cut(p, "?")
+		for i := 0; ; i++ {
+			status, body := e.do("GET", p, nil, nil)
+			var page struct {
+				Pages struct {
+					Next *string `json:"next"`
+				} `json:"pages"`
+			}
+			if i == n || status != http.StatusOK || json.Unmarshal(body, &page) != nil || page.Pages.Next == nil {
+				if n >= 0 && i < n {
+					e.t.Errorf("GET %s: the listing ended at page %d, before page %d", path(fx), i, n)
+				}
+				return status, body
+			}
+			p = base + "?" + url.Values{"cursor": {*page.Pages.Next}}.Encode()
+		}
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/ledgerd/ledgerd/fuse"
 )
 
 func TestFailedWebhookIsRetriedAfterBackoffOnTheClock(t *testing.T) {
@@ -104,8 +106,8 @@ func TestClockControlAdvancesLifecycles(t *testing.T) {
 	if !now.Now.Equal(t0.Add(90 * time.Minute)) {
 		t.Errorf("clock %s", now.Now)
 	}
-	if got := e.getTx(p.TransactionID); got.Status != "executed" || !got.UpdatedAt.Equal(t0.Add(PaymentExecuteDelay)) {
-		t.Errorf("payment after 90m: %s at %s", got.Status, got.UpdatedAt)
+	if got := e.getTx(p.TransactionID); got.State != fuse.StateExecuted || got.ExecutedAt == nil || !got.ExecutedAt.Equal(t0.Add(PaymentExecuteDelay)) {
+		t.Errorf("payment after 90m: %s, executed_at %v", got.State, got.ExecutedAt)
 	}
 	e.call("POST", "/sandbox/clock", map[string]string{"advance": "-1m"}, 400, nil)
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -44,30 +43,24 @@ func TestEveryEventTypeIsEmittedWithExactlyTheSeedFields(t *testing.T) {
 
 	p := e.pay(a1.AccountID, 51239, "AED")
 	e.sb.Advance(PaymentExecuteDelay)
-	if got := e.getTx(p.TransactionID).Status; got != ledgerd.StatusExecuted {
+	if got := e.getTx(p.TransactionID).State; got != fuse.StateExecuted {
 		t.Fatalf("payment status after %s: %s", PaymentExecuteDelay, got)
 	}
 	pf := e.pay(a1.AccountID, 1000, "AED")
 	e.call("POST", "/sandbox/transactions/"+pf.TransactionID+"/fail", map[string]string{"reason": "Manual failure in Portal"}, 200, nil)
 
-	var tr fuse.Transaction
-	e.call("POST", "/v1/accounts/"+a1.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
+	e.transfer(a1.AccountID, fuse.CreateInternalTransferRequest{
 		ToAccountID: a2.AccountID, Amount: 1_000_000, Reference: "transfer-1", ExternalID: "01JDHZK7QKF0WWQG43WNFQ3YCX",
-	}, 201, &tr)
+	})
 	e.sb.Advance(TransferSettleDelay)
-	e.call("POST", "/v1/accounts/"+a1.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
+	tr := e.transfer(a1.AccountID, fuse.CreateInternalTransferRequest{
 		ToAccountID: a2.AccountID, Amount: 500, Reference: "transfer-2",
-	}, 201, &tr)
+	})
 	e.call("POST", "/sandbox/transactions/"+tr.TransactionID+"/fail", nil, 200, nil)
 
-	var fx fuse.Transaction
-	e.call("POST", "/v1/accounts/"+a1.AccountID+"/exchanges", fuse.CreateExchangeRequest{
-		ToAccountID: u1.AccountID, Amount: 100_000, ExternalReference: "reference-123",
-	}, 201, &fx)
+	e.exchange(a1.AccountID, u1.AccountID, 100_000, "reference-123")
 	e.sb.Advance(ExchangeExecuteDelay)
-	e.call("POST", "/v1/accounts/"+a1.AccountID+"/exchanges", fuse.CreateExchangeRequest{
-		ToAccountID: u1.AccountID, Amount: 5_000,
-	}, 201, &fx)
+	fx := e.exchange(a1.AccountID, u1.AccountID, 5_000, "")
 	e.call("POST", "/sandbox/transactions/"+fx.TransactionID+"/fail", map[string]string{"reason": "rate expired"}, 200, nil)
 
 	wantOrder := []string{

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/fuse"
 )
 
 func TestGenerateIsDeterministicBalancedAndCoversEveryKind(t *testing.T) {
@@ -26,13 +27,13 @@ func TestGenerateIsDeterministicBalancedAndCoversEveryKind(t *testing.T) {
 	if res.Transactions != 3000 || len(tr1.Transactions) != 3000 || len(res.AccountIDs) != 8 {
 		t.Fatalf("result %+v, %d transactions", res, len(tr1.Transactions))
 	}
-	for _, k := range []string{ledgerd.KindLocalPaymentOut, ledgerd.KindLocalPaymentIn, ledgerd.KindInternalTransferOut,
+	for _, k := range []ledgerd.Kind{ledgerd.KindLocalPaymentOut, ledgerd.KindLocalPaymentIn, ledgerd.KindInternalTransferOut,
 		ledgerd.KindInternalTransferIn, ledgerd.KindExchangeOut, ledgerd.KindExchangeIn} {
-		if res.ByKind[k] == 0 {
+		if res.ByKind[string(k)] == 0 {
 			t.Errorf("no %s generated: %v", k, res.ByKind)
 		}
 	}
-	if res.ByStatus[ledgerd.StatusFailed] == 0 || res.ByStatus[ledgerd.StatusCreated] != 0 || res.ByStatus[ledgerd.StatusSubmitted] != 0 {
+	if res.ByStatus[string(ledgerd.StatusFailed)] == 0 || res.ByStatus[string(ledgerd.StatusCreated)] != 0 || res.ByStatus[string(ledgerd.StatusSubmitted)] != 0 {
 		t.Errorf("statuses %v: want failures and nothing in flight", res.ByStatus)
 	}
 	if events != 0 {
@@ -59,7 +60,7 @@ func TestGenerateWithWebhooksEmitsTheHistory(t *testing.T) {
 	// Later operations are scheduled on the clock again.
 	p := e.pay(res.AccountIDs[0], 1, "AED")
 	e.sb.Advance(PaymentExecuteDelay)
-	if got := e.getTx(p.TransactionID).Status; got != ledgerd.StatusExecuted {
+	if got := e.getTx(p.TransactionID).State; got != fuse.StateExecuted {
 		t.Errorf("payment after Generate: %s", got)
 	}
 }
@@ -80,10 +81,10 @@ func TestGenerate100kPagesWhole(t *testing.T) {
 	t.Logf("Generate(100k) took %s", time.Since(start))
 	acct := res.AccountIDs[0]
 	start = time.Now()
-	got := e.listAll(acct, 500, "")
+	got := e.listAll(acct, 500)
 	t.Logf("paged %d transactions in %s", len(got), time.Since(start))
 	tr := e.sb.Truth()
-	if want := truthOrder(tr, acct, time.Time{}); len(got) != len(want) || got[len(got)-1].TransactionID != want[len(want)-1] {
+	if want := inCreationOrder(tr, onAccount(acct)); len(got) != len(want) || got[len(got)-1].ID != want[len(want)-1] {
 		t.Errorf("paged %d, truth has %d", len(got), len(want))
 	}
 	checkBalancesFollow(t, tr)

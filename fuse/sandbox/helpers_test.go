@@ -214,16 +214,41 @@ func (e *env) fund(accountID string, amount int64) Leg {
 	return tx
 }
 
+// pay sends a payment through the API and returns the sandbox's leg.
 func (e *env) pay(accountID string, amount int64, currency string) Leg {
 	e.t.Helper()
-	var tx fuse.Transaction
-	e.call("POST", "/v1/accounts/"+accountID+"/payments", fuse.CreatePaymentRequest{
+	return e.create("/v1/accounts/"+accountID+"/payments", fuse.CreatePaymentRequest{
 		Amount: amount, Currency: currency, Purpose: "goods_bought", ExternalReference: "ref",
 		ExternalID: "pay-ext", Beneficiary: fuse.Party{Name: "Fulan AlFulani", IBAN: "AE120266712486572167372"},
-	}, 201, &tx)
+	})
+}
+
+// transfer makes an internal transfer from account from through the API
+// and returns the sandbox's outbound leg.
+func (e *env) transfer(from string, req fuse.CreateInternalTransferRequest) Leg {
+	e.t.Helper()
+	return e.create("/v1/accounts/"+from+"/internal-transfers", req)
+}
+
+// exchange converts amount minor units of account from's currency into
+// account to's through the API and returns the sandbox's outbound leg.
+func (e *env) exchange(from, to string, amount int64, ref string) Leg {
+	e.t.Helper()
+	return e.create("/v1/accounts/"+from+"/exchanges", fuse.CreateExchangeRequest{
+		ToAccountID: to, Amount: amount, ExternalReference: ref,
+	})
+}
+
+// create sends a create call that starts a transaction and returns the
+// leg it made, as the sandbox keeps it: tests of what the API shows read
+// it back with getTx.
+func (e *env) create(path string, req any) Leg {
+	e.t.Helper()
+	var tx fuse.Transaction
+	e.call("POST", path, req, http.StatusCreated, &tx)
 	leg, ok := e.sb.Transaction(tx.ID)
 	if !ok {
-		e.t.Fatalf("payment %s not found after it was made", tx.ID)
+		e.t.Fatalf("POST %s: transaction %q not found after it was made", path, tx.ID)
 	}
 	return leg
 }
@@ -233,6 +258,17 @@ func (e *env) getAccount(id string) fuse.Account {
 	var a fuse.Account
 	e.call("GET", "/v1/accounts/"+id, nil, 200, &a)
 	return a
+}
+
+// balance is the account's balance as the API shows it: current_balance
+// and available_balance of GET /v1/accounts/{id}, both required.
+func (e *env) balance(id string) Balance {
+	e.t.Helper()
+	a := e.getAccount(id)
+	if a.CurrentBalance == nil || a.AvailableBalance == nil {
+		e.t.Fatalf("account %s: a balance is missing: %+v", id, a)
+	}
+	return Balance{Current: *a.CurrentBalance, Available: *a.AvailableBalance}
 }
 
 func (e *env) getTx(id string) fuse.Transaction {
@@ -290,7 +326,7 @@ func recompute(tr Truth) map[string]Balance {
 			case ledgerd.StatusExecuted, ledgerd.StatusSettled:
 				b.Current -= out
 				b.Available -= out
-			case ledgerd.StatusCreated, ledgerd.StatusSubmitted:
+			case ledgerd.StatusCreated, ledgerd.StatusSubmitted, ledgerd.StatusBooked:
 				b.Available -= out
 			}
 		}

@@ -40,7 +40,7 @@ func TestSameKeySamePayloadReplaysTheOriginalResponse(t *testing.T) {
 	if st1 != http.StatusCreated || st2 != st1 || !bytes.Equal(b1, b2) {
 		t.Fatalf("replay differs:\n%d %s\n%d %s", st1, b1, st2, b2)
 	}
-	if b := e.getAccount(a.AccountID).Balance; b.Current != 99_000 {
+	if b := e.balance(a.AccountID); b.Current != 99_000 {
 		t.Errorf("payment ran twice? balance %+v", b)
 	}
 	if n := len(e.sb.Truth().Transactions); n != 2 {

@@ -146,9 +146,13 @@ func (l *Leg) Wire() fuse.Transaction {
 		v := l.FinalAt
 		return &v
 	}
+	// failure_reason is a PaymentFailure: a free text only as the bank's
+	// error, {"bank_error": …}, as the failed webhooks carry it.
 	var failure json.RawMessage
 	if l.Status == ledgerd.StatusFailed && l.FailureReason != "" {
-		failure, _ = json.Marshal(l.FailureReason)
+		failure, _ = json.Marshal(struct {
+			BankError string `json:"bank_error"`
+		}{l.FailureReason})
 	}
 	switch l.Kind {
 	case ledgerd.KindLocalPaymentOut, ledgerd.KindLocalPaymentIn:

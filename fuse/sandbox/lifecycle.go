@@ -15,7 +15,8 @@ type stepKind int
 const (
 	stepSubmitPayment   stepKind = iota // local_payment_out created → submitted
 	stepExecutePayment                  // local_payment_out submitted → executed
-	stepSettleTransfer                  // internal_transfer_out created → settled, inbound leg settled
+	stepBookTransfer                    // internal_transfer_out created → booked (no webhook)
+	stepSettleTransfer                  // internal_transfer_out created|booked → settled, inbound leg settled
 	stepExecuteExchange                 // exchange_out created → executed, inbound leg settled
 )
 
@@ -59,7 +60,10 @@ func (s *Sandbox) startLocked(t *txn, stamp time.Time) {
 			{due: stamp.Add(PaymentExecuteDelay), kind: stepExecutePayment},
 		}
 	case ledgerd.KindInternalTransferOut:
-		plan = []step{{due: stamp.Add(TransferSettleDelay), kind: stepSettleTransfer}}
+		plan = []step{
+			{due: stamp.Add(TransferBookDelay), kind: stepBookTransfer},
+			{due: stamp.Add(TransferSettleDelay), kind: stepSettleTransfer},
+		}
 	case ledgerd.KindExchangeOut:
 		plan = []step{{due: stamp.Add(ExchangeExecuteDelay), kind: stepExecuteExchange}}
 	}
@@ -119,8 +123,13 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			ExternalID: optional(t.ExternalID), Timestamp: stamp,
 		}, stamp)
 		s.feeDebitLocked(t, stamp)
-	case stepSettleTransfer:
+	case stepBookTransfer:
 		if t.Status != ledgerd.StatusCreated {
+			return
+		}
+		s.touchLocked(t, ledgerd.StatusBooked, stamp)
+	case stepSettleTransfer:
+		if t.Status != ledgerd.StatusCreated && t.Status != ledgerd.StatusBooked {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee

@@ -20,8 +20,8 @@ import (
 // from the cursor alone: page_size, from, to and every other parameter
 // are ignored [spec], so the cursor carries what the rest of the listing
 // needs [model]. Cursors are opaque to clients; inside they are unpadded
-// base64url of a small JSON object (txCursor, or "a2|size|position" for
-// accounts).
+// base64url of a small JSON object (txCursor, or
+// "a4|size|position|customer|external_id" for accounts).
 //
 // Where the reference is silent the sandbox chooses [model]:
 //   - transactions are listed in the order they were created (an account's
@@ -293,19 +293,21 @@ func (s *Sandbox) orderLocked(legs []*txn, order string) {
 }
 
 // encodeAccountCursor is an account listing's cursor: the page size, the
-// position of the last account returned, and the external_id filter of
-// the first request.
-func encodeAccountCursor(size, pos int, ext string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("a3|" + strconv.Itoa(size) + "|" + strconv.Itoa(pos) + "|" + ext))
+// position of the last account returned, the customer listed ("" for
+// every account) and the external_id filter of the first request.
+func encodeAccountCursor(size, pos int, customerID, ext string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("a4|" + strconv.Itoa(size) + "|" + strconv.Itoa(pos) + "|" + customerID + "|" + ext))
 }
 
-func decodeAccountCursor(c string) (size, pos int, ext string, err error) {
+// decodeAccountCursor reads a cursor of the account listing of customerID
+// ("" for every account); one of another listing is refused.
+func decodeAccountCursor(c, customerID string) (size, pos int, ext string, err error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
 		return 0, 0, "", errCursor
 	}
-	parts := strings.SplitN(string(raw), "|", 4)
-	if len(parts) != 4 || parts[0] != "a3" {
+	parts := strings.SplitN(string(raw), "|", 5)
+	if len(parts) != 5 || parts[0] != "a4" || parts[3] != customerID {
 		return 0, 0, "", errCursor
 	}
 	size, err1 := strconv.Atoi(parts[1])
@@ -313,7 +315,7 @@ func decodeAccountCursor(c string) (size, pos int, ext string, err error) {
 	if err1 != nil || err2 != nil || size < 1 || size > fuse.MaxPageLimit || pos < 0 {
 		return 0, 0, "", errCursor
 	}
-	return size, pos, parts[3], nil
+	return size, pos, parts[4], nil
 }
 
 // listAccounts answers GET /accounts: accounts in the order they were
@@ -338,7 +340,7 @@ func (s *Sandbox) listAccountsOf(r *http.Request, customerID string) (int, any, 
 	var err error
 	if cursor != "" {
 		var pos int
-		if limit, pos, ext, err = decodeAccountCursor(cursor); err != nil {
+		if limit, pos, ext, err = decodeAccountCursor(cursor, customerID); err != nil {
 			return 0, nil, err
 		}
 		start = pos + 1
@@ -374,7 +376,7 @@ func (s *Sandbox) listAccountsOf(r *http.Request, customerID string) (int, any, 
 	}
 	var next *string
 	if end < len(accts) {
-		c := encodeAccountCursor(limit, end-1, ext)
+		c := encodeAccountCursor(limit, end-1, customerID, ext)
 		next = &c
 	}
 	if s.faults.RepeatCursor && cursor != "" {

@@ -17,14 +17,14 @@ func TestTransferProducesTwoLegsWithDistinctIDsAndPairedAmounts(t *testing.T) {
 	a := e.account("AED", "Source")
 	b := e.account("AED", "Destination")
 	e.fund(a.AccountID, 500_000)
-	var out fuse.Transaction
-	e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
+	out := e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{
 		ToAccountID: b.AccountID, Amount: 120_000, Reference: "rent", ExternalID: "tr-1",
-	}, 201, &out)
-	if out.Status != ledgerd.StatusCreated || out.Kind != ledgerd.KindInternalTransferOut {
-		t.Fatalf("created leg: %+v", out)
+	})
+	if got := e.getTx(out.TransactionID); got.Type != fuse.TypeInternalTransfer || got.Direction != fuse.DirectionOutbound ||
+		got.State != fuse.StateCreated || got.CounterpartAccountID != b.AccountID {
+		t.Fatalf("created transfer as the API shows it: %+v", got)
 	}
-	if got := e.getAccount(a.AccountID).Balance; got != (Balance{Current: 500_000, Available: 380_000}) {
+	if got := e.balance(a.AccountID); got != (Balance{Current: 500_000, Available: 380_000}) {
 		t.Errorf("source balance while in flight: %+v", got)
 	}
 	e.sb.Advance(TransferSettleDelay)
@@ -48,10 +48,14 @@ func TestTransferProducesTwoLegsWithDistinctIDsAndPairedAmounts(t *testing.T) {
 	}
 	if i.AccountID != b.AccountID || i.CounterpartAccountID != a.AccountID || i.InstructedAmount != 120_000 ||
 		i.Reference != "rent" || i.ExternalID != "tr-1" {
-		t.Errorf("inbound leg: %+v", i.Transaction)
+		t.Errorf("inbound leg: %+v", i.Leg)
+	}
+	if got := e.getTx(i.TransactionID); got.Type != fuse.TypeInternalTransfer || got.Direction != fuse.DirectionInbound ||
+		got.State != fuse.StateSettled || got.SettledAt == nil || got.CounterpartAccountID != a.AccountID {
+		t.Errorf("inbound leg as the API shows it: %+v", got)
 	}
 	checkBalancesFollow(t, tr)
-	if got := e.getAccount(b.AccountID).Balance; got != (Balance{Current: 120_000, Available: 120_000}) {
+	if got := e.balance(b.AccountID); got != (Balance{Current: 120_000, Available: 120_000}) {
 		t.Errorf("destination balance: %+v", got)
 	}
 }
@@ -62,27 +66,23 @@ func TestExchangeConvertsWithFloorAtTheTableRate(t *testing.T) {
 	aed := e.account("AED", "AED Float")
 	jpy := e.account("JPY", "JPY Float")
 	e.fund(usd.AccountID, 1_000_000)
-	var out fuse.Transaction
-	e.call("POST", "/v1/accounts/"+usd.AccountID+"/exchanges", fuse.CreateExchangeRequest{
-		ToAccountID: aed.AccountID, Amount: 10_000, ExternalReference: "reference-123",
-	}, 201, &out)
-	if out.Kind != ledgerd.KindExchangeOut || out.Status != ledgerd.StatusExecuted || out.Rate != "3.6725" ||
-		out.CounterpartAmount == nil || *out.CounterpartAmount != 36_725 || out.CounterpartCurrency != "AED" {
-		t.Fatalf("exchange leg: %+v", out)
+	first := e.exchange(usd.AccountID, aed.AccountID, 10_000, "reference-123")
+	out := e.getTx(first.TransactionID)
+	if out.Type != fuse.TypeFXTransfer || out.Direction != fuse.DirectionOutbound || out.State != fuse.StateExecuted ||
+		out.Rate != "3.6725" || out.CounterpartAmount == nil || *out.CounterpartAmount != 36_725 || out.CounterpartCurrency != "AED" {
+		t.Fatalf("exchange as the API shows it: %+v", out)
 	}
 	// 12.34 USD at 151.25 JPY is 1866.325 JPY: floor to 1866 yen (exponent 0).
-	e.call("POST", "/v1/accounts/"+usd.AccountID+"/exchanges", fuse.CreateExchangeRequest{
-		ToAccountID: jpy.AccountID, Amount: 1234,
-	}, 201, &out)
-	if *out.CounterpartAmount != 1866 {
-		t.Errorf("USD→JPY counterpart %d, want 1866", *out.CounterpartAmount)
+	yen := e.exchange(usd.AccountID, jpy.AccountID, 1234, "")
+	if out := e.getTx(yen.TransactionID); out.CounterpartAmount == nil || *out.CounterpartAmount != 1866 {
+		t.Errorf("USD→JPY counterpart %v, want 1866", out.CounterpartAmount)
 	}
 	tr := e.sb.Truth()
 	for _, x := range tr.Transactions {
 		if x.Kind == ledgerd.KindExchangeIn && x.AccountID == aed.AccountID {
 			if x.InstructedAmount != 36_725 || *x.CounterpartAmount != 10_000 || x.CounterpartCurrency != "USD" ||
-				x.Rate != "3.6725" || x.TransactionID == out.TransactionID || x.ExternalReference != "reference-123" {
-				t.Errorf("inbound exchange leg: %+v", x.Transaction)
+				x.Rate != "3.6725" || x.TransactionID == first.TransactionID || x.ExternalReference != "reference-123" {
+				t.Errorf("inbound exchange leg: %+v", x.Leg)
 			}
 		}
 	}
@@ -142,33 +142,39 @@ func TestPaymentMovesCreatedSubmittedExecutedOnTheClock(t *testing.T) {
 	if p.FeeAmount != 100 || p.AmountWithFee != 150_100 || p.Status != ledgerd.StatusCreated {
 		t.Fatalf("payment: %+v", p)
 	}
+	// Each state carries its own time (submitted_at, executed_at), and
+	// created_at never moves.
+	submittedAt, executedAt := p.CreatedAt.Add(PaymentSubmitDelay), p.CreatedAt.Add(PaymentExecuteDelay)
 	steps := []struct {
-		advance time.Duration
-		status  string
-		balance Balance
+		advance             time.Duration
+		state               string
+		submitted, executed *time.Time
+		balance             Balance
 	}{
-		{0, ledgerd.StatusCreated, Balance{Current: 300_000, Available: 149_900}},
-		{PaymentSubmitDelay - time.Millisecond, ledgerd.StatusCreated, Balance{Current: 300_000, Available: 149_900}},
-		{time.Millisecond, ledgerd.StatusSubmitted, Balance{Current: 300_000, Available: 149_900}},
-		{PaymentExecuteDelay - PaymentSubmitDelay, ledgerd.StatusExecuted, Balance{Current: 149_900, Available: 149_900}},
+		{0, fuse.StateCreated, nil, nil, Balance{Current: 300_000, Available: 149_900}},
+		{PaymentSubmitDelay - time.Millisecond, fuse.StateCreated, nil, nil, Balance{Current: 300_000, Available: 149_900}},
+		{time.Millisecond, fuse.StateSubmitted, &submittedAt, nil, Balance{Current: 300_000, Available: 149_900}},
+		{PaymentExecuteDelay - PaymentSubmitDelay, fuse.StateExecuted, &submittedAt, &executedAt, Balance{Current: 149_900, Available: 149_900}},
 	}
-	prev := p.UpdatedAt
+	sameTime := func(got, want *time.Time) bool {
+		return (got == nil) == (want == nil) && (got == nil || got.Equal(*want))
+	}
 	for _, st := range steps {
 		e.sb.Advance(st.advance)
 		got := e.getTx(p.TransactionID)
-		if got.Status != st.status {
-			t.Fatalf("after +%s: status %s, want %s", st.advance, got.Status, st.status)
+		if got.State != st.state {
+			t.Fatalf("after +%s: state %s, want %s", st.advance, got.State, st.state)
 		}
-		if b := e.getAccount(a.AccountID).Balance; b != st.balance {
-			t.Errorf("after +%s (%s): balance %+v, want %+v", st.advance, st.status, b, st.balance)
+		if b := e.balance(a.AccountID); b != st.balance {
+			t.Errorf("after +%s (%s): balance %+v, want %+v", st.advance, st.state, b, st.balance)
 		}
-		if got.UpdatedAt.Before(prev) {
-			t.Errorf("updated_at went back: %s < %s", got.UpdatedAt, prev)
+		if got.CreatedAt == nil || !got.CreatedAt.Equal(p.CreatedAt) {
+			t.Errorf("after +%s: created_at %v, want %s", st.advance, got.CreatedAt, p.CreatedAt)
 		}
-		prev = got.UpdatedAt
-	}
-	if want := p.CreatedAt.Add(PaymentExecuteDelay); !prev.Equal(want) {
-		t.Errorf("executed at %s, want %s", prev, want)
+		if !sameTime(got.SubmittedAt, st.submitted) || !sameTime(got.ExecutedAt, st.executed) {
+			t.Errorf("after +%s (%s): submitted_at %v, executed_at %v, want %v and %v",
+				st.advance, st.state, got.SubmittedAt, got.ExecutedAt, st.submitted, st.executed)
+		}
 	}
 	checkBalancesFollow(t, e.sb.Truth())
 }
@@ -200,7 +206,7 @@ func TestPaymentValidation(t *testing.T) {
 		fuse.CreatePaymentRequest{Amount: 5, Currency: "AED", Beneficiary: ben}, http.StatusNotFound, nil)
 	e.call("POST", "/v1/accounts/"+a.AccountID+"/payments", []byte(`{"amount":`), http.StatusBadRequest, nil)
 	e.pay(a.AccountID, 99_999, "AED") // fee 0: exactly affordable
-	if b := e.getAccount(a.AccountID).Balance; b.Available != 1 {
+	if b := e.balance(a.AccountID); b.Available != 1 {
 		t.Errorf("available %d, want 1", b.Available)
 	}
 }
@@ -211,16 +217,21 @@ func TestFailedPaymentRestoresAvailableAndIgnoresLaterSteps(t *testing.T) {
 	e.fund(a.AccountID, 10_000)
 	p := e.pay(a.AccountID, 4_000, "AED")
 	e.sb.Advance(PaymentSubmitDelay)
-	var failed fuse.Transaction
+	var failed Leg // the control answers the sandbox's leg
 	e.call("POST", "/sandbox/transactions/"+p.TransactionID+"/fail", map[string]string{"reason": "beneficiary bank rejected"}, 200, &failed)
 	if failed.Status != ledgerd.StatusFailed || failed.FailureReason != "beneficiary bank rejected" {
 		t.Fatalf("failed: %+v", failed)
 	}
 	e.sb.Advance(time.Hour)
-	if got := e.getTx(p.TransactionID).Status; got != ledgerd.StatusFailed {
-		t.Errorf("status after the execute time: %s", got)
+	got := e.getTx(p.TransactionID)
+	if got.State != fuse.StateFailed || got.ExecutedAt != nil || got.FailedAt == nil || !got.FailedAt.Equal(p.CreatedAt.Add(PaymentSubmitDelay)) {
+		t.Errorf("after the execute time: %s, executed_at %v, failed_at %v", got.State, got.ExecutedAt, got.FailedAt)
 	}
-	if b := e.getAccount(a.AccountID).Balance; b != (Balance{Current: 10_000, Available: 10_000}) {
+	// The reference's PaymentFailure: free text only as the bank's error.
+	if string(got.FailureReason) != `{"bank_error":"beneficiary bank rejected"}` {
+		t.Errorf("failure_reason %s, want the reason given as the bank's error", got.FailureReason)
+	}
+	if b := e.balance(a.AccountID); b != (Balance{Current: 10_000, Available: 10_000}) {
 		t.Errorf("balance %+v", b)
 	}
 	var body fuse.ErrorBody
@@ -236,7 +247,7 @@ func TestFailedPaymentRestoresAvailableAndIgnoresLaterSteps(t *testing.T) {
 
 func TestBalancesFollowFromTransactionsAcrossAMixedDay(t *testing.T) {
 	e := newEnv(t, Options{Seed: 9})
-	var accts []fuse.Account
+	var accts []AccountState
 	for _, c := range []string{"AED", "AED", "USD", "EUR"} {
 		accts = append(accts, e.account(c, "acct-"+c))
 	}
@@ -250,14 +261,12 @@ func TestBalancesFollowFromTransactionsAcrossAMixedDay(t *testing.T) {
 		case 0:
 			e.pay(a.AccountID, 1+r.Int64N(200_000), a.Currency)
 		case 1:
-			e.call("POST", "/v1/accounts/"+accts[0].AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
+			e.transfer(accts[0].AccountID, fuse.CreateInternalTransferRequest{
 				ToAccountID: accts[1].AccountID, Amount: 1 + r.Int64N(50_000),
-			}, 201, nil)
+			})
 		case 2:
 			to := accts[2+r.IntN(2)]
-			e.call("POST", "/v1/accounts/"+accts[0].AccountID+"/exchanges", fuse.CreateExchangeRequest{
-				ToAccountID: to.AccountID, Amount: 100 + r.Int64N(50_000),
-			}, 201, nil)
+			e.exchange(accts[0].AccountID, to.AccountID, 100+r.Int64N(50_000), "")
 		case 3:
 			e.sb.Advance(time.Duration(r.IntN(3000)) * time.Millisecond)
 		}
@@ -267,7 +276,7 @@ func TestBalancesFollowFromTransactionsAcrossAMixedDay(t *testing.T) {
 	tr := e.sb.Truth()
 	n := 0
 	for _, x := range tr.Transactions {
-		if x.Status == ledgerd.StatusCreated || x.Status == ledgerd.StatusSubmitted {
+		if !x.Status.Terminal() {
 			if n++; n%2 == 0 {
 				if _, err := e.sb.Fail(x.TransactionID, ""); err != nil {
 					t.Fatal(err)
@@ -286,7 +295,7 @@ func TestBalancesFollowFromTransactionsAcrossAMixedDay(t *testing.T) {
 		if a.Balance.Current != a.Balance.Available {
 			t.Errorf("%s: nothing in flight, yet current %d != available %d", a.AccountID, a.Balance.Current, a.Balance.Available)
 		}
-		if got := e.getAccount(a.AccountID).Balance; got != a.Balance {
+		if got := e.balance(a.AccountID); got != a.Balance {
 			t.Errorf("%s: API balance %+v, truth %+v", a.AccountID, got, a.Balance)
 		}
 	}
@@ -298,10 +307,13 @@ func TestAdjustmentPlantsADiscrepancyWithoutTransactionOrWebhook(t *testing.T) {
 	e.fund(a.AccountID, 10_000)
 	events := len(e.sb.Events())
 	txs := len(e.sb.Truth().Transactions)
-	var got fuse.Account
+	var got AccountState // the control answers the sandbox's account
 	e.call("POST", "/sandbox/adjustments", map[string]any{"account_id": a.AccountID, "amount": -2_500, "currency": "AED"}, 200, &got)
 	if got.Balance != (Balance{Current: 7_500, Available: 7_500}) {
 		t.Errorf("balance after adjustment %+v", got.Balance)
+	}
+	if b := e.balance(a.AccountID); b != got.Balance {
+		t.Errorf("API balance after adjustment %+v, want %+v", b, got.Balance)
 	}
 	tr := e.sb.Truth()
 	if len(tr.Transactions) != txs || len(e.sb.Events()) != events {
@@ -325,3 +337,31 @@ func TestAdjustmentPlantsADiscrepancyWithoutTransactionOrWebhook(t *testing.T) {
 }
 
 func mustBody(_ int, b []byte) []byte { return b }
+
+// An internal transfer is Booked before it settles, as Fuse's transfers
+// are (Created → Booked → Settled), with no webhook for Booked; a booked
+// transfer can still fail.
+func TestInternalTransferIsBookedBeforeItSettlesWithoutAWebhook(t *testing.T) {
+	e := newEnv(t, Options{Seed: 12})
+	a, b := e.account("AED", "Ops"), e.account("AED", "Payroll")
+	e.fund(a.AccountID, 10_000)
+	tr := e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 1_000, Reference: "rent"})
+	doomed := e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 500, Reference: "fee"})
+	events := len(e.sb.Events())
+	e.sb.Advance(TransferBookDelay)
+	if got := e.getTx(tr.TransactionID); got.State != fuse.StateBooked || got.SettledAt != nil {
+		t.Fatalf("after %s: state %s settled_at %v, want Booked and no settled_at", TransferBookDelay, got.State, got.SettledAt)
+	}
+	if n := len(e.sb.Events()); n != events {
+		t.Errorf("%d events for Booked, want none", n-events)
+	}
+	var failed Leg
+	e.call("POST", "/sandbox/transactions/"+doomed.TransactionID+"/fail", map[string]string{"reason": "limits"}, 200, &failed)
+	if failed.Status != ledgerd.StatusFailed {
+		t.Errorf("booked transfer after fail: %s, want failed", failed.Status)
+	}
+	e.sb.Advance(TransferSettleDelay)
+	if got := e.getTx(tr.TransactionID); got.State != fuse.StateSettled || got.SettledAt == nil {
+		t.Errorf("after %s: state %s settled_at %v, want Settled with its time", TransferSettleDelay, got.State, got.SettledAt)
+	}
+}

@@ -24,7 +24,7 @@ import (
 //	                       settled when created: current and available += amount
 //
 // so that current = adjustments + Σ settled inbound − Σ executed/settled
-// outbound, and available = current − Σ outbound still created/submitted.
+// outbound, and available = current − Σ outbound still in flight (created, submitted, booked).
 
 // InboundPayment is money arriving from outside Fuse
 // (POST /sandbox/inbound-payments).
@@ -314,7 +314,7 @@ func (s *Sandbox) failLocked(t *txn, reason string, stamp time.Time) error {
 	default:
 		return apiErr(http.StatusConflict, "not_failable", "a %s leg cannot fail", t.Kind)
 	}
-	if t.Status != ledgerd.StatusCreated && t.Status != ledgerd.StatusSubmitted {
+	if t.Status != ledgerd.StatusCreated && t.Status != ledgerd.StatusSubmitted && t.Status != ledgerd.StatusBooked {
 		return apiErr(http.StatusConflict, "not_in_flight", "transaction is %s", t.Status)
 	}
 	if reason == "" {

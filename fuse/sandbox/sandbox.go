@@ -39,12 +39,14 @@ import (
 
 // Lifecycle timing on the sandbox clock when Options.Instant is false. An
 // outbound local payment is submitted PaymentSubmitDelay after creation and
-// executed PaymentExecuteDelay after creation; an internal transfer settles
-// TransferSettleDelay after creation; an exchange executes (and its inbound
-// leg settles) ExchangeExecuteDelay after creation.
+// executed PaymentExecuteDelay after creation; an internal transfer is
+// Booked TransferBookDelay after creation (Fuse sends no webhook for it)
+// and settles TransferSettleDelay after creation; an exchange executes
+// (and its inbound leg settles) ExchangeExecuteDelay after creation.
 const (
 	PaymentSubmitDelay   = time.Second
 	PaymentExecuteDelay  = 5 * time.Second
+	TransferBookDelay    = 500 * time.Millisecond
 	TransferSettleDelay  = time.Second
 	ExchangeExecuteDelay = 5 * time.Second
 )

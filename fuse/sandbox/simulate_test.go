@@ -83,7 +83,7 @@ func TestSimulateInboundPaymentCreditsTheAccountAndSendsItsWebhook(t *testing.T)
 	x := truthTx(t, tr, first)
 	if x.Kind != ledgerd.KindLocalPaymentIn || x.Status != ledgerd.StatusSettled || x.InstructedAmount != 2_500 ||
 		x.ExternalReference != "INV-7" || x.ExternalID != "5f0c3b8e-6a51-4c52-9d1e-2f8a3c7b9d10" {
-		t.Errorf("simulated inbound payment: %+v", x.Transaction)
+		t.Errorf("simulated inbound payment: %+v", x.Leg)
 	}
 	if x.Remitter == nil || x.Remitter.Name != "topup" || x.Remitter.IBAN != "AE070331234567890123456" {
 		t.Errorf("remitter %+v, want topup with the IBAN given", x.Remitter)
@@ -91,7 +91,11 @@ func TestSimulateInboundPaymentCreditsTheAccountAndSendsItsWebhook(t *testing.T)
 	if r := truthTx(t, tr, second).Remitter; r == nil || r.Name != "Acme Trading" || !validIBAN(r.IBAN) {
 		t.Errorf("remitter %+v, want Acme Trading with a drawn IBAN", r)
 	}
-	if b := e.getAccount(a.AccountID).Balance; b != (Balance{Current: 3_000, Available: 3_000}) {
+	if got := e.getTx(first); got.Type != fuse.TypeLocalPayment || got.Direction != fuse.DirectionInbound ||
+		got.State != fuse.StateSettled || got.Remitter == nil || got.Remitter.Identifier.IBAN != "AE070331234567890123456" {
+		t.Errorf("simulated inbound payment as the API shows it: %+v", got)
+	}
+	if b := e.balance(a.AccountID); b != (Balance{Current: 3_000, Available: 3_000}) {
 		t.Errorf("balance %+v after 2500 + 500 in", b)
 	}
 	checkBalancesFollow(t, tr)
@@ -110,13 +114,13 @@ func TestSimulateExecutePaymentExecutesAnOutboundPaymentInFlightOnce(t *testing.
 	submitted := e.pay(a.AccountID, 20_000, "AED")
 	e.sb.Advance(PaymentSubmitDelay)
 	created2 := e.pay(a.AccountID, 30_000, "AED")
-	if st := e.getTx(created2.TransactionID).Status; st != ledgerd.StatusCreated {
+	if st := e.getTx(created2.TransactionID).State; st != fuse.StateCreated {
 		t.Fatalf("set-up: payment is %s, want Created", st)
 	}
-	if st := e.getTx(submitted.TransactionID).Status; st != ledgerd.StatusSubmitted {
+	if st := e.getTx(submitted.TransactionID).State; st != fuse.StateSubmitted {
 		t.Fatalf("set-up: payment is %s, want Submitted", st)
 	}
-	for _, p := range []fuse.Transaction{created2, submitted} {
+	for _, p := range []Leg{created2, submitted} {
 		if id := simulatedID(t, e.simulate("execute-payment", map[string]any{"transaction_id": p.TransactionID}, http.StatusOK)); id != p.TransactionID {
 			t.Errorf("answer names %s, want %s", id, p.TransactionID)
 		}
@@ -126,14 +130,14 @@ func TestSimulateExecutePaymentExecutesAnOutboundPaymentInFlightOnce(t *testing.
 	}
 	// The clock's own steps find them executed and send nothing more.
 	e.sb.Advance(PaymentExecuteDelay)
-	for _, p := range []fuse.Transaction{created, created2, submitted} {
+	for _, p := range []Leg{created, created2, submitted} {
 		for _, typ := range []string{"outbound_local_payment_submitted", "outbound_local_payment_executed"} {
 			if n := len(e.webhooksFor(typ, p.TransactionID)); n != 1 {
 				t.Errorf("%s for %s: %d webhooks, want 1", typ, p.TransactionID, n)
 			}
 		}
 	}
-	if b := e.getAccount(a.AccountID).Balance; b != (Balance{Current: 40_000, Available: 40_000}) {
+	if b := e.balance(a.AccountID); b != (Balance{Current: 40_000, Available: 40_000}) {
 		t.Errorf("balance %+v, want 100000 - 60000 executed", b)
 	}
 	checkBalancesFollow(t, e.sb.Truth())
@@ -171,7 +175,7 @@ func TestSimulateFailPaymentFailsAnOutboundPaymentInFlightWithEitherReasonField(
 			t.Errorf("webhook failure_reason %v, want %q", got[0]["failure_reason"], reason)
 		}
 	}
-	if b := e.getAccount(a.AccountID).Balance; b != (Balance{Current: 100_000, Available: 100_000}) {
+	if b := e.balance(a.AccountID); b != (Balance{Current: 100_000, Available: 100_000}) {
 		t.Errorf("balance %+v after both payments failed", b)
 	}
 	checkBalancesFollow(t, tr)
@@ -182,9 +186,7 @@ func TestSimulateEndpointsRefuseWhatTheyCannotMoveInFusesErrorShape(t *testing.T
 	a, b := e.account("AED", "Ops"), e.account("AED", "Payroll")
 	in := e.fund(a.AccountID, 100_000)
 	out := e.pay(a.AccountID, 1_000, "AED")
-	var transfer fuse.Transaction
-	e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers",
-		fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 500, Reference: "r"}, 201, &transfer)
+	transfer := e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 500, Reference: "r"})
 	e.simulate("fail-payment", map[string]any{"transaction_id": out.TransactionID, "failure_reason": "x"}, http.StatusOK)
 	e.waitIdle()
 	before, hooks := e.sb.Truth(), len(e.rx.all())

@@ -19,8 +19,8 @@ type Truth struct {
 // inbound legs (returns included) minus the executed or settled outbound
 // legs (fee debits included; a payment's amount_with_fee, or its
 // instructed amount when its fee_source is primary_account), and
-// Balance.Available equals Current minus the outbound legs still created
-// or submitted.
+// Balance.Available equals Current minus the outbound legs still in flight
+// (created, submitted or booked).
 type TruthAccount struct {
 	AccountState
 	Adjustments int64 `json:"adjustments"`

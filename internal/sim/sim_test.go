@@ -330,7 +330,7 @@ func (w *world) traffic() {
 	case k < 9:
 		var inFlight []string
 		for _, x := range w.sb.Truth().Transactions {
-			if (x.Status == ledgerd.StatusCreated || x.Status == ledgerd.StatusSubmitted) && strings.HasSuffix(string(x.Kind), "_out") {
+			if !x.Status.Terminal() && strings.HasSuffix(string(x.Kind), "_out") {
 				inFlight = append(inFlight, x.TransactionID)
 			}
 		}
