@@ -33,6 +33,9 @@ import (
 //     longer have the fee by then, the payment fails with
 //     insufficient_funds instead;
 //   - takes no fee when it fails.
+//
+// A fee debit has no state in the reference; the listings'
+// transaction_state=Settled takes it, as the client reads it settled.
 
 // feePayerLocked returns the primary account that pays the fee of a
 // payment of fee from a, or nil when the fee is included in the payment.

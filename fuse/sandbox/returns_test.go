@@ -37,6 +37,19 @@ func (e *env) wireKeys(id string) ([]string, fuse.Transaction) {
 	return keys, tx
 }
 
+// listed returns the ids of the first page of the transaction listing
+// at path.
+func (e *env) listed(path string) []string {
+	e.t.Helper()
+	var page fuse.Page[fuse.Transaction]
+	e.call("GET", path, nil, http.StatusOK, &page)
+	var ids []string
+	for _, tx := range page.Data {
+		ids = append(ids, tx.ID)
+	}
+	return ids
+}
+
 // apiBalance is an account's balance as GET /v1/accounts/{id} shows it.
 func (e *env) apiBalance(id string) Balance {
 	e.t.Helper()
@@ -112,6 +125,9 @@ func TestReturnPaymentCreditsTheAccountWithALocalReturnPaymentOfThePayment(t *te
 		t.Errorf("the client reads the return as %+v", o)
 	}
 
+	if got := e.listed("/v1/transactions?payment_type=LocalReturnPayment"); !slices.Equal(got, []string{id}) {
+		t.Errorf("payment_type=LocalReturnPayment lists %v, want the return", got)
+	}
 	hook := e.observed("outbound_local_payment_returned", id)
 	if hook.Kind != ledgerd.KindReturnIn || hook.AccountID != a.AccountID || hook.ReturnedID != p.TransactionID ||
 		hook.Currency != "AED" || hook.Amounts == nil || hook.Amounts.Instructed != 10_000 || !hook.At.Equal(r.CreatedAt) {
@@ -241,6 +257,12 @@ func TestPrimaryAccountPaysTheFeeOfAVirtualAccountsPaymentByAFeeDebit(t *testing
 	}
 	if fw.Type != fuse.TypeFeeDebit || fw.FeeTarget == nil || *fw.FeeTarget != (fuse.FeeTarget{Type: "Transaction", Reference: p.TransactionID}) {
 		t.Errorf("fee_debit %+v", fw)
+	}
+	if got := e.listed("/v1/transactions?payment_type=Fee"); !slices.Equal(got, []string{d.TransactionID}) {
+		t.Errorf("payment_type=Fee lists %v, want the fee debit", got)
+	}
+	if got := e.listed("/v1/accounts/" + primary.AccountID + "/transactions?transaction_state=Settled"); !slices.Contains(got, d.TransactionID) {
+		t.Errorf("the primary account's settled transactions %v leave out the fee debit", got)
 	}
 	hook := e.observed("fee_debited", d.TransactionID)
 	if hook.Kind != ledgerd.KindFeeDebit || hook.AccountID != primary.AccountID || hook.FeeTargetID != p.TransactionID ||
