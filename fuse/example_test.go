@@ -42,6 +42,6 @@ func ExampleWithIdempotencyKey() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		fmt.Println(tx.TransactionID)
+		fmt.Println(tx.ID)
 	}
 }

@@ -48,12 +48,20 @@ func FuzzTransactionPage(f *testing.F) {
 	f.Add([]byte(`{"results":[],"pages":{"next":null,"size":100}}`))
 	f.Add([]byte(`{"results":[],"pages":{"next":"c2"}}`))
 	f.Add([]byte(`{"data":[],"next_cursor":null}`))
-	f.Add([]byte(`{"data":[{"transaction_id":"t1","account_id":"a1","kind":"local_payment_out","status":"executed","currency":"AED",` +
-		`"instructed_amount":10000,"fee_amount":250,"amount_with_fee":10250,"created_at":"2026-03-31T17:59:50Z",` +
-		`"updated_at":"2026-03-31T18:00:00.123456789Z"}],"pages":{"next":"c2","size":2000},"extra":1}`))
-	f.Add([]byte(`{"data":[{"transaction_id":"t2","account_id":"a1","kind":"exchange_in","status":"settled","currency":"JPY",` +
-		`"instructed_amount":151,"fee_amount":0,"amount_with_fee":151,"counterpart_currency":"USD","counterpart_amount":100,` +
-		`"rate":"151.25","updated_at":"2026-03-31T18:00:00Z"}],"pages":{"size":1}}`))
+	f.Add([]byte(`{"results":[{"id":"t1","type":"local_payment","account_id":"a1","direction":"Outbound","state":"Executed",` +
+		`"currency":"AED","instructed_amount":10000,"fee_amount":250,"amount_with_fee":10250,"fee_source":{"type":"included_in_payment"},` +
+		`"remitter":{"name":"Ops","identifier":{"iban":"AE070331234567890123456"}},"beneficiary":{"name":"B","identifier":{"iban":"AE460260001015333617101"}},` +
+		`"purpose":"OAT","external_reference":"r","created_at":"2026-03-31T17:59:50Z","executed_at":"2026-03-31T18:00:00.123456789Z"}],` +
+		`"pages":{"next":"c2","size":2000},"extra":1}`))
+	f.Add([]byte(`{"results":[{"id":"t2","type":"f_x_transfer","account_id":"a1","direction":"Inbound","state":"Settled","currency":"JPY",` +
+		`"instructed_amount":151,"counterpart_account_id":"a2","counterpart_currency":"USD","counterpart_amount":100,` +
+		`"rate":151.25,"external_reference":"fx","created_at":"2026-03-31T18:00:00Z"}],"pages":{"size":1}}`))
+	f.Add([]byte(`{"results":[{"id":"t3","type":"fee_debit","account_id":"a1","currency":"AED","amount":500,` +
+		`"timestamp":"2026-03-31T18:00:00Z","fee_target":{"type":"Transaction","reference":"t1"}}],"pages":{"next":null,"size":1}}`))
+	for _, seed := range publishedSeeds(f) {
+		f.Add(seed)
+	}
+	f.Add(compacted(f, readPublished(f, "transaction.json")))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var page Page[Transaction]
 		err := decodeLikeTheClient(body, (*transactionPage)(&page))
@@ -88,11 +96,20 @@ func FuzzTransactionPage(f *testing.F) {
 }
 
 // checkTransaction asserts what an accepted observation guarantees the
-// ledger: a valid kind, status and currency, amounts in range and
-// consistent, identifiers, a time in UTC; and that conversion is
-// deterministic.
+// ledger: a valid kind, status and currency, amounts in range, consistent
+// and taken from the object's integers, identifiers, a time in UTC, the
+// rate as the exact text received; that a refusal says why in the
+// package's terms and names the transaction; that Raw is the object,
+// compacted; and that conversion is deterministic.
 func checkTransaction(t *testing.T, tx Transaction) {
 	t.Helper()
+	if !json.Valid(tx.Raw) {
+		t.Fatalf("Raw is not JSON: %q", tx.Raw)
+	}
+	var c bytes.Buffer
+	if err := json.Compact(&c, tx.Raw); err != nil || !bytes.Equal(c.Bytes(), tx.Raw) {
+		t.Fatalf("Raw is not compacted: %q", tx.Raw)
+	}
 	o, err := tx.Observation()
 	o2, err2 := tx.Observation()
 	if (err == nil) != (err2 == nil) || !reflect.DeepEqual(o, o2) {
@@ -102,13 +119,16 @@ func checkTransaction(t *testing.T, tx Transaction) {
 		if !reflect.DeepEqual(o, ledgerd.TransactionObservation{}) {
 			t.Fatalf("observation not zero on error %v: %+v", err, o)
 		}
-		if !strings.Contains(err.Error(), tx.TransactionID) {
-			t.Fatalf("error %q does not name transaction %q", err, tx.TransactionID)
+		if !errors.Is(err, ErrUnknownTransaction) && !errors.Is(err, ErrIncompleteObject) {
+			t.Fatalf("error %v is neither ErrUnknownTransaction nor ErrIncompleteObject", err)
+		}
+		if !strings.Contains(err.Error(), tx.ID) {
+			t.Fatalf("error %q does not name transaction %q", err, tx.ID)
 		}
 		return
 	}
 	switch {
-	case o.TransactionID == "" || o.AccountID == "":
+	case o.TransactionID != tx.ID || o.TransactionID == "" || o.AccountID == "":
 		t.Fatalf("accepted without ids: %+v", o)
 	case !o.Kind.Valid() || !o.Status.Valid() || !o.Currency.Valid():
 		t.Fatalf("accepted kind %q status %q currency %q", o.Kind, o.Status, o.Currency)
@@ -122,14 +142,25 @@ func checkTransaction(t *testing.T, tx Transaction) {
 		t.Fatalf("accepted counterpart currency %q", o.CounterpartCurrency)
 	case o.CounterpartAmount != nil && o.CounterpartAmount.CheckRange() != nil:
 		t.Fatalf("accepted counterpart amount %d", *o.CounterpartAmount)
+	case o.Rate != string(tx.Rate):
+		t.Fatalf("rate %q from %q", o.Rate, tx.Rate)
+	}
+	// Money comes from the integers as they came.
+	instructed := tx.InstructedAmount
+	if tx.Type == TypeFeeDebit {
+		instructed = tx.Amount
+	}
+	if instructed == nil || int64(o.Amounts.Instructed) != *instructed {
+		t.Fatalf("instructed amount %d from %v", o.Amounts.Instructed, instructed)
 	}
 }
 
 func FuzzAccount(f *testing.F) {
-	f.Add([]byte(`{"results":[{"account_id":"a1","account_name":"Ops","account_type":"payment","customer_id":"c1",` +
-		`"currency":"AED","iban":"AE070331234567890123456","status":"active","balance":{"current":10,"available":5},` +
-		`"opened_at":"2026-01-01T00:00:00Z"}],"pages":{"next":null,"size":1}}`))
-	f.Add([]byte(`{"account_id":"a2","currency":"JPY","balance":{"current":-3,"available":-3}}`))
+	f.Add(readPublished(f, "accounts.json"))
+	f.Add([]byte(`{"results":[{"id":"a1","account_name":"Ops","account_owner":"Acme","account_type":"payment","customer_id":"c1",` +
+		`"currency":"AED","status":"open","current_balance":10,"available_balance":5,` +
+		`"addressable_details":[{"account_details":{"iban":"AE070331234567890123456"},"payment_schemes":["uae_fts"]}]}],"pages":{"next":null,"size":1}}`))
+	f.Add([]byte(`{"id":"a2","currency":"JPY","current_balance":-3,"available_balance":-3,"default_details":null}`))
 	asOf := time.Date(2026, 3, 1, 12, 0, 0, 0, time.FixedZone("GST", 4*3600))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		check := func(a Account) {
@@ -141,14 +172,14 @@ func FuzzAccount(f *testing.F) {
 				return
 			}
 			switch {
-			case o.AccountID == "" || !o.Currency.Valid():
+			case o.AccountID == "" || o.AccountID != a.ID || !o.Currency.Valid():
 				t.Fatalf("accepted account %q currency %q", o.AccountID, o.Currency)
 			case o.Balance == nil || !o.Balance.AsOf.Equal(asOf) || o.Balance.AsOf.Location() != time.UTC:
 				t.Fatalf("balance %+v, want as of %v in UTC", o.Balance, asOf)
-			case int64(o.Balance.Current) != a.Balance.Current || int64(o.Balance.Available) != a.Balance.Available:
-				t.Fatalf("balance changed on the way: %+v from %+v", o.Balance, a.Balance)
-			case o.OpenedAt.Location() != time.UTC:
-				t.Fatalf("opened_at not UTC: %v", o.OpenedAt)
+			case a.CurrentBalance == nil || a.AvailableBalance == nil:
+				t.Fatalf("accepted without a balance: %+v", o.Balance)
+			case int64(o.Balance.Current) != *a.CurrentBalance || int64(o.Balance.Available) != *a.AvailableBalance:
+				t.Fatalf("balance changed on the way: %+v from %d, %d", o.Balance, *a.CurrentBalance, *a.AvailableBalance)
 			}
 		}
 		var page Page[Account]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"reflect"
 	"sync"
@@ -132,20 +133,42 @@ func TestFollowUpPagesSendTheCursorAlone(t *testing.T) {
 		}
 	}
 	c, _ := newFakeClient(t, &fakeFuse{api: api}, nil)
-	since := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	n := 0
-	for p, err := range c.TransactionPages(t.Context(), "acc-1", ListTransactionsParams{Limit: MaxPageLimit, UpdatedSince: since}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Pages.Size != 2000 {
-			t.Errorf("pages.size %d, want 2000", p.Pages.Size)
-		}
-		n++
+	from := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	to := time.Date(2026, 3, 2, 4, 0, 0, 5, time.FixedZone("GST", 4*3600))
+	params := ListTransactionsParams{Limit: MaxPageLimit, From: from, To: to, State: StateExecuted, AccountID: "acc-2"}
+	walks := map[string]func() iter.Seq2[CursorPage[Transaction], error]{
+		"account": func() iter.Seq2[CursorPage[Transaction], error] {
+			return c.TransactionPages(t.Context(), "acc-1", params)
+		},
+		"organisation": func() iter.Seq2[CursorPage[Transaction], error] {
+			return c.OrgTransactionPages(t.Context(), params)
+		},
 	}
-	want := []string{"page_size=2000&updated_since=2026-03-01T00%3A00%3A00Z", "cursor=c+1", "cursor=c2"}
-	if n != 3 || fmt.Sprint(queries) != fmt.Sprint(want) {
-		t.Errorf("%d pages, queries %q, want %q", n, queries, want)
+	filters := "from=2026-03-01T00%3A00%3A00Z&page_size=2000&to=2026-03-02T00%3A00%3A00.000000005Z&transaction_state=Executed"
+	for name, first := range map[string]string{
+		"account":      filters, // an account's listing has no customer_account_id
+		"organisation": "customer_account_id=acc-2&" + filters,
+	} {
+		mu.Lock()
+		queries = nil
+		mu.Unlock()
+		n := 0
+		for p, err := range walks[name]() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Pages.Size != 2000 {
+				t.Errorf("pages.size %d, want 2000", p.Pages.Size)
+			}
+			n++
+		}
+		want := []string{first, "cursor=c+1", "cursor=c2"}
+		mu.Lock()
+		got := fmt.Sprint(queries)
+		mu.Unlock()
+		if n != 3 || got != fmt.Sprint(want) {
+			t.Errorf("%s: %d pages, queries %s, want %q", name, n, got, want)
+		}
 	}
 	if _, err := c.ListTransactions(t.Context(), "acc-1", ListTransactionsParams{Limit: MaxPageLimit + 1}); err == nil {
 		t.Errorf("page size %d accepted", MaxPageLimit+1)
@@ -188,8 +211,8 @@ func TestAListingWithoutTheEnvelopeIsAnError(t *testing.T) {
 		}
 	}
 	for body, want := range map[string]Page[Account]{
-		`{"results":[],"pages":{"size":0},"more":1}`:                            {Data: []Account{}},
-		`{"results":[{"account_id":"a"}],"pages":{"next":"n","size":5,"x":{}}}`: {Data: []Account{{AccountID: "a"}}, Pages: PageInfo{Next: ptr("n"), Size: 5}},
+		`{"results":[],"pages":{"size":0},"more":1}`:                    {Data: []Account{}},
+		`{"results":[{"id":"a"}],"pages":{"next":"n","size":5,"x":{}}}`: {Data: []Account{{ID: "a"}}, Pages: PageInfo{Next: ptr("n"), Size: 5}},
 	} {
 		var got Page[Account]
 		err := (&Client{}).decode(request{out: &got}, "GET /accounts", outcome{status: 200, body: []byte(body)})

@@ -119,7 +119,7 @@ func (c *Client) GetTransaction(ctx context.Context, transactionID string) (Tran
 		return Transaction{}, fmt.Errorf("get transaction: %w", err)
 	}
 	var out Transaction
-	if err := c.send(ctx, request{method: http.MethodGet, route: routeGetTransaction, path: p, out: &out}); err != nil {
+	if err := c.send(ctx, request{method: http.MethodGet, route: routeGetTransaction, path: p, out: (*transactionObject)(&out)}); err != nil {
 		return Transaction{}, fmt.Errorf("get transaction %s: %w", transactionID, err)
 	}
 	return out, nil
@@ -183,7 +183,7 @@ func (c *Client) ListTransactions(ctx context.Context, accountID string, params 
 		return Page[Transaction]{}, fmt.Errorf("list transactions: %w", err)
 	}
 	var out Page[Transaction]
-	err = c.send(ctx, request{method: http.MethodGet, route: routeListTransactions, path: p, query: q, out: &out})
+	err = c.send(ctx, request{method: http.MethodGet, route: routeListTransactions, path: p, query: q, out: (*transactionPage)(&out)})
 	if err != nil {
 		return Page[Transaction]{}, fmt.Errorf("list transactions of %s: %w", accountID, err)
 	}
@@ -199,7 +199,7 @@ func (c *Client) ListOrgTransactions(ctx context.Context, params ListTransaction
 		return Page[Transaction]{}, fmt.Errorf("list organisation transactions: %w", err)
 	}
 	var out Page[Transaction]
-	err = c.send(ctx, request{method: http.MethodGet, route: routeListOrgTransactions, path: "/transactions", query: q, out: &out})
+	err = c.send(ctx, request{method: http.MethodGet, route: routeListOrgTransactions, path: "/transactions", query: q, out: (*transactionPage)(&out)})
 	if err != nil {
 		return Page[Transaction]{}, fmt.Errorf("list organisation transactions: %w", err)
 	}

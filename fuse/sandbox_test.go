@@ -165,7 +165,7 @@ func (e *env) fundedAccount(t *testing.T, ctx context.Context) fuse.Account {
 		t.Fatal(err)
 	}
 	e.control(t, "inbound-payments", map[string]any{
-		"account_id": acct.AccountID, "amount": 10_000_000, "currency": "AED", "remitter_name": "Big Client",
+		"account_id": acct.ID, "amount": 10_000_000, "currency": "AED", "remitter_name": "Big Client",
 	}, nil)
 	return acct
 }
@@ -263,7 +263,7 @@ func TestRequestsFromSixteenGoroutinesShareOneToken(t *testing.T) {
 	for range 16 {
 		wg.Go(func() {
 			for range 20 {
-				if _, err := e.c.GetAccount(t.Context(), acct.AccountID); err != nil {
+				if _, err := e.c.GetAccount(t.Context(), acct.ID); err != nil {
 					t.Error(err)
 					return
 				}
@@ -288,7 +288,7 @@ func TestAnExpiredTokenIsRefreshedExactlyOnce(t *testing.T) {
 	for range 16 {
 		wg.Go(func() {
 			for range 5 {
-				if _, err := e.c.GetAccount(t.Context(), acct.AccountID); err != nil {
+				if _, err := e.c.GetAccount(t.Context(), acct.ID); err != nil {
 					t.Error(err)
 					return
 				}
@@ -312,7 +312,7 @@ func TestATokenIsRenewedBeforeItExpiresWhenTheClocksAgree(t *testing.T) {
 	sb = e.sb
 	acct := e.fundedAccount(t, t.Context())
 	e.sb.Advance(55 * time.Minute) // past 90% of the hour
-	if _, err := e.c.GetAccount(t.Context(), acct.AccountID); err != nil {
+	if _, err := e.c.GetAccount(t.Context(), acct.ID); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.sb.Stats().TokenRequests; n != 2 {
@@ -331,13 +331,13 @@ func TestTheSamePostThreeTimesWithOneKeyCreatesOnePayment(t *testing.T) {
 
 	var got []fuse.Transaction
 	for range 3 {
-		tx, err := e.c.CreatePayment(ctx, acct.AccountID, payment(12_345))
+		tx, err := e.c.CreatePayment(ctx, acct.ID, payment(12_345))
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, tx)
 	}
-	if got[0].TransactionID == "" || !reflect.DeepEqual(got[1], got[0]) || !reflect.DeepEqual(got[2], got[0]) {
+	if got[0].ID == "" || !reflect.DeepEqual(got[1], got[0]) || !reflect.DeepEqual(got[2], got[0]) {
 		t.Errorf("three answers differ: %+v", got)
 	}
 	sent := e.rec.exchanges(http.MethodPost, "/payments")
@@ -353,11 +353,11 @@ func TestTheSamePostThreeTimesWithOneKeyCreatesOnePayment(t *testing.T) {
 		}
 	}
 	var payments int
-	for tx, err := range e.c.AllTransactions(t.Context(), acct.AccountID, fuse.ListTransactionsParams{}) {
+	for tx, err := range e.c.AllTransactions(t.Context(), acct.ID, fuse.ListTransactionsParams{}) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tx.Kind == fuse.KindLocalPaymentOut {
+		if tx.Type == fuse.TypeLocalPayment && tx.Direction == fuse.DirectionOutbound {
 			payments++
 		}
 	}
@@ -366,7 +366,7 @@ func TestTheSamePostThreeTimesWithOneKeyCreatesOnePayment(t *testing.T) {
 	}
 
 	// The same key with another body is refused, not run.
-	_, err := e.c.CreatePayment(ctx, acct.AccountID, payment(999))
+	_, err := e.c.CreatePayment(ctx, acct.ID, payment(999))
 	var ae *fuse.APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity || !errors.Is(err, fuse.ErrIdempotencyConflict) {
 		t.Fatalf("different body under the same key: %v, want 422 ErrIdempotencyConflict", err)
@@ -379,10 +379,10 @@ func TestA429IsWaitedOutForExactlyRetryAfter(t *testing.T) {
 	e.sb.SetFaults(sandbox.Faults{HTTP429: 1})
 	e.afterSleep(func(int) { e.sb.SetFaults(sandbox.Faults{}) })
 
-	if _, err := e.c.GetAccount(t.Context(), acct.AccountID); err != nil {
+	if _, err := e.c.GetAccount(t.Context(), acct.ID); err != nil {
 		t.Fatal(err)
 	}
-	answers := e.rec.exchanges(http.MethodGet, "/accounts/"+acct.AccountID)
+	answers := e.rec.exchanges(http.MethodGet, "/accounts/"+acct.ID)
 	if len(answers) != 2 || answers[0].status != http.StatusTooManyRequests {
 		t.Fatalf("answers %d, want a 429 then a 200", len(answers))
 	}
@@ -407,7 +407,7 @@ func TestABurstOf5xxIsRetriedUntilItPasses(t *testing.T) {
 	})
 	// A POST that fails after it ran: the retries with the same key must
 	// get the stored result, not a second payment.
-	tx, err := e.c.CreatePayment(t.Context(), acct.AccountID, payment(500))
+	tx, err := e.c.CreatePayment(t.Context(), acct.ID, payment(500))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,8 +420,8 @@ func TestABurstOf5xxIsRetriedUntilItPasses(t *testing.T) {
 			t.Errorf("retry changed the key: %q then %q", sent[0].key, x.key)
 		}
 	}
-	got, err := e.c.GetTransaction(t.Context(), tx.TransactionID)
-	if err != nil || got.InstructedAmount != 500 {
+	got, err := e.c.GetTransaction(t.Context(), tx.ID)
+	if err != nil || got.InstructedAmount == nil || *got.InstructedAmount != 500 {
 		t.Fatalf("GetTransaction = %+v, %v", got, err)
 	}
 }
@@ -430,17 +430,17 @@ func TestPagingWithLimits1And7And500ReturnsTheSameTransactions(t *testing.T) {
 	e := start(t, sandbox.Options{Instant: true}, nil)
 	acct := e.fundedAccount(t, t.Context())
 	for i := range 23 {
-		if _, err := e.c.CreatePayment(t.Context(), acct.AccountID, payment(int64(100+i))); err != nil {
+		if _, err := e.c.CreatePayment(t.Context(), acct.ID, payment(int64(100+i))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	list := func(limit int) []string {
 		var ids []string
-		for tx, err := range e.c.AllTransactions(t.Context(), acct.AccountID, fuse.ListTransactionsParams{Limit: limit}) {
+		for tx, err := range e.c.AllTransactions(t.Context(), acct.ID, fuse.ListTransactionsParams{Limit: limit}) {
 			if err != nil {
 				t.Fatalf("limit %d: %v", limit, err)
 			}
-			ids = append(ids, tx.TransactionID)
+			ids = append(ids, tx.ID)
 		}
 		return ids
 	}
@@ -452,7 +452,7 @@ func TestPagingWithLimits1And7And500ReturnsTheSameTransactions(t *testing.T) {
 		t.Errorf("listings differ:\n  1: %v\n  7: %v\n500: %v", one, seven, all)
 	}
 	pages := 0
-	for p, err := range e.c.TransactionPages(t.Context(), acct.AccountID, fuse.ListTransactionsParams{Limit: 7}) {
+	for p, err := range e.c.TransactionPages(t.Context(), acct.ID, fuse.ListTransactionsParams{Limit: 7}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -470,14 +470,14 @@ func TestARepeatedCursorStopsTheWalk(t *testing.T) {
 	e := start(t, sandbox.Options{Instant: true}, nil)
 	acct := e.fundedAccount(t, t.Context())
 	for i := range 3 {
-		if _, err := e.c.CreatePayment(t.Context(), acct.AccountID, payment(int64(100+i))); err != nil {
+		if _, err := e.c.CreatePayment(t.Context(), acct.ID, payment(int64(100+i))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	e.sb.SetFaults(sandbox.Faults{RepeatCursor: true})
 	var last error
 	n := 0
-	for _, err := range e.c.AllTransactions(t.Context(), acct.AccountID, fuse.ListTransactionsParams{Limit: 1}) {
+	for _, err := range e.c.AllTransactions(t.Context(), acct.ID, fuse.ListTransactionsParams{Limit: 1}) {
 		if err != nil {
 			last = err
 			break
@@ -496,7 +496,7 @@ func TestASlowPagePastTheClientTimeoutIsRetried(t *testing.T) {
 	e.sb.SetFaults(sandbox.Faults{SlowPageMS: 60_000})
 	e.afterSleep(func(int) { e.sb.SetFaults(sandbox.Faults{}) })
 
-	page, err := e.c.ListTransactions(t.Context(), acct.AccountID, fuse.ListTransactionsParams{Limit: 10})
+	page, err := e.c.ListTransactions(t.Context(), acct.ID, fuse.ListTransactionsParams{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,11 +522,11 @@ func TestWrongCredentialsAreRefusedClearly(t *testing.T) {
 func TestDebugLogsShowEveryExchangeWithoutSecrets(t *testing.T) {
 	e := start(t, sandbox.Options{Instant: true, TokenTTL: time.Hour}, nil)
 	acct := e.fundedAccount(t, t.Context())
-	if _, err := e.c.CreatePayment(t.Context(), acct.AccountID, payment(700)); err != nil {
+	if _, err := e.c.CreatePayment(t.Context(), acct.ID, payment(700)); err != nil {
 		t.Fatal(err)
 	}
 	e.sb.Advance(2 * time.Hour) // forces a 401 and a second token
-	for _, err := range e.c.AllTransactions(t.Context(), acct.AccountID, fuse.ListTransactionsParams{Limit: 1}) {
+	for _, err := range e.c.AllTransactions(t.Context(), acct.ID, fuse.ListTransactionsParams{Limit: 1}) {
 		if err != nil {
 			t.Fatal(err)
 		}

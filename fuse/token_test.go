@@ -39,7 +39,7 @@ func TestJWTExpWinsOverExpiresIn(t *testing.T) {
 
 func TestConcurrentCallersShareOneTokenFetch(t *testing.T) {
 	f := &fakeFuse{api: func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, Account{AccountID: "a1"})
+		writeJSON(w, http.StatusOK, Account{ID: "a1"})
 	}}
 	c, _ := newFakeClient(t, f, nil)
 	var wg sync.WaitGroup
@@ -92,7 +92,7 @@ func TestTokenIsRenewedAtNinetyPercentOfItsLifetime(t *testing.T) {
 
 func TestA401RefreshesOnceAndRetries(t *testing.T) {
 	f := &fakeFuse{validTokens: map[string]bool{"tok-2": true}, api: func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, Account{AccountID: "a"})
+		writeJSON(w, http.StatusOK, Account{ID: "a"})
 	}}
 	c, _ := newFakeClient(t, f, nil)
 	if _, err := c.GetAccount(t.Context(), "a"); err != nil {
@@ -135,7 +135,7 @@ func TestTheTokenRequestIsThePublishedShapeOnTheAuthHost(t *testing.T) {
 		mu.Lock()
 		apiPaths = append(apiPaths, r.URL.Path)
 		mu.Unlock()
-		writeJSON(w, http.StatusOK, Account{AccountID: "a"})
+		writeJSON(w, http.StatusOK, Account{ID: "a"})
 	}}
 	c, _ := newFakeClient(t, f, func(cfg *Config) {
 		cfg.AuthURL = authSrv.URL + "/oauth/token"

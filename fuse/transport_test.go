@@ -46,7 +46,7 @@ func statusCode(code int, errCode string, hdr ...string) http.HandlerFunc {
 }
 
 func okPayment(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusCreated, Transaction{TransactionID: "t1", Status: StatusCreated})
+	writeJSON(w, http.StatusCreated, Transaction{ID: "t1", Type: TypeLocalPayment, State: StateCreated})
 }
 
 func paymentReq() CreatePaymentRequest {
@@ -57,7 +57,7 @@ func TestRetriesOfOnePostReuseItsIdempotencyKey(t *testing.T) {
 	s := &script{steps: []http.HandlerFunc{status(500), status(503), status(409), okPayment}}
 	c, sl := newFakeClient(t, &fakeFuse{api: s.serve}, nil)
 	tx, err := c.CreatePayment(t.Context(), "acc", paymentReq())
-	if err != nil || tx.TransactionID != "t1" {
+	if err != nil || tx.ID != "t1" {
 		t.Fatalf("CreatePayment = %+v, %v", tx, err)
 	}
 	if len(s.keys) != 4 || s.keys[0] == "" {
@@ -162,11 +162,11 @@ func TestRetriesAreBoundedByMaxRetries(t *testing.T) {
 func TestAnAttemptPastTheTimeoutIsRetried(t *testing.T) {
 	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 	s := &script{steps: []http.HandlerFunc{hang, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, Account{AccountID: "a"})
+		writeJSON(w, 200, Account{ID: "a"})
 	}}}
 	c, _ := newFakeClient(t, &fakeFuse{api: s.serve}, func(cfg *Config) { cfg.Timeout = 100 * time.Millisecond })
 	a, err := c.GetAccount(t.Context(), "a")
-	if err != nil || a.AccountID != "a" || s.n != 2 {
+	if err != nil || a.ID != "a" || s.n != 2 {
 		t.Fatalf("GetAccount = %+v, %v after %d requests", a, err, s.n)
 	}
 }

@@ -33,7 +33,7 @@ func (st *runState) query(ctx context.Context, q string, args ...any) (*sql.Rows
 // ledgerChecks runs every ledger-only check.
 func (st *runState) ledgerChecks(ctx context.Context) error {
 	for _, check := range []func(context.Context) error{
-		st.unpairedLegs, st.duplicates, st.statusConflicts, st.currencyConflicts, st.unbalancedEntries,
+		st.unpairedLegs, st.duplicates, st.statusConflicts, st.currencyConflicts, st.feeConflicts, st.unbalancedEntries,
 	} {
 		if err := check(ctx); err != nil {
 			return err

@@ -23,6 +23,7 @@ import (
 // update time.
 type fuseTx struct {
 	ID, AccountID, Kind, Status string
+	FeeSource                   string // a payment's fee_source, "" if none
 	Currency, CPCurrency        string
 	CPAccountID                 string
 	Instructed, Fee, WithFee    int64
@@ -43,7 +44,7 @@ func fromFuse(t fuse.Transaction) (fuseTx, error) {
 		ID: o.TransactionID, AccountID: o.AccountID, Kind: string(o.Kind), Status: string(o.Status),
 		Currency: string(o.Currency), CPCurrency: string(o.CounterpartCurrency), CPAccountID: o.CounterpartAccountID,
 		Instructed: int64(o.Amounts.Instructed), Fee: int64(o.Amounts.Fee), WithFee: int64(o.Amounts.WithFee),
-		CreatedAt: o.CreatedAt, StateAt: o.At,
+		CreatedAt: o.CreatedAt, StateAt: o.At, FeeSource: o.FeeSource,
 	}
 	if o.CounterpartAmount != nil {
 		f.CPAmount, f.HasCPAmount = int64(*o.CounterpartAmount), true
@@ -190,7 +191,7 @@ func newSpill(ctx context.Context, parent string) (*spill, error) {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE t (
 		id TEXT NOT NULL, account_id TEXT, kind TEXT, status TEXT, currency TEXT, cp_currency TEXT,
 		cp_account_id TEXT, instructed INTEGER, fee INTEGER, with_fee INTEGER, cp_amount INTEGER,
-		created_ns INTEGER, updated_ns INTEGER)`); err != nil {
+		created_ns INTEGER, updated_ns INTEGER, fee_source TEXT)`); err != nil {
 		sp.close()
 		return nil, fmt.Errorf("scratch file: %w", err)
 	}
@@ -203,7 +204,7 @@ func (sp *spill) add(ctx context.Context, txs []fuseTx) error {
 		return fmt.Errorf("spool fuse transactions: %w", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	st, err := tx.PrepareContext(ctx, `INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("spool fuse transactions: %w", err)
 	}
@@ -214,7 +215,7 @@ func (sp *spill) add(ctx context.Context, txs []fuseTx) error {
 			cp = f.CPAmount
 		}
 		if _, err := st.ExecContext(ctx, f.ID, f.AccountID, f.Kind, f.Status, f.Currency, f.CPCurrency,
-			f.CPAccountID, f.Instructed, f.Fee, f.WithFee, cp, f.CreatedAt.UnixNano(), f.StateAt.UnixNano()); err != nil {
+			f.CPAccountID, f.Instructed, f.Fee, f.WithFee, cp, f.CreatedAt.UnixNano(), f.StateAt.UnixNano(), f.FeeSource); err != nil {
 			return fmt.Errorf("spool fuse transactions: %w", err)
 		}
 	}
@@ -231,7 +232,7 @@ func (sp *spill) sorted(ctx context.Context) error {
 		return fmt.Errorf("sort spooled transactions: %w", err)
 	}
 	rows, err := sp.db.QueryContext(ctx, `SELECT id, account_id, kind, status, currency, cp_currency, cp_account_id,
-		instructed, fee, with_fee, cp_amount, created_ns, updated_ns FROM t ORDER BY id, updated_ns DESC`)
+		instructed, fee, with_fee, cp_amount, created_ns, updated_ns, fee_source FROM t ORDER BY id, updated_ns DESC`)
 	if err != nil {
 		return fmt.Errorf("sort spooled transactions: %w", err)
 	}
@@ -245,7 +246,7 @@ func (sp *spill) next() (fuseTx, bool, error) {
 		var cp sql.NullInt64
 		var created, updated int64
 		if err := sp.rows.Scan(&f.ID, &f.AccountID, &f.Kind, &f.Status, &f.Currency, &f.CPCurrency, &f.CPAccountID,
-			&f.Instructed, &f.Fee, &f.WithFee, &cp, &created, &updated); err != nil {
+			&f.Instructed, &f.Fee, &f.WithFee, &cp, &created, &updated, &f.FeeSource); err != nil {
 			return fuseTx{}, false, fmt.Errorf("read spooled transactions: %w", err)
 		}
 		if f.ID == sp.last {
@@ -324,19 +325,20 @@ func (f *fuseTx) stateAt(asOf time.Time) lifeState {
 
 func outbound(kind string) bool {
 	switch ledgerd.Kind(kind) {
-	case ledgerd.KindLocalPaymentOut, ledgerd.KindInternalTransferOut, ledgerd.KindExchangeOut:
+	case ledgerd.KindLocalPaymentOut, ledgerd.KindInternalTransferOut, ledgerd.KindExchangeOut,
+		ledgerd.KindFeeDebit, ledgerd.KindReturnOut:
 		return true
 	}
 	return false
 }
 
 // effect is what the transaction does to its account's current balance
-// once it has succeeded, in minor units of f.Currency.
+// once it has succeeded, in minor units of f.Currency: what the ledger
+// books on the bank account for the same kind and fee_source
+// (ledger.BankAmount), so the two sides cannot count a fee differently.
 func (f *fuseTx) effect() (ledgerd.Amount, error) {
-	if outbound(f.Kind) {
-		return ledgerd.Amount(f.WithFee).Neg()
-	}
-	return ledgerd.Amount(f.Instructed).Sub(ledgerd.Amount(f.Fee))
+	return ledger.BankAmount(ledgerd.Kind(f.Kind), f.FeeSource, ledgerd.TxAmounts{
+		Instructed: ledgerd.Amount(f.Instructed), Fee: ledgerd.Amount(f.Fee), WithFee: ledgerd.Amount(f.WithFee)})
 }
 
 // effectAt is effect if the transaction had succeeded at asOf, else 0.

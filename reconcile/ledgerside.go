@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/ledger"
 )
 
 // timeLayout is how ledgerd stores timestamps (ledger/timefmt.go): UTC,
@@ -32,13 +33,14 @@ type ledgerTx struct {
 	Instructed, Fee, WithFee, CPAmount       sql.NullInt64
 	Status                                   string
 	StatusAt, CreatedAt                      sql.NullString
+	FeeSource                                sql.NullString
 	EntryState, EntryPendingAt, EntryFinalAt sql.NullString
 }
 
 // ledgerTxCols reads one transaction with its entry (look-ups by id).
 const ledgerTxCols = `t.transaction_id, t.kind, t.account_id, t.counterpart_account_id, t.currency,
 	t.instructed_amount, t.fee_amount, t.amount_with_fee, t.counterpart_currency, t.counterpart_amount,
-	t.status, t.status_at, t.created_at, e.state, e.pending_at, e.final_at
+	t.status, t.status_at, t.created_at, t.fee_source, e.state, e.pending_at, e.final_at
 	FROM fuse_transactions t LEFT JOIN entries e ON e.transaction_id = t.transaction_id`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -47,7 +49,7 @@ func scanLedgerTx(s scanner) (ledgerTx, error) {
 	var l ledgerTx
 	err := s.Scan(&l.ID, &l.Kind, &l.AccountID, &l.CPAccountID, &l.Currency,
 		&l.Instructed, &l.Fee, &l.WithFee, &l.CPCurrency, &l.CPAmount,
-		&l.Status, &l.StatusAt, &l.CreatedAt, &l.EntryState, &l.EntryPendingAt, &l.EntryFinalAt)
+		&l.Status, &l.StatusAt, &l.CreatedAt, &l.FeeSource, &l.EntryState, &l.EntryPendingAt, &l.EntryFinalAt)
 	return l, err
 }
 
@@ -58,7 +60,7 @@ func scanLedgerTx(s scanner) (ledgerTx, error) {
 const (
 	accountTxSQL = `SELECT transaction_id, kind, counterpart_account_id, currency,
 	instructed_amount, fee_amount, amount_with_fee, counterpart_currency, counterpart_amount,
-	status, status_at, created_at
+	status, status_at, created_at, fee_source
 	FROM fuse_transactions INDEXED BY fuse_transactions_account_id
 	WHERE account_id = ? ORDER BY transaction_id`
 	accountEntriesSQL = `SELECT transaction_id, state, pending_at, final_at
@@ -110,7 +112,7 @@ func (c *ledgerCursor) next() (l ledgerTx, ok bool, err error) {
 	}
 	if err := c.txs.Scan(&l.ID, &l.Kind, &l.CPAccountID, &l.Currency,
 		&l.Instructed, &l.Fee, &l.WithFee, &l.CPCurrency, &l.CPAmount,
-		&l.Status, &l.StatusAt, &l.CreatedAt); err != nil {
+		&l.Status, &l.StatusAt, &l.CreatedAt, &l.FeeSource); err != nil {
 		return l, false, err
 	}
 	l.AccountID = c.accountID
@@ -161,18 +163,11 @@ func (l *ledgerTx) lastSeen() string {
 }
 
 // bankAmount is the signed amount its entry posts on bank:<account>, as
-// ledger/postings.go books it (DESIGN.md's table).
+// the ledger books it (DESIGN.md's table; a payment's fee by fee_source).
 func (l *ledgerTx) bankAmount() (ledgerd.Amount, error) {
-	in, fee, with := ledgerd.Amount(l.Instructed.Int64), ledgerd.Amount(l.Fee.Int64), ledgerd.Amount(l.WithFee.Int64)
-	switch ledgerd.Kind(l.Kind) {
-	case ledgerd.KindLocalPaymentOut:
-		return with.Neg()
-	case ledgerd.KindLocalPaymentIn:
-		return in.Sub(fee)
-	case ledgerd.KindInternalTransferOut, ledgerd.KindExchangeOut:
-		return in.Neg()
-	}
-	return in, nil
+	return ledger.BankAmount(ledgerd.Kind(l.Kind), l.FeeSource.String, ledgerd.TxAmounts{
+		Instructed: ledgerd.Amount(l.Instructed.Int64), Fee: ledgerd.Amount(l.Fee.Int64),
+		WithFee: ledgerd.Amount(l.WithFee.Int64)})
 }
 
 // totals are its amounts in the ledger's booking of its bank account: the

@@ -172,7 +172,7 @@ func (l *Leg) Wire() fuse.Transaction {
 		w.Remitter, w.Beneficiary = partyDetails(l.Remitter), partyDetails(l.Beneficiary)
 		w.Purpose = l.Purpose
 		if w.Purpose == "" {
-			w.Purpose = "OAT" // the reference requires one [model]
+			w.Purpose = "none" // the reference requires one; "none" is a PurposeCode [model]
 		}
 		w.ExternalID = extID
 		if !l.SubmittedAt.IsZero() {
