@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -325,4 +326,33 @@ func TestAFeeThePrimaryAccountCannotPayStopsThePayment(t *testing.T) {
 		t.Errorf("virtual account %+v after the payment failed", got)
 	}
 	checkBalancesFollow(t, tr)
+}
+
+// TestReturnsAndFeeDebitsTakeTheEncodersFastPath: listings serve a
+// return, a fee debit and a payment whose fee the primary account paid as
+// encoding/json writes their wire form, through the hand encoder.
+func TestReturnsAndFeeDebitsTakeTheEncodersFastPath(t *testing.T) {
+	e := newEnv(t, Options{Seed: 175, Instant: true})
+	_, virtual := feeAccounts(t, e, 5_000, 300_000)
+	p := e.pay(virtual.AccountID, 150_000, "AED")
+	if _, err := e.sb.ReturnPayment(p.TransactionID, "Beneficiary account closed <&>"); err != nil {
+		t.Fatal(err)
+	}
+	e.sb.mu.Lock()
+	defer e.sb.mu.Unlock()
+	kinds := map[ledgerd.Kind]bool{}
+	for _, leg := range e.sb.txnList {
+		w := leg.Wire()
+		want, err := json.Marshal(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := appendTransactionJSON(nil, &w); !ok || !bytes.Equal(got, want) {
+			t.Errorf("%s (fast path %v):\n got %s\nwant %s", leg.Kind, ok, got, want)
+		}
+		kinds[leg.Kind] = true
+	}
+	if !kinds[ledgerd.KindReturnIn] || !kinds[ledgerd.KindFeeDebit] {
+		t.Errorf("legs of kinds %v, want a return and a fee debit among them", kinds)
+	}
 }
