@@ -35,7 +35,7 @@ test: lint ## lint, then every test with the race detector
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s); crashers land in testdata/fuzz
 	@set -e; for target in webhook:FuzzDecode fuse:FuzzTransactionPage fuse:FuzzFastDecodeAgreesWithEncodingJSON fuse:FuzzAccount fuse:FuzzErrorBody \
-	    config:FuzzConfig reconcile:FuzzReportWriters; do \
+	    fuse:FuzzAccountHistory config:FuzzConfig reconcile:FuzzReportWriters; do \
 	  pkg=$${target%%:*}; name=$${target#*:}; echo "== $$name (./$$pkg) for $(FUZZTIME)"; \
 	  $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$$pkg/; \
 	done

@@ -3,6 +3,7 @@ package certify
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -155,23 +156,25 @@ func TestCertifyPassesAgainstTheBuiltInSandboxAndTheEvidenceHoldsUp(t *testing.T
 	})
 
 	t.Run("idempotency: three identical answers, one payment, then 422", func(t *testing.T) {
-		var same []reqLine
+		var same, readBacks []reqLine
 		var conflict []reqLine
 		for _, l := range reqs {
 			switch {
 			case l.tokenRequest():
-			case l.Step == stepIdempotent:
+			case l.Step == stepIdempotent && l.Method == "POST":
 				same = append(same, l)
+			case l.Step == stepIdempotent:
+				readBacks = append(readBacks, l)
 			case l.Step == stepConflict:
 				conflict = append(conflict, l)
 			}
 		}
-		if len(same) != 3 {
-			t.Fatalf("%d lines for the idempotent POST, want 3", len(same))
+		if len(same) != 3 || len(readBacks) != 3 {
+			t.Fatalf("%d POSTs and %d read-backs for the idempotent payment, want 3 and 3", len(same), len(readBacks))
 		}
 		key := same[0].RequestHeaders["Idempotency-Key"]
 		for _, l := range same {
-			if l.RequestHeaders["Idempotency-Key"] != key || l.Status != 201 || !bytes.Equal(l.ResponseBody, same[0].ResponseBody) ||
+			if l.RequestHeaders["Idempotency-Key"] != key || l.Status != 202 || !bytes.Equal(l.ResponseBody, same[0].ResponseBody) ||
 				!bytes.Equal(l.RequestBody, same[0].RequestBody) {
 				t.Errorf("line %d differs from line %d", l.Line, same[0].Line)
 			}
@@ -186,6 +189,11 @@ func TestCertifyPassesAgainstTheBuiltInSandboxAndTheEvidenceHoldsUp(t *testing.T
 		if err := json.Unmarshal(same[0].ResponseBody, &tx); err != nil {
 			t.Fatal(err)
 		}
+		for _, l := range readBacks {
+			if l.Method != "GET" || l.Path != "/v1/transactions/"+tx.TransactionID || l.Status != 200 {
+				t.Errorf("line %d: %s %s %d, want the read-back of %s", l.Line, l.Method, l.Path, l.Status, tx.TransactionID)
+			}
+		}
 		n := 0
 		for _, tt := range e.sb.Truth().Transactions {
 			if tt.ExternalID != "" && tt.Kind == "local_payment_out" && tt.InstructedAmount == idemAmount {
@@ -197,6 +205,49 @@ func TestCertifyPassesAgainstTheBuiltInSandboxAndTheEvidenceHoldsUp(t *testing.T
 		}
 		if st := e.sb.Stats(); st.IdempotentReplays != 2 || st.IdempotencyMismatches != 1 {
 			t.Errorf("sandbox: %d replays, %d mismatches; want 2 and 1", st.IdempotentReplays, st.IdempotencyMismatches)
+		}
+	})
+
+	t.Run("create calls: the published routes, 201 or 202 with an id, then the object read back", func(t *testing.T) {
+		type call struct{ method, path string }
+		steps := map[string][]call{}
+		for _, l := range reqs {
+			if l.tokenRequest() || l.Attempt != 1 || l.Step == stepConflict {
+				continue
+			}
+			steps[l.Step] = append(steps[l.Step], call{l.Method, pathPattern(l.Path)})
+			if l.Status/100 != 2 {
+				t.Errorf("line %d (%s): %s %s answered %d", l.Line, l.Step, l.Method, l.Path, l.Status)
+			}
+		}
+		for step, want := range map[string][]call{
+			stepCustomer: {{"POST", "/v1/customers/businesses"}, {"GET", "/v1/customers/{id}"}},
+			stepAccount:  {{"POST", "/v1/customers/{id}/accounts"}, {"GET", "/v1/accounts/{id}"}},
+			stepPayment:  {{"POST", "/v1/accounts/{id}/payments"}, {"GET", "/v1/transactions/{id}"}},
+			stepTransfer: {{"POST", "/v1/internal-transfers"}, {"GET", "/v1/transactions/{id}"}},
+			stepExchange: {{"GET", "/v1/exchange/quote"}, {"POST", "/v1/exchange"}, {"GET", "/v1/transactions/{id}"}},
+		} {
+			if fmt.Sprint(steps[step]) != fmt.Sprint(want) {
+				t.Errorf("step %q made %v, want %v", step, steps[step], want)
+			}
+		}
+		for _, l := range reqs {
+			switch {
+			case l.Step == stepAccount && l.Method == "POST" && l.Status != 202,
+				l.Step == stepPayment && l.Method == "POST" && l.Status != 202,
+				l.Step == stepTransfer && l.Method == "POST" && l.Status != 201,
+				l.Step == stepExchange && l.Method == "POST" && l.Status != 201:
+				t.Errorf("line %d (%s): %s answered %d", l.Line, l.Step, l.Path, l.Status)
+			}
+		}
+		for _, title := range []string{"| Internal transfer: POST /v1/internal-transfers | OK | requests.jsonl lines ",
+			"| Exchange with a quote: GET /v1/exchange/quote, POST /v1/exchange | OK | requests.jsonl lines "} {
+			if !bytes.Contains(summary, []byte(title)) {
+				t.Errorf("summary lacks the row %q", title)
+			}
+		}
+		if !bytes.Contains(summary, []byte("as quoted")) {
+			t.Error("the exchange row does not say it was priced as quoted")
 		}
 	})
 
@@ -305,4 +356,12 @@ func assertNoSecrets(t *testing.T, e *env) {
 			}
 		}
 	}
+}
+
+// uuidSegment is a path segment that is a UUID.
+var uuidSegment = regexp.MustCompile(`/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// pathPattern is path with its ids as {id}: /v1/accounts/{id}/payments.
+func pathPattern(path string) string {
+	return uuidSegment.ReplaceAllString(path, "/{id}")
 }

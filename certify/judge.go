@@ -225,6 +225,11 @@ func (r *runner) setRequestEvidence(lines []*exchange) {
 			r.byID[id].Evidence = FileRequests + " " + lineList(ns)
 		}
 	}
+	for _, x := range r.extras {
+		if ns := requestLines(lines, x.steps...); len(ns) > 0 {
+			x.evidence = FileRequests + " " + lineList(ns)
+		}
+	}
 }
 
 func (r *runner) judgeTokens() {
@@ -331,7 +336,8 @@ func (r *runner) judgeIdempotency() {
 	lines := r.rec.snapshot()
 	var oks []*exchange
 	for _, ex := range lines {
-		if ex.Step == stepIdempotent && !ex.tokenRequest && ok2xx(ex.Status) {
+		// The POSTs only: each is followed by the client's read-back GET.
+		if ex.Step == stepIdempotent && ex.Method == http.MethodPost && !ex.tokenRequest && ok2xx(ex.Status) {
 			oks = append(oks, ex)
 		}
 	}

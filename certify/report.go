@@ -204,12 +204,22 @@ func (r *runner) summary(res *Result, zipName string) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", q.ID, cell(q.Title), mark, cell(q.Evidence), cell(q.Detail))
 	}
+	if len(r.extras) > 0 {
+		b.WriteString("\n## Other calls (beyond the plan; they do not decide the verdict)\n\n| Call | Result | Evidence | Observed |\n|---|---|---|---|\n")
+		for _, x := range r.extras {
+			mark := "OK"
+			if !x.ok {
+				mark = "FAILED"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(x.title), mark, cell(x.evidence), cell(x.detail))
+		}
+	}
 	fmt.Fprintf(&b, "\n## Files\n\n"+
 		"- `%s`: every HTTP exchange with the Fuse API, token requests and retries included, one JSON object per line (line, step, time, attempt, method, path, query, status, duration, headers, bodies); `Authorization` shows `Bearer [redacted]` and the column `token` says which token (#1, #2) was used.\n"+
 		"- `%s`: every webhook the listener received: event_id, type, the status sent back, and the row (`events_seq`, `received_at`) in ledgerd's events table.\n"+
 		"- `%s`: how ledgerd stores, refreshes and reuses tokens and handles idempotency, with this run's figures.\n"+
 		"- `%s`: the four files above.\n\n"+
-		"Bodies are masked: IBANs keep their country and last four characters, names their initials, external ids and the client id their last four; secrets and tokens never appear.\n",
+		"Bodies are masked: IBANs keep their country and last four characters, names and address lines their initials, account numbers, external ids and the client id their last four; birth dates, secrets and tokens never appear.\n",
 		FileRequests, FileWebhooks, FileTokenDoc, zipName)
 	return b.String()
 }

@@ -140,7 +140,7 @@ type env struct {
 
 	BackfillSchedule  string `env:"LEDGERD_BACKFILL_SCHEDULE, default=@every 15m" desc:"cron spec (5 fields or @descriptor) for backfill"`
 	ReconcileSchedule string `env:"LEDGERD_RECONCILE_SCHEDULE, default=0 2 * * *" desc:"cron spec (5 fields or @descriptor) for reconciliation"`
-	TZ                string `env:"LEDGERD_TZ, default=UTC" desc:"IANA time zone of schedules and reports"`
+	TZ                string `env:"LEDGERD_TZ, default=UTC" desc:"IANA time zone of schedules, reports and the reconciler's days (a day ends at midnight there)"`
 
 	// The defaults are reconcile's Default* (a test holds them equal):
 	// config does not import reconcile.

@@ -35,8 +35,10 @@ func ExampleClient_TransactionPages() {
 func ExampleWithIdempotencyKey() {
 	var c *fuse.Client // from fuse.New
 	ctx := fuse.WithIdempotencyKey(context.Background(), fuse.NewIdempotencyKey())
-	req := fuse.CreatePaymentRequest{Amount: 12_345, Currency: "AED",
-		Beneficiary: fuse.Party{Name: "Fulan AlFulani", IBAN: "AE070331234567890123456"}}
+	req := fuse.CreatePaymentRequest{Amount: 12_345, Purpose: fuse.PurposeGoodsBought, ExternalReference: "INV-1042",
+		Beneficiary: fuse.Beneficiary{Type: fuse.BeneficiaryBusiness, AccountHolderName: "Fulan Trading LLC",
+			AccountIdentifier: fuse.Identifier{IBAN: "AE070331234567890123456"},
+			Address:           fuse.Address{CountryCode: "AE", Line1: "Office 4, Deira"}}}
 	for range 3 {
 		tx, err := c.CreatePayment(ctx, "6f1c…", req)
 		if err != nil {

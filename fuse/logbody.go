@@ -102,7 +102,14 @@ func maskString(key, s string) string {
 	case k == "iban" || strings.HasSuffix(k, "_iban"):
 		return ledgerd.MaskIBAN(s)
 	case k == "name" || strings.HasSuffix(k, "_name") || k == "account_owner":
+		// account_owner is the name on the account's statements.
 		return ledgerd.MaskName(s)
+	case k == "line_1" || k == "line_2" || k == "line_3" || k == "line_4":
+		// An address line (a customer's, a beneficiary's) is masked
+		// like a name: initials and numbers' first digits.
+		return ledgerd.MaskName(s)
+	case k == "date_of_birth":
+		return ledgerd.MaskToken(s)
 	case k == "external_id" || k == "client_id" || strings.HasSuffix(k, "_client_id") || k == "account_number":
 		return ledgerd.MaskID(s)
 	}

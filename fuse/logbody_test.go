@@ -27,6 +27,12 @@ func TestMaskBodyHidesIBANsNamesAndSecrets(t *testing.T) {
 		{"names by suffix and arrays",
 			`{"results":[{"account_name":"Main Ops","first_name":"Sara","remitter_name":"Acme Co"}],"pages":{"next":null,"size":100}}`,
 			`{"pages":{"next":null,"size":100},"results":[{"account_name":"M*** O**","first_name":"S***","remitter_name":"A*** C*"}]}`},
+		{"published payment and individual bodies",
+			`{"beneficiary":{"account_holder_name":"Ann Bee","account_identifier":{"wire":{"account_number":"000123456789","routing_number":"021000021"}},` +
+				`"address":{"country_code":"US","line_1":"12 Elm Street","line_2":"Springfield"}},"date_of_birth":"1990-04-21"}`,
+			`{"beneficiary":{"account_holder_name":"A** B**","account_identifier":{"wire":{"account_number":"********6789","routing_number":"021000021"}},` +
+				`"address":{"country_code":"US","line_1":"1* E** S*****","line_2":"S**********"}},"date_of_birth":"[redacted]"}`},
+		{"account owner is a name", `{"account_owner":"Falcon Trading LLC","id":"a1"}`, `{"account_owner":"F***** T****** L**","id":"a1"}`},
 		{"non-string secret", `{"token":12}`, `{"token":"[redacted]"}`},
 		{"big numbers stay exact", `{"amount":9007199254740993}`, `{"amount":9007199254740993}`},
 		{"not JSON is not logged", `access_token=abc`, `[non-JSON body, 16 bytes]`},

@@ -12,48 +12,13 @@ import (
 
 // Routes of fuse-api.md [model], also the metrics labels.
 const (
-	routeCreateBusiness       = "POST /customers/businesses"
-	routeCreateIndividual     = "POST /customers/individuals"
-	routeCreateAccount        = "POST /accounts"
 	routeListAccounts         = "GET /accounts"
 	routeGetAccount           = "GET /accounts/{id}"
-	routeCreatePayment        = "POST /accounts/{id}/payments"
-	routeCreateTransfer       = "POST /accounts/{id}/internal-transfers"
-	routeCreateExchange       = "POST /accounts/{id}/exchanges"
 	routeGetTransaction       = "GET /transactions/{id}"
 	routeListTransactions     = "GET /accounts/{id}/transactions"
 	routeListOrgTransactions  = "GET /transactions"
 	routeListCustomerAccounts = "GET /customers/{id}/accounts"
 )
-
-// CreateBusiness creates a business customer.
-func (c *Client) CreateBusiness(ctx context.Context, req CreateBusinessRequest) (Customer, error) {
-	var out Customer
-	err := c.post(ctx, routeCreateBusiness, "/customers/businesses", req, &out)
-	if err != nil {
-		return Customer{}, fmt.Errorf("create business: %w", err)
-	}
-	return out, nil
-}
-
-// CreateIndividual creates an individual customer.
-func (c *Client) CreateIndividual(ctx context.Context, req CreateIndividualRequest) (Customer, error) {
-	var out Customer
-	err := c.post(ctx, routeCreateIndividual, "/customers/individuals", req, &out)
-	if err != nil {
-		return Customer{}, fmt.Errorf("create individual: %w", err)
-	}
-	return out, nil
-}
-
-// CreateAccount opens an account for a customer.
-func (c *Client) CreateAccount(ctx context.Context, req CreateAccountRequest) (Account, error) {
-	var out Account
-	if err := c.post(ctx, routeCreateAccount, "/accounts", req, &out); err != nil {
-		return Account{}, fmt.Errorf("create account: %w", err)
-	}
-	return out, nil
-}
 
 // ListAccounts returns one page of accounts; cursor "" asks for the first
 // and limit 0 leaves the page size to Fuse.
@@ -72,57 +37,38 @@ func (c *Client) ListAccounts(ctx context.Context, limit int, cursor string) (Pa
 
 // GetAccount returns one account with its balance.
 func (c *Client) GetAccount(ctx context.Context, accountID string) (Account, error) {
-	p, err := idPath("/accounts/", accountID, "")
-	if err != nil {
-		return Account{}, fmt.Errorf("get account: %w", err)
-	}
-	var out Account
-	if err := c.send(ctx, request{method: http.MethodGet, route: routeGetAccount, path: p, out: &out}); err != nil {
-		return Account{}, fmt.Errorf("get account %s: %w", accountID, err)
-	}
-	return out, nil
-}
-
-// CreatePayment sends a local payment out of accountID.
-func (c *Client) CreatePayment(ctx context.Context, accountID string, req CreatePaymentRequest) (Transaction, error) {
-	return c.createTransaction(ctx, "create payment", routeCreatePayment, accountID, "/payments", req)
-}
-
-// CreateInternalTransfer moves money from accountID to another Fuse
-// account. The result is the sending leg.
-func (c *Client) CreateInternalTransfer(ctx context.Context, accountID string, req CreateInternalTransferRequest) (Transaction, error) {
-	return c.createTransaction(ctx, "create internal transfer", routeCreateTransfer, accountID, "/internal-transfers", req)
-}
-
-// CreateExchange converts money from accountID into another account's
-// currency at a rate Fuse chooses. The result is the sending leg.
-func (c *Client) CreateExchange(ctx context.Context, accountID string, req CreateExchangeRequest) (Transaction, error) {
-	return c.createTransaction(ctx, "create exchange", routeCreateExchange, accountID, "/exchanges", req)
-}
-
-func (c *Client) createTransaction(ctx context.Context, what, route, accountID, suffix string, req any) (Transaction, error) {
-	p, err := idPath("/accounts/", accountID, suffix)
-	if err != nil {
-		return Transaction{}, fmt.Errorf("%s: %w", what, err)
-	}
-	var out Transaction
-	if err := c.post(ctx, route, p, req, &out); err != nil {
-		return Transaction{}, fmt.Errorf("%s from %s: %w", what, accountID, err)
-	}
-	return out, nil
+	return getByID[Account](ctx, c, "account", routeGetAccount, "/accounts/", accountID)
 }
 
 // GetTransaction returns one transaction in its latest state.
 func (c *Client) GetTransaction(ctx context.Context, transactionID string) (Transaction, error) {
-	p, err := idPath("/transactions/", transactionID, "")
-	if err != nil {
-		return Transaction{}, fmt.Errorf("get transaction: %w", err)
-	}
 	var out Transaction
-	if err := c.send(ctx, request{method: http.MethodGet, route: routeGetTransaction, path: p, out: (*transactionObject)(&out)}); err != nil {
-		return Transaction{}, fmt.Errorf("get transaction %s: %w", transactionID, err)
+	if err := getInto(ctx, c, "transaction", routeGetTransaction, "/transactions/", transactionID, (*transactionObject)(&out)); err != nil {
+		return Transaction{}, err
 	}
 	return out, nil
+}
+
+// getByID reads the one object at prefix+id; what names it in errors.
+func getByID[T any](ctx context.Context, c *Client, what, route, prefix, id string) (T, error) {
+	var out T
+	if err := getInto(ctx, c, what, route, prefix, id, &out); err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
+}
+
+// getInto decodes the object at prefix+id into out.
+func getInto(ctx context.Context, c *Client, what, route, prefix, id string, out any) error {
+	p, err := idPath(prefix, id, "")
+	if err != nil {
+		return fmt.Errorf("get %s: %w", what, err)
+	}
+	if err := c.send(ctx, request{method: http.MethodGet, route: route, path: p, out: out}); err != nil {
+		return fmt.Errorf("get %s %s: %w", what, id, err)
+	}
+	return nil
 }
 
 // ListTransactionsParams selects a page of a transaction listing. Every

@@ -154,12 +154,12 @@ func (e *env) control(t *testing.T, path string, in, out any) {
 // fundedAccount creates a business, an AED account, and credits it.
 func (e *env) fundedAccount(t *testing.T, ctx context.Context) fuse.Account {
 	t.Helper()
-	cust, err := e.c.CreateBusiness(ctx, fuse.CreateBusinessRequest{Name: "Acme Trading LLC"})
+	cust, err := e.c.CreateBusiness(ctx, business("Acme Trading LLC"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct, err := e.c.CreateAccount(ctx, fuse.CreateAccountRequest{
-		CustomerID: cust.CustomerID, AccountName: "Operating", Currency: "AED", AccountType: "primary",
+	acct, err := e.c.CreateAccount(ctx, cust, fuse.CreateAccountRequest{
+		AccountName: "Operating", Currency: "AED", AccountType: fuse.AccountTypeVirtual, ExternalID: "acme-operating",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -172,9 +172,22 @@ func (e *env) fundedAccount(t *testing.T, ctx context.Context) fuse.Account {
 
 func payment(amount int64) fuse.CreatePaymentRequest {
 	return fuse.CreatePaymentRequest{
-		Amount: amount, Currency: "AED",
-		Beneficiary: fuse.Party{Name: testPayee, IBAN: testIBAN},
-		Purpose:     "supplier invoice",
+		Amount: amount, Purpose: fuse.PurposeGoodsBought, ExternalReference: "INV-1",
+		Beneficiary: fuse.Beneficiary{
+			Type: fuse.BeneficiaryIndividual, AccountHolderName: testPayee,
+			AccountIdentifier: fuse.Identifier{IBAN: testIBAN},
+			Address:           fuse.Address{CountryCode: "AE", Line1: "1 Sheikh Zayed Road"},
+		},
+	}
+}
+
+// business is a business customer with every field the reference
+// requires.
+func business(name string) fuse.CreateBusinessRequest {
+	return fuse.CreateBusinessRequest{
+		Address:      fuse.Address{CountryCode: "AE", Line1: "Business Bay"},
+		BusinessName: name, DisplayName: name, CountryOfIssuance: "AE",
+		Reference: "ref-" + name, RegistrationNumber: "CN-1234567",
 	}
 }
 
@@ -379,10 +392,11 @@ func TestA429IsWaitedOutForExactlyRetryAfter(t *testing.T) {
 	e.sb.SetFaults(sandbox.Faults{HTTP429: 1})
 	e.afterSleep(func(int) { e.sb.SetFaults(sandbox.Faults{}) })
 
+	before := len(e.rec.exchanges(http.MethodGet, "/accounts/"+acct.ID)) // CreateAccount's read-back
 	if _, err := e.c.GetAccount(t.Context(), acct.ID); err != nil {
 		t.Fatal(err)
 	}
-	answers := e.rec.exchanges(http.MethodGet, "/accounts/"+acct.ID)
+	answers := e.rec.exchanges(http.MethodGet, "/accounts/"+acct.ID)[before:]
 	if len(answers) != 2 || answers[0].status != http.StatusTooManyRequests {
 		t.Fatalf("answers %d, want a 429 then a 200", len(answers))
 	}

@@ -45,17 +45,34 @@ func statusCode(code int, errCode string, hdr ...string) http.HandlerFunc {
 	}
 }
 
+// okPayment accepts a payment as Fuse does: 202 with its id only.
 func okPayment(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusCreated, Transaction{ID: "t1", Type: TypeLocalPayment, State: StateCreated})
+	writeJSON(w, http.StatusAccepted, CreateTransactionResponse{TransactionID: "t1"})
+}
+
+// withReadBack answers GET /v1/transactions/{id} with a transaction in
+// state Created, outside the script, and hands every other request to
+// next: the read-back that follows a create call.
+func withReadBack(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := strings.CutPrefix(r.URL.Path, "/v1/transactions/"); ok && r.Method == http.MethodGet {
+			writeJSON(w, http.StatusOK, Transaction{ID: id, Type: TypeLocalPayment, Direction: DirectionOutbound, State: StateCreated})
+			return
+		}
+		next(w, r)
+	}
 }
 
 func paymentReq() CreatePaymentRequest {
-	return CreatePaymentRequest{Amount: 100, Currency: "AED", Beneficiary: Party{Name: "Ann Bee", IBAN: "AE070331234567890123456"}}
+	return CreatePaymentRequest{Amount: 100, Purpose: PurposeGoodsBought, ExternalReference: "r",
+		Beneficiary: Beneficiary{Type: BeneficiaryIndividual, AccountHolderName: "Ann Bee",
+			AccountIdentifier: Identifier{IBAN: "AE070331234567890123456"},
+			Address:           Address{CountryCode: "AE", Line1: "Dubai"}}}
 }
 
 func TestRetriesOfOnePostReuseItsIdempotencyKey(t *testing.T) {
 	s := &script{steps: []http.HandlerFunc{status(500), status(503), status(409), okPayment}}
-	c, sl := newFakeClient(t, &fakeFuse{api: s.serve}, nil)
+	c, sl := newFakeClient(t, &fakeFuse{api: withReadBack(s.serve)}, nil)
 	tx, err := c.CreatePayment(t.Context(), "acc", paymentReq())
 	if err != nil || tx.ID != "t1" {
 		t.Fatalf("CreatePayment = %+v, %v", tx, err)
@@ -82,7 +99,7 @@ func TestRetriesOfOnePostReuseItsIdempotencyKey(t *testing.T) {
 
 func TestCallerSuppliedIdempotencyKeyIsSent(t *testing.T) {
 	s := &script{steps: []http.HandlerFunc{okPayment}}
-	c, _ := newFakeClient(t, &fakeFuse{api: s.serve}, nil)
+	c, _ := newFakeClient(t, &fakeFuse{api: withReadBack(s.serve)}, nil)
 	key := NewIdempotencyKey()
 	ctx := WithIdempotencyKey(t.Context(), key)
 	for range 3 {
@@ -102,7 +119,7 @@ func TestCallerSuppliedIdempotencyKeyIsSent(t *testing.T) {
 
 func Test422IsAnIdempotencyConflictAndNotRetried(t *testing.T) {
 	s := &script{steps: []http.HandlerFunc{statusCode(422, "idempotency_conflict"), statusCode(422, "invalid_amount")}}
-	c, sl := newFakeClient(t, &fakeFuse{api: s.serve}, nil)
+	c, sl := newFakeClient(t, &fakeFuse{api: withReadBack(s.serve)}, nil)
 	_, err := c.CreatePayment(t.Context(), "acc", paymentReq())
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != 422 || !errors.Is(err, ErrIdempotencyConflict) {
@@ -137,7 +154,7 @@ func TestOther4xxAreFinal(t *testing.T) {
 
 func Test429WaitsExactlyRetryAfter(t *testing.T) {
 	s := &script{steps: []http.HandlerFunc{status(429, HeaderRetryAfter, "3"), status(429, HeaderRetryAfter, "999"), okPayment}}
-	c, sl := newFakeClient(t, &fakeFuse{api: s.serve}, func(cfg *Config) { cfg.MaxRetryAfter = 10 * time.Second })
+	c, sl := newFakeClient(t, &fakeFuse{api: withReadBack(s.serve)}, func(cfg *Config) { cfg.MaxRetryAfter = 10 * time.Second })
 	if _, err := c.CreatePayment(t.Context(), "acc", paymentReq()); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +235,7 @@ func TestDebugLogHasOneMaskedLinePerAttemptAndNoSecrets(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	h := slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug})
-	c, _ := newFakeClient(t, &fakeFuse{api: s.serve, tokens: []string{"tok-SECRET-1"}}, func(cfg *Config) {
+	c, _ := newFakeClient(t, &fakeFuse{api: withReadBack(s.serve), tokens: []string{"tok-SECRET-1"}}, func(cfg *Config) {
 		cfg.Logger = slog.New(h)
 	})
 	if _, err := c.CreatePayment(t.Context(), "acc", paymentReq()); err != nil {
@@ -232,8 +249,8 @@ func TestDebugLogHasOneMaskedLinePerAttemptAndNoSecrets(t *testing.T) {
 			t.Errorf("log contains %q:\n%s", secret, out)
 		}
 	}
-	if n := strings.Count(out, `"msg":"fuse http"`); n != 3 {
-		t.Errorf("%d http lines, want 3 (token, 500, 201):\n%s", n, out)
+	if n := strings.Count(out, `"msg":"fuse http"`); n != 4 {
+		t.Errorf("%d http lines, want 4 (token, 500, 202, the read-back):\n%s", n, out)
 	}
 	for _, want := range []string{`"status":500`, `"attempt":2`, `"idempotency_key":"`, `client_secret\":\"[redacted]`, `access_token\":\"[redacted]`, `A** B**`} {
 		if !strings.Contains(out, want) {

@@ -101,35 +101,125 @@ func decodePage[T any](b []byte, p *Page[T]) error {
 	return nil
 }
 
-// CreateBusinessRequest is the body of POST /customers/businesses.
+// Address is a postal address [spec Address]: country_code (ISO 3166
+// alpha-2) and line_1 are required, line_2 is required for USD payments.
+type Address struct {
+	CountryCode string `json:"country_code"`
+	Line1       string `json:"line_1"`
+	Line2       string `json:"line_2,omitempty"`
+	Line3       string `json:"line_3,omitempty"`
+	Line4       string `json:"line_4,omitempty"`
+}
+
+// CreateBusinessRequest is the body of POST /v1/customers/businesses
+// (AddBusinessRequest): every field here is required [spec]; the
+// optional ones (licences, documents, registration date, relationship)
+// are left to their defaults.
 type CreateBusinessRequest struct {
-	Name       string `json:"name"`
-	ExternalID string `json:"external_id,omitempty"`
+	Address            Address `json:"address"`
+	BusinessName       string  `json:"business_name"`
+	DisplayName        string  `json:"display_name"`
+	CountryOfIssuance  string  `json:"country_of_issuance"`
+	Reference          string  `json:"reference"` // at most 36 characters
+	RegistrationNumber string  `json:"registration_number"`
 }
 
-// CreateIndividualRequest is the body of POST /customers/individuals.
+// CreateIndividualRequest is the body of POST /v1/customers/individuals
+// (AddIndividualRequest). Gender is required but may be null [spec]: it
+// is always sent, as null when nil.
 type CreateIndividualRequest struct {
-	FirstName  string `json:"first_name"`
-	LastName   string `json:"last_name"`
-	ExternalID string `json:"external_id,omitempty"`
+	Address     Address `json:"address"`
+	DisplayName string  `json:"display_name"`
+	FirstName   string  `json:"first_name"`
+	MiddleName  string  `json:"middle_name,omitempty"`
+	LastName    string  `json:"last_name"`
+	DateOfBirth string  `json:"date_of_birth"` // a date: 1990-04-21
+	Gender      *string `json:"gender"`        // male, female, undefined or nil
+	Nationality string  `json:"nationality"`   // ISO 3166 alpha-2
+	Reference   string  `json:"reference"`     // at most 36 characters
 }
 
-// Customer is a Fuse customer.
+// CreateCustomerResponse is the answer to both customer creations (201,
+// AddCustomerResponse).
+type CreateCustomerResponse struct {
+	ID string `json:"id"`
+}
+
+// Customer is a customer as GET /v1/customers/{id} returns it
+// (GetCustomerResponse): the common fields and exactly one of Business
+// and Individual.
 type Customer struct {
-	CustomerID string    `json:"customer_id"`
-	Type       string    `json:"type"` // business or individual
-	Name       string    `json:"name"`
-	Status     string    `json:"status"`
-	CreatedAt  time.Time `json:"created_at"`
+	ID             string  `json:"id"`
+	Reference      string  `json:"reference"`
+	DisplayName    string  `json:"display_name"`
+	Address        Address `json:"address"`
+	ApprovalStatus string  `json:"approval_status"` // auto_approved, pending, approved or rejected
+	// RelationshipType is "direct" or {"indirect": {"parent_customer_id"}}.
+	RelationshipType json.RawMessage `json:"relationship_type"`
+	// Documents are DocumentSummary objects; ledgerd uploads none and
+	// reads none.
+	Documents       []json.RawMessage   `json:"documents"`
+	RejectionReason *string             `json:"rejection_reason,omitempty"`
+	Business        *CustomerBusiness   `json:"business,omitempty"`
+	Individual      *CustomerIndividual `json:"individual,omitempty"`
 }
 
-// CreateAccountRequest is the body of POST /accounts.
+// CustomerBusiness is a business customer's own part of Customer.
+type CustomerBusiness struct {
+	BusinessName       string   `json:"business_name"`
+	RegistrationNumber string   `json:"registration_number"`
+	CountryOfIssuance  string   `json:"country_of_issuance"`
+	RegulatoryLicenses []string `json:"regulatory_licenses"`
+	// CurrencyExtra are BusinessCurrencyExtra objects, not read.
+	CurrencyExtra []json.RawMessage `json:"currency_extra"`
+}
+
+// CustomerIndividual is an individual customer's own part of Customer.
+type CustomerIndividual struct {
+	FirstName   string  `json:"first_name"`
+	MiddleName  *string `json:"middle_name,omitempty"`
+	LastName    string  `json:"last_name"`
+	DateOfBirth string  `json:"date_of_birth"` // a date-time here [spec]
+	Gender      string  `json:"gender"`        // male, female or undefined
+	Nationality string  `json:"nationality"`
+	// CurrencyExtra are IndividualCurrencyExtra objects, not read.
+	CurrencyExtra []json.RawMessage `json:"currency_extra"`
+}
+
+// Customer approval statuses and genders [spec].
+const (
+	ApprovalAutoApproved = "auto_approved"
+	ApprovalPending      = "pending"
+	ApprovalApproved     = "approved"
+	ApprovalRejected     = "rejected"
+
+	GenderMale      = "male"
+	GenderFemale    = "female"
+	GenderUndefined = "undefined"
+)
+
+// CreateAccountRequest is the body of POST /v1/customers/{id}/accounts:
+// all four are required [spec].
 type CreateAccountRequest struct {
-	CustomerID  string `json:"customer_id"`
 	AccountName string `json:"account_name"`
+	AccountType string `json:"account_type"` // AccountTypeVirtual
 	Currency    string `json:"currency"`
-	AccountType string `json:"account_type"` // primary, payment or virtual
-	ExternalID  string `json:"external_id,omitempty"`
+	ExternalID  string `json:"external_id"` // at most 36 characters
+}
+
+// Account types. A new account is virtual: payment is deprecated and
+// not supported for new accounts, and primary is the organisation's own
+// account, which nobody creates through the API [spec].
+const (
+	AccountTypePrimary = "primary"
+	AccountTypePayment = "payment"
+	AccountTypeVirtual = "virtual"
+)
+
+// CreateAccountResponse is the answer to POST
+// /v1/customers/{id}/accounts: 202, the account is being opened.
+type CreateAccountResponse struct {
+	AccountID string `json:"account_id"`
 }
 
 // Account is a Fuse account as GET /v1/accounts/{id} and the account
@@ -206,36 +296,134 @@ type PartyDetails struct {
 	Identifier Identifier `json:"identifier"`
 }
 
-// Party is a beneficiary as the sandbox's create-payment request names it.
+// Party is a remitter or beneficiary as the sandbox keeps it: a name and
+// one identifier, an IBAN or the wire or sort code details.
 type Party struct {
-	Name string `json:"name"`
-	IBAN string `json:"iban"`
+	Name string       `json:"name"`
+	IBAN string       `json:"iban,omitempty"`
+	Wire *WireDetails `json:"wire,omitempty"`
+	SCAN *SCANDetails `json:"scan,omitempty"`
 }
 
-// CreatePaymentRequest is the body of POST /accounts/{id}/payments.
+// Identifier is the party's account identifier as the API spells it.
+func (p Party) Identifier() Identifier {
+	return Identifier{IBAN: p.IBAN, Wire: p.Wire, SCAN: p.SCAN}
+}
+
+// CreatePaymentRequest is the body of POST /v1/accounts/{id}/payments
+// (CreateCustomerPaymentRequest). The payment is in the account's
+// currency; Amount excludes the fee.
 type CreatePaymentRequest struct {
-	Amount            int64  `json:"amount"`
-	Currency          string `json:"currency"`
-	Beneficiary       Party  `json:"beneficiary"`
-	Purpose           string `json:"purpose,omitempty"`
-	ExternalReference string `json:"external_reference,omitempty"`
-	ExternalID        string `json:"external_id,omitempty"`
+	Amount            int64       `json:"amount"`
+	Purpose           string      `json:"purpose"` // a purpose code: see ValidPurpose
+	ExternalReference string      `json:"external_reference"`
+	Beneficiary       Beneficiary `json:"beneficiary"`
+	ExternalID        string      `json:"external_id,omitempty"` // at most 36 characters
 }
 
-// CreateInternalTransferRequest is the body of
-// POST /accounts/{id}/internal-transfers.
+// Beneficiary is who a payment goes to (PaymentDetails): type,
+// account_holder_name, account_identifier and address are required;
+// USD payments also need Bank.Code (a BIC) and Address.Line2 [spec].
+type Beneficiary struct {
+	Type              string           `json:"type"` // individual or business
+	AccountHolderName string           `json:"account_holder_name"`
+	AccountIdentifier Identifier       `json:"account_identifier"`
+	Address           Address          `json:"address"`
+	Bank              *BeneficiaryBank `json:"bank,omitempty"`
+	Email             string           `json:"email,omitempty"`
+	Phone             string           `json:"phone,omitempty"`
+}
+
+// BeneficiaryBank is the beneficiary's bank: Code is its BIC.
+type BeneficiaryBank struct {
+	Code   string `json:"code,omitempty"`
+	Branch string `json:"branch,omitempty"`
+}
+
+// Beneficiary types [spec CounterpartType].
+const (
+	BeneficiaryIndividual = "individual"
+	BeneficiaryBusiness   = "business"
+)
+
+// Purpose codes [spec PurposeCode] that ledgerd's own callers use.
+const (
+	PurposeGoodsBought  = "goods_bought"
+	PurposeSalaries     = "salaries"
+	PurposeProfessional = "professional"
+	PurposeNone         = "none"
+)
+
+// ValidPurpose reports whether code is one of the reference's purpose
+// codes (PurposeCode).
+func ValidPurpose(code string) bool {
+	switch code {
+	case "charity", "commercial_investment", "corporate_card", "credit_card", "dividend", "family",
+		"financial_services", "goods_sold", "goods_bought", "government", "insurance", "intergroup_transfer",
+		"intra_group_dividends", "information_technology", "leasing", "loan_charges", "merchant_settlement",
+		"mobile_wallet", "non_resident_transfer_between_accounts", "none", "pension", "personal_expenses",
+		"prepaid_cards", "professional", "rental", "resident_transfer_between_accounts", "salaries", "tax",
+		"telecommunications", "travel", "utility_bill":
+		return true
+	}
+	return false
+}
+
+// CreateTransactionResponse is the answer to the calls that start a
+// transaction: 202 for a payment, 201 for an internal transfer or an
+// exchange. The transaction itself is read with GET
+// /v1/transactions/{id}.
+type CreateTransactionResponse struct {
+	TransactionID string `json:"transaction_id"`
+}
+
+// CreateInternalTransferRequest is the body of POST
+// /v1/internal-transfers: money between two Fuse accounts in one
+// currency.
 type CreateInternalTransferRequest struct {
-	ToAccountID string `json:"to_account_id"`
-	Amount      int64  `json:"amount"`
-	Reference   string `json:"reference,omitempty"`
-	ExternalID  string `json:"external_id,omitempty"`
-}
-
-// CreateExchangeRequest is the body of POST /accounts/{id}/exchanges.
-type CreateExchangeRequest struct {
+	FromAccountID     string `json:"from_account_id"`
 	ToAccountID       string `json:"to_account_id"`
 	Amount            int64  `json:"amount"`
-	ExternalReference string `json:"external_reference,omitempty"`
+	ExternalReference string `json:"external_reference"`    // at most 100 characters
+	ExternalID        string `json:"external_id,omitempty"` // at most 36 characters
+}
+
+// QuoteRequest asks GET /v1/exchange/quote what converting between two
+// accounts gives: set exactly one of FromAmount (what leaves the From
+// account) and ToAmount (what must arrive in the To account).
+type QuoteRequest struct {
+	FromAccountID string
+	ToAccountID   string
+	FromAmount    int64
+	ToAmount      int64
+}
+
+// ExchangeQuote is the answer to GET /v1/exchange/quote
+// (GetExchangeRateResponse). ExchangeRate keeps the JSON number as sent
+// and is never parsed into a float: the amounts are the money.
+type ExchangeQuote struct {
+	ExchangeRate json.Number `json:"exchange_rate"`
+	FromAmount   int64       `json:"from_amount"`
+	FromCurrency string      `json:"from_currency"`
+	ToAmount     int64       `json:"to_amount"`
+	ToCurrency   string      `json:"to_currency"`
+}
+
+// CreateExchangeRequest is the body of POST /v1/exchange: money from
+// one account into another account's currency. The reference does not
+// say which side carries the amount [spec silent]; ledgerd sets exactly
+// one of From.Amount and To.Amount, as for a quote.
+type CreateExchangeRequest struct {
+	ExternalReference string       `json:"external_reference"` // at most 100 characters
+	From              ExchangeSide `json:"from"`
+	To                ExchangeSide `json:"to"`
+}
+
+// ExchangeSide is one account of an exchange, with the amount when this
+// is the side the caller fixes.
+type ExchangeSide struct {
+	AccountID string `json:"account_id"`
+	Amount    *int64 `json:"amount,omitempty"`
 }
 
 // Transaction is a Fuse transaction object: the reference's union tagged

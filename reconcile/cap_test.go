@@ -111,15 +111,20 @@ func TestForgedWebhooksNeitherHideBalanceDriftsNorOutlastTheLookupBudget(t *test
 	}
 	// Left out: every finding (2 drifts, 2,000 incomplete, one
 	// missing_at_fuse per lookup, one missing_in_ledger per skipped
-	// payment) beyond the cap.
+	// payment) beyond the cap. Which warnings: those that arrived last,
+	// mostly incomplete (a missing_at_fuse whose lookup was still under
+	// way while the other account's incomplete breaks poured in may be
+	// among them).
 	leftOut := 2 + 2000 + reconcile.DefaultMaxLookups + len(skip) - maxNew
 	tm, ok := got[key{reconcile.TooManyBreaks, "new_breaks_cap"}]
 	wantInfo := fmt.Sprintf("info: missing_in_ledger %d", len(skip))
 	if !ok || !strings.Contains(tm.Detail, fmt.Sprintf("%d new breaks were not recorded", leftOut)) ||
-		!strings.Contains(tm.Detail, wantInfo) || !strings.Contains(tm.Detail, "warning: incomplete ") {
+		!strings.Contains(tm.Detail, wantInfo) || !strings.Contains(tm.Detail, "warning: ") {
 		t.Errorf("summary break %+v: want %d left out, with %q and the warnings", tm, leftOut, wantInfo)
 	}
-	if !strings.Contains(run.Detail, fmt.Sprintf("left out %d (warning: incomplete ", leftOut)) ||
+	// Which warnings are left out depends on the order they were found
+	// in (equal severity keeps the first): only the counts are fixed.
+	if !strings.Contains(run.Detail, fmt.Sprintf("left out %d (warning: ", leftOut)) ||
 		!strings.Contains(run.Detail, wantInfo) {
 		t.Errorf("run detail %q does not say what the cap left out", run.Detail)
 	}

@@ -32,8 +32,8 @@ func TestAnExchangesCounterpartAmountMismatchIsInTheCounterpartCurrency(t *testi
 	}
 	aed, jpy, bhd := open("AED", 10_000_00), open("JPY", 0), open("BHD", 1_000_000)
 	exchange := func(from, to sandbox.AccountState, amount int64, ref string) string {
-		x, err := w.client.CreateExchange(context.Background(), from.AccountID,
-			fuse.CreateExchangeRequest{ToAccountID: to.AccountID, Amount: amount, ExternalReference: ref})
+		x, err := w.client.CreateExchange(context.Background(), fuse.CreateExchangeRequest{ExternalReference: ref,
+			From: fuse.ExchangeSide{AccountID: from.AccountID, Amount: &amount}, To: fuse.ExchangeSide{AccountID: to.AccountID}})
 		if err != nil {
 			t.Fatal(err)
 		}

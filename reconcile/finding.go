@@ -15,6 +15,12 @@ const (
 	// from Fuse's balance, beyond what transactions within the grace
 	// period explain. Subject "<account id>/<currency>".
 	BalanceDrift Category = "balance_drift"
+	// ClosingBalanceDrift: on at least one day of the daily check, Fuse's
+	// closing balance of a Fuse account differs from the ledger's posted
+	// balance at the day's end (closing.go); the break carries the first
+	// such day's amounts and its detail names the day. Subject: the
+	// account id.
+	ClosingBalanceDrift Category = "closing_balance_drift"
 	// MissingInLedger: Fuse has a transaction the ledger never recorded.
 	MissingInLedger Category = "missing_in_ledger"
 	// MissingAtFuse: the ledger has a transaction (or an account with
@@ -62,7 +68,7 @@ const (
 )
 
 // Categories lists every category, in report order.
-var Categories = []Category{BalanceDrift, MissingInLedger, MissingAtFuse, AmountMismatch, CurrencyMismatch,
+var Categories = []Category{BalanceDrift, ClosingBalanceDrift, MissingInLedger, MissingAtFuse, AmountMismatch, CurrencyMismatch,
 	StatusMismatch, AccountMismatch, UnpairedLeg, StalePending, Duplicate, IncompleteData, StatusConflict,
 	UnbalancedEntry, UnknownTransaction, TooManyBreaks}
 

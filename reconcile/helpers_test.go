@@ -41,8 +41,18 @@ type world struct {
 
 func newWorld(t *testing.T, seed int64) *world {
 	t.Helper()
+	return newWorldWith(t, sandbox.Options{Seed: seed})
+}
+
+// newWorldWith is newWorld with the sandbox's options (its clock frozen at
+// t0 unless opts.Now says otherwise).
+func newWorldWith(t *testing.T, opts sandbox.Options) *world {
+	t.Helper()
 	w := &world{t: t}
-	w.sb = sandbox.New(sandbox.Options{Seed: seed, Now: func() time.Time { return t0 }})
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return t0 }
+	}
+	w.sb = sandbox.New(opts)
 	t.Cleanup(w.sb.Close)
 	w.srv, w.client = serveFuse(t, w.sb)
 	var err error
@@ -155,10 +165,12 @@ func (w *world) month(accounts, transactions int) sandbox.Truth {
 
 func (w *world) pay(accountID string, amount int64, externalID string) sandbox.Leg {
 	w.t.Helper()
-	a, _ := w.sb.Account(accountID)
 	tx, err := w.client.CreatePayment(context.Background(), accountID, fuse.CreatePaymentRequest{
-		Amount: amount, Currency: a.Currency, Purpose: "goods_bought", ExternalID: externalID,
-		Beneficiary: fuse.Party{Name: "Desert Logistics FZE", IBAN: "AE070331234567890123456"},
+		Amount: amount, Purpose: fuse.PurposeGoodsBought, ExternalReference: "INV", ExternalID: externalID,
+		Beneficiary: fuse.Beneficiary{Type: fuse.BeneficiaryBusiness, AccountHolderName: "Desert Logistics FZE",
+			AccountIdentifier: fuse.Identifier{IBAN: "AE070331234567890123456"},
+			Address:           fuse.Address{CountryCode: "AE", Line1: "Al Quoz 3", Line2: "Dubai"},
+			Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"}},
 	})
 	if err != nil {
 		w.t.Fatal(err)
@@ -313,4 +325,8 @@ func keys(ks ...key) map[key]bool {
 
 func drift(acct, cur string) key {
 	return key{reconcile.BalanceDrift, acct + "/" + cur}
+}
+
+func closing(acct string) key {
+	return key{reconcile.ClosingBalanceDrift, acct}
 }

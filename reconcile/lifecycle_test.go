@@ -67,8 +67,9 @@ func TestABreakOpensPersistsResolvesAndStaysAcknowledged(t *testing.T) {
 	w.ingest(pl.skipped.Leg)
 	w.ahead += time.Hour
 	run3 := w.run(r)
-	fixed := keys(drift(pl.adjusted.AccountID, pl.adjusted.Currency),
-		key{reconcile.MissingInLedger, pl.skipped.TransactionID}, drift(pl.skipped.AccountID, pl.skipped.Currency))
+	fixed := keys(drift(pl.adjusted.AccountID, pl.adjusted.Currency), closing(pl.adjusted.AccountID),
+		key{reconcile.MissingInLedger, pl.skipped.TransactionID}, drift(pl.skipped.AccountID, pl.skipped.Currency),
+		closing(pl.skipped.AccountID))
 	still := map[key]bool{}
 	for k := range pl.want {
 		if !fixed[k] {
@@ -92,17 +93,20 @@ func TestABreakOpensPersistsResolvesAndStaysAcknowledged(t *testing.T) {
 		t.Errorf("acknowledged missing_at_fuse metric = %v, want 1", n)
 	}
 
-	// The bank adjusts the same account again: the same break reopens.
+	// The bank adjusts the same account again: the same breaks reopen
+	// (its balance today, and its closing balance of the day).
 	if _, err := w.sb.Adjust(sandbox.Adjustment{AccountID: pl.adjusted.AccountID, Amount: 1}); err != nil {
 		t.Fatal(err)
 	}
 	w.ahead += time.Hour
 	run4 := w.run(r)
 	k := drift(pl.adjusted.AccountID, pl.adjusted.Currency)
-	b := w.seen(run4)[k]
-	if b.ID != second[k].ID || b.State != reconcile.Open || b.ResolvedAt != nil || run4.BreaksNew != 1 ||
-		b.Difference == nil || *b.Difference != -1 {
-		t.Errorf("reopened break: %+v (run 4: %d new)", b, run4.BreaksNew)
+	for _, k := range []key{k, closing(pl.adjusted.AccountID)} {
+		b := w.seen(run4)[k]
+		if b.ID != second[k].ID || b.State != reconcile.Open || b.ResolvedAt != nil || run4.BreaksNew != 2 ||
+			b.Difference == nil || *b.Difference != -1 {
+			t.Errorf("reopened break: %+v (run 4: %d new)", b, run4.BreaksNew)
+		}
 	}
 	if _, err := reconcile.Acknowledge(ctx, w.l, second[fixed2(fixed)].ID, "too late", w.now()); err == nil {
 		t.Error("acknowledging a resolved break succeeded")

@@ -63,6 +63,7 @@ type merger struct {
 	job  accountJob
 	tx   *sql.Tx
 	curs map[ledgerd.Currency]*currencyTotals
+	days *dayCheck // the daily check's days (closing.go); nil: none
 }
 
 func (m *merger) cur(c ledgerd.Currency) *currencyTotals {
@@ -134,9 +135,12 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 		set = s
 	}
 	defer set.close()
+	days, err := st.readHistory(ctx, job)
+	if err != nil {
+		return err
+	}
 
 	var tx *sql.Tx
-	var err error
 	if cap(st.ledger) > 0 {
 		var b *bulkReader
 		select {
@@ -153,7 +157,7 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 		return fmt.Errorf("read ledger: %w", err)
 	}
 	defer tx.Rollback()
-	m := &merger{st: st, job: job, tx: tx, curs: map[ledgerd.Currency]*currencyTotals{}}
+	m := &merger{st: st, job: job, tx: tx, curs: map[ledgerd.Currency]*currencyTotals{}, days: days}
 	if err := m.readBalances(ctx); err != nil {
 		return err
 	}
@@ -199,7 +203,10 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 			return fmt.Errorf("merge account %s: %w", job.id, err)
 		}
 	}
-	return m.finish(ctx)
+	if err := m.finish(ctx); err != nil {
+		return err
+	}
+	return m.closingChecks(ctx)
 }
 
 func (m *merger) readBalances(ctx context.Context) error {
@@ -242,6 +249,9 @@ func (m *merger) accountChecks(ctx context.Context) error {
 func (m *merger) correct(l *ledgerTx) (totals, error) {
 	t, err := l.totals(m.st.asOfS)
 	if err != nil {
+		return t, err
+	}
+	if err := m.days.note(l); err != nil {
 		return t, err
 	}
 	if l.Currency.Valid && (t.postedCorr != 0 || t.pendingCorr != 0) {

@@ -12,6 +12,10 @@
 // into finance reports (CSV, JSON, XLSX) and exports the journal for
 // plain-text accounting tools (hledger, ledger-cli, beancount).
 //
+// Beside them, a daily check compares each account's closing balance of
+// recent days, as Fuse's account history gives it, with the ledger's
+// balance at the end of each day in LEDGERD_TZ (closing.go).
+//
 // A run compares the whole history up to its cut-off, both sides read as
 // they stood at it: a Fuse transaction updated after the cut-off was in
 // flight at it (a terminal status is a transaction's last change), and
@@ -71,6 +75,7 @@ type Fuse interface {
 	AccountPages(ctx context.Context, limit int) iter.Seq2[fuse.CursorPage[fuse.Account], error]
 	TransactionPages(ctx context.Context, accountID string, params fuse.ListTransactionsParams) iter.Seq2[fuse.CursorPage[fuse.Transaction], error]
 	GetTransaction(ctx context.Context, transactionID string) (fuse.Transaction, error)
+	AccountHistory(ctx context.Context, accountID string, from, to fuse.Date) (fuse.AccountHistory, error)
 }
 
 // Defaults of Options.
@@ -85,6 +90,7 @@ const (
 	DefaultSpillThreshold    = 100_000
 	DefaultReadCacheMiB      = 8
 	DefaultGCPercent         = 400
+	DefaultHistoryDays       = 31
 )
 
 // Options configure a Reconciler. Ledger and Fuse are required; zero values
@@ -133,6 +139,12 @@ type Options struct {
 	// many were left. Defaults 200 and 10 seconds.
 	MaxLookups int
 	LookupTime time.Duration
+	// HistoryDays is how many days the daily check compares (closing.go):
+	// Fuse's closing balance of each day against the ledger's posted
+	// balance at the day's end in Location, for the last HistoryDays
+	// days that ended LedgerGrace before the cut-off, one request per
+	// account. Default 31, at most 366.
+	HistoryDays int
 	// Workers is how many accounts are read and merged at once. Default 8.
 	Workers int
 	// PageLimit is the page size of Fuse listings. Default 500 (the most
@@ -209,6 +221,10 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.LookupTime <= 0 {
 		opts.LookupTime = DefaultLookupTime
 	}
+	if opts.HistoryDays <= 0 {
+		opts.HistoryDays = DefaultHistoryDays
+	}
+	opts.HistoryDays = min(opts.HistoryDays, maxHistoryDays)
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultWorkers
 	}

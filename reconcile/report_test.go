@@ -18,9 +18,13 @@ import (
 
 // reportWorld is a month with two drifts in currencies of different
 // exponents (AED 2 decimals, JPY none) and a run of it, reported in Dubai
-// time.
+// time, at a Fuse whose days are Dubai's too.
 func reportWorld(t *testing.T) (*world, reconcile.Report) {
-	w := newWorld(t, 31)
+	dubai, err := time.LoadLocation("Asia/Dubai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorldWith(t, sandbox.Options{Seed: 31, HistoryZone: dubai})
 	truth := w.month(4, 120)
 	jpy, err := w.sb.OpenAccount(sandbox.AccountSpec{Currency: "JPY", Name: "Tokyo office", Balance: 900_000})
 	if err != nil {
@@ -32,10 +36,6 @@ func reportWorld(t *testing.T) (*world, reconcile.Report) {
 		if _, err := w.sb.Adjust(adj); err != nil {
 			t.Fatal(err)
 		}
-	}
-	dubai, err := time.LoadLocation("Asia/Dubai")
-	if err != nil {
-		t.Fatal(err)
 	}
 	run := w.run(w.reconciler(func(o *reconcile.Options) { o.Location = dubai }))
 	w.assertExactly(run, keys(drift(aed.AccountID, "AED"), drift(jpy.AccountID, "JPY")))

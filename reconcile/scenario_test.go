@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -39,8 +40,8 @@ func TestACleanMonthWithMoneyInFlightReconcilesWithPending(t *testing.T) {
 			break
 		}
 	}
-	transfer, err := w.client.CreateInternalTransfer(context.Background(), aed.AccountID,
-		fuse.CreateInternalTransferRequest{ToAccountID: peer.AccountID, Amount: 10_00, Reference: "rent"})
+	transfer, err := w.client.CreateInternalTransfer(context.Background(),
+		fuse.CreateInternalTransferRequest{FromAccountID: aed.AccountID, ToAccountID: peer.AccountID, Amount: 10_00, ExternalReference: "rent"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,10 @@ type planted struct {
 //	status_conflict    executed, then an observation saying failed
 //	unbalanced_entry   a posting written behind ledgerd's back
 //
-// with the balance_drift each money-moving plant causes on its accounts.
+// with the balance_drift each money-moving plant causes on its accounts,
+// and its closing_balance_drift: every plant that moves money does so on
+// a day the run's daily check compares (the month, or the adjustment on
+// the sandbox's last day, two days before the run).
 func plantMonth(t *testing.T) *planted {
 	w := newWorld(t, 11)
 	truth := w.month(16, 1200)
@@ -138,6 +142,9 @@ func plantMonth(t *testing.T) *planted {
 	want := func(ks ...key) {
 		for _, k := range ks {
 			pl.want[k] = true
+			if k.Category == reconcile.BalanceDrift {
+				pl.want[closing(strings.Split(k.Subject, "/")[0])] = true
+			}
 		}
 	}
 	skip := map[string]bool{}
@@ -362,15 +369,19 @@ func TestTheCapOnNewBreaksKeepsEveryCriticalBreak(t *testing.T) {
 	t.Parallel()
 	pl := plantMonth(t)
 	w := pl.w
-	below := map[reconcile.Category]bool{reconcile.UnpairedLeg: true, reconcile.StalePending: true,
-		reconcile.Duplicate: true, reconcile.IncompleteData: true} // plantMonth's warnings
+	below := map[reconcile.Category]bool{reconcile.ClosingBalanceDrift: true, reconcile.UnpairedLeg: true,
+		reconcile.StalePending: true, reconcile.Duplicate: true, reconcile.IncompleteData: true} // plantMonth's warnings
 	summary := key{reconcile.TooManyBreaks, "new_breaks_cap"}
 	critical := map[key]bool{summary: true}
+	warnings := 0
 	for k := range pl.want {
 		if !below[k.Category] {
 			critical[k] = true
+		} else {
+			warnings++
 		}
 	}
+	closings := warnings - 4
 	run := w.run(w.reconciler(func(o *reconcile.Options) { o.MaxNewBreaks = 5 }))
 	got := w.assertExactly(run, critical)
 	for k, b := range got {
@@ -379,17 +390,18 @@ func TestTheCapOnNewBreaksKeepsEveryCriticalBreak(t *testing.T) {
 		}
 	}
 	summaryID := got[summary].ID
-	const leftOut = "warning: unpaired_leg 1, stale_pending 1, duplicate 1, incomplete 1"
-	if tm := got[summary]; !contains(tm.Detail, "4 new breaks were not recorded") || !contains(tm.Detail, leftOut) {
-		t.Errorf("summary break %q, want the 4 warnings left out (%s)", tm.Detail, leftOut)
+	leftOut := fmt.Sprintf("warning: closing_balance_drift %d, unpaired_leg 1, stale_pending 1, duplicate 1, incomplete 1", closings)
+	if tm := got[summary]; !contains(tm.Detail, fmt.Sprintf("%d new breaks were not recorded", warnings)) || !contains(tm.Detail, leftOut) {
+		t.Errorf("summary break %q, want the %d warnings left out (%s)", tm.Detail, warnings, leftOut)
 	}
-	if run.Verdict != reconcile.Breaks || run.BreaksNew != len(critical) || !contains(run.Detail, "left out 4 ("+leftOut+")") {
-		t.Errorf("verdict %s, %d new, detail %q; want BREAKS, %d new, the 4 left out", run.Verdict, run.BreaksNew,
-			run.Detail, len(critical))
+	if run.Verdict != reconcile.Breaks || run.BreaksNew != len(critical) ||
+		!contains(run.Detail, fmt.Sprintf("left out %d (%s)", warnings, leftOut)) {
+		t.Errorf("verdict %s, %d new, detail %q; want BREAKS, %d new, the %d left out", run.Verdict, run.BreaksNew,
+			run.Detail, len(critical), warnings)
 	}
 
 	// The next run has room: the warnings open, the summary resolves.
-	run = w.run(w.reconciler(func(o *reconcile.Options) { o.MaxNewBreaks = 5 }))
+	run = w.run(w.reconciler(func(o *reconcile.Options) { o.MaxNewBreaks = len(pl.want) }))
 	got = w.assertExactly(run, pl.want)
 	for k, b := range got {
 		if below[k.Category] != (b.Severity == reconcile.Warning) {
@@ -397,9 +409,9 @@ func TestTheCapOnNewBreaksKeepsEveryCriticalBreak(t *testing.T) {
 		}
 	}
 	tm, err := reconcile.GetBreak(context.Background(), w.l.Reader(), summaryID)
-	if err != nil || tm.State != reconcile.Resolved || run.BreaksNew != len(below) || run.BreaksResolved != 1 {
-		t.Errorf("summary break %+v %v; run %d new, %d resolved: want the 4 warnings new, the summary resolved",
-			tm, err, run.BreaksNew, run.BreaksResolved)
+	if err != nil || tm.State != reconcile.Resolved || run.BreaksNew != warnings || run.BreaksResolved != 1 {
+		t.Errorf("summary break %+v %v; run %d new, %d resolved: want the %d warnings new, the summary resolved",
+			tm, err, run.BreaksNew, run.BreaksResolved, warnings)
 	}
 
 	// Over the cap again (forged webhooks: 3 incomplete and 3

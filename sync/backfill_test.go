@@ -106,8 +106,11 @@ func TestLateStatusChangesAreSeenByTheNextRun(t *testing.T) {
 	var inFlight []fuse.Transaction
 	for i := range 3 {
 		tx, err := e.c.CreatePayment(context.Background(), from.AccountID, fuse.CreatePaymentRequest{
-			Amount: int64(1000 + i), Currency: from.Currency,
-			Beneficiary: fuse.Party{Name: "Noor Catering LLC", IBAN: "AE070331234567890123456"},
+			Amount: int64(1000 + i), Purpose: fuse.PurposeGoodsBought, ExternalReference: "catering",
+			Beneficiary: fuse.Beneficiary{Type: fuse.BeneficiaryBusiness, AccountHolderName: "Noor Catering LLC",
+				AccountIdentifier: fuse.Identifier{IBAN: "AE070331234567890123456"},
+				Address:           fuse.Address{CountryCode: "AE", Line1: "Al Quoz 3", Line2: "Dubai"},
+				Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"}},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -57,7 +57,8 @@ starts them afresh. A directory holding a ledgerd.db the demo did not
 create is refused.
 
 The same --seed gives the same accounts, transactions, faults and breaks;
-dates follow the clock (the business day ends shortly before now). The
+dates follow the clock (the business day is yesterday, the last day that
+has ended, so that the reconciliations' daily check compares it). The
 demo ignores FUSE_* and LEDGERD_DB; it honours LEDGERD_ADMIN_LISTEN when
 set (default: a free loopback port), LEDGERD_TZ and the log settings.
 Exit 0 after Ctrl-C or --duration, 1 when a step failed or --duration ran
@@ -88,7 +89,7 @@ out first, 2 on a usage error.`)
 	log := logging.New(logFile, cfg.LogFormat, cfg.LogLevel)
 
 	plan := newDemoPlan(*seed)
-	base := demoDayStart(start, plan, cfg.Location)
+	base := demoDayStart(start, cfg.Location)
 
 	sbLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -128,6 +129,9 @@ out first, 2 on a usage error.`)
 		WebhookSecret: cfg.WebhookSecret.Reveal(),
 		Now:           func() time.Time { return base },
 		Logger:        log.With("component", "sandbox"),
+		// The emulated Fuse closes its days where ledgerd does: the
+		// demo shows a real difference, not the zones' (README).
+		HistoryZone: cfg.Location,
 	})
 	sbSrv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 	go sbSrv.Serve(sbLn) //nolint:errcheck // ends with Shutdown
@@ -188,19 +192,22 @@ out first, 2 on a usage error.`)
 }
 
 // demoDayStart is when the demo's business day starts on the sandbox
-// clock: 09:00 in loc today, or yesterday when today's day would not be
-// over demoEndMargin before now. The sandbox's clock stands still but for
-// the stream's own moves, so that every event happens in the same order
-// whatever the machine's speed; it ends the day in the past, so that
-// nothing Fuse did is after a reconciliation's cut-off or within its
-// grace period.
-func demoDayStart(now time.Time, plan demoPlan, loc *time.Location) time.Time {
+// clock: 09:00 in loc yesterday, or the day before when today began less
+// than demoEndMargin ago. The sandbox's clock stands still but for the
+// stream's own moves, so that every event happens in the same order
+// whatever the machine's speed; the day (a plan ends well before
+// midnight) has ended at least demoEndMargin before now, so that nothing
+// Fuse did is after a reconciliation's cut-off or within its grace
+// period, and every reconciliation's daily check compares the day: the
+// planted discrepancy shows on it as well, whatever the time of day the
+// demo runs.
+func demoDayStart(now time.Time, loc *time.Location) time.Time {
 	n := now.In(loc)
-	day := time.Date(n.Year(), n.Month(), n.Day(), 9, 0, 0, 0, loc)
-	if day.Add(plan.total + demoEndMargin).After(now) {
-		day = time.Date(n.Year(), n.Month(), n.Day()-1, 9, 0, 0, 0, loc)
+	back := 1
+	if time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc).Add(demoEndMargin).After(now) {
+		back = 2
 	}
-	return day
+	return time.Date(n.Year(), n.Month(), n.Day()-back, 9, 0, 0, 0, loc)
 }
 
 // url is a listener's base URL, dialable (an unspecified host becomes
@@ -494,6 +501,9 @@ func (dm *demoRun) describe(b reconcile.Break) string {
 		subject = name
 	}
 	line := fmt.Sprintf("%-14s %-8s %s", b.Category, b.Severity, subject)
+	if b.Category == reconcile.ClosingBalanceDrift {
+		return line + ": " + b.Detail // the day it names is the point
+	}
 	if b.LedgerAmount != nil && b.FuseAmount != nil && b.Difference != nil {
 		line += fmt.Sprintf(": ledger %s %s, Fuse %s, difference %s", b.Currency, b.LedgerAmount.Format(b.Currency),
 			b.FuseAmount.Format(b.Currency), b.Difference.Format(b.Currency))

@@ -35,10 +35,10 @@ const (
 
 func demoAccounts() []demoAccount {
 	return []demoAccount{
-		acctOperating: {name: "Operating", typ: "primary", currency: "AED"},
-		acctPayroll:   {name: "Payroll", typ: "payment", currency: "AED"},
-		acctUSD:       {name: "USD Treasury", typ: "payment", currency: "USD"},
-		acctEUR:       {name: "EUR Suppliers", typ: "payment", currency: "EUR"},
+		acctOperating: {name: "Operating", typ: fuse.AccountTypePrimary, currency: "AED"},
+		acctPayroll:   {name: "Payroll", typ: fuse.AccountTypeVirtual, currency: "AED"},
+		acctUSD:       {name: "USD Treasury", typ: fuse.AccountTypeVirtual, currency: "USD"},
+		acctEUR:       {name: "EUR Suppliers", typ: fuse.AccountTypeVirtual, currency: "EUR"},
 	}
 }
 
@@ -118,16 +118,32 @@ func newStreamer(sb *sandbox.Sandbox, client *fuse.Client, seed int64) *streamer
 }
 
 // open creates the customer and its accounts through the API and funds
-// them with the company's opening capital.
+// them with the company's opening capital. Fuse's API opens virtual
+// accounts only: the operating account, the customer's primary one, is
+// opened through the sandbox, as Fuse opens it at onboarding.
 func (s *streamer) open(ctx context.Context) error {
-	c, err := s.client.CreateBusiness(ctx, fuse.CreateBusinessRequest{Name: demoCompany, ExternalID: "demo-company-1"})
+	custID, err := s.client.CreateBusiness(ctx, fuse.CreateBusinessRequest{
+		Address:      fuse.Address{CountryCode: "AE", Line1: "Office 1204, Bay Square 5", Line2: "Business Bay, Dubai"},
+		BusinessName: demoCompany, DisplayName: "Falcon Trading", CountryOfIssuance: "AE",
+		Reference: "demo-company-1", RegistrationNumber: "DED-1094471",
+	})
 	if err != nil {
 		return fmt.Errorf("create customer: %w", err)
 	}
 	for i := range s.accounts {
 		a := &s.accounts[i]
-		got, err := s.client.CreateAccount(ctx, fuse.CreateAccountRequest{CustomerID: c.CustomerID,
-			AccountName: a.name, Currency: a.currency, AccountType: a.typ, ExternalID: fmt.Sprintf("demo-acct-%d", i+1)})
+		extID := fmt.Sprintf("demo-acct-%d", i+1)
+		if a.typ == fuse.AccountTypePrimary {
+			got, err := s.sb.OpenAccount(sandbox.AccountSpec{CustomerID: custID, Name: a.name, Currency: a.currency,
+				Type: a.typ, ExternalID: extID})
+			if err != nil {
+				return fmt.Errorf("open account %s: %w", a.name, err)
+			}
+			a.id = got.AccountID
+			continue
+		}
+		got, err := s.client.CreateAccount(ctx, custID, fuse.CreateAccountRequest{
+			AccountName: a.name, Currency: a.currency, AccountType: a.typ, ExternalID: extID})
 		if err != nil {
 			return fmt.Errorf("open account %s: %w", a.name, err)
 		}
@@ -198,6 +214,27 @@ func (s *streamer) iban(country string) string {
 	return fmt.Sprintf("%s%02d%03d%016d", country, 10+s.r.IntN(90), s.r.IntN(1000), s.r.Int64N(1e16))
 }
 
+// beneficiary is a payee in the currency's country: an IBAN in the UAE
+// and Germany; in the United States wire details, a BIC and the second
+// address line the reference asks of USD payments.
+func (s *streamer) beneficiary(payee, currency, typ string) fuse.Beneficiary {
+	b := fuse.Beneficiary{Type: typ, AccountHolderName: payee}
+	switch currency {
+	case "USD":
+		b.AccountIdentifier = fuse.Identifier{Wire: &fuse.WireDetails{
+			AccountNumber: fmt.Sprintf("%012d", s.r.Int64N(1e12)), RoutingNumber: fmt.Sprintf("%09d", s.r.Int64N(1e9))}}
+		b.Address = fuse.Address{CountryCode: "US", Line1: "100 Congress Avenue", Line2: "Austin TX 78701"}
+		b.Bank = &fuse.BeneficiaryBank{Code: "CHASUS33"}
+	case "EUR":
+		b.AccountIdentifier = fuse.Identifier{IBAN: s.iban("DE")}
+		b.Address = fuse.Address{CountryCode: "DE", Line1: "Friedrichstrasse 68", Line2: "10117 Berlin"}
+	default:
+		b.AccountIdentifier = fuse.Identifier{IBAN: s.iban("AE")}
+		b.Address = fuse.Address{CountryCode: "AE", Line1: "Al Quoz Industrial Area 3", Line2: "Dubai"}
+	}
+	return b
+}
+
 func (s *streamer) inbound() error {
 	i := acctOperating
 	if s.r.IntN(5) == 0 {
@@ -216,27 +253,28 @@ func (s *streamer) supplierPayment(ctx context.Context) error {
 	i := []int{acctOperating, acctOperating, acctOperating, acctUSD, acctEUR}[s.r.IntN(5)]
 	cur := s.accounts[i].currency
 	names := demoSuppliers[cur]
-	return s.pay(ctx, i, names[s.r.IntN(len(names))], s.amount(200, 8_000), "Supplier invoice", "PO")
+	return s.pay(ctx, i, s.beneficiary(names[s.r.IntN(len(names))], cur, fuse.BeneficiaryBusiness),
+		s.amount(200, 8_000), fuse.PurposeGoodsBought, "PO")
 }
 
 func (s *streamer) payrollPayment(ctx context.Context) error {
-	return s.pay(ctx, acctPayroll, demoStaff[s.r.IntN(len(demoStaff))], s.amount(3_000, 9_000), "Salary", "SAL")
+	return s.pay(ctx, acctPayroll, s.beneficiary(demoStaff[s.r.IntN(len(demoStaff))], "AED", fuse.BeneficiaryIndividual),
+		s.amount(3_000, 9_000), fuse.PurposeSalaries, "SAL")
 }
 
 // pay sends an outbound local payment; about one in eight fails at the
 // bank, some before and some after Fuse submitted it.
-func (s *streamer) pay(ctx context.Context, i int, payee string, amount int64, purpose, prefix string) error {
+func (s *streamer) pay(ctx context.Context, i int, payee fuse.Beneficiary, amount int64, purpose, prefix string) error {
 	fails, failLate := s.r.IntN(8) == 0, s.r.IntN(2) == 0
 	reason := demoFailures[s.r.IntN(len(demoFailures))]
-	iban := s.iban("AE")
 	// A fee of one major unit applies from 1,000.00: keep room for it.
 	if amount+100 > s.available(i)/3 {
 		s.counts.skipped++
 		return nil
 	}
 	a := s.accounts[i]
-	tx, err := s.client.CreatePayment(ctx, a.id, fuse.CreatePaymentRequest{Amount: amount, Currency: a.currency,
-		Beneficiary: fuse.Party{Name: payee, IBAN: iban}, Purpose: purpose,
+	tx, err := s.client.CreatePayment(ctx, a.id, fuse.CreatePaymentRequest{Amount: amount,
+		Beneficiary: payee, Purpose: purpose,
 		ExternalReference: s.nextRef(prefix), ExternalID: s.nextRef("demo-pay")})
 	if err != nil {
 		return fmt.Errorf("payment from %s: %w", a.name, err)
@@ -266,9 +304,9 @@ func (s *streamer) transfer(ctx context.Context) error {
 		s.counts.skipped++
 		return nil
 	}
-	_, err := s.client.CreateInternalTransfer(ctx, s.accounts[acctOperating].id, fuse.CreateInternalTransferRequest{
-		ToAccountID: s.accounts[acctPayroll].id, Amount: amount, Reference: "Payroll funding",
-		ExternalID: s.nextRef("demo-xfer")})
+	_, err := s.client.CreateInternalTransfer(ctx, fuse.CreateInternalTransferRequest{
+		FromAccountID: s.accounts[acctOperating].id, ToAccountID: s.accounts[acctPayroll].id, Amount: amount,
+		ExternalReference: "Payroll funding", ExternalID: s.nextRef("demo-xfer")})
 	if err != nil {
 		return fmt.Errorf("internal transfer: %w", err)
 	}
@@ -276,7 +314,9 @@ func (s *streamer) transfer(ctx context.Context) error {
 	return nil
 }
 
-// exchange buys dollars or euros with dirhams, or euros with dollars.
+// exchange buys dollars or euros with dirhams, or euros with dollars:
+// it asks for a quote, then exchanges the quoted amount (a quote binds
+// nothing [spec silent]; the sandbox prices both alike).
 func (s *streamer) exchange(ctx context.Context) error {
 	pairs := [][2]int{{acctOperating, acctUSD}, {acctOperating, acctEUR}, {acctUSD, acctEUR}}
 	p := pairs[s.r.IntN(len(pairs))]
@@ -285,10 +325,15 @@ func (s *streamer) exchange(ctx context.Context) error {
 		s.counts.skipped++
 		return nil
 	}
-	_, err := s.client.CreateExchange(ctx, s.accounts[p[0]].id, fuse.CreateExchangeRequest{
-		ToAccountID: s.accounts[p[1]].id, Amount: amount, ExternalReference: s.nextRef("FX")})
+	from, to := s.accounts[p[0]], s.accounts[p[1]]
+	q, err := s.client.Quote(ctx, fuse.QuoteRequest{FromAccountID: from.id, ToAccountID: to.id, FromAmount: amount})
 	if err != nil {
-		return fmt.Errorf("exchange %s to %s: %w", s.accounts[p[0]].currency, s.accounts[p[1]].currency, err)
+		return fmt.Errorf("quote %s to %s: %w", from.currency, to.currency, err)
+	}
+	_, err = s.client.CreateExchange(ctx, fuse.CreateExchangeRequest{ExternalReference: s.nextRef("FX"),
+		From: fuse.ExchangeSide{AccountID: from.id, Amount: &q.FromAmount}, To: fuse.ExchangeSide{AccountID: to.id}})
+	if err != nil {
+		return fmt.Errorf("exchange %s to %s: %w", from.currency, to.currency, err)
 	}
 	s.counts.exchanges++
 	return nil

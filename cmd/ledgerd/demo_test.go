@@ -39,9 +39,10 @@ type demoReport struct {
 
 // TestDemoRunsTheStoryAndStopsAfterItsDuration runs `ledgerd demo` as
 // `make run` does, with a --duration: while it serves, its status page and
-// API show the planted break; it then stops by itself with exit 0, leaving
-// a file that verifies and a report whose only break is the planted
-// balance drift.
+// API show the planted breaks; it then stops by itself with exit 0, leaving
+// a file that verifies and a report whose only breaks are the planted
+// discrepancy's: its balance drift today and its closing balance drift on
+// the business day.
 func TestDemoRunsTheStoryAndStopsAfterItsDuration(t *testing.T) {
 	t.Parallel() // mostly waiting for --duration
 	dir := filepath.Join(t.TempDir(), "demo")
@@ -76,8 +77,8 @@ func TestDemoRunsTheStoryAndStopsAfterItsDuration(t *testing.T) {
 		State    string `json:"state"`
 	}
 	getJSON(t, adminURL+"/api/v1/breaks", &breaks)
-	if len(breaks) != 1 || breaks[0].Category != "balance_drift" {
-		t.Errorf("open breaks while serving: %+v, want the one balance_drift", breaks)
+	if len(breaks) != 2 || breaks[0].Category != "balance_drift" || breaks[1].Category != "closing_balance_drift" {
+		t.Errorf("open breaks while serving: %+v, want the balance_drift and the closing_balance_drift", breaks)
 	}
 	var runs []struct {
 		Verdict *string `json:"verdict"`
@@ -134,11 +135,14 @@ func TestDemoRunsTheStoryAndStopsAfterItsDuration(t *testing.T) {
 	if rep.Run.ID != 3 || rep.Run.Verdict != "BREAKS" {
 		t.Errorf("report of run %d, verdict %s; want run 3, BREAKS", rep.Run.ID, rep.Run.Verdict)
 	}
-	if len(rep.Breaks) != 1 {
-		t.Fatalf("report has %d breaks, want only the planted one: %+v", len(rep.Breaks), rep.Breaks)
+	if len(rep.Breaks) != 2 {
+		t.Fatalf("report has %d breaks, want only the planted discrepancy's two: %+v", len(rep.Breaks), rep.Breaks)
 	}
-	if b := rep.Breaks[0]; b.Category != "balance_drift" || b.State != "open" || b.Currency != "AED" || b.Difference != "150.00" {
-		t.Errorf("planted break: %+v, want an open AED balance_drift of 150.00", b)
+	for i, cat := range []string{"balance_drift", "closing_balance_drift"} {
+		if b := rep.Breaks[i]; b.Category != cat || b.State != "open" || b.Currency != "AED" || b.Difference != "150.00" ||
+			b.Account != rep.Breaks[0].Account {
+			t.Errorf("planted break %d: %+v, want an open AED %s of 150.00 on the operating account", i, b, cat)
+		}
 	}
 	readmeQueriesRun(t, db)
 }

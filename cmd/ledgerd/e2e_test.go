@@ -186,7 +186,7 @@ func TestServeEndToEnd(t *testing.T) {
 	t.Parallel() // mostly waiting on another process
 	const seed = 11
 	plan := newDemoPlan(seed)
-	base := demoDayStart(time.Now(), plan, time.UTC)
+	base := demoDayStart(time.Now(), time.UTC)
 	api := httptest.NewUnstartedServer(nil) // its address now, its handler once serve listens
 	defer api.Close()
 	db := filepath.Join(t.TempDir(), "ledgerd.db")
@@ -259,9 +259,15 @@ func TestServeEndToEnd(t *testing.T) {
 	})
 	var breaks []apiBreak
 	getJSON(t, p.admin+"/api/v1/breaks", &breaks)
-	if len(breaks) != 1 || breaks[0].Category != "balance_drift" || breaks[0].FuseAccountID != operating ||
-		breaks[0].Difference == nil || *breaks[0].Difference != -demoAdjustment {
-		t.Errorf("open breaks: %+v, want one balance_drift of %d on %s", breaks, -demoAdjustment, operating)
+	// The discrepancy, today and on the business day (closed: demoDayStart).
+	if len(breaks) != 2 {
+		t.Errorf("open breaks: %+v, want a balance_drift and a closing_balance_drift of %d on %s", breaks, -demoAdjustment, operating)
+	}
+	for i, cat := range []string{"balance_drift", "closing_balance_drift"} {
+		if i < len(breaks) && (breaks[i].Category != cat || breaks[i].FuseAccountID != operating ||
+			breaks[i].Difference == nil || *breaks[i].Difference != -demoAdjustment) {
+			t.Errorf("open break %d: %+v, want a %s of %d on %s", i, breaks[i], cat, -demoAdjustment, operating)
+		}
 	}
 
 	// Metrics: every 2xx delivery counted, once as accepted or as a

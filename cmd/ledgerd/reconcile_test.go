@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/config"
@@ -22,7 +23,12 @@ import (
 // ledger file that booked all of it.
 func reconcileEnv(t *testing.T) (*sandbox.Sandbox, map[string]string, sandbox.Truth) {
 	t.Helper()
-	sb := sandbox.New(sandbox.Options{Seed: 4})
+	dubai, err := time.LoadLocation("Asia/Dubai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Fuse whose days end at midnight in Dubai, like LEDGERD_TZ below.
+	sb := sandbox.New(sandbox.Options{Seed: 4, HistoryZone: dubai})
 	t.Cleanup(sb.Close)
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)

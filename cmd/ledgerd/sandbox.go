@@ -19,7 +19,9 @@ under http://ADDR/sandbox/ (inbound payments, failures, adjustments, clock,
 faults, ground truth). It prints the FUSE_BASE_URL and FUSE_AUTH_URL to
 use, accepts the credentials in FUSE_CLIENT_ID and FUSE_CLIENT_SECRET
 (default sandbox/sandbox) with Fuse's audience, and signs webhooks with
-LEDGERD_WEBHOOK_SECRET when set. Runs until interrupted. Not Fuse: a test
+LEDGERD_WEBHOOK_SECRET when set. Its balance history closes days at
+midnight in LEDGERD_TZ (Fuse does not say where its day ends), as
+ledgerd's daily check does. Runs until interrupted. Not Fuse: a test
 double faithful to fuse-api.md, for tests, the demo and certify.`)
 	listen := fs.String("listen", "127.0.0.1:8081", "address to serve on")
 	hookURL := fs.String("webhook-url", "", "where to deliver webhooks (empty: record only)")
@@ -47,5 +49,6 @@ double faithful to fuse-api.md, for tests, the demo and certify.`)
 		WebhookURL:    *hookURL,
 		WebhookSecret: cfg.WebhookSecret.Reveal(),
 		TokenTTL:      *ttl,
+		HistoryZone:   cfg.Location,
 	}, log)
 }

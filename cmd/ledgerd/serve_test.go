@@ -237,8 +237,10 @@ func stuckPayment(t *testing.T) (apiURL, paymentID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pay, err := client.CreatePayment(t.Context(), acct.AccountID, fuse.CreatePaymentRequest{Amount: 40_00, Currency: "AED",
-		Purpose: "goods_bought", Beneficiary: fuse.Party{Name: "Desert Logistics FZE", IBAN: "AE070331234567890123456"}})
+	pay, err := client.CreatePayment(t.Context(), acct.AccountID, fuse.CreatePaymentRequest{Amount: 40_00, ExternalReference: "INV-40",
+		Purpose: fuse.PurposeGoodsBought, Beneficiary: fuse.Beneficiary{Type: fuse.BeneficiaryBusiness,
+			AccountHolderName: "Desert Logistics FZE", AccountIdentifier: fuse.Identifier{IBAN: "AE070331234567890123456"},
+			Address: fuse.Address{CountryCode: "AE", Line1: "Jebel Ali Free Zone"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

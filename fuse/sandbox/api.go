@@ -19,6 +19,10 @@ const (
 	routeRead    routeKind = iota // GET, PATCH or a simulation: faults strike before it runs
 	routeListing                  // a listing: also slow_page_ms
 	routeMutate                   // a POST: Idempotency-Key required, 5xx after the operation
+	// routeMutateKeyOptional is a POST whose Idempotency-Key the reference
+	// makes optional (adding a customer): with a key it is routeMutate,
+	// without one it runs once per request.
+	routeMutateKeyOptional
 )
 
 // apiFunc handles one API route. It takes the mutex itself and returns the
@@ -36,17 +40,19 @@ func (s *Sandbox) routes() *http.ServeMux {
 	api := func(method, path string, kind routeKind, fn apiFunc) {
 		m.Handle(method+" /v1"+path, s.api(method+" "+path, kind, fn))
 	}
-	api("POST", "/customers/businesses", routeMutate, s.createBusiness)
-	api("POST", "/customers/individuals", routeMutate, s.createIndividual)
+	api("POST", "/customers/businesses", routeMutateKeyOptional, s.createBusiness)
+	api("POST", "/customers/individuals", routeMutateKeyOptional, s.createIndividual)
 	api("GET", "/customers/{customer_id}", routeRead, s.getCustomer)
-	api("POST", "/accounts", routeMutate, s.createAccount)
+	api("POST", "/customers/{customer_id}/accounts", routeMutate, s.createAccount)
 	api("GET", "/accounts", routeListing, s.listAccounts)
 	api("GET", "/accounts/{account_id}", routeRead, s.getAccount)
 	api("PATCH", "/accounts/{account_id}", routeRead, s.updateAccount)
 	api("POST", "/accounts/{account_id}/payments", routeMutate, s.createPayment)
-	api("POST", "/accounts/{account_id}/internal-transfers", routeMutate, s.createTransfer)
-	api("POST", "/accounts/{account_id}/exchanges", routeMutate, s.createExchange)
+	api("POST", "/internal-transfers", routeMutate, s.createTransfer)
+	api("GET", "/exchange/quote", routeRead, s.quote)
+	api("POST", "/exchange", routeMutate, s.createExchange)
 	api("GET", "/accounts/{account_id}/transactions", routeListing, s.listTransactions)
+	api("GET", "/accounts/{account_id}/history", routeRead, s.accountHistory)
 	api("GET", "/transactions", routeListing, s.listOrgTransactions)
 	api("GET", "/transactions/{transaction_id}", routeRead, s.getTransaction)
 	api("GET", "/customers/{customer_id}/accounts", routeListing, s.listCustomerAccounts)
@@ -91,7 +97,8 @@ func (s *Sandbox) api(name string, kind routeKind, fn apiFunc) http.Handler {
 			writeError(w, apiErr(http.StatusTooManyRequests, "rate_limited", "too many requests, retry later"))
 			return
 		}
-		if unavailable && kind != routeMutate {
+		mutates := kind == routeMutate || kind == routeMutateKeyOptional
+		if unavailable && !mutates {
 			writeError(w, errUnavailable())
 			return
 		}
@@ -100,7 +107,7 @@ func (s *Sandbox) api(name string, kind routeKind, fn apiFunc) http.Handler {
 			writeError(w, err)
 			return
 		}
-		if kind != routeMutate {
+		if !mutates {
 			status, b, buf := runPooled(fn, r, body)
 			if buf != nil {
 				defer releasePageBuf(buf)
@@ -117,25 +124,32 @@ func (s *Sandbox) api(name string, kind routeKind, fn apiFunc) http.Handler {
 		}
 
 		key := r.Header.Get(fuse.HeaderIdempotencyKey)
-		if err := checkIdempotencyKey(key); err != nil {
-			writeError(w, err)
-			return
-		}
-		replay, status, b, err := s.beginIdempotent(key, requestHash(r.Method, r.URL.Path, body))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		if !replay {
-			if hook != nil {
-				hook()
+		var status int
+		var b []byte
+		if key == "" && kind == routeMutateKeyOptional {
+			status, b = run(fn, r, body)
+		} else {
+			if err := checkIdempotencyKey(key); err != nil {
+				writeError(w, err)
+				return
 			}
-			ok := false
-			func() {
-				defer func() { s.endIdempotent(key, status, b, ok) }()
-				status, b = run(fn, r, body)
-				ok = true
-			}()
+			var replay bool
+			replay, status, b, err = s.beginIdempotent(key, requestHash(r.Method, r.URL.Path, body))
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			if !replay {
+				if hook != nil {
+					hook()
+				}
+				ok := false
+				func() {
+					defer func() { s.endIdempotent(key, status, b, ok) }()
+					status, b = run(fn, r, body)
+					ok = true
+				}()
+			}
 		}
 		if unavailable {
 			writeError(w, errUnavailable())

@@ -187,7 +187,8 @@ type conformanceCase struct {
 // fixture is what the rows read: objects the sandbox made through its own
 // API, one of each kind it has.
 type fixture struct {
-	customer, account, payroll, usd        string // ids
+	customer, individual                   string // ids
+	account, payroll, usd                  string
 	idle                                   string // the customer's second account, with no transactions
 	inbound, outbound, transfer, exchange  string // transaction ids, final
 	transferIn, exchangeIn                 string // the inbound legs of transfer and exchange
@@ -207,6 +208,9 @@ type fixture struct {
 func newFixture(e *env) *fixture {
 	a, b, u := e.account("AED", "Operations"), e.account("AED", "Payroll"), e.account("USD", "Treasury")
 	fx := &fixture{customer: a.CustomerID, account: a.AccountID, payroll: b.AccountID, usd: u.AccountID}
+	var ind fuse.CreateCustomerResponse
+	e.call("POST", "/v1/customers/individuals", testIndividual(), 201, &ind)
+	fx.individual = ind.ID
 	idle, err := e.sb.OpenAccount(AccountSpec{CustomerID: a.CustomerID, Currency: "EUR", Name: "Euro Float"})
 	if err != nil {
 		e.t.Fatal(err)
@@ -214,18 +218,18 @@ func newFixture(e *env) *fixture {
 	fx.idle = idle.AccountID
 	fx.inbound = e.fund(a.AccountID, 1_000_000).TransactionID
 	e.fund(u.AccountID, 1_000_000)
-	fx.outbound = e.pay(a.AccountID, 12_345, "AED").TransactionID
-	fx.transfer = e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 5_000, Reference: "payroll"}).TransactionID
+	fx.outbound = e.pay(a.AccountID, 12_345).TransactionID
+	fx.transfer = e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 5_000, ExternalReference: "payroll"}).TransactionID
 	fx.exchange = e.exchange(u.AccountID, a.AccountID, 1_000, "fx").TransactionID
-	fx.failed = e.pay(a.AccountID, 400, "AED").TransactionID
-	fx.transferFailed = e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 50, Reference: "undone"}).TransactionID
+	fx.failed = e.pay(a.AccountID, 400).TransactionID
+	fx.transferFailed = e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 50, ExternalReference: "undone"}).TransactionID
 	fx.exchangeFailed = e.exchange(u.AccountID, a.AccountID, 10, "undone").TransactionID
 	for _, id := range []string{fx.failed, fx.transferFailed, fx.exchangeFailed} {
 		if _, err := e.sb.Fail(id, "beneficiary bank rejected"); err != nil {
 			e.t.Fatal(err)
 		}
 	}
-	returnable := e.pay(a.AccountID, 2_000, "AED").TransactionID
+	returnable := e.pay(a.AccountID, 2_000).TransactionID
 	p, err := e.sb.OpenAccount(AccountSpec{Type: "primary", Name: "Operating", Balance: 10_000})
 	if err != nil {
 		e.t.Fatal(err)
@@ -234,7 +238,7 @@ func newFixture(e *env) *fixture {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	fx.primary, fx.feePayment = p.AccountID, e.pay(v.AccountID, 150_000, "AED").TransactionID
+	fx.primary, fx.feePayment = p.AccountID, e.pay(v.AccountID, 150_000).TransactionID
 	e.sb.Advance(ExchangeExecuteDelay)
 	r, err := e.sb.ReturnPayment(returnable, "")
 	if err != nil {
@@ -251,11 +255,21 @@ func newFixture(e *env) *fixture {
 			fx.feeDebit = x.TransactionID
 		}
 	}
-	fx.submitted = e.pay(a.AccountID, 200, "AED").TransactionID
-	fx.toFail = e.pay(a.AccountID, 300, "AED").TransactionID
+	fx.submitted = e.pay(a.AccountID, 200).TransactionID
+	fx.toFail = e.pay(a.AccountID, 300).TransactionID
 	e.sb.Advance(PaymentSubmitDelay)
-	fx.created = e.pay(a.AccountID, 100, "AED").TransactionID
+	fx.created = e.pay(a.AccountID, 100).TransactionID
 	return fx
+}
+
+// testIndividual is an individual with every field the reference
+// requires, gender null.
+func testIndividual() fuse.CreateIndividualRequest {
+	return fuse.CreateIndividualRequest{
+		Address:     fuse.Address{CountryCode: "AE", Line1: "Villa 3, Al Barsha 2"},
+		DisplayName: "Layla H.", FirstName: "Layla", MiddleName: "Noor", LastName: "Haddad",
+		DateOfBirth: "1990-04-21", Nationality: "JO", Reference: "conf-individual",
+	}
 }
 
 // tokenBody is a token request's JSON with one field replaced (nil: left
@@ -280,7 +294,6 @@ func tokenBody(t *testing.T, field string, v any) []byte {
 
 func conformanceCases(t *testing.T) []conformanceCase {
 	const (
-		creates = "issue 16, later slice: the published create calls"
 		rename  = "PATCH /v1/accounts/{id} (the sandbox's rename) answers 200 with the account; the reference declares 202 without a body"
 	)
 	idem := func() map[string]string { return map[string]string{fuse.HeaderIdempotencyKey: uuid.NewString()} }
@@ -343,6 +356,11 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("GET", tx(func(fx *fixture) string { return fx.feeDebit }), nil, nil)},
 		{name: "payment whose fee the primary account paid", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
 			send: send("GET", tx(func(fx *fixture) string { return fx.feePayment }), nil, nil)},
+
+		{name: "account history", method: "GET", route: "/v1/accounts/{account_id}/history", status: 200,
+			send: send("GET", func(fx *fixture) string {
+				return "/v1/accounts/" + fx.account + "/history?from=2025-02-27&to=2025-03-01"
+			}, nil, nil)},
 
 		// Listings.
 		{name: "accounts listing", method: "GET", route: "/v1/accounts", status: 200,
@@ -416,25 +434,77 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: pageOf(1, func(fx *fixture) string { return "/v1/customers/" + fx.customer + "/accounts?page_size=1" }, Faults{})},
 
 		// Create calls.
-		{name: "add business", method: "POST", route: "/v1/customers/businesses", status: 201, gap: creates,
+		{name: "add business", method: "POST", route: "/v1/customers/businesses", status: 201,
 			send: send("POST", at("/v1/customers/businesses"), map[string]any{
 				"address": map[string]any{"country_code": "AE", "line_1": "1 Sheikh Zayed Road"}, "business_name": "Conformance LLC",
 				"display_name": "Conformance", "country_of_issuance": "AE", "reference": "conf-1", "registration_number": "CN-1"}, idem)},
-		{name: "create account", method: "POST", route: "/v1/customers/{customer_id}/accounts", status: 202, gap: creates,
+		{name: "create account", method: "POST", route: "/v1/customers/{customer_id}/accounts", status: 202,
 			send: send("POST", func(fx *fixture) string { return "/v1/customers/" + fx.customer + "/accounts" }, map[string]any{
 				"account_name": "Suppliers", "account_type": "virtual", "currency": "AED", "external_id": "conf-acct"}, idem)},
-		{name: "create payment", method: "POST", route: "/v1/accounts/{account_id}/payments", status: 202, gap: creates,
+		{name: "create payment", method: "POST", route: "/v1/accounts/{account_id}/payments", status: 202,
 			send: send("POST", func(fx *fixture) string { return "/v1/accounts/" + fx.account + "/payments" }, map[string]any{
 				"amount": 100, "purpose": "goods_bought", "external_reference": "conf", "beneficiary": beneficiary}, idem)},
-		{name: "internal transfer", method: "POST", route: "/v1/internal-transfers", status: 201, gap: creates,
+		{name: "internal transfer", method: "POST", route: "/v1/internal-transfers", status: 201,
 			send: send("POST", at("/v1/internal-transfers"), func(fx *fixture) any {
 				return map[string]any{"from_account_id": fx.account, "to_account_id": fx.payroll, "amount": 100, "external_reference": "conf"}
 			}, idem)},
-		{name: "exchange", method: "POST", route: "/v1/exchange", status: 201, gap: creates,
+		{name: "exchange", method: "POST", route: "/v1/exchange", status: 201,
 			send: send("POST", at("/v1/exchange"), func(fx *fixture) any {
 				return map[string]any{"external_reference": "conf", "from": map[string]any{"account_id": fx.usd, "amount": 100},
 					"to": map[string]any{"account_id": fx.account}}
 			}, idem)},
+		{name: "exchange, to amount fixed", method: "POST", route: "/v1/exchange", status: 201,
+			send: send("POST", at("/v1/exchange"), func(fx *fixture) any {
+				return map[string]any{"external_reference": "conf", "from": map[string]any{"account_id": fx.usd},
+					"to": map[string]any{"account_id": fx.account, "amount": 367}}
+			}, idem)},
+		{name: "add individual, gender null", method: "POST", route: "/v1/customers/individuals", status: 201,
+			send: send("POST", at("/v1/customers/individuals"), testIndividual(), idem)},
+		{name: "business customer", method: "GET", route: "/v1/customers/{customer_id}", status: 200,
+			send: send("GET", func(fx *fixture) string { return "/v1/customers/" + fx.customer }, nil, nil)},
+		{name: "individual customer", method: "GET", route: "/v1/customers/{customer_id}", status: 200,
+			send: send("GET", func(fx *fixture) string { return "/v1/customers/" + fx.individual }, nil, nil)},
+		{name: "exchange quote, from amount", method: "GET", route: "/v1/exchange/quote", status: 200,
+			send: send("GET", func(fx *fixture) string {
+				return "/v1/exchange/quote?from_account=" + fx.usd + "&to_account=" + fx.account + "&from_amount=10000"
+			}, nil, nil)},
+		{name: "exchange quote, to amount", method: "GET", route: "/v1/exchange/quote", status: 200,
+			send: send("GET", func(fx *fixture) string {
+				return "/v1/exchange/quote?from_account=" + fx.account + "&to_account=" + fx.usd + "&to_amount=10000"
+			}, nil, nil)},
+
+		// Refusals of the create calls.
+		{name: "add business, required field missing", method: "POST", route: "/v1/customers/businesses", status: 400,
+			send: send("POST", at("/v1/customers/businesses"), map[string]any{
+				"address": map[string]any{"country_code": "AE", "line_1": "1 Sheikh Zayed Road"}, "business_name": "Conformance LLC",
+				"display_name": "Conformance", "country_of_issuance": "AE", "reference": "conf-1"}, idem)},
+		{name: "add individual, gender missing", method: "POST", route: "/v1/customers/individuals", status: 400,
+			send: send("POST", at("/v1/customers/individuals"), map[string]any{
+				"address": map[string]any{"country_code": "AE", "line_1": "Villa 3"}, "display_name": "L", "first_name": "Layla",
+				"last_name": "Haddad", "date_of_birth": "1990-04-21", "nationality": "JO", "reference": "conf-2"}, idem)},
+		{name: "create account, unknown customer", method: "POST", route: "/v1/customers/{customer_id}/accounts", status: 404,
+			send: send("POST", at("/v1/customers/00000000-0000-4000-8000-000000000000/accounts"), map[string]any{
+				"account_name": "Suppliers", "account_type": "virtual", "currency": "AED", "external_id": "conf-acct"}, idem)},
+		{name: "create payment, no Idempotency-Key", method: "POST", route: "/v1/accounts/{account_id}/payments", status: 400,
+			send: send("POST", func(fx *fixture) string { return "/v1/accounts/" + fx.account + "/payments" }, map[string]any{
+				"amount": 100, "purpose": "goods_bought", "external_reference": "conf", "beneficiary": beneficiary}, nil)},
+		{name: "create payment, insufficient funds", method: "POST", route: "/v1/accounts/{account_id}/payments", status: 400,
+			send: send("POST", func(fx *fixture) string { return "/v1/accounts/" + fx.payroll + "/payments" }, map[string]any{
+				"amount": 1_000_000_000, "purpose": "goods_bought", "external_reference": "conf", "beneficiary": beneficiary}, idem)},
+		{name: "internal transfer, unknown account", method: "POST", route: "/v1/internal-transfers", status: 400,
+			send: send("POST", at("/v1/internal-transfers"), func(fx *fixture) any {
+				return map[string]any{"from_account_id": fx.account, "to_account_id": "00000000-0000-4000-8000-000000000000",
+					"amount": 100, "external_reference": "conf"}
+			}, idem)},
+		{name: "exchange, unknown account", method: "POST", route: "/v1/exchange", status: 404,
+			send: send("POST", at("/v1/exchange"), func(fx *fixture) any {
+				return map[string]any{"external_reference": "conf", "from": map[string]any{"account_id": fx.usd, "amount": 100},
+					"to": map[string]any{"account_id": "00000000-0000-4000-8000-000000000000"}}
+			}, idem)},
+		{name: "exchange quote, one currency", method: "GET", route: "/v1/exchange/quote", status: 400,
+			send: send("GET", func(fx *fixture) string {
+				return "/v1/exchange/quote?from_account=" + fx.account + "&to_account=" + fx.payroll + "&from_amount=100"
+			}, nil, nil)},
 
 		// Fuse's simulation endpoints.
 		{name: "simulate inbound payment", method: "POST", route: "/v1/simulate/inbound-payment", status: 200,
@@ -531,6 +601,10 @@ func TestTheConformanceCheckRefusesWhatTheReferenceDoesNotAllow(t *testing.T) {
 		{"undeclared status", "POST", "/oauth/token", 401, `{}`},
 		{"unknown route", "POST", "/v1/auth/token", 200, `{}`},
 		{"not JSON", "POST", "/oauth/token", 400, `<html></html>`},
+		{"history day without closing_balance", "GET", "/v1/accounts/{account_id}/history", 200,
+			`{"id":"6f1c3f0e-2b7a-4c1e-9a51-0c6f3b1d2e4a","history":[{"date":"2025-03-01"}]}`},
+		{"history date with a time", "GET", "/v1/accounts/{account_id}/history", 200,
+			`{"id":"6f1c3f0e-2b7a-4c1e-9a51-0c6f3b1d2e4a","history":[{"date":"2025-03-01T00:00:00Z","closing_balance":1}]}`},
 	} {
 		if err := ref.conforms(c.method, c.route, c.status, []byte(c.body)); err == nil {
 			t.Errorf("%s: %s accepted for %s %s %d", c.name, c.body, c.method, c.route, c.status)

@@ -100,7 +100,7 @@ func TestClockControlAdvancesLifecycles(t *testing.T) {
 	e := newEnv(t, Options{Seed: 2})
 	a := e.account("AED", "A")
 	e.fund(a.AccountID, 10_000)
-	p := e.pay(a.AccountID, 100, "AED")
+	p := e.pay(a.AccountID, 100)
 	var now clockResponse
 	e.call("POST", "/sandbox/clock", map[string]string{"advance": "90m"}, 200, &now)
 	if !now.Now.Equal(t0.Add(90 * time.Minute)) {

@@ -12,7 +12,8 @@ import (
 // They emit the same webhooks.
 
 // AccountSpec describes an account for OpenAccount and
-// POST /sandbox/accounts.
+// POST /sandbox/accounts: the sandbox's own way to open any type of
+// account (a primary one too, which Fuse's API does not create).
 type AccountSpec struct {
 	// CustomerID is an existing customer; "" creates a business customer
 	// named CustomerName (default "Sandbox Customer").
@@ -20,7 +21,8 @@ type AccountSpec struct {
 	CustomerName string `json:"customer_name,omitempty"`
 	// Name is the account_name; "" means "<currency> Account".
 	Name string `json:"account_name,omitempty"`
-	// Currency defaults to AED, Type to payment.
+	// Currency defaults to AED, Type to payment (primary, payment or
+	// virtual).
 	Currency   string `json:"currency,omitempty"`
 	Type       string `json:"account_type,omitempty"`
 	ExternalID string `json:"external_id,omitempty"`
@@ -51,20 +53,18 @@ func (s *Sandbox) openSpecLocked(spec AccountSpec, stamp time.Time) (*account, e
 	if spec.Name == "" {
 		spec.Name = spec.Currency + " Account"
 	}
+	var c *customer
 	if spec.CustomerID == "" {
 		name := spec.CustomerName
 		if name == "" {
 			name = "Sandbox Customer"
 		}
-		c, err := s.createCustomerLocked("business", name, "", stamp)
-		if err != nil {
-			return nil, err
-		}
-		spec.CustomerID = c.CustomerID
+		c = s.addBusinessLocked(sandboxBusiness(name))
+	} else if c = s.customers[spec.CustomerID]; c == nil {
+		return nil, apiErr(http.StatusNotFound, "customer_not_found", "no customer %q", spec.CustomerID)
 	}
-	a, err := s.openAccountLocked(fuse.CreateAccountRequest{
-		CustomerID: spec.CustomerID, AccountName: spec.Name, Currency: spec.Currency,
-		AccountType: spec.Type, ExternalID: spec.ExternalID,
+	a, err := s.openAccountLocked(c, fuse.CreateAccountRequest{
+		AccountName: spec.Name, Currency: spec.Currency, AccountType: spec.Type, ExternalID: spec.ExternalID,
 	}, stamp)
 	if err != nil {
 		return nil, err

@@ -312,7 +312,7 @@ func TestListingIsEncodingJSONOfTheWireForm(t *testing.T) {
 	e.fund(a.AccountID, 100_000_000)
 	e.fund(u.AccountID, 100_000_000)
 	for i := range 12 {
-		e.pay(a.AccountID, int64(100+i), "AED")
+		e.pay(a.AccountID, int64(100+i))
 		if i%3 == 0 {
 			e.sb.Advance(time.Second)
 		}
@@ -362,8 +362,8 @@ func TestListingCacheFollowsMutations(t *testing.T) {
 		t.Fatalf("transaction %s not listed", id)
 		return fuse.Transaction{}
 	}
-	pay := e.pay(a.AccountID, 1000, "AED")
-	doomed := e.pay(a.AccountID, 2000, "AED")
+	pay := e.pay(a.AccountID, 1000)
+	doomed := e.pay(a.AccountID, 2000)
 
 	// Listed (and so cached) while created.
 	got := e.listAllCompared(accountPath(a.AccountID), pageSize(500))
@@ -414,7 +414,7 @@ func TestListingCacheUnderInstantLifecycles(t *testing.T) {
 	a := e.account("AED", "Ops")
 	e.fund(a.AccountID, 10_000_000)
 	for i := range 20 {
-		e.pay(a.AccountID, int64(10+i), "AED")
+		e.pay(a.AccountID, int64(10+i))
 		e.listCompared(accountPath(a.AccountID), pageSize(4))
 		e.listCompared("/v1/transactions", pageSize(500))
 	}

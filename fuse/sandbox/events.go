@@ -27,16 +27,12 @@ type Event struct {
 // mistaken for an identifier.
 
 type wireParty struct {
-	Name       string         `json:"name"`
-	Identifier wireIdentifier `json:"identifier"`
-}
-
-type wireIdentifier struct {
-	IBAN string `json:"iban"`
+	Name       string          `json:"name"`
+	Identifier fuse.Identifier `json:"identifier"`
 }
 
 func partyOf(p *fuse.Party) wireParty {
-	return wireParty{Name: p.Name, Identifier: wireIdentifier{IBAN: p.IBAN}}
+	return wireParty{Name: p.Name, Identifier: p.Identifier()}
 }
 
 type failureReason struct {

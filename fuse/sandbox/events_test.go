@@ -41,21 +41,17 @@ func TestEveryEventTypeIsEmittedWithExactlyTheSeedFields(t *testing.T) {
 	e.call("PATCH", "/v1/accounts/"+a1.AccountID, map[string]string{"account_name": "Contractors Ltd."}, 200, &renamed)
 	e.fund(a1.AccountID, 10_000_000)
 
-	p := e.pay(a1.AccountID, 51239, "AED")
+	p := e.pay(a1.AccountID, 51239)
 	e.sb.Advance(PaymentExecuteDelay)
 	if got := e.getTx(p.TransactionID).State; got != fuse.StateExecuted {
 		t.Fatalf("payment status after %s: %s", PaymentExecuteDelay, got)
 	}
-	pf := e.pay(a1.AccountID, 1000, "AED")
+	pf := e.pay(a1.AccountID, 1000)
 	e.call("POST", "/sandbox/transactions/"+pf.TransactionID+"/fail", map[string]string{"reason": "Manual failure in Portal"}, 200, nil)
 
-	e.transfer(a1.AccountID, fuse.CreateInternalTransferRequest{
-		ToAccountID: a2.AccountID, Amount: 1_000_000, Reference: "transfer-1", ExternalID: "01JDHZK7QKF0WWQG43WNFQ3YCX",
-	})
+	e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a1.AccountID, ToAccountID: a2.AccountID, Amount: 1_000_000, ExternalReference: "transfer-1", ExternalID: "01JDHZK7QKF0WWQG43WNFQ3YCX"})
 	e.sb.Advance(TransferSettleDelay)
-	tr := e.transfer(a1.AccountID, fuse.CreateInternalTransferRequest{
-		ToAccountID: a2.AccountID, Amount: 500, Reference: "transfer-2",
-	})
+	tr := e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a1.AccountID, ToAccountID: a2.AccountID, Amount: 500, ExternalReference: "transfer-2"})
 	e.call("POST", "/sandbox/transactions/"+tr.TransactionID+"/fail", nil, 200, nil)
 
 	e.exchange(a1.AccountID, u1.AccountID, 100_000, "reference-123")
@@ -159,9 +155,7 @@ func TestExternalIDIsNullWhenUnsetAndVerbatimWhenSet(t *testing.T) {
 	a := e.account("AED", "Main")
 	b := e.account("AED", "Other")
 	e.fund(a.AccountID, 100_000)
-	e.call("POST", "/v1/accounts/"+a.AccountID+"/internal-transfers", fuse.CreateInternalTransferRequest{
-		ToAccountID: b.AccountID, Amount: 10, Reference: "r",
-	}, 201, nil)
+	e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 10, ExternalReference: "r"})
 	e.waitIdle()
 	for _, r := range e.rx.all() {
 		typ, _, raw := r.fields(t)

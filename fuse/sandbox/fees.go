@@ -58,12 +58,12 @@ func checkFunds(a, payer *account, amount, fee int64) error {
 	if payer != nil {
 		own = amount
 		if payer.Balance.Available < fee {
-			return apiErr(http.StatusUnprocessableEntity, "insufficient_funds",
+			return apiErr(http.StatusBadRequest, "insufficient_funds",
 				"primary account %s: available balance %d is less than the fee %d", payer.AccountID, payer.Balance.Available, fee)
 		}
 	}
 	if a.Balance.Available < own {
-		return apiErr(http.StatusUnprocessableEntity, "insufficient_funds",
+		return apiErr(http.StatusBadRequest, "insufficient_funds",
 			"available balance %d is less than %d", a.Balance.Available, own)
 	}
 	return nil
@@ -92,6 +92,7 @@ func (s *Sandbox) feeDebitLocked(t *txn, stamp time.Time) {
 	d.FeeTargetID = t.TransactionID
 	p.Balance.Current -= d.InstructedAmount
 	p.Balance.Available -= d.InstructedAmount
+	s.noteBalanceLocked(p, stamp)
 	s.addTxLocked(d)
 	s.emitLocked("fee_debited", feeDebited{
 		AccountID: p.AccountID, TransactionID: d.TransactionID, Amount: d.InstructedAmount, Currency: d.Currency,

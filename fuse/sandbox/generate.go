@@ -117,15 +117,12 @@ func (s *Sandbox) generateAccountsLocked(g GenerateOptions, stamp time.Time) ([]
 			return nil, fmt.Errorf("generate: unknown currency %q", c)
 		}
 	}
-	c, err := s.createCustomerLocked("business", "Generated Holdings LLC", "", stamp)
-	if err != nil {
-		return nil, err
-	}
+	c := s.addBusinessLocked(sandboxBusiness("Generated Holdings LLC"))
 	for i := range g.Accounts {
 		cur := g.Currencies[i%len(g.Currencies)]
-		a, err := s.openAccountLocked(fuse.CreateAccountRequest{
-			CustomerID: c.CustomerID, AccountName: fmt.Sprintf("Generated %s %d", cur, i+1),
-			Currency: cur, AccountType: "payment", ExternalID: fmt.Sprintf("gen-%d", i+1),
+		a, err := s.openAccountLocked(c, fuse.CreateAccountRequest{
+			AccountName: fmt.Sprintf("Generated %s %d", cur, i+1),
+			Currency:    cur, AccountType: "payment", ExternalID: fmt.Sprintf("gen-%d", i+1),
 		}, stamp)
 		if err != nil {
 			return nil, err
@@ -146,6 +143,18 @@ type generator struct {
 }
 
 var beneficiaries = []string{"Fulan AlFulani", "Desert Logistics FZE", "Gulf Office Supplies", "Noor Catering LLC", "Al Waha Rentals"}
+
+// generatedBeneficiary is a business payee with everything a payment in
+// any currency needs (a USD payment also needs a BIC and a second
+// address line).
+func generatedBeneficiary(name, iban string) fuse.Beneficiary {
+	return fuse.Beneficiary{
+		Type: fuse.BeneficiaryBusiness, AccountHolderName: name,
+		AccountIdentifier: fuse.Identifier{IBAN: iban},
+		Address:           fuse.Address{CountryCode: "AE", Line1: "Office 12, Al Quoz 3", Line2: "Dubai"},
+		Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"},
+	}
+}
 
 // amount draws between lo and hi major units of currency, in minor units.
 func (g *generator) amount(currency string, lo, hi int64) int64 {
@@ -171,8 +180,8 @@ func (g *generator) step(stamp time.Time, room int) error {
 			break
 		}
 		t, err = s.createPaymentLocked(a, fuse.CreatePaymentRequest{
-			Amount: amt, Currency: a.Currency, Purpose: "goods_bought",
-			Beneficiary:       fuse.Party{Name: beneficiaries[s.ids.IntN(len(beneficiaries))], IBAN: newIBAN(s.ids, "033")},
+			Amount: amt, Purpose: fuse.PurposeGoodsBought,
+			Beneficiary:       generatedBeneficiary(beneficiaries[s.ids.IntN(len(beneficiaries))], newIBAN(s.ids, "033")),
 			ExternalReference: fmt.Sprintf("gen-pay-%d", g.created), ExternalID: s.newIDLocked(),
 		}, stamp)
 		if err == nil && !fail {
@@ -189,9 +198,9 @@ func (g *generator) step(stamp time.Time, room int) error {
 		if to == a || a.Balance.Available < amt {
 			break
 		}
-		t, err = s.createTransferLocked(a, fuse.CreateInternalTransferRequest{
-			ToAccountID: to.AccountID, Amount: amt,
-			Reference: fmt.Sprintf("gen-transfer-%d", g.created), ExternalID: s.newIDLocked(),
+		t, err = s.createTransferLocked(fuse.CreateInternalTransferRequest{
+			FromAccountID: a.AccountID, ToAccountID: to.AccountID, Amount: amt,
+			ExternalReference: fmt.Sprintf("gen-transfer-%d", g.created), ExternalID: s.newIDLocked(),
 		}, stamp)
 		if err == nil && !fail {
 			s.applyStepLocked(step{tx: t, kind: stepSettleTransfer}, stamp.Add(TransferSettleDelay))
@@ -205,8 +214,10 @@ func (g *generator) step(stamp time.Time, room int) error {
 		if c, _, ok := convert(amt, a.Currency, to.Currency); !ok || c <= 0 {
 			break
 		}
-		t, err = s.createExchangeLocked(a, fuse.CreateExchangeRequest{
-			ToAccountID: to.AccountID, Amount: amt, ExternalReference: fmt.Sprintf("gen-fx-%d", g.created),
+		t, err = s.createExchangeLocked(fuse.CreateExchangeRequest{
+			ExternalReference: fmt.Sprintf("gen-fx-%d", g.created),
+			From:              fuse.ExchangeSide{AccountID: a.AccountID, Amount: &amt},
+			To:                fuse.ExchangeSide{AccountID: to.AccountID},
 		}, stamp)
 		if err == nil && !fail {
 			s.applyStepLocked(step{tx: t, kind: stepExecuteExchange}, stamp.Add(ExchangeExecuteDelay))

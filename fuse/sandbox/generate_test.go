@@ -58,7 +58,7 @@ func TestGenerateWithWebhooksEmitsTheHistory(t *testing.T) {
 		t.Errorf("%d webhooks for %d transactions: %v", len(types), res.Transactions, types)
 	}
 	// Later operations are scheduled on the clock again.
-	p := e.pay(res.AccountIDs[0], 1, "AED")
+	p := e.pay(res.AccountIDs[0], 1)
 	e.sb.Advance(PaymentExecuteDelay)
 	if got := e.getTx(p.TransactionID).State; got != fuse.StateExecuted {
 		t.Errorf("payment after Generate: %s", got)

@@ -189,20 +189,30 @@ func (e *env) call(method, path string, body any, want int, out any) {
 	}
 }
 
-// account opens an account through the API for a new business customer.
+// account opens a virtual account through the API for a new business
+// customer (202), and returns it as the sandbox keeps it.
 func (e *env) account(currency, name string) AccountState {
 	e.t.Helper()
-	var c fuse.Customer
-	e.call("POST", "/v1/customers/businesses", fuse.CreateBusinessRequest{Name: name + " Holdings"}, 201, &c)
-	var a fuse.Account
-	e.call("POST", "/v1/accounts", fuse.CreateAccountRequest{
-		CustomerID: c.CustomerID, AccountName: name, Currency: currency, AccountType: "payment", ExternalID: "ext-" + name,
-	}, 201, &a)
-	st, ok := e.sb.Account(a.ID)
+	var c fuse.CreateCustomerResponse
+	e.call("POST", "/v1/customers/businesses", testBusiness(name+" Holdings"), 201, &c)
+	var a fuse.CreateAccountResponse
+	e.call("POST", "/v1/customers/"+c.ID+"/accounts", fuse.CreateAccountRequest{
+		AccountName: name, Currency: currency, AccountType: fuse.AccountTypeVirtual, ExternalID: "ext-" + name,
+	}, http.StatusAccepted, &a)
+	st, ok := e.sb.Account(a.AccountID)
 	if !ok {
-		e.t.Fatalf("account %s not found after it was opened", a.ID)
+		e.t.Fatalf("account %s not found after it was opened", a.AccountID)
 	}
 	return st
+}
+
+// testBusiness is a business with every field the reference requires.
+func testBusiness(name string) fuse.CreateBusinessRequest {
+	return fuse.CreateBusinessRequest{
+		Address:      fuse.Address{CountryCode: "AE", Line1: "1 Sheikh Zayed Road"},
+		BusinessName: name, DisplayName: name, CountryOfIssuance: "AE",
+		Reference: "ref-" + name, RegistrationNumber: "CN-" + name,
+	}
 }
 
 func (e *env) fund(accountID string, amount int64) Leg {
@@ -214,43 +224,68 @@ func (e *env) fund(accountID string, amount int64) Leg {
 	return tx
 }
 
-// pay sends a payment through the API and returns the sandbox's leg.
-func (e *env) pay(accountID string, amount int64, currency string) Leg {
-	e.t.Helper()
-	return e.create("/v1/accounts/"+accountID+"/payments", fuse.CreatePaymentRequest{
-		Amount: amount, Currency: currency, Purpose: "goods_bought", ExternalReference: "ref",
-		ExternalID: "pay-ext", Beneficiary: fuse.Party{Name: "Fulan AlFulani", IBAN: "AE120266712486572167372"},
-	})
+// testBeneficiary is a payee with what a payment in any currency needs.
+func testBeneficiary() fuse.Beneficiary {
+	return fuse.Beneficiary{
+		Type: fuse.BeneficiaryIndividual, AccountHolderName: "Fulan AlFulani",
+		AccountIdentifier: fuse.Identifier{IBAN: "AE120266712486572167372"},
+		Address:           fuse.Address{CountryCode: "AE", Line1: "1 Sheikh Zayed Road", Line2: "Dubai"},
+		Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"},
+	}
 }
 
-// transfer makes an internal transfer from account from through the API
-// and returns the sandbox's outbound leg.
-func (e *env) transfer(from string, req fuse.CreateInternalTransferRequest) Leg {
-	e.t.Helper()
-	return e.create("/v1/accounts/"+from+"/internal-transfers", req)
+// testPayment is a payment of amount to testBeneficiary.
+func testPayment(amount int64) fuse.CreatePaymentRequest {
+	return fuse.CreatePaymentRequest{
+		Amount: amount, Purpose: fuse.PurposeGoodsBought, ExternalReference: "ref",
+		ExternalID: "pay-ext", Beneficiary: testBeneficiary(),
+	}
 }
 
-// exchange converts amount minor units of account from's currency into
-// account to's through the API and returns the sandbox's outbound leg.
+// pay sends a payment through the API (202) and returns its leg.
+func (e *env) pay(accountID string, amount int64) Leg {
+	e.t.Helper()
+	var out fuse.CreateTransactionResponse
+	e.call("POST", "/v1/accounts/"+accountID+"/payments", testPayment(amount), http.StatusAccepted, &out)
+	return e.leg(out.TransactionID)
+}
+
+// transfer makes an internal transfer through the API (201) and returns
+// its outbound leg; an empty external reference becomes "ref".
+func (e *env) transfer(req fuse.CreateInternalTransferRequest) Leg {
+	e.t.Helper()
+	if req.ExternalReference == "" {
+		req.ExternalReference = "ref"
+	}
+	var out fuse.CreateTransactionResponse
+	e.call("POST", "/v1/internal-transfers", req, http.StatusCreated, &out)
+	return e.leg(out.TransactionID)
+}
+
+// exchange converts amount minor units of from's currency into to's
+// through the API (201) and returns the outbound leg.
 func (e *env) exchange(from, to string, amount int64, ref string) Leg {
 	e.t.Helper()
-	return e.create("/v1/accounts/"+from+"/exchanges", fuse.CreateExchangeRequest{
-		ToAccountID: to, Amount: amount, ExternalReference: ref,
-	})
+	if ref == "" {
+		ref = "fx"
+	}
+	var out fuse.CreateTransactionResponse
+	e.call("POST", "/v1/exchange", fuse.CreateExchangeRequest{
+		ExternalReference: ref,
+		From:              fuse.ExchangeSide{AccountID: from, Amount: &amount},
+		To:                fuse.ExchangeSide{AccountID: to},
+	}, http.StatusCreated, &out)
+	return e.leg(out.TransactionID)
 }
 
-// create sends a create call that starts a transaction and returns the
-// leg it made, as the sandbox keeps it: tests of what the API shows read
-// it back with getTx.
-func (e *env) create(path string, req any) Leg {
+// leg is the sandbox's leg id, which the API just named.
+func (e *env) leg(id string) Leg {
 	e.t.Helper()
-	var tx fuse.Transaction
-	e.call("POST", path, req, http.StatusCreated, &tx)
-	leg, ok := e.sb.Transaction(tx.ID)
+	l, ok := e.sb.Transaction(id)
 	if !ok {
-		e.t.Fatalf("POST %s: transaction %q not found after it was made", path, tx.ID)
+		e.t.Fatalf("transaction %s not found after the API named it", id)
 	}
-	return leg
+	return l
 }
 
 func (e *env) getAccount(id string) fuse.Account {

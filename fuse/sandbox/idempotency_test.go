@@ -13,12 +13,39 @@ import (
 
 func TestIdempotencyKeyMissingOrNotAUUIDIs400(t *testing.T) {
 	e := newEnv(t, Options{Seed: 1})
-	body := fuse.CreateBusinessRequest{Name: "Monday Inc."}
-	for _, key := range []string{"", "not-a-uuid", "{" + uuid.NewString() + "}", "urn:uuid:" + uuid.NewString()} {
-		st, b := e.do("POST", "/v1/customers/businesses", body, map[string]string{fuse.HeaderIdempotencyKey: key})
-		if st != http.StatusBadRequest {
-			t.Errorf("key %q: status %d %s", key, st, b)
+	a, b := e.account("AED", "Ops"), e.account("USD", "Dollars")
+	e.fund(a.AccountID, 100_000)
+	amount := int64(100)
+	posts := []struct {
+		path string
+		body any
+	}{
+		{"/v1/customers/" + a.CustomerID + "/accounts", fuse.CreateAccountRequest{
+			AccountName: "Suppliers", AccountType: fuse.AccountTypeVirtual, Currency: "AED", ExternalID: "x"}},
+		{"/v1/accounts/" + a.AccountID + "/payments", testPayment(100)},
+		{"/v1/internal-transfers", fuse.CreateInternalTransferRequest{
+			FromAccountID: a.AccountID, ToAccountID: a.AccountID, Amount: 100, ExternalReference: "r"}},
+		{"/v1/exchange", fuse.CreateExchangeRequest{ExternalReference: "fx",
+			From: fuse.ExchangeSide{AccountID: a.AccountID, Amount: &amount}, To: fuse.ExchangeSide{AccountID: b.AccountID}}},
+	}
+	for _, p := range posts {
+		for _, key := range []string{"", "not-a-uuid", "{" + uuid.NewString() + "}", "urn:uuid:" + uuid.NewString()} {
+			st, body := e.do("POST", p.path, p.body, map[string]string{fuse.HeaderIdempotencyKey: key})
+			if st != http.StatusBadRequest || !bytes.Contains(body, []byte("idempotency_key_")) {
+				t.Errorf("%s, key %q: status %d %s", p.path, key, st, body)
+			}
 		}
+	}
+	if n := len(e.sb.Truth().Transactions); n != 1 {
+		t.Errorf("%d transactions, want the funding only", n)
+	}
+	// Adding a customer takes an optional key [spec]: none is fine, but
+	// one that is sent must be a UUID.
+	if st, body := e.do("POST", "/v1/customers/businesses", testBusiness("Monday Inc."), map[string]string{fuse.HeaderIdempotencyKey: ""}); st != http.StatusCreated {
+		t.Errorf("add business without a key: %d %s", st, body)
+	}
+	if st, body := e.do("POST", "/v1/customers/businesses", testBusiness("Monday Inc."), map[string]string{fuse.HeaderIdempotencyKey: "not-a-uuid"}); st != http.StatusBadRequest {
+		t.Errorf("add business with key not-a-uuid: %d %s", st, body)
 	}
 	// The token endpoint and the controls need no key.
 	e.newToken()
@@ -31,13 +58,16 @@ func TestSameKeySamePayloadReplaysTheOriginalResponse(t *testing.T) {
 	e.fund(a.AccountID, 100_000)
 	key := uuid.NewString()
 	path := "/v1/accounts/" + a.AccountID + "/payments"
-	first := []byte(`{"amount": 1000, "currency": "AED", "beneficiary": {"name": "B", "iban": "AE120266712486572167372"}}`)
+	const beneficiary = `"beneficiary": {"type": "business", "account_holder_name": "B Trading", ` +
+		`"account_identifier": {"iban": "AE120266712486572167372"}, "address": {"country_code": "AE", "line_1": "Dubai"}}`
+	first := []byte(`{"amount": 1000, "purpose": "goods_bought", "external_reference": "r", ` + beneficiary + `}`)
 	// The same object with other spacing and key order is the same payload.
-	again := []byte(`{"beneficiary":{"iban":"AE120266712486572167372","name":"B"},"currency":"AED","amount":1000}`)
+	again := []byte(`{"beneficiary":{"account_identifier":{"iban":"AE120266712486572167372"},"address":{"line_1":"Dubai","country_code":"AE"},` +
+		`"account_holder_name":"B Trading","type":"business"},"external_reference":"r","purpose":"goods_bought","amount":1000}`)
 	st1, b1 := e.do("POST", path, first, map[string]string{fuse.HeaderIdempotencyKey: key})
 	e.sb.Advance(PaymentExecuteDelay) // the transaction moves on; the replay must not
 	st2, b2 := e.do("POST", path, again, map[string]string{fuse.HeaderIdempotencyKey: key})
-	if st1 != http.StatusCreated || st2 != st1 || !bytes.Equal(b1, b2) {
+	if st1 != http.StatusAccepted || st2 != st1 || !bytes.Equal(b1, b2) {
 		t.Fatalf("replay differs:\n%d %s\n%d %s", st1, b1, st2, b2)
 	}
 	if b := e.balance(a.AccountID); b.Current != 99_000 {
@@ -48,11 +78,11 @@ func TestSameKeySamePayloadReplaysTheOriginalResponse(t *testing.T) {
 	}
 	// An error answer is stored and replayed too.
 	key2 := uuid.NewString()
-	big := []byte(`{"amount": 999999999, "currency": "AED", "beneficiary": {"name": "B", "iban": "AE120266712486572167372"}}`)
+	big := []byte(`{"amount": 999999999, "purpose": "goods_bought", "external_reference": "r", ` + beneficiary + `}`)
 	s1, e1 := e.do("POST", path, big, map[string]string{fuse.HeaderIdempotencyKey: key2})
 	e.fund(a.AccountID, 2_000_000_000)
 	s2, e2 := e.do("POST", path, big, map[string]string{fuse.HeaderIdempotencyKey: key2})
-	if s1 != http.StatusUnprocessableEntity || s2 != s1 || !bytes.Equal(e1, e2) {
+	if s1 != http.StatusBadRequest || s2 != s1 || !bytes.Equal(e1, e2) {
 		t.Errorf("error replay: %d %s / %d %s", s1, e1, s2, e2)
 	}
 	if st := e.sb.Stats(); st.IdempotentReplays != 2 {
@@ -64,17 +94,17 @@ func TestSameKeyDifferentPayloadIs422(t *testing.T) {
 	e := newEnv(t, Options{Seed: 3})
 	key := uuid.NewString()
 	hdr := map[string]string{fuse.HeaderIdempotencyKey: key}
-	if st, b := e.do("POST", "/v1/customers/businesses", fuse.CreateBusinessRequest{Name: "A"}, hdr); st != 201 {
+	if st, b := e.do("POST", "/v1/customers/businesses", testBusiness("A"), hdr); st != 201 {
 		t.Fatalf("first: %d %s", st, b)
 	}
-	st, b := e.do("POST", "/v1/customers/businesses", fuse.CreateBusinessRequest{Name: "B"}, hdr)
+	st, b := e.do("POST", "/v1/customers/businesses", testBusiness("B"), hdr)
 	var body fuse.ErrorBody
 	_ = json.Unmarshal(b, &body)
 	if st != http.StatusUnprocessableEntity || body.Code != "idempotency_key_reused" {
 		t.Errorf("other payload: %d %s", st, b)
 	}
 	// Same body on another path is another payload as well.
-	if st, _ := e.do("POST", "/v1/customers/individuals", fuse.CreateBusinessRequest{Name: "A"}, hdr); st != http.StatusUnprocessableEntity {
+	if st, _ := e.do("POST", "/v1/customers/individuals", testBusiness("A"), hdr); st != http.StatusUnprocessableEntity {
 		t.Errorf("other path: %d", st)
 	}
 }
@@ -94,7 +124,7 @@ func TestSameKeyWhileTheFirstIsRunningIs409(t *testing.T) {
 	e.sb.mu.Unlock()
 	key := uuid.NewString()
 	hdr := map[string]string{fuse.HeaderIdempotencyKey: key}
-	body := fuse.CreateBusinessRequest{Name: "Slow Co"}
+	body := testBusiness("Slow Co")
 	done := make(chan int)
 	go func() {
 		st, _ := e.do("POST", "/v1/customers/businesses", body, hdr)

@@ -238,5 +238,5 @@ func partyDetails(p *fuse.Party) *fuse.PartyDetails {
 	if p == nil {
 		return &fuse.PartyDetails{}
 	}
-	return &fuse.PartyDetails{Name: p.Name, Identifier: fuse.Identifier{IBAN: p.IBAN}}
+	return &fuse.PartyDetails{Name: p.Name, Identifier: p.Identifier()}
 }

@@ -117,6 +117,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			return
 		}
 		t.acct.Balance.Current -= t.debit()
+		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, ledgerd.StatusExecuted, stamp)
 		s.emitLocked("outbound_local_payment_executed", paymentStep{
 			AccountID: t.AccountID, TransactionID: t.TransactionID,
@@ -133,6 +134,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
+		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, ledgerd.StatusSettled, stamp)
 		in := s.inboundLegLocked(t, ledgerd.KindInternalTransferIn, t.InstructedAmount, stamp)
 		s.emitLocked("internal_transfer_settled", paymentStep{
@@ -149,6 +151,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			return
 		}
 		t.acct.Balance.Current -= t.AmountWithFee
+		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, ledgerd.StatusExecuted, stamp)
 		in := s.inboundLegLocked(t, ledgerd.KindExchangeIn, *t.CounterpartAmount, stamp)
 		src := t.InstructedAmount
@@ -197,6 +200,7 @@ func (s *Sandbox) inboundLegLocked(out *txn, kind ledgerd.Kind, amount int64, st
 	}
 	in.pair, out.pair = out, in
 	dst.Balance.Current += amount
+	s.noteBalanceLocked(dst, stamp)
 	dst.Balance.Available += amount
 	s.addTxLocked(in)
 	return in
@@ -250,6 +254,7 @@ func (s *Sandbox) returnPaymentLocked(p *txn, reason string, stamp time.Time) (*
 	r.ReturnedID, r.Reason = p.TransactionID, reason
 	a.Balance.Current += r.InstructedAmount
 	a.Balance.Available += r.InstructedAmount
+	s.noteBalanceLocked(a, stamp)
 	s.addTxLocked(r)
 	s.emitLocked("outbound_local_payment_returned", paymentReturned{
 		AccountID: a.AccountID, TransactionID: r.TransactionID, ReturnedID: p.TransactionID,

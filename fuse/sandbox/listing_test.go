@@ -125,9 +125,9 @@ func TestPaginationWithPageSizes1And7And500YieldsTheCreationOrder(t *testing.T) 
 	e.fund(a.AccountID, 100_000_000)
 	e.fund(b.AccountID, 100_000_000)
 	for i := range 40 {
-		e.pay(a.AccountID, int64(100+i), "AED")
+		e.pay(a.AccountID, int64(100+i))
 		if i%5 == 0 {
-			e.transfer(b.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: a.AccountID, Amount: 1})
+			e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: b.AccountID, ToAccountID: a.AccountID, Amount: 1})
 		}
 		if i%3 == 0 {
 			e.sb.Advance(time.Second)
@@ -185,8 +185,8 @@ func TestListingWalkWhileLegsChangeStateNeitherSkipsNorRepeats(t *testing.T) {
 			e.fund(b.AccountID, 10_000_000)
 			var pending []Leg
 			for i := range 8 {
-				pending = append(pending, e.pay(a.AccountID, int64(500+i), "AED"))
-				e.transfer(b.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: a.AccountID, Amount: 7})
+				pending = append(pending, e.pay(a.AccountID, int64(500+i)))
+				e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: b.AccountID, ToAccountID: a.AccountID, Amount: 7})
 			}
 			listing := txPath(a.AccountID)
 			if path == "organisation" {
@@ -202,7 +202,7 @@ func TestListingWalkWhileLegsChangeStateNeitherSkipsNorRepeats(t *testing.T) {
 				case 0:
 					e.sb.Advance(PaymentExecuteDelay)
 				case 1:
-					e.pay(a.AccountID, 11, "AED")
+					e.pay(a.AccountID, 11)
 				case 2:
 					for _, p := range pending {
 						if l, _ := e.sb.Transaction(p.TransactionID); l.Status == ledgerd.StatusCreated || l.Status == ledgerd.StatusSubmitted {
@@ -244,7 +244,7 @@ func TestFromAndToFilterOnCreatedAtBothInclusive(t *testing.T) {
 	var pay []string
 	var stamps []time.Time
 	for range 5 {
-		p := e.pay(a.AccountID, 1000, "AED")
+		p := e.pay(a.AccountID, 1000)
 		pay, stamps = append(pay, p.TransactionID), append(stamps, p.CreatedAt)
 		e.sb.Advance(1500 * time.Millisecond)
 	}
@@ -289,15 +289,15 @@ func TestTransactionStateFiltersOnThePublishedState(t *testing.T) {
 	e := newEnv(t, Options{Seed: 18})
 	a := e.account("AED", "Ops")
 	settled := e.fund(a.AccountID, 1_000_000).TransactionID
-	executed := e.pay(a.AccountID, 100, "AED").TransactionID
+	executed := e.pay(a.AccountID, 100).TransactionID
 	e.sb.Advance(PaymentExecuteDelay)
-	submitted := e.pay(a.AccountID, 200, "AED").TransactionID
+	submitted := e.pay(a.AccountID, 200).TransactionID
 	e.sb.Advance(PaymentSubmitDelay)
-	failed := e.pay(a.AccountID, 300, "AED").TransactionID
+	failed := e.pay(a.AccountID, 300).TransactionID
 	if _, err := e.sb.Fail(failed, ""); err != nil {
 		t.Fatal(err)
 	}
-	created := e.pay(a.AccountID, 400, "AED").TransactionID
+	created := e.pay(a.AccountID, 400).TransactionID
 	for state, want := range map[string]string{
 		fuse.StateSettled: settled, fuse.StateExecuted: executed, fuse.StateSubmitted: submitted,
 		fuse.StateFailed: failed, fuse.StateCreated: created,
@@ -320,14 +320,14 @@ func TestOrganisationListingCoversEveryAccountAndFilters(t *testing.T) {
 	a, b, u := e.account("AED", "Ops"), e.account("AED", "Payroll"), e.account("USD", "Treasury")
 	e.fund(a.AccountID, 1_000_000)
 	e.fund(u.AccountID, 1_000_000)
-	e.pay(a.AccountID, 1_000, "AED")
-	e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 500})
+	e.pay(a.AccountID, 1_000)
+	e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 500})
 	e.exchange(u.AccountID, a.AccountID, 100, "")
 	var tagged Leg
 	e.call("POST", "/sandbox/inbound-payments", map[string]any{
 		"account_id": b.AccountID, "amount": 42, "external_id": "ext-42",
 	}, http.StatusCreated, &tagged)
-	e.pay(b.AccountID, 10, "AED")
+	e.pay(b.AccountID, 10)
 
 	tr := e.sb.Truth()
 	all := e.listTx(orgTxPath, query("page_size", "3"))
@@ -431,9 +431,9 @@ func TestListOrderFaultsListEveryLegExactlyOnceAcrossPages(t *testing.T) {
 	e.fund(a.AccountID, 10_000_000)
 	e.fund(b.AccountID, 10_000_000)
 	for i := range 30 {
-		e.pay(a.AccountID, int64(100+i), "AED")
+		e.pay(a.AccountID, int64(100+i))
 		if i%4 == 0 {
-			e.transfer(b.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: a.AccountID, Amount: 3})
+			e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: b.AccountID, ToAccountID: a.AccountID, Amount: 3})
 		}
 		if i%7 == 0 {
 			e.sb.Advance(time.Second)
@@ -501,7 +501,7 @@ func TestEmptyLastPageFaultEndsTheListingWithAnEmptyPage(t *testing.T) {
 	idle := e.account("AED", "Idle")
 	e.fund(a.AccountID, 1_000_000)
 	for i := range 5 {
-		e.pay(a.AccountID, int64(10+i), "AED")
+		e.pay(a.AccountID, int64(10+i))
 	}
 	want := inCreationOrder(e.sb.Truth(), onAccount(a.AccountID)) // 6 legs, and none elsewhere
 	reversed := slices.Clone(want)
@@ -652,7 +652,7 @@ func TestRepeatCursorFaultReturnsTheRequestCursor(t *testing.T) {
 	a := e.account("AED", "Ops")
 	e.fund(a.AccountID, 1_000_000)
 	for range 5 {
-		e.pay(a.AccountID, 10, "AED")
+		e.pay(a.AccountID, 10)
 	}
 	e.sb.SetFaults(Faults{RepeatCursor: true})
 	var p1, p2 fuse.Page[fuse.Transaction]

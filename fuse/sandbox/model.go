@@ -10,10 +10,13 @@ import (
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
-// customer is a Fuse customer (business or individual).
+// customer is a Fuse customer (business or individual), as GET
+// /v1/customers/{id} answers it.
 type customer struct {
 	fuse.Customer
-	externalID string
+	// Name is the customer's legal name (business_name, or the first and
+	// last names): the remitter of its accounts' payments.
+	Name string
 }
 
 // account is a Fuse account with its balance and its transactions.

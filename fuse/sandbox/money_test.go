@@ -17,9 +17,7 @@ func TestTransferProducesTwoLegsWithDistinctIDsAndPairedAmounts(t *testing.T) {
 	a := e.account("AED", "Source")
 	b := e.account("AED", "Destination")
 	e.fund(a.AccountID, 500_000)
-	out := e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{
-		ToAccountID: b.AccountID, Amount: 120_000, Reference: "rent", ExternalID: "tr-1",
-	})
+	out := e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 120_000, ExternalReference: "rent", ExternalID: "tr-1"})
 	if got := e.getTx(out.TransactionID); got.Type != fuse.TypeInternalTransfer || got.Direction != fuse.DirectionOutbound ||
 		got.State != fuse.StateCreated || got.CounterpartAccountID != b.AccountID {
 		t.Fatalf("created transfer as the API shows it: %+v", got)
@@ -87,7 +85,51 @@ func TestExchangeConvertsWithFloorAtTheTableRate(t *testing.T) {
 		}
 	}
 	checkBalancesFollow(t, tr)
-	e.call("POST", "/v1/accounts/"+usd.AccountID+"/exchanges", fuse.CreateExchangeRequest{ToAccountID: usd.AccountID, Amount: 10}, 422, nil)
+	ten := int64(10)
+	e.call("POST", "/v1/exchange", fuse.CreateExchangeRequest{ExternalReference: "same",
+		From: fuse.ExchangeSide{AccountID: usd.AccountID, Amount: &ten}, To: fuse.ExchangeSide{AccountID: usd.AccountID}}, 400, nil)
+}
+
+func TestExchangeWithTheToAmountFixedDeliversItExactlyAtTheQuotedCost(t *testing.T) {
+	e := newEnv(t, Options{Seed: 4, Instant: true})
+	usd := e.account("USD", "USD Float")
+	aed := e.account("AED", "AED Float")
+	e.fund(usd.AccountID, 1_000_000)
+	// 367.26 AED at 3.6725 costs 100.0027… USD: the ceiling, 100.01 USD.
+	var q fuse.ExchangeQuote
+	e.call("GET", "/v1/exchange/quote?from_account="+usd.AccountID+"&to_account="+aed.AccountID+"&to_amount=36726", nil, 200, &q)
+	want := fuse.ExchangeQuote{ExchangeRate: "3.6725", FromAmount: 10_001, FromCurrency: "USD", ToAmount: 36_726, ToCurrency: "AED"}
+	if q != want {
+		t.Fatalf("quote %+v, want %+v", q, want)
+	}
+	to := int64(36_726)
+	var out fuse.CreateTransactionResponse
+	e.call("POST", "/v1/exchange", fuse.CreateExchangeRequest{ExternalReference: "fx-to",
+		From: fuse.ExchangeSide{AccountID: usd.AccountID}, To: fuse.ExchangeSide{AccountID: aed.AccountID, Amount: &to}}, 201, &out)
+	x := e.leg(out.TransactionID)
+	if x.InstructedAmount != q.FromAmount || x.CounterpartAmount == nil || *x.CounterpartAmount != q.ToAmount || x.Rate != q.ExchangeRate {
+		t.Errorf("exchange %+v differs from its quote %+v", x, q)
+	}
+	if st, _ := e.sb.Account(aed.AccountID); st.Balance.Current != 36_726 {
+		t.Errorf("AED balance %+v, want exactly the 367.26 asked for", st.Balance)
+	}
+	// The same priced the other way: 100.01 USD buys floor(367.286725) AED.
+	e.call("GET", "/v1/exchange/quote?from_account="+usd.AccountID+"&to_account="+aed.AccountID+"&from_amount=10001", nil, 200, &q)
+	if q.FromAmount != 10_001 || q.ToAmount != 36_728 {
+		t.Errorf("quote by from_amount %+v, want 10001 USD → 36728 AED", q)
+	}
+	// Exactly one side carries the amount.
+	for _, c := range []fuse.CreateExchangeRequest{
+		{ExternalReference: "both", From: fuse.ExchangeSide{AccountID: usd.AccountID, Amount: &to}, To: fuse.ExchangeSide{AccountID: aed.AccountID, Amount: &to}},
+		{ExternalReference: "neither", From: fuse.ExchangeSide{AccountID: usd.AccountID}, To: fuse.ExchangeSide{AccountID: aed.AccountID}},
+	} {
+		e.call("POST", "/v1/exchange", c, 400, nil)
+	}
+	for _, query := range []string{"to_amount=1&from_amount=1", "", "from_amount=-3", "from_amount=x"} {
+		e.call("GET", "/v1/exchange/quote?from_account="+usd.AccountID+"&to_account="+aed.AccountID+"&"+query, nil, 400, nil)
+	}
+	e.call("GET", "/v1/exchange/quote?from_account="+usd.AccountID+"&to_account=00000000-0000-4000-8000-000000000000&from_amount=1", nil, 404, nil)
+	e.call("GET", "/v1/exchange/quote?from_account="+usd.AccountID+"&to_account="+usd.AccountID+"&from_amount=1", nil, 400, nil)
 }
 
 func TestConvertAndFeeRules(t *testing.T) {
@@ -138,7 +180,7 @@ func TestPaymentMovesCreatedSubmittedExecutedOnTheClock(t *testing.T) {
 	e := newEnv(t, Options{Seed: 5})
 	a := e.account("AED", "Ops")
 	e.fund(a.AccountID, 300_000)
-	p := e.pay(a.AccountID, 150_000, "AED") // fee 100: at or above 1,000.00
+	p := e.pay(a.AccountID, 150_000) // fee 100: at or above 1,000.00
 	if p.FeeAmount != 100 || p.AmountWithFee != 150_100 || p.Status != ledgerd.StatusCreated {
 		t.Fatalf("payment: %+v", p)
 	}
@@ -183,31 +225,60 @@ func TestPaymentValidation(t *testing.T) {
 	e := newEnv(t, Options{Seed: 6})
 	a := e.account("AED", "Ops")
 	e.fund(a.AccountID, 100_000)
-	ben := fuse.Party{Name: "X", IBAN: "AE120266712486572167372"}
+	usd := e.account("USD", "Dollars")
+	e.fund(usd.AccountID, 100_000)
+	pay := func(amount int64, change func(*fuse.CreatePaymentRequest)) fuse.CreatePaymentRequest {
+		req := testPayment(amount)
+		if change != nil {
+			change(&req)
+		}
+		return req
+	}
 	for _, c := range []struct {
-		name string
-		req  fuse.CreatePaymentRequest
-		code string
+		name    string
+		account string
+		req     fuse.CreatePaymentRequest
+		code    string
 	}{
-		{"zero amount", fuse.CreatePaymentRequest{Amount: 0, Currency: "AED", Beneficiary: ben}, "invalid_amount"},
-		{"negative amount", fuse.CreatePaymentRequest{Amount: -5, Currency: "AED", Beneficiary: ben}, "invalid_amount"},
-		{"other currency", fuse.CreatePaymentRequest{Amount: 5, Currency: "USD", Beneficiary: ben}, "currency_mismatch"},
-		{"no beneficiary", fuse.CreatePaymentRequest{Amount: 5, Currency: "AED"}, "validation_error"},
+		{"zero amount", a.AccountID, pay(0, nil), "invalid_amount"},
+		{"negative amount", a.AccountID, pay(-5, nil), "invalid_amount"},
+		{"no beneficiary", a.AccountID, pay(5, func(r *fuse.CreatePaymentRequest) { r.Beneficiary = fuse.Beneficiary{} }), "invalid_request"},
+		{"purpose not a code", a.AccountID, pay(5, func(r *fuse.CreatePaymentRequest) { r.Purpose = "supplier invoice" }), "invalid_request"},
+		{"no external reference", a.AccountID, pay(5, func(r *fuse.CreatePaymentRequest) { r.ExternalReference = "" }), "invalid_request"},
+		{"two identifiers", a.AccountID, pay(5, func(r *fuse.CreatePaymentRequest) {
+			r.Beneficiary.AccountIdentifier.SCAN = &fuse.SCANDetails{AccountNumber: "12345678", SortCode: "401276"}
+		}), "invalid_request"},
+		{"USD without a BIC", usd.AccountID, pay(5, func(r *fuse.CreatePaymentRequest) { r.Beneficiary.Bank = nil }), "invalid_request"},
+		{"USD without a second address line", usd.AccountID, pay(5, func(r *fuse.CreatePaymentRequest) { r.Beneficiary.Address.Line2 = "" }), "invalid_request"},
 		// 1,000.00 carries a 1.00 fee: 100,000 + 100 exceeds the balance.
-		{"fee makes it unaffordable", fuse.CreatePaymentRequest{Amount: 100_000, Currency: "AED", Beneficiary: ben}, "insufficient_funds"},
+		{"fee makes it unaffordable", a.AccountID, pay(100_000, nil), "insufficient_funds"},
 	} {
 		var body fuse.ErrorBody
-		e.call("POST", "/v1/accounts/"+a.AccountID+"/payments", c.req, http.StatusUnprocessableEntity, &body)
-		if body.Code != c.code {
-			t.Errorf("%s: code %q, want %q", c.name, body.Code, c.code)
+		e.call("POST", "/v1/accounts/"+c.account+"/payments", c.req, http.StatusBadRequest, &body)
+		if body.Code != c.code || body.Message == "" || body.Error != body.Message {
+			t.Errorf("%s: error %+v, want code %q with a message", c.name, body, c.code)
 		}
 	}
-	e.call("POST", "/v1/accounts/00000000-0000-4000-8000-000000000000/payments",
-		fuse.CreatePaymentRequest{Amount: 5, Currency: "AED", Beneficiary: ben}, http.StatusNotFound, nil)
+	e.call("POST", "/v1/accounts/00000000-0000-4000-8000-000000000000/payments", pay(5, nil), http.StatusNotFound, nil)
 	e.call("POST", "/v1/accounts/"+a.AccountID+"/payments", []byte(`{"amount":`), http.StatusBadRequest, nil)
-	e.pay(a.AccountID, 99_999, "AED") // fee 0: exactly affordable
+	e.pay(a.AccountID, 99_999) // fee 0: exactly affordable
 	if b := e.balance(a.AccountID); b.Available != 1 {
 		t.Errorf("available %d, want 1", b.Available)
+	}
+}
+
+func TestAPaymentToWireDetailsShowsThemAsItsBeneficiary(t *testing.T) {
+	e := newEnv(t, Options{Seed: 7})
+	usd := e.account("USD", "Dollars")
+	e.fund(usd.AccountID, 100_000)
+	req := testPayment(5_000)
+	req.Beneficiary.AccountIdentifier = fuse.Identifier{Wire: &fuse.WireDetails{AccountNumber: "000123456789", RoutingNumber: "021000021"}}
+	var out fuse.CreateTransactionResponse
+	e.call("POST", "/v1/accounts/"+usd.AccountID+"/payments", req, http.StatusAccepted, &out)
+	got := e.getTx(out.TransactionID)
+	if got.Beneficiary == nil || got.Beneficiary.Identifier.Wire == nil || got.Beneficiary.Identifier.IBAN != "" ||
+		*got.Beneficiary.Identifier.Wire != *req.Beneficiary.AccountIdentifier.Wire || got.Beneficiary.Name != "Fulan AlFulani" {
+		t.Errorf("beneficiary %+v, want the wire details sent", got.Beneficiary)
 	}
 }
 
@@ -215,7 +286,7 @@ func TestFailedPaymentRestoresAvailableAndIgnoresLaterSteps(t *testing.T) {
 	e := newEnv(t, Options{Seed: 8})
 	a := e.account("AED", "Ops")
 	e.fund(a.AccountID, 10_000)
-	p := e.pay(a.AccountID, 4_000, "AED")
+	p := e.pay(a.AccountID, 4_000)
 	e.sb.Advance(PaymentSubmitDelay)
 	var failed Leg // the control answers the sandbox's leg
 	e.call("POST", "/sandbox/transactions/"+p.TransactionID+"/fail", map[string]string{"reason": "beneficiary bank rejected"}, 200, &failed)
@@ -259,11 +330,9 @@ func TestBalancesFollowFromTransactionsAcrossAMixedDay(t *testing.T) {
 		a := accts[r.IntN(len(accts))]
 		switch i % 4 {
 		case 0:
-			e.pay(a.AccountID, 1+r.Int64N(200_000), a.Currency)
+			e.pay(a.AccountID, 1+r.Int64N(200_000))
 		case 1:
-			e.transfer(accts[0].AccountID, fuse.CreateInternalTransferRequest{
-				ToAccountID: accts[1].AccountID, Amount: 1 + r.Int64N(50_000),
-			})
+			e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: accts[0].AccountID, ToAccountID: accts[1].AccountID, Amount: 1 + r.Int64N(50_000)})
 		case 2:
 			to := accts[2+r.IntN(2)]
 			e.exchange(accts[0].AccountID, to.AccountID, 100+r.Int64N(50_000), "")
@@ -330,7 +399,7 @@ func TestAdjustmentPlantsADiscrepancyWithoutTransactionOrWebhook(t *testing.T) {
 		t.Errorf("discrepancy: adjustments %d, balance %d vs transactions %d", acct.Adjustments, acct.Balance.Current, fromTxs)
 	}
 	checkBalancesFollow(t, tr) // recompute counts Adjustments
-	e.call("POST", "/sandbox/adjustments", map[string]any{"account_id": a.AccountID, "amount": 1, "currency": "USD"}, 422, nil)
+	e.call("POST", "/sandbox/adjustments", map[string]any{"account_id": a.AccountID, "amount": 1, "currency": "USD"}, 400, nil)
 	if !strings.Contains(string(mustBody(e.do("GET", "/sandbox/truth", nil, nil))), `"adjustments":-2500`) {
 		t.Error("GET /sandbox/truth does not show the adjustment")
 	}
@@ -345,8 +414,8 @@ func TestInternalTransferIsBookedBeforeItSettlesWithoutAWebhook(t *testing.T) {
 	e := newEnv(t, Options{Seed: 12})
 	a, b := e.account("AED", "Ops"), e.account("AED", "Payroll")
 	e.fund(a.AccountID, 10_000)
-	tr := e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 1_000, Reference: "rent"})
-	doomed := e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 500, Reference: "fee"})
+	tr := e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 1_000, ExternalReference: "rent"})
+	doomed := e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 500, ExternalReference: "fee"})
 	events := len(e.sb.Events())
 	e.sb.Advance(TransferBookDelay)
 	if got := e.getTx(tr.TransactionID); got.State != fuse.StateBooked || got.SettledAt != nil {

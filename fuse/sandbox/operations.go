@@ -52,7 +52,7 @@ type Adjustment struct {
 
 func checkAmount(amount int64) error {
 	if amount <= 0 || amount > int64(ledgerd.MaxAmount) {
-		return apiErr(http.StatusUnprocessableEntity, "invalid_amount",
+		return apiErr(http.StatusBadRequest, "invalid_amount",
 			"amount must be between 1 and %d minor units", int64(ledgerd.MaxAmount))
 	}
 	return nil
@@ -66,55 +66,77 @@ func (s *Sandbox) accountLocked(id string) (*account, error) {
 	return a, nil
 }
 
-func (s *Sandbox) createCustomerLocked(kind, name, externalID string, stamp time.Time) (*customer, error) {
-	if strings.TrimSpace(name) == "" {
-		return nil, apiErr(http.StatusUnprocessableEntity, "validation_error", "name is required")
-	}
-	c := &customer{
-		Customer: fuse.Customer{
-			CustomerID: s.newIDLocked(), Type: kind, Name: name,
-			Status: "active", CreatedAt: stamp,
-		},
-		externalID: externalID,
-	}
-	s.customers[c.CustomerID] = c
-	return c, nil
+// addCustomerLocked records a customer the caller has checked, approved
+// at once [model]: the sandbox has no onboarding. name is its legal name.
+func (s *Sandbox) addCustomerLocked(c fuse.Customer, name string) *customer {
+	c.ID = s.newIDLocked()
+	c.ApprovalStatus = fuse.ApprovalAutoApproved
+	c.RelationshipType = json.RawMessage(`"direct"`)
+	c.Documents = []json.RawMessage{}
+	cu := &customer{Customer: c, Name: name}
+	s.customers[c.ID] = cu
+	return cu
 }
 
-func (s *Sandbox) openAccountLocked(req fuse.CreateAccountRequest, stamp time.Time) (*account, error) {
-	c, ok := s.customers[req.CustomerID]
-	if !ok {
-		return nil, apiErr(http.StatusNotFound, "customer_not_found", "no customer %q", req.CustomerID)
+// addBusinessLocked adds the business customer req describes (checked by
+// the caller: checkBusiness).
+func (s *Sandbox) addBusinessLocked(req fuse.CreateBusinessRequest) *customer {
+	return s.addCustomerLocked(fuse.Customer{
+		Reference: req.Reference, DisplayName: req.DisplayName, Address: req.Address,
+		Business: &fuse.CustomerBusiness{
+			BusinessName: req.BusinessName, RegistrationNumber: req.RegistrationNumber,
+			CountryOfIssuance: req.CountryOfIssuance, RegulatoryLicenses: []string{},
+			CurrencyExtra: []json.RawMessage{},
+		},
+	}, req.BusinessName)
+}
+
+// sandboxBusiness is the business the direct helpers create when the
+// caller names no customer: the published required fields, filled in.
+func sandboxBusiness(name string) fuse.CreateBusinessRequest {
+	return fuse.CreateBusinessRequest{
+		Address:      fuse.Address{CountryCode: "AE", Line1: "Business Bay, Dubai"},
+		BusinessName: name, DisplayName: name, CountryOfIssuance: "AE",
+		Reference: "sandbox", RegistrationNumber: "SANDBOX-0001",
 	}
-	if strings.TrimSpace(req.AccountName) == "" {
-		return nil, apiErr(http.StatusUnprocessableEntity, "validation_error", "account_name is required")
+}
+
+// openAccountLocked opens an account for c and emits account_opened. The
+// API route lets callers open virtual accounts only; the direct helpers
+// and the controls also open primary and payment accounts.
+func (s *Sandbox) openAccountLocked(c *customer, req fuse.CreateAccountRequest, stamp time.Time) (*account, error) {
+	var f fields
+	f.text("account_name", req.AccountName, 140)
+	f.optional("external_id", req.ExternalID, 36)
+	switch req.AccountType {
+	case fuse.AccountTypePrimary, fuse.AccountTypePayment, fuse.AccountTypeVirtual:
+	default:
+		f.add("account_type must be virtual")
 	}
 	if !ledgerd.Currency(req.Currency).Valid() {
-		return nil, apiErr(http.StatusUnprocessableEntity, "invalid_currency", "unknown currency %q", req.Currency)
+		f.add("unknown currency %q", req.Currency)
 	}
-	switch req.AccountType {
-	case "primary", "payment", "virtual":
-	default:
-		return nil, apiErr(http.StatusUnprocessableEntity, "validation_error",
-			"account_type must be primary, payment or virtual")
+	if err := f.err(); err != nil {
+		return nil, err
 	}
 	a := &account{
 		AccountState: AccountState{
 			AccountID: s.newIDLocked(), AccountName: req.AccountName, AccountType: req.AccountType,
-			CustomerID: c.CustomerID, ExternalID: req.ExternalID, Currency: req.Currency,
+			CustomerID: c.ID, ExternalID: req.ExternalID, Currency: req.Currency,
 			IBAN: newIBAN(s.ids, "026"), Status: fuse.AccountOpen, OpenedAt: stamp,
 		},
 		customer: c,
 	}
 	s.accounts[a.AccountID] = a
 	s.acctList = append(s.acctList, a)
+	s.noteBalanceLocked(a, stamp)
 	s.emitAccountOpenedLocked(a, stamp)
 	return a, nil
 }
 
 func (s *Sandbox) renameAccountLocked(a *account, name string, stamp time.Time) error {
 	if strings.TrimSpace(name) == "" {
-		return apiErr(http.StatusUnprocessableEntity, "validation_error", "account_name is required")
+		return apiErr(http.StatusBadRequest, "validation_error", "account_name is required")
 	}
 	a.AccountName = name
 	s.emitLocked("account_updated", accountUpdated{
@@ -142,13 +164,8 @@ func (s *Sandbox) createPaymentLocked(a *account, req fuse.CreatePaymentRequest,
 	if err := checkAmount(req.Amount); err != nil {
 		return nil, err
 	}
-	if req.Currency != a.Currency {
-		return nil, apiErr(http.StatusUnprocessableEntity, "currency_mismatch",
-			"payment currency %q is not the account's %s", req.Currency, a.Currency)
-	}
-	if strings.TrimSpace(req.Beneficiary.Name) == "" || len(strings.TrimSpace(req.Beneficiary.IBAN)) < 15 {
-		return nil, apiErr(http.StatusUnprocessableEntity, "validation_error",
-			"beneficiary name and iban are required")
+	if err := checkPayment(req, a.Currency); err != nil {
+		return nil, err
 	}
 	fee := paymentFee(req.Amount, a.Currency)
 	payer := s.feePayerLocked(a, fee)
@@ -158,11 +175,9 @@ func (s *Sandbox) createPaymentLocked(a *account, req fuse.CreatePaymentRequest,
 	t := s.newTxLocked(a, ledgerd.KindLocalPaymentOut, ledgerd.StatusCreated, req.Amount, fee, stamp)
 	t.payFeeFrom(payer)
 	t.Remitter = &fuse.Party{Name: a.customer.Name, IBAN: a.IBAN}
-	t.Beneficiary = &fuse.Party{Name: req.Beneficiary.Name, IBAN: req.Beneficiary.IBAN}
+	id := req.Beneficiary.AccountIdentifier
+	t.Beneficiary = &fuse.Party{Name: req.Beneficiary.AccountHolderName, IBAN: id.IBAN, Wire: id.Wire, SCAN: id.SCAN}
 	t.Purpose = req.Purpose
-	if t.Purpose == "" {
-		t.Purpose = "none"
-	}
 	t.ExternalReference = req.ExternalReference
 	t.ExternalID = req.ExternalID
 	a.Balance.Available -= t.debit()
@@ -172,29 +187,50 @@ func (s *Sandbox) createPaymentLocked(a *account, req fuse.CreatePaymentRequest,
 	return t, nil
 }
 
-func (s *Sandbox) createTransferLocked(src *account, req fuse.CreateInternalTransferRequest, stamp time.Time) (*txn, error) {
+// transferAccountLocked finds an account an internal transfer names. The
+// reference declares no 404 for POST /v1/internal-transfers: an unknown
+// account is a request Fuse cannot carry out, 400.
+func (s *Sandbox) transferAccountLocked(field, id string) (*account, error) {
+	a, ok := s.accounts[id]
+	if !ok {
+		return nil, apiErr(http.StatusBadRequest, "account_not_found", "%s: no account %q", field, id)
+	}
+	return a, nil
+}
+
+func (s *Sandbox) createTransferLocked(req fuse.CreateInternalTransferRequest, stamp time.Time) (*txn, error) {
 	if err := checkAmount(req.Amount); err != nil {
 		return nil, err
 	}
-	dst, err := s.accountLocked(req.ToAccountID)
+	var f fields
+	f.text("external_reference", req.ExternalReference, 100)
+	f.optional("external_id", req.ExternalID, 36)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	src, err := s.transferAccountLocked("from_account_id", req.FromAccountID)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := s.transferAccountLocked("to_account_id", req.ToAccountID)
 	if err != nil {
 		return nil, err
 	}
 	if dst == src {
-		return nil, apiErr(http.StatusUnprocessableEntity, "validation_error", "to_account_id is the source account")
+		return nil, apiErr(http.StatusBadRequest, "invalid_request", "to_account_id is the source account")
 	}
 	if dst.Currency != src.Currency {
-		return nil, apiErr(http.StatusUnprocessableEntity, "currency_mismatch",
+		return nil, apiErr(http.StatusBadRequest, "currency_mismatch",
 			"internal transfers need one currency: %s to %s", src.Currency, dst.Currency)
 	}
 	if src.Balance.Available < req.Amount {
-		return nil, apiErr(http.StatusUnprocessableEntity, "insufficient_funds",
+		return nil, apiErr(http.StatusBadRequest, "insufficient_funds",
 			"available balance %d is less than %d", src.Balance.Available, req.Amount)
 	}
 	t := s.newTxLocked(src, ledgerd.KindInternalTransferOut, ledgerd.StatusCreated, req.Amount, 0, stamp)
 	t.to = dst
 	t.CounterpartAccountID = dst.AccountID
-	t.Reference = req.Reference
+	t.Reference = req.ExternalReference
 	t.ExternalID = req.ExternalID
 	src.Balance.Available -= t.AmountWithFee
 	s.addTxLocked(t)
@@ -207,47 +243,57 @@ func (s *Sandbox) createTransferLocked(src *account, req fuse.CreateInternalTran
 	return t, nil
 }
 
-func (s *Sandbox) createExchangeLocked(src *account, req fuse.CreateExchangeRequest, stamp time.Time) (*txn, error) {
-	if err := checkAmount(req.Amount); err != nil {
+func (s *Sandbox) createExchangeLocked(req fuse.CreateExchangeRequest, stamp time.Time) (*txn, error) {
+	var f fields
+	f.text("external_reference", req.ExternalReference, 100)
+	if err := f.err(); err != nil {
 		return nil, err
 	}
-	dst, err := s.accountLocked(req.ToAccountID)
+	src, dst, err := s.exchangeAccountsLocked(req.From.AccountID, req.To.AccountID)
 	if err != nil {
 		return nil, err
 	}
-	if dst.Currency == src.Currency {
-		return nil, apiErr(http.StatusUnprocessableEntity, "currency_mismatch",
-			"an exchange needs two currencies, both accounts hold %s", src.Currency)
+	p, err := price(src.Currency, dst.Currency, req.From.Amount, req.To.Amount)
+	if err != nil {
+		return nil, err
 	}
-	counter, rate, ok := convert(req.Amount, src.Currency, dst.Currency)
-	if !ok {
-		return nil, apiErr(http.StatusUnprocessableEntity, "unsupported_currency_pair",
-			"no rate from %s to %s for this amount", src.Currency, dst.Currency)
+	if src.Balance.Available < p.from {
+		return nil, apiErr(http.StatusBadRequest, "insufficient_funds",
+			"available balance %d is less than %d", src.Balance.Available, p.from)
 	}
-	if counter <= 0 {
-		return nil, apiErr(http.StatusUnprocessableEntity, "amount_too_small",
-			"%d %s buys nothing in %s", req.Amount, src.Currency, dst.Currency)
-	}
-	if src.Balance.Available < req.Amount {
-		return nil, apiErr(http.StatusUnprocessableEntity, "insufficient_funds",
-			"available balance %d is less than %d", src.Balance.Available, req.Amount)
-	}
-	t := s.newTxLocked(src, ledgerd.KindExchangeOut, ledgerd.StatusCreated, req.Amount, 0, stamp)
+	t := s.newTxLocked(src, ledgerd.KindExchangeOut, ledgerd.StatusCreated, p.from, 0, stamp)
 	t.to = dst
 	t.CounterpartAccountID = dst.AccountID
 	t.CounterpartCurrency = dst.Currency
+	counter := p.to
 	t.CounterpartAmount = &counter
-	t.Rate = json.Number(rate)
+	t.Rate = json.Number(p.rate)
 	t.ExternalReference = req.ExternalReference
 	src.Balance.Available -= t.AmountWithFee
 	s.addTxLocked(t)
 	s.emitLocked("outbound_exchange_transfer_created", exchangeTransfer{
 		AccountID: src.AccountID, CounterpartAccountID: dst.AccountID, TransactionID: t.TransactionID,
 		Amount: t.InstructedAmount, CounterpartAmount: counter, ExternalReference: t.ExternalReference,
-		Timestamp: stamp, Currency: src.Currency, CounterpartCurrency: dst.Currency, Rate: json.RawMessage(rate),
+		Timestamp: stamp, Currency: src.Currency, CounterpartCurrency: dst.Currency, Rate: json.RawMessage(p.rate),
 	}, stamp)
 	s.startLocked(t, stamp)
 	return t, nil
+}
+
+// exchangeAccountsLocked finds the two accounts of an exchange or a quote:
+// both must exist (404) and hold different currencies (400).
+func (s *Sandbox) exchangeAccountsLocked(fromID, toID string) (src, dst *account, err error) {
+	if src, err = s.accountLocked(fromID); err != nil {
+		return nil, nil, err
+	}
+	if dst, err = s.accountLocked(toID); err != nil {
+		return nil, nil, err
+	}
+	if dst.Currency == src.Currency {
+		return nil, nil, apiErr(http.StatusBadRequest, "currency_mismatch",
+			"an exchange needs two currencies, both accounts hold %s", src.Currency)
+	}
+	return src, dst, nil
 }
 
 func (s *Sandbox) inboundPaymentLocked(a *account, in InboundPayment, stamp time.Time) (*txn, error) {
@@ -255,11 +301,11 @@ func (s *Sandbox) inboundPaymentLocked(a *account, in InboundPayment, stamp time
 		return nil, err
 	}
 	if in.Currency != "" && in.Currency != a.Currency {
-		return nil, apiErr(http.StatusUnprocessableEntity, "currency_mismatch",
+		return nil, apiErr(http.StatusBadRequest, "currency_mismatch",
 			"payment currency %q is not the account's %s", in.Currency, a.Currency)
 	}
 	if _, err := ledgerd.Amount(a.Balance.Current).Add(ledgerd.Amount(in.Amount)); err != nil {
-		return nil, apiErr(http.StatusUnprocessableEntity, "invalid_amount", "balance would overflow")
+		return nil, apiErr(http.StatusBadRequest, "invalid_amount", "balance would overflow")
 	}
 	name := in.RemitterName
 	if name == "" {
@@ -276,6 +322,7 @@ func (s *Sandbox) inboundPaymentLocked(a *account, in InboundPayment, stamp time
 	t.ExternalReference = in.ExternalReference
 	t.ExternalID = in.ExternalID
 	a.Balance.Current += t.InstructedAmount - t.FeeAmount
+	s.noteBalanceLocked(a, stamp)
 	a.Balance.Available += t.InstructedAmount - t.FeeAmount
 	s.addTxLocked(t)
 	s.emitLocked("inbound_local_payment_settled", localPayment{
@@ -293,16 +340,17 @@ func (s *Sandbox) adjustLocked(adj Adjustment) (*account, error) {
 		return nil, err
 	}
 	if adj.Currency != "" && adj.Currency != a.Currency {
-		return nil, apiErr(http.StatusUnprocessableEntity, "currency_mismatch",
+		return nil, apiErr(http.StatusBadRequest, "currency_mismatch",
 			"adjustment currency %q is not the account's %s", adj.Currency, a.Currency)
 	}
 	cur, err1 := ledgerd.Amount(a.Balance.Current).Add(ledgerd.Amount(adj.Amount))
 	avail, err2 := ledgerd.Amount(a.Balance.Available).Add(ledgerd.Amount(adj.Amount))
 	sum, err3 := ledgerd.Amount(a.adjustments).Add(ledgerd.Amount(adj.Amount))
 	if err1 != nil || err2 != nil || err3 != nil {
-		return nil, apiErr(http.StatusUnprocessableEntity, "invalid_amount", "balance would overflow")
+		return nil, apiErr(http.StatusBadRequest, "invalid_amount", "balance would overflow")
 	}
 	a.Balance.Current, a.Balance.Available, a.adjustments = int64(cur), int64(avail), int64(sum)
+	s.noteBalanceLocked(a, s.nowLocked())
 	return a, nil
 }
 

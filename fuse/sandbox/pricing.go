@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"math/big"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -64,7 +65,21 @@ func parseRate(s string) (int64, bool) {
 // rate as its decimal string. ok is false for a pair without a rate or a
 // result that does not fit a transaction amount.
 func convert(amount int64, from, to string) (counter int64, rate string, ok bool) {
-	rate, ok = rateTable[[2]string{from, to}]
+	return applyRate(amount, from, to, false)
+}
+
+// convertTo is convert the other way round: the smallest amount of from
+// whose conversion gives at least want minor units of to,
+// ceil(want ÷ rate).
+func convertTo(want int64, from, to string) (amount int64, rate string, ok bool) {
+	return applyRate(want, from, to, true)
+}
+
+// applyRate does the exact arithmetic of convert (inverse false) and
+// convertTo (inverse true), in big integers: amount × rate overflows
+// int64 near 10^13.
+func applyRate(amount int64, from, to string, inverse bool) (int64, string, bool) {
+	rate, ok := rateTable[[2]string{from, to}]
 	if !ok {
 		return 0, "", false
 	}
@@ -72,17 +87,69 @@ func convert(amount int64, from, to string) (counter int64, rate string, ok bool
 	if !ok {
 		return 0, "", false
 	}
-	// amount / 10^expFrom major units × micro / 10^6 × 10^expTo minor
-	// units, in big integers: amount × micro overflows int64 near 10^13.
-	num := new(big.Int).Mul(big.NewInt(amount), big.NewInt(micro))
-	num.Mul(num, big.NewInt(pow10(ledgerd.Currency(to).Exponent())))
-	den := big.NewInt(rateScale)
-	den.Mul(den, big.NewInt(pow10(ledgerd.Currency(from).Exponent())))
-	q := num.Quo(num, den) // both positive: truncation is floor
+	// One major unit of from is micro/10^6 major units of to; in minor
+	// units, to = from × micro × 10^expTo ÷ (10^6 × 10^expFrom).
+	mul := new(big.Int).Mul(big.NewInt(micro), big.NewInt(pow10(ledgerd.Currency(to).Exponent())))
+	div := new(big.Int).Mul(big.NewInt(rateScale), big.NewInt(pow10(ledgerd.Currency(from).Exponent())))
+	if inverse {
+		mul, div = div, mul
+	}
+	num := new(big.Int).Mul(big.NewInt(amount), mul)
+	if inverse {
+		num.Add(num, div).Sub(num, big.NewInt(1)) // round up
+	}
+	q := num.Quo(num, div) // both positive: truncation is floor
 	if !q.IsInt64() || q.Int64() > int64(ledgerd.MaxAmount) {
 		return 0, "", false
 	}
 	return q.Int64(), rate, true
+}
+
+// exchangePrice is what an exchange or a quote comes to: from leaves the
+// source account, to arrives in the destination, at rate.
+type exchangePrice struct {
+	from, to int64
+	rate     string
+}
+
+// price prices an exchange from one currency into another with exactly
+// one side fixed [model: the reference does not say which side carries
+// the amount of POST /v1/exchange]. A fixed from amount buys floor(from ×
+// rate); a fixed to amount costs ceil(to ÷ rate), and exactly to arrives.
+// A quote and an exchange priced at the same moment agree: the rates are
+// fixed, so a quote is informational and binds nothing.
+func price(from, to string, fromAmount, toAmount *int64) (exchangePrice, error) {
+	if (fromAmount == nil) == (toAmount == nil) {
+		return exchangePrice{}, apiErr(http.StatusBadRequest, "invalid_request",
+			"give exactly one of the from amount and the to amount")
+	}
+	p := exchangePrice{}
+	var ok bool
+	if fromAmount != nil {
+		if err := checkAmount(*fromAmount); err != nil {
+			return exchangePrice{}, err
+		}
+		p.from = *fromAmount
+		p.to, p.rate, ok = convert(p.from, from, to)
+	} else {
+		if err := checkAmount(*toAmount); err != nil {
+			return exchangePrice{}, err
+		}
+		p.to = *toAmount
+		p.from, p.rate, ok = convertTo(p.to, from, to)
+	}
+	switch {
+	case !ok:
+		return exchangePrice{}, apiErr(http.StatusBadRequest, "unsupported_currency_pair",
+			"Fuse does not support currency exchange between %s and %s for this amount", from, to)
+	case p.to <= 0:
+		return exchangePrice{}, apiErr(http.StatusBadRequest, "amount_too_small",
+			"%d %s buys nothing in %s", p.from, from, to)
+	case checkAmount(p.from) != nil:
+		return exchangePrice{}, apiErr(http.StatusBadRequest, "invalid_amount",
+			"%d %s costs %d %s, over the largest amount", p.to, to, p.from, from)
+	}
+	return p, nil
 }
 
 func pow10(n int) int64 {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
@@ -88,7 +89,7 @@ func TestReturnPaymentCreditsTheAccountWithALocalReturnPaymentOfThePayment(t *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := e.pay(a.AccountID, 10_000, "AED")
+	p := e.pay(a.AccountID, 10_000)
 	e.simulate("execute-payment", map[string]any{"transaction_id": p.TransactionID}, http.StatusOK)
 	id := simulatedID(t, e.simulate("return-payment", map[string]any{
 		"outbound_transaction_id": p.TransactionID, "reason": "Beneficiary account closed"}, http.StatusOK))
@@ -136,7 +137,7 @@ func TestReturnPaymentCreditsTheAccountWithALocalReturnPaymentOfThePayment(t *te
 	}
 
 	// The Go helper does the same, with the default reason.
-	q := e.pay(a.AccountID, 2_000, "AED")
+	q := e.pay(a.AccountID, 2_000)
 	e.simulate("execute-payment", map[string]any{"transaction_id": q.TransactionID}, http.StatusOK)
 	leg, err := e.sb.ReturnPayment(q.TransactionID, "")
 	if err != nil || leg.Reason != DefaultReturnReason || leg.ReturnedID != q.TransactionID {
@@ -154,8 +155,8 @@ func TestReturnPaymentRefusesWhatCannotBeReturnedAndChangesNothing(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inFlight := e.pay(a.AccountID, 1_000, "AED")
-	done := e.pay(a.AccountID, 1_000, "AED")
+	inFlight := e.pay(a.AccountID, 1_000)
+	done := e.pay(a.AccountID, 1_000)
 	e.simulate("execute-payment", map[string]any{"transaction_id": done.TransactionID}, http.StatusOK)
 	if _, err := e.sb.ReturnPayment(done.TransactionID, ""); err != nil {
 		t.Fatal(err)
@@ -214,7 +215,7 @@ func feeAccounts(t *testing.T, e *env, primary, virtual int64) (AccountState, Ac
 func TestPrimaryAccountPaysTheFeeOfAVirtualAccountsPaymentByAFeeDebit(t *testing.T) {
 	e := newEnv(t, Options{Seed: 173})
 	primary, virtual := feeAccounts(t, e, 5_000, 300_000)
-	p := e.pay(virtual.AccountID, 150_000, "AED") // 1,500.00: a fee of 1.00
+	p := e.pay(virtual.AccountID, 150_000) // 1,500.00: a fee of 1.00
 	if p.FeeAmount != 100 || p.AmountWithFee != 150_100 || p.FeeSource != fuse.FeeSourcePrimary {
 		t.Fatalf("payment %+v, want a fee of 100 from the primary account", p)
 	}
@@ -285,7 +286,7 @@ func TestPrimaryAccountPaysTheFeeOfAVirtualAccountsPaymentByAFeeDebit(t *testing
 		t.Fatal(err)
 	}
 	for _, acct := range []string{primary.AccountID, other.AccountID} {
-		if q := e.pay(acct, 150_000, "AED"); q.FeeSource != fuse.FeeSourceIncluded || q.AmountWithFee != 150_100 {
+		if q := e.pay(acct, 150_000); q.FeeSource != fuse.FeeSourceIncluded || q.AmountWithFee != 150_100 {
 			t.Errorf("payment from %s: fee_source %q, with fee %d, want the fee included", acct, q.FeeSource, q.AmountWithFee)
 		}
 	}
@@ -298,17 +299,15 @@ func TestAFeeThePrimaryAccountCannotPayStopsThePayment(t *testing.T) {
 	e := newEnv(t, Options{Seed: 174})
 	primary, virtual := feeAccounts(t, e, 50, 300_000)
 	var body fuse.ErrorBody
-	st, b := e.do("POST", "/v1/accounts/"+virtual.AccountID+"/payments", fuse.CreatePaymentRequest{
-		Amount: 150_000, Currency: "AED", Purpose: "goods_bought", ExternalReference: "ref",
-		Beneficiary: fuse.Party{Name: "Fulan AlFulani", IBAN: "AE120266712486572167372"},
-	}, map[string]string{fuse.HeaderIdempotencyKey: "5d1c0b7e-3f2a-4c55-9e61-0a7b8c9d0e1f"})
-	if err := json.Unmarshal(b, &body); st != http.StatusUnprocessableEntity || err != nil || body.Code != "insufficient_funds" {
-		t.Errorf("a fee the primary account cannot pay: %d %s, want 422 insufficient_funds", st, b)
+	st, b := e.do("POST", "/v1/accounts/"+virtual.AccountID+"/payments", testPayment(150_000),
+		map[string]string{fuse.HeaderIdempotencyKey: "5d1c0b7e-3f2a-4c55-9e61-0a7b8c9d0e1f"})
+	if err := json.Unmarshal(b, &body); st != http.StatusBadRequest || err != nil || body.Code != "insufficient_funds" {
+		t.Errorf("a fee the primary account cannot pay: %d %s, want 400 insufficient_funds", st, b)
 	}
 	if _, err := e.sb.Adjust(Adjustment{AccountID: primary.AccountID, Amount: 50}); err != nil {
 		t.Fatal(err)
 	}
-	p := e.pay(virtual.AccountID, 150_000, "AED")
+	p := e.pay(virtual.AccountID, 150_000)
 	if _, err := e.sb.Adjust(Adjustment{AccountID: primary.AccountID, Amount: -60}); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +333,7 @@ func TestAFeeThePrimaryAccountCannotPayStopsThePayment(t *testing.T) {
 func TestReturnsAndFeeDebitsTakeTheEncodersFastPath(t *testing.T) {
 	e := newEnv(t, Options{Seed: 175, Instant: true})
 	_, virtual := feeAccounts(t, e, 5_000, 300_000)
-	p := e.pay(virtual.AccountID, 150_000, "AED")
+	p := e.pay(virtual.AccountID, 150_000)
 	if _, err := e.sb.ReturnPayment(p.TransactionID, "Beneficiary account closed <&>"); err != nil {
 		t.Fatal(err)
 	}
@@ -354,5 +353,22 @@ func TestReturnsAndFeeDebitsTakeTheEncodersFastPath(t *testing.T) {
 	}
 	if !kinds[ledgerd.KindReturnIn] || !kinds[ledgerd.KindFeeDebit] {
 		t.Errorf("legs of kinds %v, want a return and a fee debit among them", kinds)
+	}
+}
+
+// TestReturnsAndFeeDebitsMoveTheAccountHistory: a fee debit and a return
+// change the day's closing balance as they change the current balance.
+func TestReturnsAndFeeDebitsMoveTheAccountHistory(t *testing.T) {
+	e := newEnv(t, Options{Seed: 176})
+	primary, virtual := feeAccounts(t, e, 5_000, 300_000)
+	p := e.pay(virtual.AccountID, 150_000)
+	e.simulate("execute-payment", map[string]any{"transaction_id": p.TransactionID}, http.StatusOK)
+	e.simulate("return-payment", map[string]any{"outbound_transaction_id": p.TransactionID}, http.StatusOK)
+	day := t0.Format(time.DateOnly)
+	for id, want := range map[string]int64{primary.AccountID: 4_900, virtual.AccountID: 300_000} {
+		h := e.history(id, day, day)
+		if len(h.History) != 1 || h.History[0].ClosingBalance != want || e.apiBalance(id).Current != want {
+			t.Errorf("account %s: history %s, current %d; want both %d", id, days(h), e.apiBalance(id).Current, want)
+		}
 	}
 }

@@ -11,11 +11,14 @@
 //
 // Routes: Fuse's token endpoint at /oauth/token (TokenPath), on the same
 // listener as the Fuse API under /v1/ (customers/businesses,
-// customers/individuals, accounts, accounts/{id}, accounts/{id}/payments,
-// accounts/{id}/internal-transfers, accounts/{id}/exchanges,
-// accounts/{id}/transactions, transactions/{id}, and PATCH accounts/{id} to
-// rename); the controls under /sandbox/ (inbound-payments,
-// transactions/{id}/fail, adjustments, accounts, accounts/{id}/rename,
+// customers/individuals, customers/{id}, customers/{id}/accounts (POST
+// and GET), accounts, accounts/{id}, accounts/{id}/payments,
+// internal-transfers, exchange/quote, exchange,
+// accounts/{id}/transactions, accounts/{id}/history, transactions,
+// transactions/{id}, and PATCH
+// accounts/{id} to rename); the controls under /sandbox/
+// (inbound-payments, transactions/{id}/fail, adjustments, accounts
+// (any account type, primary too), accounts/{id}/rename,
 // clock, faults, truth, stats, deliveries, events); GET / describes the
 // service. The sandbox's own choices where Fuse publishes nothing (fees,
 // rates, cursors, lifecycle timing, returns, fees from the primary
@@ -82,6 +85,10 @@ type Options struct {
 	Logger *slog.Logger
 	// HTTPClient delivers webhooks; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
+	// HistoryZone is the time zone whose days the balance history
+	// (GET /accounts/{id}/history) closes; nil means UTC. Fuse does not
+	// document its day boundary [model].
+	HistoryZone *time.Location
 }
 
 // Sandbox is the emulator. It is an http.Handler and safe for concurrent
@@ -113,6 +120,8 @@ type Sandbox struct {
 	silent      bool   // Generate without webhooks: emit nothing
 	manualSteps bool   // Generate applies lifecycle steps itself, with historical stamps
 	encScratch  []byte // encodedLocked's reusable buffer (encode.go)
+
+	journals map[*account]*balanceJournal // current balance by day (history.go)
 
 	events     []Event
 	queue      deliveryHeap

@@ -44,7 +44,7 @@ func TestLifecycleRunsWhenTheClockMovesOnItsOwn(t *testing.T) {
 	e := newEnv(t, Options{Seed: 1, Now: clock})
 	a := e.account("AED", "A")
 	e.fund(a.AccountID, 10_000)
-	e.pay(a.AccountID, 100, "AED")
+	e.pay(a.AccountID, 100)
 	offset.Store(int64(PaymentExecuteDelay))
 	deadline := time.After(5 * time.Second)
 	poll := time.NewTicker(10 * time.Millisecond)

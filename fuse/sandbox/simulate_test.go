@@ -110,10 +110,10 @@ func TestSimulateExecutePaymentExecutesAnOutboundPaymentInFlightOnce(t *testing.
 	e := newEnv(t, Options{Seed: 162})
 	a := e.account("AED", "Ops")
 	e.fund(a.AccountID, 100_000)
-	created := e.pay(a.AccountID, 10_000, "AED") // the clock stands still: Created
-	submitted := e.pay(a.AccountID, 20_000, "AED")
+	created := e.pay(a.AccountID, 10_000) // the clock stands still: Created
+	submitted := e.pay(a.AccountID, 20_000)
 	e.sb.Advance(PaymentSubmitDelay)
-	created2 := e.pay(a.AccountID, 30_000, "AED")
+	created2 := e.pay(a.AccountID, 30_000)
 	if st := e.getTx(created2.TransactionID).State; st != fuse.StateCreated {
 		t.Fatalf("set-up: payment is %s, want Created", st)
 	}
@@ -155,9 +155,9 @@ func TestSimulateFailPaymentFailsAnOutboundPaymentInFlightWithEitherReasonField(
 	e := newEnv(t, Options{Seed: 163})
 	a := e.account("AED", "Ops")
 	e.fund(a.AccountID, 100_000)
-	p1 := e.pay(a.AccountID, 10_000, "AED")
+	p1 := e.pay(a.AccountID, 10_000)
 	e.sb.Advance(PaymentSubmitDelay)
-	p2 := e.pay(a.AccountID, 20_000, "AED")
+	p2 := e.pay(a.AccountID, 20_000)
 	e.simulate("fail-payment", map[string]any{"transaction_id": p1.TransactionID, "failure_reason": "beneficiary bank rejected"}, http.StatusOK)
 	e.simulate("fail-payment", map[string]any{"transaction_id": p2.TransactionID, "failed_reason": "account closed"}, http.StatusOK)
 
@@ -185,8 +185,8 @@ func TestSimulateEndpointsRefuseWhatTheyCannotMoveInFusesErrorShape(t *testing.T
 	e := newEnv(t, Options{Seed: 164})
 	a, b := e.account("AED", "Ops"), e.account("AED", "Payroll")
 	in := e.fund(a.AccountID, 100_000)
-	out := e.pay(a.AccountID, 1_000, "AED")
-	transfer := e.transfer(a.AccountID, fuse.CreateInternalTransferRequest{ToAccountID: b.AccountID, Amount: 500, Reference: "r"})
+	out := e.pay(a.AccountID, 1_000)
+	transfer := e.transfer(fuse.CreateInternalTransferRequest{FromAccountID: a.AccountID, ToAccountID: b.AccountID, Amount: 500, ExternalReference: "r"})
 	e.simulate("fail-payment", map[string]any{"transaction_id": out.TransactionID, "failure_reason": "x"}, http.StatusOK)
 	e.waitIdle()
 	before, hooks := e.sb.Truth(), len(e.rx.all())
@@ -206,7 +206,7 @@ func TestSimulateEndpointsRefuseWhatTheyCannotMoveInFusesErrorShape(t *testing.T
 		{"a failed payment", "execute-payment", map[string]any{"transaction_id": out.TransactionID}, 409, "not_in_flight"},
 		{"a failed payment", "fail-payment", map[string]any{"transaction_id": out.TransactionID, "failure_reason": "x"}, 409, "not_in_flight"},
 		{"unknown account", "inbound-payment", map[string]any{"beneficiary_account_id": "9d3c1f0e-0000-4000-8000-000000000000", "amount": 1, "reference": "r"}, 404, "account_not_found"},
-		{"zero amount", "inbound-payment", map[string]any{"beneficiary_account_id": a.AccountID, "amount": 0, "reference": "r"}, 422, "invalid_amount"},
+		{"zero amount", "inbound-payment", map[string]any{"beneficiary_account_id": a.AccountID, "amount": 0, "reference": "r"}, 400, "invalid_amount"},
 		{"a failed payment", "return-payment", map[string]any{"outbound_transaction_id": out.TransactionID}, 409, "not_executed"},
 		{"no outbound_transaction_id", "return-payment", map[string]any{"transaction_id": out.TransactionID}, 400, "invalid_request"},
 	} {

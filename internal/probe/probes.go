@@ -507,7 +507,9 @@ func probeExchangeMismatch(ctx context.Context, newRig func(string, map[string]s
 	if err != nil {
 		return row{}, err
 	}
-	x, err := client.CreateExchange(ctx, aed, fuse.CreateExchangeRequest{ToAccountID: jpy, Amount: 100_00, ExternalReference: "FX-PROBE"})
+	amount := int64(100_00)
+	x, err := client.CreateExchange(ctx, fuse.CreateExchangeRequest{ExternalReference: "FX-PROBE",
+		From: fuse.ExchangeSide{AccountID: aed, Amount: &amount}, To: fuse.ExchangeSide{AccountID: jpy}})
 	if err != nil {
 		return row{}, err
 	}

@@ -308,8 +308,11 @@ func (w *world) traffic() {
 	case k < 5:
 		amt := w.spend(a)
 		var tx fuse.Transaction
-		tx, err = w.c.CreatePayment(ctx, acct, fuse.CreatePaymentRequest{Amount: amt, Currency: a.Currency,
-			Beneficiary: fuse.Party{Name: "Sim Payee", IBAN: "AE070331234567890123456"}, Purpose: "sim"})
+		tx, err = w.c.CreatePayment(ctx, acct, fuse.CreatePaymentRequest{Amount: amt, ExternalReference: "sim",
+			Beneficiary: fuse.Beneficiary{Type: fuse.BeneficiaryBusiness, AccountHolderName: "Sim Payee",
+				AccountIdentifier: fuse.Identifier{IBAN: "AE070331234567890123456"},
+				Address:           fuse.Address{CountryCode: "AE", Line1: "Al Quoz 3", Line2: "Dubai"},
+				Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"}}, Purpose: fuse.PurposeGoodsBought})
 		w.log("payment %d %s from %s: %s %v", amt, a.Currency, short(acct), short(tx.ID), err)
 	case k < 7:
 		to := w.pick(func(b sandbox.AccountState) bool { return b.AccountID != acct && b.Currency == a.Currency })
@@ -318,14 +321,15 @@ func (w *world) traffic() {
 		}
 		amt := w.spend(a)
 		var tx fuse.Transaction
-		tx, err = w.c.CreateInternalTransfer(ctx, acct, fuse.CreateInternalTransferRequest{ToAccountID: to, Amount: amt,
-			Reference: "sim-" + strconv.Itoa(len(w.trace))})
+		tx, err = w.c.CreateInternalTransfer(ctx, fuse.CreateInternalTransferRequest{FromAccountID: acct, ToAccountID: to, Amount: amt,
+			ExternalReference: "sim-" + strconv.Itoa(len(w.trace))})
 		w.log("transfer %d %s %s→%s: %s %v", amt, a.Currency, short(acct), short(to), short(tx.ID), err)
 	case k < 8:
 		to := w.pick(func(b sandbox.AccountState) bool { return b.Currency != a.Currency })
 		amt := w.spend(a)
 		var tx fuse.Transaction
-		tx, err = w.c.CreateExchange(ctx, acct, fuse.CreateExchangeRequest{ToAccountID: to, Amount: amt})
+		tx, err = w.c.CreateExchange(ctx, fuse.CreateExchangeRequest{ExternalReference: "sim",
+			From: fuse.ExchangeSide{AccountID: acct, Amount: &amt}, To: fuse.ExchangeSide{AccountID: to}})
 		w.log("exchange %d %s %s→%s: %s %v", amt, a.Currency, short(acct), short(to), short(tx.ID), err)
 	case k < 9:
 		var inFlight []string

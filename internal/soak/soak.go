@@ -311,9 +311,8 @@ func (s *soak) traffic(ctx context.Context, rng *rand.Rand) {
 			kind = "payment"
 			var tx fuse.Transaction
 			tx, err = s.client.CreatePayment(ctx, a.AccountID, fuse.CreatePaymentRequest{
-				Amount: scaled(a.Currency, 100+rng.Int64N(1_500_000)), Currency: a.Currency,
-				Beneficiary: fuse.Party{Name: "Soak Supplier", IBAN: "AE070331234567890123456"},
-				Purpose:     "goods_bought", ExternalReference: "soak-" + strconv.Itoa(rng.IntN(1e6))})
+				Amount: scaled(a.Currency, 100+rng.Int64N(1_500_000)), Beneficiary: soakSupplier(),
+				Purpose: fuse.PurposeGoodsBought, ExternalReference: "soak-" + strconv.Itoa(rng.IntN(1e6))})
 			s.remember(tx.ID)
 			if err == nil && rng.IntN(10) == 0 {
 				// The beneficiary's bank refuses it at once: fail it
@@ -327,15 +326,17 @@ func (s *soak) traffic(ctx context.Context, rng *rand.Rand) {
 			kind = "internal_transfer"
 			to := s.other(rng, a, true)
 			var tx fuse.Transaction
-			tx, err = s.client.CreateInternalTransfer(ctx, a.AccountID, fuse.CreateInternalTransferRequest{
-				ToAccountID: to.AccountID, Amount: scaled(a.Currency, 100+rng.Int64N(500_000)), Reference: "soak"})
+			tx, err = s.client.CreateInternalTransfer(ctx, fuse.CreateInternalTransferRequest{
+				FromAccountID: a.AccountID, ToAccountID: to.AccountID,
+				Amount: scaled(a.Currency, 100+rng.Int64N(500_000)), ExternalReference: "soak"})
 			s.remember(tx.ID)
 		case k < 92:
 			kind = "exchange"
 			to := s.other(rng, a, false)
 			var tx fuse.Transaction
-			tx, err = s.client.CreateExchange(ctx, a.AccountID, fuse.CreateExchangeRequest{
-				ToAccountID: to.AccountID, Amount: scaled(a.Currency, 10_000+rng.Int64N(500_000))})
+			amount := scaled(a.Currency, 10_000+rng.Int64N(500_000))
+			tx, err = s.client.CreateExchange(ctx, fuse.CreateExchangeRequest{ExternalReference: "soak",
+				From: fuse.ExchangeSide{AccountID: a.AccountID, Amount: &amount}, To: fuse.ExchangeSide{AccountID: to.AccountID}})
 			s.remember(tx.ID)
 		default:
 			kind = "fail"
@@ -357,6 +358,18 @@ func (s *soak) traffic(ctx context.Context, rng *rand.Rand) {
 			s.trafficErrors.Add(1)
 			s.log.Debug("traffic error", "kind", kind, "error", err)
 		}
+	}
+}
+
+// soakSupplier is the payee of every soak payment, with what a payment in
+// any currency needs (USD payments also need a BIC and a second address
+// line).
+func soakSupplier() fuse.Beneficiary {
+	return fuse.Beneficiary{
+		Type: fuse.BeneficiaryBusiness, AccountHolderName: "Soak Supplier",
+		AccountIdentifier: fuse.Identifier{IBAN: "AE070331234567890123456"},
+		Address:           fuse.Address{CountryCode: "AE", Line1: "Al Quoz Industrial Area 3", Line2: "Dubai"},
+		Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"},
 	}
 }
 
