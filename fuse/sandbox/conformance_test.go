@@ -294,7 +294,7 @@ func tokenBody(t *testing.T, field string, v any) []byte {
 
 func conformanceCases(t *testing.T) []conformanceCase {
 	const (
-		rename  = "PATCH /v1/accounts/{id} (the sandbox's rename) answers 200 with the account; the reference declares 202 without a body"
+		rename = "PATCH /v1/accounts/{id} (the sandbox's rename) answers 200 with the account; the reference declares 202 without a body"
 	)
 	idem := func() map[string]string { return map[string]string{fuse.HeaderIdempotencyKey: uuid.NewString()} }
 	// send makes a row's request; a body that is a func(*fixture) any
