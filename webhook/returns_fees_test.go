@@ -119,7 +119,7 @@ func differences(t *testing.T, l *ledger.Ledger, truth sandbox.Truth) []string {
 func history(t *testing.T, primary bool) (*sandbox.Sandbox, *httptest.Server, *ledger.Ledger) {
 	t.Helper()
 	ls := startListener(t, "", webhook.Options{})
-	sb := sandbox.New(sandbox.Options{Seed: 1616, WebhookURL: ls.url})
+	sb := sandbox.New(sandbox.Options{Seed: 1616, WebhookURL: ls.url, FeesFromPrimary: primary})
 	t.Cleanup(sb.Close)
 	first, second := sandbox.AccountSpec{Name: "Operating", Balance: 5_000_000_00}, sandbox.AccountSpec{Name: "Suppliers", Balance: 5_000_000_00}
 	if primary {

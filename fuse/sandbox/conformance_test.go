@@ -560,7 +560,7 @@ func pageOf(n int, path func(*fixture) string, faults Faults) func(*env, *fixtur
 // once it passes, its mark comes off.
 func TestSandboxAnswersConformToFusesReference(t *testing.T) {
 	ref := loadReference(t)
-	e := newEnv(t, Options{Seed: 16})
+	e := newEnv(t, Options{Seed: 16, FeesFromPrimary: true})
 	fx := newFixture(e)
 	for _, c := range conformanceCases(t) {
 		t.Run(c.method+" "+c.name, func(t *testing.T) {

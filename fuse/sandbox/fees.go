@@ -12,10 +12,14 @@ import (
 // came from (fee_source): included_in_payment, the fee leaves with the
 // payment, or primary_account, a separate fee_debit on the primary
 // account names the payment in its fee_target. Fuse does not say when it
-// does which. The sandbox takes the fee from the primary account when the
-// payment is made from a virtual account whose customer has an open
-// primary account in the same currency (Fuse's API opens virtual accounts
-// only; a primary one comes from the controls, POST /sandbox/accounts).
+// does which. Under Options.FeesFromPrimary, the sandbox takes the fee
+// from the primary account when the payment is made from a virtual
+// account whose customer has an open primary account in the same currency
+// (Fuse's API opens virtual accounts only; a primary one comes from the
+// controls, POST /sandbox/accounts). It is off by default: a payment's
+// webhooks do not say its fee_source, so a ledger fed by webhooks alone
+// books the fee in the payment before the fee debit comes (ledgerd keeps
+// that as a fee_source conflict), and the demo and soak would show it.
 // Such a payment:
 //
 //   - shows fee_amount and amount_with_fee (instructed + fee) as any
@@ -38,9 +42,10 @@ import (
 // transaction_state=Settled takes it, as the client reads it settled.
 
 // feePayerLocked returns the primary account that pays the fee of a
-// payment of fee from a, or nil when the fee is included in the payment.
+// payment of fee from a, or nil when the fee is included in the payment
+// (always, unless Options.FeesFromPrimary).
 func (s *Sandbox) feePayerLocked(a *account, fee int64) *account {
-	if fee == 0 || a.AccountType != "virtual" || a.customer == nil {
+	if !s.opts.FeesFromPrimary || fee == 0 || a.AccountType != "virtual" || a.customer == nil {
 		return nil
 	}
 	for _, p := range s.acctList {

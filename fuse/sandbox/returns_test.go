@@ -213,7 +213,7 @@ func feeAccounts(t *testing.T, e *env, primary, virtual int64) (AccountState, Ac
 }
 
 func TestPrimaryAccountPaysTheFeeOfAVirtualAccountsPaymentByAFeeDebit(t *testing.T) {
-	e := newEnv(t, Options{Seed: 173})
+	e := newEnv(t, Options{Seed: 173, FeesFromPrimary: true})
 	primary, virtual := feeAccounts(t, e, 5_000, 300_000)
 	p := e.pay(virtual.AccountID, 150_000) // 1,500.00: a fee of 1.00
 	if p.FeeAmount != 100 || p.AmountWithFee != 150_100 || p.FeeSource != fuse.FeeSourcePrimary {
@@ -296,7 +296,7 @@ func TestPrimaryAccountPaysTheFeeOfAVirtualAccountsPaymentByAFeeDebit(t *testing
 // must have the fee when the payment is made, and still have it when it
 // executes; otherwise the payment is refused, or fails, with no fee taken.
 func TestAFeeThePrimaryAccountCannotPayStopsThePayment(t *testing.T) {
-	e := newEnv(t, Options{Seed: 174})
+	e := newEnv(t, Options{Seed: 174, FeesFromPrimary: true})
 	primary, virtual := feeAccounts(t, e, 50, 300_000)
 	var body fuse.ErrorBody
 	st, b := e.do("POST", "/v1/accounts/"+virtual.AccountID+"/payments", testPayment(150_000),
@@ -331,7 +331,7 @@ func TestAFeeThePrimaryAccountCannotPayStopsThePayment(t *testing.T) {
 // return, a fee debit and a payment whose fee the primary account paid as
 // encoding/json writes their wire form, through the hand encoder.
 func TestReturnsAndFeeDebitsTakeTheEncodersFastPath(t *testing.T) {
-	e := newEnv(t, Options{Seed: 175, Instant: true})
+	e := newEnv(t, Options{Seed: 175, FeesFromPrimary: true, Instant: true})
 	_, virtual := feeAccounts(t, e, 5_000, 300_000)
 	p := e.pay(virtual.AccountID, 150_000)
 	if _, err := e.sb.ReturnPayment(p.TransactionID, "Beneficiary account closed <&>"); err != nil {
@@ -359,7 +359,7 @@ func TestReturnsAndFeeDebitsTakeTheEncodersFastPath(t *testing.T) {
 // TestReturnsAndFeeDebitsMoveTheAccountHistory: a fee debit and a return
 // change the day's closing balance as they change the current balance.
 func TestReturnsAndFeeDebitsMoveTheAccountHistory(t *testing.T) {
-	e := newEnv(t, Options{Seed: 176})
+	e := newEnv(t, Options{Seed: 176, FeesFromPrimary: true})
 	primary, virtual := feeAccounts(t, e, 5_000, 300_000)
 	p := e.pay(virtual.AccountID, 150_000)
 	e.simulate("execute-payment", map[string]any{"transaction_id": p.TransactionID}, http.StatusOK)
@@ -370,5 +370,26 @@ func TestReturnsAndFeeDebitsMoveTheAccountHistory(t *testing.T) {
 		if len(h.History) != 1 || h.History[0].ClosingBalance != want || e.apiBalance(id).Current != want {
 			t.Errorf("account %s: history %s, current %d; want both %d", id, days(h), e.apiBalance(id).Current, want)
 		}
+	}
+}
+
+// TestFeesStayInTheirPaymentsByDefault: without Options.FeesFromPrimary a
+// virtual account's payment carries its fee, primary account or not.
+func TestFeesStayInTheirPaymentsByDefault(t *testing.T) {
+	e := newEnv(t, Options{Seed: 177})
+	_, virtual := feeAccounts(t, e, 5_000, 300_000)
+	p := e.pay(virtual.AccountID, 150_000)
+	e.simulate("execute-payment", map[string]any{"transaction_id": p.TransactionID}, http.StatusOK)
+	tr := e.sb.Truth()
+	if x := truthTx(t, tr, p.TransactionID); x.FeeSource != fuse.FeeSourceIncluded || x.AmountWithFee != 150_100 {
+		t.Errorf("payment: fee_source %q, with fee %d; want the fee included", x.FeeSource, x.AmountWithFee)
+	}
+	for _, x := range tr.Transactions {
+		if x.Kind == ledgerd.KindFeeDebit {
+			t.Errorf("a fee debit without FeesFromPrimary: %+v", x.Leg)
+		}
+	}
+	if got := e.apiBalance(virtual.AccountID); got != (Balance{Current: 149_900, Available: 149_900}) {
+		t.Errorf("virtual account %+v, want the payment and its fee gone", got)
 	}
 }

@@ -89,6 +89,10 @@ type Options struct {
 	// (GET /accounts/{id}/history) closes; nil means UTC. Fuse does not
 	// document its day boundary [model].
 	HistoryZone *time.Location
+	// FeesFromPrimary makes a virtual account's payments take their fee
+	// from its customer's primary account by a fee debit (fees.go); off,
+	// every fee is included in its payment.
+	FeesFromPrimary bool
 }
 
 // Sandbox is the emulator. It is an http.Handler and safe for concurrent
