@@ -599,3 +599,65 @@ INSERT INTO v7_schema_check
        OR (name = 'breaks' AND instr(sql, '''closing_balance_drift''') > 0
            AND instr(sql, '''unknown_transaction''') > 0 AND instr(sql, '''too_many_breaks''))') = 0));
 DROP TABLE v7_schema_check;
+
+-- version 8: backfill windows in creation time, without an update stamp
+-- Fuse's published API has no updated_at and no updated_since: a
+-- transaction listing is a from/to time window (which time it compares is
+-- undocumented), in an undocumented order, continued by an opaque cursor.
+-- The backfill no longer keeps a per-account position in the listing's
+-- order (sync_checkpoints.updated_at and transaction_id are not written
+-- any more: kept as history); it keeps one window per scope, below, and
+-- re-reads every transaction the ledger does not hold final by a wider
+-- window or one by one (GET /v1/transactions/{id}), whichever costs fewer
+-- requests. sync_checkpoints keeps, per Fuse account, when a run last
+-- finished it (last_success_at) and why the last one failed (last_error).
+CREATE TABLE sync_windows (
+  -- Where the backfill stands in one scope: 'org' (the organisation's
+  -- listing, GET /v1/transactions: what a run over every account reads)
+  -- or 'account:<id>' (one account's listing: `ledgerd backfill
+  -- --account`). Times are Fuse's (created_at), as the listing filters.
+  --   next_from   where the next listing starts, less the overlap; NULL:
+  --               from the start. Every transaction created before it has
+  --               been read at least once.
+  --   run_from,   the window of the listing in progress (run_from NULL:
+  --   run_to      from the start); run_to NULL: no listing in progress.
+  --   run_latest  the latest created_at the listing in progress has shown
+  --               so far (bounds next_from when the host's clock is ahead
+  --               of Fuse's).
+  --   cursor      pages.next after its last committed page; NULL: its
+  --               first page is not committed yet. Each page's
+  --               observations and this row commit together.
+  --   pages       pages committed in the listing in progress.
+  --   updated_at  when this row was last written (ledgerd's clock).
+  scope      TEXT PRIMARY KEY CHECK (scope = 'org' OR scope LIKE 'account:_%'),
+  next_from  TEXT,
+  run_from   TEXT,
+  run_to     TEXT,
+  run_latest TEXT,
+  cursor     TEXT,
+  pages      INTEGER NOT NULL DEFAULT 0 CHECK (pages >= 0),
+  updated_at TEXT NOT NULL,
+  CHECK (run_to IS NOT NULL OR (run_from IS NULL AND run_latest IS NULL AND cursor IS NULL AND pages = 0))
+) STRICT;
+-- Files that a per-account backfill has read start from their old
+-- positions: an account's checkpoint (the updated_at of the last item of
+-- its last committed page) is a time before which every transaction of
+-- the account was read once, since an object is first listed at its
+-- creation; an account that has no position but finished a run without
+-- error had nothing before that run (last_success_at). The organisation
+-- starts at the earliest of its accounts' (earlier means more is read
+-- again, never less), or from the start if an account the ledger knows
+-- has neither. Transactions read before and still not final are re-read
+-- by the first run.
+INSERT INTO sync_windows (scope, next_from, updated_at)
+  SELECT 'org',
+         CASE WHEN count(*) = count(COALESCE(c.updated_at, c.last_success_at))
+              THEN MIN(COALESCE(c.updated_at, c.last_success_at)) END,
+         strftime('%Y-%m-%dT%H:%M:%f000000Z', 'now')
+    FROM fuse_accounts a LEFT JOIN sync_checkpoints c ON c.account_id = a.account_id
+  HAVING count(c.account_id) > 0;
+INSERT INTO sync_windows (scope, next_from, updated_at)
+  SELECT 'account:' || account_id, COALESCE(updated_at, last_success_at),
+         strftime('%Y-%m-%dT%H:%M:%f000000Z', 'now')
+    FROM sync_checkpoints
+   WHERE COALESCE(updated_at, last_success_at) IS NOT NULL;

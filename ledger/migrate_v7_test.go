@@ -202,8 +202,8 @@ func TestVersion6FileMigratesInPlaceAndAdmitsTheNewKinds(t *testing.T) {
 	}
 	defer l.Close()
 	var version int
-	if err := l.Reader().QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != 7 {
-		t.Fatalf("user_version %d (%v) after upgrade, want 7", version, err)
+	if err := l.Reader().QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != SchemaVersion() {
+		t.Fatalf("user_version %d (%v) after upgrade, want %d", version, err, SchemaVersion())
 	}
 	if now := tableRows(t, beforeConn, cols); fmt.Sprint(now) != fmt.Sprint(was) {
 		for table := range was {

@@ -29,7 +29,8 @@ func (r *run) discover(ctx context.Context, send func(i int) bool) error {
 			}
 			i := r.add(id)
 			if err != nil {
-				r.finish(i, s.failed(ctx, AccountResult{AccountID: id}, fmt.Errorf("read account: %w", err)))
+				s.failed(ctx, r, []string{id}, fmt.Errorf("read account: %w", err))
+				r.done(i)
 				continue
 			}
 			if !send(i) {
@@ -62,7 +63,8 @@ func (r *run) discover(ctx context.Context, send func(i int) bool) error {
 		for k, a := range fresh {
 			i := r.add(a.ID)
 			if errs[k] != nil {
-				r.finish(i, s.failed(ctx, AccountResult{AccountID: a.ID}, errs[k]))
+				s.failed(ctx, r, []string{a.ID}, errs[k])
+				r.done(i)
 				continue
 			}
 			if !send(i) {
@@ -112,144 +114,40 @@ func (s *Syncer) recordAccounts(ctx context.Context, accts []fuse.Account) (errs
 	return errs
 }
 
-// position is a place in a transaction listing's order.
-type position struct {
-	at time.Time
-	id string
-}
-
-func (p position) before(q position) bool {
-	if c := p.at.Compare(q.at); c != 0 {
-		return c < 0
-	}
-	return p.id < q.id
-}
-
-// syncAccount pages through one account's transactions from its
-// checkpoint (less the overlap), from opts.Since, or from the start.
-func (s *Syncer) syncAccount(ctx context.Context, r *run, id string) AccountResult {
-	res := AccountResult{AccountID: id}
-	start := time.Now()
-	cp, have, err := s.l.Checkpoint(ctx, id)
-	if err != nil {
-		return s.failed(ctx, res, err)
-	}
-	switch {
-	case r.opts.Full:
-	case !r.opts.Since.IsZero():
-		res.From = r.opts.Since
-	case have:
-		res.From = cp.UpdatedAt.Add(-s.overlap)
-	}
-	if err := s.walk(ctx, r, &res); err != nil {
-		return s.failed(ctx, res, err)
-	}
+// succeeded records that a run read these accounts to the end.
+func (s *Syncer) succeeded(ctx context.Context, ids []string) error {
 	at := s.now()
-	if err := s.l.RecordSyncResult(context.WithoutCancel(ctx), id, at, ""); err != nil {
-		return s.failed(ctx, res, err)
+	if err := s.l.RecordSyncResult(context.WithoutCancel(ctx), ids, at, ""); err != nil {
+		return err
 	}
-	s.m.success(id, at)
-	res.Checkpoint, _, _ = s.l.Checkpoint(ctx, id)
-	s.log.Info("backfill account done", "account_id", id, "pages", res.Pages,
-		"transactions", res.Transactions, "new_events", res.NewEvents, "from", startOr(res.From),
-		"checkpoint", timeOrNone(res.Checkpoint.UpdatedAt), "duration", time.Since(start).Round(time.Millisecond))
-	return res
+	for _, id := range ids {
+		s.m.success(id, at)
+	}
+	return nil
 }
 
-// failed records why an account's run stopped: in its checkpoint row
-// (which keeps its position), in the metrics and in the log. A run
-// stopped by ctx is not the account's failure and is not recorded.
-func (s *Syncer) failed(ctx context.Context, res AccountResult, err error) AccountResult {
-	res.Err = err
-	res.Checkpoint, _, _ = s.l.Checkpoint(context.WithoutCancel(ctx), res.AccountID)
+// failed records why a run could not read these accounts (one account, or
+// every account sharing the organisation's listing): in their results, in
+// sync_checkpoints.last_error, in the metrics and in the log. A run
+// stopped by ctx is not the accounts' failure and is not recorded.
+func (s *Syncer) failed(ctx context.Context, r *run, ids []string, err error) {
+	for _, id := range ids {
+		r.update(id, func(res *AccountResult) { res.Err = err })
+	}
 	if ctx.Err() != nil {
-		return res
+		return
 	}
 	s.m.error(err)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if rerr := s.l.RecordSyncResult(rctx, res.AccountID, s.now(), err.Error()); rerr != nil {
-		s.log.Error("backfill: record account failure", "account_id", res.AccountID, "err", rerr)
+	if rerr := s.l.RecordSyncResult(rctx, ids, s.now(), err.Error()); rerr != nil {
+		s.log.Error("backfill: record account failure", "accounts", len(ids), "err", rerr)
 	}
-	s.log.Warn("backfill account failed", "account_id", res.AccountID, "kind", errKind(err), "err", err,
-		"pages_committed", res.Pages, "checkpoint", timeOrNone(res.Checkpoint.UpdatedAt))
-	return res
-}
-
-// walk reads the listing page by page and commits each page's
-// observations with the checkpoint of its last item, in one transaction.
-// Every page is checked before it is committed: a pages.next already used
-// in this walk, an item out of order or of another account, or an object
-// the ledger cannot take stops the walk with nothing of that page written.
-func (s *Syncer) walk(ctx context.Context, r *run, res *AccountResult) error {
-	acct := res.AccountID
-	params := fuse.ListTransactionsParams{Limit: s.pageSize, From: res.From}
-	pages := prefetch(ctx, func(ctx context.Context) iter.Seq2[fuse.CursorPage[fuse.Transaction], error] {
-		return s.c.TransactionPages(ctx, acct, params)
-	})
-	used := map[string]bool{"": true}
-	var last position
-	empty, n := 0, 0
-	for p, err := range pages {
-		n++
-		if err != nil {
-			return err // the client says which page
-		}
-		s.m.pageFetched()
-		if next := p.Pages.Next; next != nil {
-			if used[*next] {
-				return fmt.Errorf("page %d: %w: pages.next %q was already used in this listing", n, fuse.ErrRepeatedCursor, *next)
-			}
-			used[*next] = true
-			if len(p.Data) == 0 {
-				if empty++; empty > maxEmptyPages {
-					return fmt.Errorf("page %d: %w: %d empty pages in a row and still a pages.next", n, ErrBrokenListing, empty)
-				}
-			}
-		}
-		if len(p.Data) > 0 {
-			empty = 0
-		}
-		obs := make([]ledgerd.Observation, 0, len(p.Data))
-		now := s.now()
-		for _, t := range p.Data {
-			if t.AccountID != acct {
-				return fmt.Errorf("page %d: %w: transaction %s belongs to account %q", n, ErrBrokenListing, t.ID, t.AccountID)
-			}
-			if pos := (position{t.Created(), t.ID}); last.before(pos) {
-				last = pos
-			}
-			o, unknown, err := transactionObservation(t, now)
-			if err != nil {
-				return fmt.Errorf("page %d: %w", n, err)
-			}
-			if unknown {
-				res.Unknown++
-				s.log.Warn("backfill: transaction of an unknown type or state kept unbooked",
-					"account_id", acct, "transaction_id", t.ID, "type", t.Type, "state", t.State)
-			}
-			obs = append(obs, o)
-		}
-		if len(obs) == 0 {
-			continue
-		}
-		cp := ledger.Checkpoint{AccountID: acct, UpdatedAt: last.at, TransactionID: last.id}
-		results, err := s.l.IngestAll(ctx, obs, func(tx *ledger.Tx) error { return tx.SaveCheckpoint(cp) })
-		if err != nil {
-			return fmt.Errorf("page %d: commit: %w", n, err)
-		}
-		fresh := 0
-		for _, x := range results {
-			if !x.Duplicate {
-				fresh++
-			}
-		}
-		res.Pages++
-		res.Transactions += len(obs)
-		res.NewEvents += fresh
-		r.page(len(obs), fresh)
+	if len(ids) == 1 {
+		s.log.Warn("backfill account failed", "account_id", ids[0], "kind", errKind(err), "err", err)
+		return
 	}
-	return nil
+	s.log.Warn("backfill listing failed", "accounts", len(ids), "kind", errKind(err), "err", err)
 }
 
 // prefetch runs a page walk one page ahead of its consumer, so that the
@@ -304,6 +202,8 @@ func errKind(err error) string {
 		return "rejected"
 	case errors.Is(err, ledger.ErrUnavailable):
 		return "storage"
+	case errors.Is(err, ledger.ErrWindowMoved):
+		return "concurrent_run"
 	case errors.Is(err, fuse.ErrUnauthorized), errors.Is(err, fuse.ErrCredentialsRefused):
 		return "unauthorized"
 	case errors.Is(err, fuse.ErrRateLimited):

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/ledger"
 	syncer "github.com/ledgerd/ledgerd/sync"
 )
 
@@ -42,13 +43,16 @@ func TestBackfillHealsWhatDroppedWebhooksMissed(t *testing.T) {
 	}
 	assertEqualsTruth(t, e.l, truth)
 
-	// Every account has a checkpoint at its newest transaction and a
-	// recorded success.
+	// Every account has a recorded success, and the organisation's window
+	// has moved on with no listing left in progress.
 	for _, a := range truth.Accounts {
 		cp, ok, err := e.l.Checkpoint(context.Background(), a.AccountID)
 		if err != nil || !ok || cp.LastSuccessAt.IsZero() || cp.LastError != "" {
 			t.Errorf("account %s: checkpoint %+v ok=%v err=%v", a.AccountID, cp, ok, err)
 		}
+	}
+	if w := window(t, e, ledger.ScopeOrg); w.NextFrom.IsZero() || w.Listing != nil {
+		t.Errorf("window after a complete run: %+v", w)
 	}
 	// A second run reads only the overlap window and learns nothing.
 	sum = e.run(syncer.RunOptions{})
@@ -67,12 +71,7 @@ func TestBackfillFromEmptyLedgerEqualsTruthWhateverThePageSize(t *testing.T) {
 		e := newEnv(t, envOptions{syncer: func(o *syncer.Options) { o.PageSize = size }})
 		gen := e.generate(accounts, n, false)
 		sum := e.run(syncer.RunOptions{})
-		wantPages := 0
-		for _, a := range sum.Accounts {
-			if a.Transactions > 0 {
-				wantPages += (a.Transactions + size - 1) / size
-			}
-		}
+		wantPages := (gen.Transactions + size - 1) / size
 		if sum.Transactions != gen.Transactions || sum.NewEvents != gen.Transactions || sum.Pages != wantPages {
 			t.Errorf("page size %d: %d transactions, %d new events, %d pages; want %d, %d, %d",
 				size, sum.Transactions, sum.NewEvents, sum.Pages, gen.Transactions, gen.Transactions, wantPages)
@@ -105,19 +104,9 @@ func TestLateStatusChangesAreSeenByTheNextRun(t *testing.T) {
 	// Payments in flight: created, not executed until the clock moves.
 	var inFlight []fuse.Transaction
 	for i := range 3 {
-		tx, err := e.c.CreatePayment(context.Background(), from.AccountID, fuse.CreatePaymentRequest{
-			Amount: int64(1000 + i), Purpose: fuse.PurposeGoodsBought, ExternalReference: "catering",
-			Beneficiary: fuse.Beneficiary{Type: fuse.BeneficiaryBusiness, AccountHolderName: "Noor Catering LLC",
-				AccountIdentifier: fuse.Identifier{IBAN: "AE070331234567890123456"},
-				Address:           fuse.Address{CountryCode: "AE", Line1: "Al Quoz 3", Line2: "Dubai"},
-				Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		inFlight = append(inFlight, tx)
+		inFlight = append(inFlight, e.payOut(from.AccountID, from.Currency, int64(1000+i)))
 	}
-	if _, err := e.sb.Fail(inFlight[2].TransactionID, "beneficiary bank refused"); err != nil {
+	if _, err := e.sb.Fail(inFlight[2].ID, "beneficiary bank refused"); err != nil {
 		t.Fatal(err)
 	}
 	e.run(syncer.RunOptions{})
@@ -178,17 +167,17 @@ func TestRunForOneAccountSinceATime(t *testing.T) {
 		t.Errorf("%d accounts with a Fuse balance, want 1", n)
 	}
 
-	// --since re-reads from that time, not from the checkpoint: everything
-	// is a duplicate.
+	// --since re-reads from that time, not from where the last listing
+	// ended: everything is a duplicate.
 	truth := e.sb.Truth()
 	var mid time.Time
 	var after int
 	for _, x := range truth.Transactions {
 		if x.AccountID == one {
 			if mid.IsZero() {
-				mid = x.UpdatedAt.Add(time.Hour * 24 * 5)
+				mid = x.CreatedAt.Add(time.Hour * 24 * 5)
 			}
-			if !x.UpdatedAt.Before(mid) {
+			if !x.CreatedAt.Before(mid) {
 				after++
 			}
 		}

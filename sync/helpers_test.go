@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
@@ -55,6 +56,10 @@ type envOptions struct {
 	webhooks bool
 	// wrap, when set, stands between the client and the sandbox.
 	wrap func(http.Handler) http.Handler
+	// fuseClock makes the syncer's clock the sandbox's, as when this
+	// host's and Fuse's agree (by default it is this host's, far ahead of
+	// a frozen sandbox's).
+	fuseClock bool
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -84,7 +89,16 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
-	e.newSyncer(o.syncer, o.client)
+	modS := o.syncer
+	if o.fuseClock {
+		modS = func(so *syncer.Options) {
+			so.Now = e.sb.Now
+			if o.syncer != nil {
+				o.syncer(so)
+			}
+		}
+	}
+	e.newSyncer(modS, o.client)
 	return e
 }
 
@@ -161,6 +175,44 @@ func (e *env) generate(accounts, n int, webhooks bool) sandbox.GenerateResult {
 		e.t.Fatal(err)
 	}
 	return res
+}
+
+// payOut sends a local payment out of an account through the API; it
+// stays in flight until the sandbox clock moves it on.
+func (e *env) payOut(accountID, currency string, amount int64) fuse.Transaction {
+	e.t.Helper()
+	_ = currency // the account's: Fuse takes the payment in it
+	tx, err := e.c.CreatePayment(context.Background(), accountID, fuse.CreatePaymentRequest{
+		Amount: amount, Purpose: fuse.PurposeGoodsBought, ExternalReference: "catering",
+		Beneficiary: fuse.Beneficiary{Type: fuse.BeneficiaryBusiness, AccountHolderName: "Noor Catering LLC",
+			AccountIdentifier: fuse.Identifier{IBAN: "AE070331234567890123456"},
+			Address:           fuse.Address{CountryCode: "AE", Line1: "Al Quoz 3", Line2: "Dubai"},
+			Bank:              &fuse.BeneficiaryBank{Code: "EBILAEAD"}},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tx
+}
+
+// window reads a scope's sync window.
+func window(t *testing.T, e *env, scope string) ledger.SyncWindow {
+	t.Helper()
+	w, err := e.l.SyncWindow(context.Background(), scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// apiRequests counts the API requests the sandbox has answered (the
+// token endpoint apart).
+func apiRequests(sb *sandbox.Sandbox) int {
+	n := 0
+	for _, v := range sb.Stats().APIRequests {
+		n += v
+	}
+	return n
 }
 
 // waitLog records the client's waits between retries and waits a little
@@ -272,16 +324,16 @@ func ledgerTransactions(t *testing.T, db *sql.DB) map[string]txRow {
 }
 
 func truthRow(x sandbox.TruthTransaction) txRow {
-	r := txRow{Kind: x.Kind, Account: x.AccountID, Currency: x.Currency, Status: x.Status,
+	r := txRow{Kind: string(x.Kind), Account: x.AccountID, Currency: x.Currency, Status: string(x.Status),
 		Counterpart: x.CounterpartAccountID, Instructed: x.InstructedAmount, Fee: x.FeeAmount,
 		WithFee: x.AmountWithFee, CounterpartCurrency: x.CounterpartCurrency, CounterpartAmount: -1}
 	if x.CounterpartAmount != nil {
 		r.CounterpartAmount = *x.CounterpartAmount
 	}
 	switch x.Status {
-	case fuse.StatusExecuted, fuse.StatusSettled:
+	case ledgerd.StatusExecuted, ledgerd.StatusSettled:
 		r.EntryState = "posted"
-	case fuse.StatusFailed:
+	case ledgerd.StatusFailed:
 		r.EntryState = "voided"
 	default:
 		r.EntryState = "pending"

@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"account_id"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ledgerd_backfill_errors_total",
-			Help: "Backfill failures of an account (or of the account listing), by kind: server_error, rate_limited, timeout, network, unauthorized, not_found, bad_response, repeated_cursor, broken_listing, invalid_object, rejected, storage, other.",
+			Help: "Backfill failures of an account, of a transaction listing (every account it covers fails with it, counted once) or of the account listing, by kind: server_error, rate_limited, timeout, network, unauthorized, not_found, bad_response, repeated_cursor, broken_listing, invalid_object, rejected, storage, concurrent_run (another backfill moved the window), other.",
 		}, []string{"kind"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ledgerd_backfill_runs_total",

@@ -134,7 +134,7 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 }
 
 // Job returns the backfill as a scheduled job: a run over every account
-// from its checkpoint.
+// from where the last listing ended.
 func (s *Syncer) Job() func(context.Context) error {
 	return func(ctx context.Context) error {
 		_, err := s.Run(ctx, RunOptions{})

@@ -1,9 +1,14 @@
-// Package syncer is ledgerd's backfill: it lists every Fuse account, pages
-// through each account's transactions from a per-account checkpoint, and
-// hands every object to ledger.IngestAll, one page per SQLite transaction
-// together with the checkpoint's advance. Webhooks are the fast path; the
-// backfill is the truth that heals what they missed. The folder is sync/, as
-// the design names it; the package is syncer so that it does not shadow the
+// Package syncer is ledgerd's backfill: it lists every Fuse account and
+// records each with its balance, then reads the organisation's
+// transactions (GET /v1/transactions; one account's with --account) in a
+// creation-time window that starts where the last complete listing
+// ended, and re-reads every transaction the ledger does not hold final,
+// by widening the window or one by one, whichever costs fewer requests.
+// Each page goes to ledger.IngestAll in one SQLite transaction together
+// with the window's advance (sync_windows), so an interrupted listing
+// resumes from its saved cursor. Webhooks are the fast path; the backfill
+// is the truth that heals what they missed. The folder is sync/, as the
+// design names it; the package is syncer so that it does not shadow the
 // standard library's sync where both are imported.
 package syncer
 
@@ -27,38 +32,46 @@ const (
 	// DefaultPageSize is the listing page size: the largest Fuse accepts
 	// (page_size up to 2000 [spec]), since requests, not bytes, are what
 	// a backfill waits on (rate limit, round trips): a first backfill of
-	// N transactions costs about ceil(N/2000) requests per account
-	// instead of ceil(N/100).
+	// N transactions costs about ceil(N/2000) requests instead of
+	// ceil(N/100).
 	DefaultPageSize = fuse.MaxPageLimit
-	// DefaultOverlap is how far before its checkpoint an account's listing
-	// starts again, so that a transaction whose updated_at Fuse stamped a
-	// little in the past (a late status change, clocks that disagree) is
-	// still read. Re-read objects that did not change are duplicates and
-	// cost nothing but the transfer.
+	// DefaultOverlap is how far before the end of the last complete
+	// listing the next one starts, so that a transaction Fuse shows a
+	// little late (stamped before it was listable) or stamped by a clock
+	// that disagrees with this host's is still read. Re-read objects that
+	// did not change are duplicates and cost nothing but the transfer.
 	DefaultOverlap = 10 * time.Minute
-	// DefaultConcurrency is how many accounts are paged at once. Pages of
-	// different accounts share the ledger's group commits.
+	// DefaultConcurrency is how many accounts are paged at once by a run
+	// of chosen accounts, and how many transactions are read one by one
+	// at once. Pages of different accounts share the ledger's group
+	// commits.
 	DefaultConcurrency = 4
-	// maxEmptyPages bounds a run of consecutive empty pages that still
-	// carry a pages.next: Fuse may answer an empty page that is not the
-	// last, but not forever.
-	maxEmptyPages = 100
+	// rereadBatch is how many transactions read one by one commit
+	// together.
+	rereadBatch = 100
+	// maxStalePages bounds a run of consecutive pages that bring nothing
+	// new (empty, or only the items of the page before) and still carry a
+	// pages.next: Fuse may answer an empty page that is not the last, or
+	// show an item again, but not forever.
+	maxStalePages = 100
 )
 
 // Errors callers act on.
 var (
-	// ErrBrokenListing reports a listing that contradicts fuse-api.md: items
-	// out of (updated_at, transaction_id) order or seen twice in one walk,
-	// another account's transaction, or empty pages without end. The page
-	// is not committed and the checkpoint stays where it was.
+	// ErrBrokenListing reports a listing that contradicts fuse-api.md:
+	// another account's transaction on an account's listing, or empty
+	// pages without end. The page is not committed and the window stays
+	// where it was. (Order is undocumented: nothing depends on it, and an
+	// item listed twice is one event.)
 	ErrBrokenListing = errors.New("fuse listing is broken")
 	// ErrInvalidObject reports a Fuse object the ledger cannot take (an
 	// unknown kind, status or currency, inconsistent amounts). Nothing is
-	// skipped silently: the account's run stops before the page holding it,
-	// and retries it next run.
+	// skipped silently: the listing stops before the page holding it, and
+	// the next run resumes there.
 	ErrInvalidObject = errors.New("fuse object invalid")
 	// ErrAccountsFailed is wrapped by Run's error when at least one account
-	// could not be backfilled (the others still committed).
+	// could not be backfilled (what was read is still committed). When the
+	// organisation's listing fails, every account fails with it.
 	ErrAccountsFailed = errors.New("backfill failed for some accounts")
 )
 
@@ -81,13 +94,16 @@ type Options struct {
 	// PageSize is the listing page_size, 1..fuse.MaxPageLimit (default
 	// DefaultPageSize).
 	PageSize int
-	// Overlap is how far before the checkpoint a listing restarts (default
-	// DefaultOverlap; negative means none).
+	// Overlap is how far before the end of the last complete listing the
+	// next one starts (default DefaultOverlap; negative means none).
 	Overlap time.Duration
-	// Concurrency is how many accounts are paged at once (default 4).
+	// Concurrency is how many accounts are paged at once by a run of
+	// chosen accounts, and how many transactions are read one by one at
+	// once (default 4).
 	Concurrency int
-	// Now is the clock for received_at and balance stamps (default
-	// time.Now).
+	// Now is the clock for received_at and balance stamps and the end of
+	// each new listing window (default time.Now). It should agree with
+	// Fuse's within the overlap.
 	Now func() time.Time
 }
 
@@ -143,13 +159,15 @@ func New(opts Options) (*Syncer, error) {
 
 // RunOptions select what one run reads.
 type RunOptions struct {
-	// AccountIDs limits the run to these accounts (read one by one);
-	// empty means every account the listing returns.
+	// AccountIDs limits the run to these accounts, each read by its own
+	// listing (GET /v1/accounts/{id}/transactions) in its own window;
+	// empty means every account, by the organisation's listing.
 	AccountIDs []string
-	// Since, when set, lists each account from this updated_at instead of
-	// from its checkpoint. The checkpoint never moves back.
+	// Since, when set, starts a new listing from this time instead of
+	// from where the last one ended (or resuming one in progress). The
+	// window moves on afterwards only if Since left no gap behind it.
 	Since time.Time
-	// Full lists each account from its first transaction.
+	// Full starts a new listing from the start, ignoring the window.
 	Full bool
 	// Progress, when set, is called after every committed page and every
 	// finished account, never concurrently.
@@ -167,20 +185,29 @@ type Progress struct {
 	Elapsed        time.Duration
 }
 
-// AccountResult is what a run did for one account.
+// AccountResult is what a run did for one account. In a run over every
+// account, the organisation's listing is the account's: its counts are
+// its transactions in it, and its error the listing's.
 type AccountResult struct {
-	AccountID    string
+	AccountID string
+	// Pages counts the listing pages committed: the account's own
+	// listing's; zero in a run over every account (Summary.Pages).
 	Pages        int
-	Transactions int
-	NewEvents    int
+	Transactions int // transaction objects read and committed
+	NewEvents    int // of which changed the ledger (not duplicates)
 	// Unknown counts transactions of a type or state the reference does
 	// not name: stored unbooked and reported.
 	Unknown int
-	// From is the updated_since the listing started at (zero: the start).
-	From time.Time
-	// Checkpoint is where the account stands after the run.
-	Checkpoint ledger.Checkpoint
-	Err        error
+	// Reread counts transactions read one by one (GET
+	// /v1/transactions/{id}) because the ledger did not hold them final
+	// and the listing did not show them; NotFound those Fuse answered 404.
+	Reread, NotFound int
+	// From and To are the window listed (From zero: the start).
+	From, To time.Time
+	// Resumed is true when the listing continued one an earlier run left
+	// unfinished.
+	Resumed bool
+	Err     error
 }
 
 // Summary is what a run did.
@@ -193,6 +220,9 @@ type Summary struct {
 	Pages        int
 	Transactions int
 	NewEvents    int
+	Unknown      int
+	Reread       int
+	NotFound     int
 	// Retries counts the Fuse calls retried during the run, by reason
 	// (fuse.Reason*), when Options.ClientMetrics was given.
 	Retries map[string]int64
@@ -209,6 +239,40 @@ func (s Summary) Failed() []AccountResult {
 	return out
 }
 
+// FailureGroup is accounts that failed with the same error: every
+// account of a listing that failed, or one account.
+type FailureGroup struct {
+	AccountIDs []string
+	Err        error
+}
+
+// Accounts names the group's accounts for a message: "account ID", or
+// "N accounts".
+func (g FailureGroup) Accounts() string {
+	if len(g.AccountIDs) == 1 {
+		return "account " + g.AccountIDs[0]
+	}
+	return fmt.Sprintf("%d accounts", len(g.AccountIDs))
+}
+
+// FailureGroups returns the failed accounts grouped by their error's
+// message, in discovery order, so that a listing's failure is told once
+// rather than once per account.
+func (s Summary) FailureGroups() []FailureGroup {
+	var out []FailureGroup
+	at := map[string]int{}
+	for _, a := range s.Failed() {
+		msg := a.Err.Error()
+		if i, ok := at[msg]; ok {
+			out[i].AccountIDs = append(out[i].AccountIDs, a.AccountID)
+			continue
+		}
+		at[msg] = len(out)
+		out = append(out, FailureGroup{AccountIDs: []string{a.AccountID}, Err: a.Err})
+	}
+	return out
+}
+
 // Rate is transactions per second over the whole run.
 func (s Summary) Rate() float64 {
 	d := s.Finished.Sub(s.Started).Seconds()
@@ -218,19 +282,20 @@ func (s Summary) Rate() float64 {
 	return float64(s.Transactions) / d
 }
 
-// Run backfills once: it discovers the accounts (listing them, so that an
+// Run backfills once. It discovers the accounts (listing them, so that an
 // account whose account_opened webhook was lost still appears, or reading
-// opts.AccountIDs), records each with the balance Fuse reports, and pages
-// through each account's transactions, committing every page with its
-// checkpoint. An account that fails leaves its checkpoint at its last
-// committed page and the others carry on; Run then returns an error
+// opts.AccountIDs) and records each with the balance Fuse reports; then it
+// lists the transactions of the organisation (or of each account asked
+// for) in the scope's window, committing every page with the window's
+// advance, and re-reads what the ledger does not hold final. A failure
+// leaves the window at its last committed page; Run then returns an error
 // wrapping ErrAccountsFailed along with the full Summary. A cancelled ctx
 // stops the run at a page boundary and returns ctx's error.
 func (s *Syncer) Run(ctx context.Context, opts RunOptions) (Summary, error) {
 	if opts.Full && !opts.Since.IsZero() {
 		return Summary{}, errors.New("backfill: Full and Since are exclusive")
 	}
-	r := &run{s: s, opts: opts, started: s.now()}
+	r := &run{s: s, opts: opts, started: s.now(), index: map[string]int{}}
 	var retriesBefore map[string]int64
 	if s.cm != nil {
 		retriesBefore = s.cm.Retries()
@@ -238,26 +303,12 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (Summary, error) {
 	s.log.Info("backfill started", "accounts", accountsArg(opts.AccountIDs), "from", from(opts),
 		"page_size", s.pageSize, "overlap", s.overlap)
 
-	accounts := make(chan int)
-	var wg gosync.WaitGroup
-	for range s.concurrency {
-		wg.Go(func() {
-			for i := range accounts {
-				res := s.syncAccount(ctx, r, r.account(i))
-				r.finish(i, res)
-			}
-		})
+	var discoveryErr error
+	if len(opts.AccountIDs) > 0 {
+		discoveryErr = s.runAccounts(ctx, r)
+	} else {
+		discoveryErr = s.runOrg(ctx, r)
 	}
-	discoveryErr := r.discover(ctx, func(i int) bool {
-		select {
-		case accounts <- i:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	})
-	close(accounts)
-	wg.Wait()
 
 	sum := r.summary(s.now())
 	sum.DiscoveryErr = discoveryErr
@@ -267,9 +318,12 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (Summary, error) {
 	failed := sum.Failed()
 	s.m.run(sum, ctx.Err() != nil)
 	attrs := []any{"accounts", len(sum.Accounts), "failed", len(failed), "pages", sum.Pages,
-		"transactions", sum.Transactions, "new_events", sum.NewEvents,
-		"duration", sum.Finished.Sub(sum.Started).Round(time.Millisecond),
+		"transactions", sum.Transactions, "new_events", sum.NewEvents, "unknown", sum.Unknown,
+		"reread", sum.Reread, "duration", sum.Finished.Sub(sum.Started).Round(time.Millisecond),
 		"rate_per_s", int(sum.Rate())}
+	if sum.NotFound > 0 {
+		attrs = append(attrs, "not_found", sum.NotFound)
+	}
 	if len(sum.Retries) > 0 {
 		attrs = append(attrs, "retries", sum.Retries)
 	}
@@ -281,8 +335,8 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (Summary, error) {
 	if discoveryErr != nil {
 		errs = append(errs, discoveryErr)
 	}
-	for _, a := range failed {
-		errs = append(errs, fmt.Errorf("account %s: %w", a.AccountID, a.Err))
+	for _, g := range sum.FailureGroups() {
+		errs = append(errs, fmt.Errorf("%s: %w", g.Accounts(), g.Err))
 	}
 	if len(errs) > 0 {
 		s.log.Warn("backfill finished with failures", attrs...)
@@ -290,6 +344,77 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (Summary, error) {
 	}
 	s.log.Info("backfill finished", attrs...)
 	return sum, nil
+}
+
+// runAccounts backfills the accounts of opts.AccountIDs, each in its own
+// scope, Concurrency at a time.
+func (s *Syncer) runAccounts(ctx context.Context, r *run) error {
+	accounts := make(chan int)
+	var wg gosync.WaitGroup
+	for range s.concurrency {
+		wg.Go(func() {
+			for i := range accounts {
+				id := r.account(i)
+				start := time.Now()
+				err := s.syncScope(ctx, r, ledger.AccountScope(id), id)
+				if err == nil {
+					err = s.succeeded(ctx, []string{id})
+				}
+				if err != nil {
+					s.failed(ctx, r, []string{id}, err)
+					r.done(i)
+					continue
+				}
+				res := r.result(i)
+				s.log.Info("backfill account done", "account_id", id, "pages", res.Pages,
+					"transactions", res.Transactions, "new_events", res.NewEvents, "unknown", res.Unknown,
+					"reread", res.Reread, "from", startOr(res.From), "to", timeOrNone(res.To),
+					"resumed", res.Resumed, "duration", time.Since(start).Round(time.Millisecond))
+				r.done(i)
+			}
+		})
+	}
+	err := r.discover(ctx, func(i int) bool {
+		select {
+		case accounts <- i:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+	close(accounts)
+	wg.Wait()
+	return err
+}
+
+// runOrg backfills every account: discovery first, then the
+// organisation's listing. Each account discovered shares the listing's
+// outcome.
+func (s *Syncer) runOrg(ctx context.Context, r *run) error {
+	discoveryErr := r.discover(ctx, func(int) bool { return true })
+	if ctx.Err() != nil {
+		return discoveryErr
+	}
+	// The listing runs even when the account listing stopped early: it
+	// reads every account's transactions all the same.
+	err := s.syncScope(ctx, r, ledger.ScopeOrg, "")
+	// The accounts the listing showed that discovery did not (opened
+	// since, or the account listing stopped early) share its outcome too.
+	ids := r.pendingAccounts()
+	if err == nil {
+		err = s.succeeded(ctx, ids)
+	}
+	if err != nil {
+		s.failed(ctx, r, ids, err)
+		r.doneAll()
+		if len(ids) == 0 && ctx.Err() == nil {
+			// No account carries the error: the run's does.
+			return errors.Join(discoveryErr, fmt.Errorf("list transactions: %w", err))
+		}
+		return discoveryErr
+	}
+	r.doneAll()
+	return discoveryErr
 }
 
 func accountsArg(ids []string) any {
@@ -307,7 +432,7 @@ func from(opts RunOptions) string {
 	case !opts.Since.IsZero():
 		return opts.Since.UTC().Format(time.RFC3339Nano)
 	}
-	return "checkpoints"
+	return "window"
 }
 
 // timeOrNone renders a time for the log; the zero time is "none".
@@ -345,6 +470,8 @@ type run struct {
 	mu       gosync.Mutex
 	accounts []string
 	results  []AccountResult
+	finished []bool
+	index    map[string]int // account id → its index
 	progress Progress
 }
 
@@ -354,36 +481,101 @@ func (r *run) account(i int) string {
 	return r.accounts[i]
 }
 
-// add records a discovered account and returns its index.
+func (r *run) result(i int) AccountResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.results[i]
+}
+
+// add records an account and returns its index; an account already
+// recorded keeps its own.
 func (r *run) add(id string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.addLocked(id)
+}
+
+func (r *run) addLocked(id string) int {
+	if i, ok := r.index[id]; ok {
+		return i
+	}
 	r.accounts = append(r.accounts, id)
 	r.results = append(r.results, AccountResult{AccountID: id})
+	r.finished = append(r.finished, false)
+	r.index[id] = len(r.accounts) - 1
 	r.progress.AccountsTotal++
 	r.report()
 	return len(r.accounts) - 1
 }
 
-// page records one committed page.
-func (r *run) page(txs, fresh int) {
+// update changes the result of account id (added if new).
+func (r *run) update(id string, f func(*AccountResult)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(&r.results[r.addLocked(id)])
+}
+
+// updateAll changes the result of every account not finished yet.
+func (r *run) updateAll(f func(*AccountResult)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.results {
+		if !r.finished[i] {
+			f(&r.results[i])
+		}
+	}
+}
+
+// pendingAccounts are the accounts not finished yet.
+func (r *run) pendingAccounts() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for i, id := range r.accounts {
+		if !r.finished[i] {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// page records one committed page, or one batch of transactions read one
+// by one (pages 0).
+func (r *run) page(pages, txs, fresh int) {
 	r.s.m.page(txs, fresh)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.progress.Pages++
+	r.progress.Pages += pages
 	r.progress.Transactions += txs
 	r.progress.NewEvents += fresh
 	r.report()
 }
 
-// finish records an account's result.
-func (r *run) finish(i int, res AccountResult) {
+// done marks account i finished, with the result it has.
+func (r *run) done(i int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.results[i] = res
+	r.doneLocked(i)
+	r.report()
+}
+
+func (r *run) doneLocked(i int) {
+	if r.finished[i] {
+		return
+	}
+	r.finished[i] = true
 	r.progress.AccountsDone++
-	if res.Err != nil {
+	if r.results[i].Err != nil {
 		r.progress.AccountsFailed++
+	}
+}
+
+// doneAll marks every account finished.
+func (r *run) doneAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.results {
+		r.doneLocked(i)
 	}
 	r.report()
 }
@@ -400,11 +592,13 @@ func (r *run) report() {
 func (r *run) summary(finished time.Time) Summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	sum := Summary{Started: r.started, Finished: finished, Accounts: slices.Clone(r.results)}
+	sum := Summary{Started: r.started, Finished: finished, Accounts: slices.Clone(r.results), Pages: r.progress.Pages}
 	for _, a := range sum.Accounts {
-		sum.Pages += a.Pages
 		sum.Transactions += a.Transactions
 		sum.NewEvents += a.NewEvents
+		sum.Unknown += a.Unknown
+		sum.Reread += a.Reread
+		sum.NotFound += a.NotFound
 	}
 	return sum
 }

@@ -21,12 +21,15 @@ func cmdBackfill(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "backfill", "[--account ID]... [--since TIME | --full] [--page-size N] [--db PATH]",
 		`Reads Fuse once and heals whatever webhooks missed: lists every account
 (so an account whose account_opened webhook was lost still appears, with
-the balance Fuse reports), then pages through each account's transactions
-from where the last backfill stopped (its checkpoint, less a 10-minute
-overlap so that late status changes are read again). Each page and the
-checkpoint's advance commit together, so an interrupted run resumes from
-the last committed page with no gap and no duplicate. Objects already in
-the ledger are recognised and change nothing.
+the balance Fuse reports), then the organisation's transactions (with
+--account, each account's own) created since the last complete listing
+ended, less a 10-minute overlap, and reads again every transaction the
+ledger does not hold final yet, by an earlier start or one by one,
+whichever costs fewer requests. Each page commits with the listing's
+cursor, so an interrupted run resumes where it stopped with no gap and no
+duplicate. Objects already in the ledger are recognised and change
+nothing; transactions of a type or state Fuse does not document are kept
+unbooked and counted in the summary.
 
 Needs FUSE_BASE_URL, FUSE_AUTH_URL, FUSE_CLIENT_ID and FUSE_CLIENT_SECRET
 (or their _FILE variants). Shows a progress bar on a terminal and prints
@@ -42,8 +45,8 @@ error, credentials Fuse's token endpoint refuses included.
 		accounts = append(accounts, strings.TrimSpace(s))
 		return nil
 	})
-	since := fs.String("since", "", "read transactions updated since this time (RFC 3339) instead of since the checkpoint")
-	full := fs.Bool("full", false, "read every transaction from the start, ignoring the checkpoints")
+	since := fs.String("since", "", "list transactions created since this time (RFC 3339) instead of since the last listing ended")
+	full := fs.Bool("full", false, "list every transaction from the start, ignoring where the last listing ended")
 	pageSize := fs.Int("page-size", syncer.DefaultPageSize, fmt.Sprintf("transactions per page, 1..%d", fuse.MaxPageLimit))
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
 	if err := parseNone(fs, args); err != nil {
@@ -104,8 +107,8 @@ error, credentials Fuse's token endpoint refuses included.
 	if sum.DiscoveryErr != nil {
 		fmt.Fprintf(e.stderr, "ledgerd backfill: %v\n", sum.DiscoveryErr)
 	}
-	for _, a := range sum.Failed() {
-		fmt.Fprintf(e.stderr, "ledgerd backfill: account %s: %v\n", a.AccountID, a.Err)
+	for _, g := range sum.FailureGroups() {
+		fmt.Fprintf(e.stderr, "ledgerd backfill: %s: %v\n", g.Accounts(), g.Err)
 	}
 	switch {
 	case runErr == nil:
@@ -121,6 +124,15 @@ func summaryLine(s syncer.Summary) string {
 	line := fmt.Sprintf("backfill: %s (%d failed), %s pages, %s transactions (%s new) in %s, %s/s",
 		plural(len(s.Accounts), "account"), len(s.Failed()), thousands(s.Pages), thousands(s.Transactions), thousands(s.NewEvents),
 		s.Finished.Sub(s.Started).Round(time.Millisecond), thousands(int(s.Rate())))
+	if s.Reread > 0 || s.NotFound > 0 {
+		line += fmt.Sprintf("; %s read one by one (not final)", thousands(s.Reread))
+		if s.NotFound > 0 {
+			line += fmt.Sprintf(", %s unknown to Fuse", thousands(s.NotFound))
+		}
+	}
+	if s.Unknown > 0 {
+		line += fmt.Sprintf("; %s of unknown type or state, kept unbooked", thousands(s.Unknown))
+	}
 	if len(s.Retries) > 0 {
 		var rs []string
 		for _, r := range []string{fuse.ReasonServerError, fuse.ReasonRateLimited, fuse.ReasonTimeout,

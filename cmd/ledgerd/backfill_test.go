@@ -168,3 +168,25 @@ func TestProgressBarShowsAccountsTransactionsAndRate(t *testing.T) {
 		t.Errorf("thousands = %q", got)
 	}
 }
+
+// TestBackfillSummaryLineCountsWhatWasReadAgainAndWhatIsUnknown: the
+// summary line says how many transactions were read one by one because
+// they were not final, how many Fuse did not know, and how many were of a
+// type or state Fuse does not document (kept unbooked); a run with none of
+// them says nothing of them.
+func TestBackfillSummaryLineCountsWhatWasReadAgainAndWhatIsUnknown(t *testing.T) {
+	start := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	sum := syncer.Summary{Started: start, Finished: start.Add(2 * time.Second), Transactions: 1200, NewEvents: 40,
+		Reread: 3, NotFound: 1, Unknown: 2, Accounts: []syncer.AccountResult{{AccountID: "a"}}}
+	line := summaryLine(sum)
+	for _, want := range []string{"1,200 transactions (40 new)", "; 3 read one by one (not final), 1 unknown to Fuse",
+		"; 2 of unknown type or state, kept unbooked"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("summary line %q lacks %q", line, want)
+		}
+	}
+	sum.Reread, sum.NotFound, sum.Unknown = 0, 0, 0
+	if line := summaryLine(sum); strings.Contains(line, "one by one") || strings.Contains(line, "unknown") {
+		t.Errorf("summary line %q speaks of what did not happen", line)
+	}
+}

@@ -68,7 +68,7 @@ func usageErrorf(format string, args ...any) error {
 func commands() []command {
 	return []command{
 		{"serve", "run the daemon: webhook listener, scheduled backfill and reconcile, admin endpoints", cmdServe},
-		{"backfill", "read every Fuse account's transactions from its checkpoint and heal what webhooks missed", cmdBackfill},
+		{"backfill", "read Fuse's transactions since the last listing, and what is not final yet, and heal what webhooks missed", cmdBackfill},
 		{"migrate", "create the database file or upgrade its schema in place; repair running balances", cmdMigrate},
 		{"balances", "print balances per ledger account and currency (table or --json)", cmdBalances},
 		{"reconcile", "compare the ledger with Fuse once, record breaks (exit 1 on BREAKS or INCOMPLETE)", cmdReconcile},

@@ -186,6 +186,9 @@ func runPooled(fn apiFunc, r *http.Request, body []byte) (status int, b []byte, 
 	if p, ok := v.(pooledBody); ok {
 		return status, *p.buf, p.buf
 	}
+	if v == nil {
+		return status, nil, nil // an answer without a body (202 to PATCH)
+	}
 	b, err = json.Marshal(v)
 	if err != nil {
 		status, b = encodeError(fmt.Errorf("encode response: %w", err))
@@ -243,7 +246,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeRaw(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	if len(b) > 0 {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

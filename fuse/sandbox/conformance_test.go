@@ -293,9 +293,6 @@ func tokenBody(t *testing.T, field string, v any) []byte {
 }
 
 func conformanceCases(t *testing.T) []conformanceCase {
-	const (
-		rename = "PATCH /v1/accounts/{id} (the sandbox's rename) answers 200 with the account; the reference declares 202 without a body"
-	)
 	idem := func() map[string]string { return map[string]string{fuse.HeaderIdempotencyKey: uuid.NewString()} }
 	// send makes a row's request; a body that is a func(*fixture) any
 	// is built from the fixture.
@@ -396,7 +393,7 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("GET", tx(func(fx *fixture) string { return fx.created }), nil, nil)},
 		{name: "account without transactions", method: "GET", route: "/v1/accounts/{account_id}", status: 200,
 			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.idle }, nil, nil)},
-		{name: "rename account", method: "PATCH", route: "/v1/accounts/{account_id}", status: 202, gap: rename,
+		{name: "rename account", method: "PATCH", route: "/v1/accounts/{account_id}", status: 202,
 			send: send("PATCH", func(fx *fixture) string { return "/v1/accounts/" + fx.idle }, map[string]any{"account_name": "Euro Float"}, nil)},
 
 		// More listings: pages with a next cursor, follow-up and last
@@ -566,9 +563,10 @@ func TestSandboxAnswersConformToFusesReference(t *testing.T) {
 		t.Run(c.method+" "+c.name, func(t *testing.T) {
 			status, body := c.send(e, fx)
 			err := ref.conforms(c.method, c.route, status, body)
-			if !json.Valid(body) {
-				// Where the reference declares no body (the
-				// simulations' 200), the sandbox still answers JSON.
+			if len(body) > 0 && !json.Valid(body) {
+				// Where the reference declares no body, the sandbox
+				// answers none (PATCH's 202) or JSON (the simulations'
+				// 200).
 				err = fmt.Errorf("the answer is not JSON: %.300s", body)
 			}
 			if status != c.status {

@@ -114,7 +114,9 @@ func (s *Sandbox) ctlOpenAccount(_ *http.Request, body []byte) (int, any, error)
 // ctlRename: POST /sandbox/accounts/{id}/rename {"account_name"} → 200
 // the account; emits account_updated.
 func (s *Sandbox) ctlRename(r *http.Request, body []byte) (int, any, error) {
-	var req updateAccountRequest
+	var req struct {
+		AccountName string `json:"account_name"`
+	}
 	if err := decode(body, &req); err != nil {
 		return 0, nil, err
 	}

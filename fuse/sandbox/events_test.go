@@ -37,8 +37,10 @@ func TestEveryEventTypeIsEmittedWithExactlyTheSeedFields(t *testing.T) {
 	a1 := e.account("AED", "Contractors Inc.")
 	a2 := e.account("AED", "Payroll")
 	u1 := e.account("USD", "Dollar Float")
-	var renamed fuse.Account
-	e.call("PATCH", "/v1/accounts/"+a1.AccountID, map[string]string{"account_name": "Contractors Ltd."}, 200, &renamed)
+	e.call("PATCH", "/v1/accounts/"+a1.AccountID, map[string]string{"account_name": "Contractors Ltd."}, 202, nil)
+	if got, _ := e.sb.Account(a1.AccountID); got.AccountName != "Contractors Ltd." {
+		t.Fatalf("account after PATCH: %q", got.AccountName)
+	}
 	e.fund(a1.AccountID, 10_000_000)
 
 	p := e.pay(a1.AccountID, 51239)

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
-	syncer "github.com/ledgerd/ledgerd/sync"
 )
 
 // Serve benchmark (issue 7): how fast `ledgerd serve` is ready and how
@@ -104,7 +103,7 @@ func benchServeSection(ctx context.Context, o options) (string, error) {
 	histSrv := httptest.NewServer(hist)
 	defer histSrv.Close()
 	histDB := filepath.Join(dir, "history.db")
-	if _, err := runBackfill(ctx, options{}, histSrv.URL, histDB, syncer.DefaultConcurrency, gen.Transactions); err != nil {
+	if _, err := runBackfill(ctx, options{}, histSrv.URL, histDB, nil, gen.Transactions); err != nil {
 		return "", fmt.Errorf("history: %w", err)
 	}
 

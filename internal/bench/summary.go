@@ -55,6 +55,9 @@ const (
 	figWebhookUnsyncedRPS  = "webhook.unsynced.rps"
 	figBackfillTPS         = "backfill.tps"
 	figBackfillCeilingTPS  = "backfill.ceiling.tps"
+	figBackfillReqFirst    = "backfill.requests.first"
+	figBackfillReqAnchor   = "backfill.requests.pages_and_accounts"
+	figBackfillReqNext     = "backfill.requests.next"
 	figReconcileSeconds    = "reconcile.seconds"
 	figReconcileMiB        = "reconcile.peak_mib"
 	figLedgerCLISeconds    = "ledger_cli.seconds"
@@ -92,6 +95,7 @@ type summaryRow struct {
 
 func summaryRows() []summaryRow {
 	ratioAtLeast := func(r float64) func(f, a float64) bool { return func(f, a float64) bool { return f/a >= r } }
+	ratioAtMost := func(r float64) func(f, a float64) bool { return func(f, a float64) bool { return f <= r*a } }
 	under := func(limit float64) func(f, _ float64) bool { return func(f, _ float64) bool { return f < limit } }
 	return []summaryRow{
 		{"webhook ingest, group commit", "durable floor: body and event_id only", figWebhookGroupRPS, figWebhookFloorRPS, "req/s",
@@ -108,6 +112,12 @@ func summaryRows() []summaryRow {
 			"go run ./internal/bench webhook"},
 		{"backfill", "raw SQLite inserts of the same rows", figBackfillTPS, figBackfillCeilingTPS, "tx/s",
 			"≥ 1×", ratioAtLeast(1), "go run ./internal/bench backfill"},
+		{"backfill API requests, first run of 100,000 transactions", "ceil(N / 2000) + accounts", figBackfillReqFirst,
+			figBackfillReqAnchor, "req", fmt.Sprintf("≤ %.1f×", requestsFirstFactor), ratioAtMost(requestsFirstFactor),
+			"go run ./internal/bench backfill"},
+		{"backfill API requests, next run (1 % changed, a month-old payment changed)", "the first run's requests",
+			figBackfillReqNext, figBackfillReqFirst, "req", fmt.Sprintf("≤ %.2f×", requestsNextShare),
+			ratioAtMost(requestsNextShare), "go run ./internal/bench backfill"},
 		{"reconcile, 1M transactions", "`ledger balance` (ledger-cli), same book", figReconcileSeconds, figLedgerCLISeconds, "s",
 			fmt.Sprintf("< %d s and < 1×", reconcileGoalSeconds),
 			func(f, a float64) bool { return f < reconcileGoalSeconds && f < a }, "go run ./internal/bench reconcile"},
