@@ -40,10 +40,12 @@ const (
 // Observation.Event carries the id, type, version, source, Fuse time,
 // receipt time and a copy of raw, byte for byte.
 //
-// A body of a type ledgerd does not handle (onboarding events, say) decodes
-// without error to an observation with neither Account nor Transaction, as
-// long as its envelope is valid. Any other problem is a *DecodeError
-// wrapping ErrMalformed.
+// A body of a type ledgerd does not handle (a type Fuse adds, or the
+// onboarding events, which it recognises but which carry nothing to book)
+// decodes without error to an observation with neither Account nor
+// Transaction, as long as its envelope is valid; so does a body of an
+// undocumented type (events.go) without the ids and time an observation
+// needs. Any other problem is a *DecodeError wrapping ErrMalformed.
 //
 // FuseTime is X-Fuse-Timestamp when it parses as RFC 3339, else the
 // payload's timestamp, else zero (account events carry no timestamp).
@@ -215,8 +217,13 @@ func objectError(field string, err error) *DecodeError {
 	return &DecodeError{Reason: ReasonMalformedJSON, Field: field, Detail: err.Error(), Err: err}
 }
 
-// decodePayload fills obs from the payload of a handled type.
+// decodePayload fills obs from the payload of a handled type. An
+// undocumented type without a payload is stored as it came: there is
+// nothing to read.
 func decodePayload(obs *ledgerd.Observation, env envelope, hd handler) *DecodeError {
+	if env.payload == nil && hd.undocumented {
+		return nil
+	}
 	if env.payload == nil {
 		return &DecodeError{Reason: ReasonMissingField, Field: keyPayload,
 			Detail: fmt.Sprintf("no payload under %q or %q", keyPayload, env.typ)}

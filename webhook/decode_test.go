@@ -191,14 +191,34 @@ func TestSeedFilesAreVerbatimFromTheReference(t *testing.T) {
 	}
 }
 
-func TestTypesAreTheFifteenSeedTypes(t *testing.T) {
+// TestTypesAreTheSeedTypesAndTheUndocumentedOnes: ledgerd handles the 15
+// types of Fuse's webhook reference and the three of its catalogue whose
+// payload is undocumented, and recognises the two onboarding types; each
+// of the latter five has its body in testdata/model.
+func TestTypesAreTheSeedTypesAndTheUndocumentedOnes(t *testing.T) {
 	var seeds []string
 	for typ := range seedFiles(t, "testdata/seed") {
 		seeds = append(seeds, typ)
 	}
-	slices.Sort(seeds)
-	if got := Types(); !slices.Equal(got, seeds) {
-		t.Errorf("Types() = %v\nwant %v", got, seeds)
+	undocumented := []string{"fee_debited", "outbound_exchange_transfer_submitted", "outbound_local_payment_returned"}
+	want := slices.Sorted(slices.Values(append(seeds, undocumented...)))
+	if got := Types(); !slices.Equal(got, want) {
+		t.Errorf("Types() = %v\nwant %v", got, want)
+	}
+	for _, typ := range undocumented {
+		if !handlers[typ].undocumented {
+			t.Errorf("%s is not marked undocumented", typ)
+		}
+	}
+	if got, want := recognisedTypes(), []string{"onboarding_completed", "onboarding_failed"}; !slices.Equal(got, want) {
+		t.Errorf("recognisedTypes() = %v, want %v", got, want)
+	}
+	var models []string
+	for typ := range seedFiles(t, "testdata/model") {
+		models = append(models, typ)
+	}
+	if want := slices.Sorted(slices.Values(append(undocumented, recognisedTypes()...))); !slices.Equal(slices.Sorted(slices.Values(models)), want) {
+		t.Errorf("testdata/model has %v, want one body for each of %v", slices.Sorted(slices.Values(models)), want)
 	}
 }
 

@@ -136,11 +136,14 @@ func decodeFast(raw []byte) (obs ledgerd.Observation, ok bool) {
 	return obs, true
 }
 
-// typeNames holds one copy of each handled type's name, so that a decoded
-// event of a handled type does not allocate its own.
+// typeNames holds one copy of each handled or recognised type's name, so
+// that a decoded event of such a type does not allocate its own.
 var typeNames = func() map[string]string {
-	m := make(map[string]string, len(handlers))
+	m := make(map[string]string, len(handlers)+len(recognised))
 	for t := range handlers {
+		m[t] = t
+	}
+	for t := range recognised {
 		m[t] = t
 	}
 	return m
@@ -429,11 +432,9 @@ func (p *fastPayload) failureReason(name string) string {
 		p.gaveUp = true
 		return ""
 	}
-	d := scanner{jsonscan.Scanner{B: v}}
 	var buf [4]field
-	fs, ok := d.object(buf[:0])
-	if !ok || !d.End() {
-		p.gaveUp = true
+	fs, ok := p.object(v, buf[:0])
+	if !ok {
 		return ""
 	}
 	var b strings.Builder
@@ -451,6 +452,44 @@ func (p *fastPayload) failureReason(name string) string {
 		b.Write(s)
 	}
 	return b.String()
+}
+
+// object reads v, a member's value, as an object whose members it
+// appends to fs, and gives up on anything else.
+func (p *fastPayload) object(v []byte, fs []field) ([]field, bool) {
+	d := scanner{jsonscan.Scanner{B: v}}
+	fs, ok := d.object(fs)
+	if !ok || !d.End() {
+		p.gaveUp = true
+		return nil, false
+	}
+	return fs, true
+}
+
+// feeTarget takes an object whose type, if there, is a plain string and
+// whose reference is a UUID, as the reference does; anything else is left
+// to it.
+func (p *fastPayload) feeTarget(name string) string {
+	v, ok := p.value(name, optional)
+	if !ok {
+		return ""
+	}
+	var buf [4]field
+	fs, ok := p.object(v, buf[:0])
+	if !ok {
+		return ""
+	}
+	sub := fastPayload{b: v, fs: fs}
+	typ, hasType := sub.str("type", optional)
+	ref := sub.id("reference", required)
+	if sub.gaveUp {
+		p.gaveUp = true
+		return ""
+	}
+	if hasType && string(typ) != feeTargetTransaction {
+		return ""
+	}
+	return ref
 }
 
 func (p *fastPayload) checked(kind ledgerd.Kind, _ string, amounts ledgerd.TxAmounts) *ledgerd.TxAmounts {

@@ -12,10 +12,12 @@ import (
 	"testing"
 )
 
-// seedBodies returns every seed example, verbatim and corrected, by file.
+// seedBodies returns every seed example, verbatim and corrected, and the
+// bodies of the types without a published payload (testdata/model), by
+// file.
 func seedBodies(t testing.TB) map[string][]byte {
 	t.Helper()
-	paths, err := filepath.Glob("testdata/seed*/*.json")
+	paths, err := filepath.Glob("testdata/*/*.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,13 +286,16 @@ func FuzzFastDecodeFieldValues(f *testing.F) {
 		[]byte(body("account_opened", goodAccount)),
 		[]byte(body("outbound_local_payment_failed", `{"account_id":"018c355c-2413-16df-509f-40e71b142eb3",`+
 			`"transaction_id":"018c35b3-def2-e645-1d5b-86be6746537b","timestamp":"2023-12-04T16:40:29Z",`+
-			`"failure_reason":{"bank_error":"Manual failure in Portal"}}`))}
-	member := regexp.MustCompile(`"[a-z_]+":("(?:[^"\\]|\\.)*"|[-0-9.eE+]+|true|false|null|\{"bank_error":"[^"]*"\})`)
+			`"failure_reason":{"bank_error":"Manual failure in Portal"}}`)),
+		[]byte(body("fee_debited", feePayload)), []byte(body("outbound_local_payment_returned", returnedPayload))}
+	member := regexp.MustCompile(`"[a-z_]+":("(?:[^"\\]|\\.)*"|[-0-9.eE+]+|true|false|null|\{"bank_error":"[^"]*"\}|\{"type":"Transaction","reference":"[^"]*"\})`)
 	f.Add(uint8(0), uint8(0), []byte(`"x"`))
 	f.Add(uint8(0), uint8(5), []byte(`-0`))
 	f.Add(uint8(1), uint8(12), []byte(`"3.6615"`))
 	f.Add(uint8(2), uint8(3), []byte(`"018C35AA-4279-83E7-A90F-4B2901246C51"`))
 	f.Add(uint8(3), uint8(7), []byte(`{"a":"b","c":"d"}`))
+	f.Add(uint8(4), uint8(6), []byte(`{"type":"Transaction","reference":"018C35B3-DEF2-E645-1D5B-86BE6746537B"}`))
+	f.Add(uint8(5), uint8(2), []byte(`"018c35b3-def2-e645-1d5b-86be6746537b"`))
 	f.Fuzz(func(t *testing.T, tmpl, which uint8, value []byte) {
 		base := templates[int(tmpl)%len(templates)]
 		ms := member.FindAllSubmatchIndex(base, -1)

@@ -397,3 +397,42 @@ func (p *payload) failureReason(name string) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// feeTarget reads a FeeTargetRef, {"type": "Transaction", "reference":
+// uuid}, and returns the reference: "" when the field is absent or null,
+// or when its type names something other than a transaction (then the
+// reference is not a transaction id; the backfill brings the link). The
+// object's own fields are checked like the payload's.
+func (p *payload) feeTarget(name string) string {
+	v, ok := p.value(name, optional)
+	if !ok {
+		return ""
+	}
+	if kind := kindOf(v); kind != "an object" {
+		p.fail(ReasonWrongType, name, "want an object, got "+kind, nil)
+		return ""
+	}
+	path := p.path + "." + name
+	if p.path == "" {
+		path = name
+	}
+	o, err := readObject(v)
+	if err != nil {
+		p.err = objectError(path, err)
+		return ""
+	}
+	sub := payload{path: path, obj: o}
+	typ, hasType := sub.str("type", optional)
+	ref := sub.id("reference", required)
+	if sub.err != nil {
+		p.err = sub.err
+		return ""
+	}
+	if hasType && typ != feeTargetTransaction {
+		return ""
+	}
+	return ref
+}
+
+// feeTargetTransaction is the one FeeTargetRef type the reference names.
+const feeTargetTransaction = "Transaction"

@@ -295,7 +295,9 @@ func (h *Handler) handle(r *http.Request) outcome {
 	case res.Duplicate:
 		// The same body again: Fuse retrying.
 		return outcome{status: http.StatusOK, result: resultDuplicate, typ: typ, body: bodyDuplicate}
-	case !obs.Handled():
+	case !obs.Handled() && !recognised[typ]:
+		// A type ledgerd does not know, or an undocumented one without
+		// what an observation needs: stored, and the backfill heals.
 		return outcome{status: http.StatusOK, result: resultUnhandled, typ: typ, body: bodyReceived}
 	}
 	return outcome{status: http.StatusOK, result: resultAccepted, typ: typ, body: bodyReceived}

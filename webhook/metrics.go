@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,9 +71,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.events, m.duration, m.quarantine, m.refused, m.commitBatch)
-	m.byType = make(map[string]*[len(results)]atomic.Pointer[prometheus.Counter], len(handlers)+1)
+	m.byType = make(map[string]*[len(results)]atomic.Pointer[prometheus.Counter], len(handlers)+len(recognised)+1)
 	m.otherTypes = map[string]bool{}
-	for _, typ := range append(Types(), "unknown") {
+	for _, typ := range slices.Concat(Types(), recognisedTypes(), []string{"unknown"}) {
 		m.byType[typ] = new([len(results)]atomic.Pointer[prometheus.Counter])
 	}
 	return m
@@ -86,9 +87,9 @@ func (m *Metrics) CommitBatch(n int) {
 	}
 }
 
-// Types ledgerd does not handle (Fuse's onboarding events, say) are
-// counted under their own type while it looks like a Fuse event type and
-// fewer than maxOtherTypes such types have been seen, else as typeOther:
+// Types ledgerd does not know (a type Fuse adds, say) are counted under
+// their own type while it looks like a Fuse event type and fewer than
+// maxOtherTypes such types have been seen, else as typeOther:
 // the sender chooses the type, and every label value is a series kept for
 // the life of the process.
 const (

@@ -195,6 +195,11 @@ type fixture struct {
 	failed, transferFailed, exchangeFailed string // failed outbound legs
 	submitted, toFail                      string // outbound payments still in flight
 	created                                string // an outbound payment not yet submitted
+	// returned is a local_return_payment on account (of a payment other
+	// than outbound, which the return simulation takes); feePayment is a
+	// virtual account's payment whose fee the primary account paid by
+	// feeDebit.
+	primary, returned, feePayment, feeDebit string
 }
 
 // newFixture makes one of each object the sandbox has. The env's clock
@@ -224,13 +229,30 @@ func newFixture(e *env) *fixture {
 			e.t.Fatal(err)
 		}
 	}
+	returnable := e.pay(a.AccountID, 2_000).TransactionID
+	p, err := e.sb.OpenAccount(AccountSpec{Type: "primary", Name: "Operating", Balance: 10_000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	v, err := e.sb.OpenAccount(AccountSpec{Type: "virtual", Name: "Suppliers", CustomerID: p.CustomerID, Balance: 200_000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fx.primary, fx.feePayment = p.AccountID, e.pay(v.AccountID, 150_000).TransactionID
 	e.sb.Advance(ExchangeExecuteDelay)
+	r, err := e.sb.ReturnPayment(returnable, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fx.returned = r.TransactionID
 	for _, x := range e.sb.Truth().Transactions {
-		switch x.PairedTransactionID {
-		case fx.transfer:
+		switch {
+		case x.PairedTransactionID == fx.transfer:
 			fx.transferIn = x.TransactionID
-		case fx.exchange:
+		case x.PairedTransactionID == fx.exchange:
 			fx.exchangeIn = x.TransactionID
+		case x.FeeTargetID == fx.feePayment:
+			fx.feeDebit = x.TransactionID
 		}
 	}
 	fx.submitted = e.pay(a.AccountID, 200).TransactionID
@@ -271,9 +293,6 @@ func tokenBody(t *testing.T, field string, v any) []byte {
 }
 
 func conformanceCases(t *testing.T) []conformanceCase {
-	const (
-		returns = "issue 16, later slice: returned payments (local_return_payment); the sandbox answers 501"
-	)
 	idem := func() map[string]string { return map[string]string{fuse.HeaderIdempotencyKey: uuid.NewString()} }
 	// send makes a row's request; a body that is a func(*fixture) any
 	// is built from the fixture.
@@ -328,6 +347,12 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("GET", tx(func(fx *fixture) string { return fx.transfer }), nil, nil)},
 		{name: "exchange", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
 			send: send("GET", tx(func(fx *fixture) string { return fx.exchange }), nil, nil)},
+		{name: "returned payment", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.returned }), nil, nil)},
+		{name: "fee debit", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.feeDebit }), nil, nil)},
+		{name: "payment whose fee the primary account paid", method: "GET", route: "/v1/transactions/{transaction_id}", status: 200,
+			send: send("GET", tx(func(fx *fixture) string { return fx.feePayment }), nil, nil)},
 
 		{name: "account history", method: "GET", route: "/v1/accounts/{account_id}/history", status: 200,
 			send: send("GET", func(fx *fixture) string {
@@ -343,6 +368,12 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.account + "/transactions" }, nil, nil)},
 		{name: "organisation's transactions listing", method: "GET", route: "/v1/transactions", status: 200,
 			send: send("GET", at("/v1/transactions"), nil, nil)},
+		{name: "primary account's transactions listing, a fee debit in it", method: "GET", route: "/v1/accounts/{account_id}/transactions", status: 200,
+			send: send("GET", func(fx *fixture) string { return "/v1/accounts/" + fx.primary + "/transactions" }, nil, nil)},
+		{name: "fee debits listing", method: "GET", route: "/v1/transactions", status: 200,
+			send: send("GET", at("/v1/transactions?payment_type=Fee"), nil, nil)},
+		{name: "returned payments listing", method: "GET", route: "/v1/transactions", status: 200,
+			send: send("GET", at("/v1/transactions?payment_type=LocalReturnPayment"), nil, nil)},
 
 		// More objects: each type, direction and state the sandbox
 		// makes, and the sandbox's rename.
@@ -485,7 +516,7 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: send("POST", at("/v1/simulate/fail-payment"), func(fx *fixture) any {
 				return map[string]any{"transaction_id": fx.toFail, "failure_reason": "insufficient_funds"}
 			}, nil)},
-		{name: "simulate return payment", method: "POST", route: "/v1/simulate/return-payment", status: 200, gap: returns,
+		{name: "simulate return payment", method: "POST", route: "/v1/simulate/return-payment", status: 200,
 			send: send("POST", at("/v1/simulate/return-payment"), func(fx *fixture) any {
 				return map[string]any{"outbound_transaction_id": fx.outbound}
 			}, nil)},
@@ -526,7 +557,7 @@ func pageOf(n int, path func(*fixture) string, faults Faults) func(*env, *fixtur
 // once it passes, its mark comes off.
 func TestSandboxAnswersConformToFusesReference(t *testing.T) {
 	ref := loadReference(t)
-	e := newEnv(t, Options{Seed: 16})
+	e := newEnv(t, Options{Seed: 16, FeesFromPrimary: true})
 	fx := newFixture(e)
 	for _, c := range conformanceCases(t) {
 		t.Run(c.method+" "+c.name, func(t *testing.T) {

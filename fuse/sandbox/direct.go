@@ -110,6 +110,23 @@ func (s *Sandbox) Fail(transactionID, reason string) (Leg, error) {
 	return t.snapshot(), nil
 }
 
+// ReturnPayment returns the money of an executed outbound local payment,
+// as POST /v1/simulate/return-payment does, and gives the return's leg;
+// reason "" means DefaultReturnReason.
+func (s *Sandbox) ReturnPayment(paymentID, reason string) (Leg, error) {
+	stamp := s.lockNow()
+	defer s.mu.Unlock()
+	p, err := s.outboundPaymentLocked(paymentID)
+	if err != nil {
+		return Leg{}, err
+	}
+	r, err := s.returnPaymentLocked(p, reason, stamp)
+	if err != nil {
+		return Leg{}, err
+	}
+	return r.snapshot(), nil
+}
+
 // Adjust changes a balance with no transaction and no webhook: a planted
 // discrepancy that Truth shows as TruthAccount.Adjustments.
 func (s *Sandbox) Adjust(adj Adjustment) (AccountState, error) {

@@ -164,6 +164,42 @@ type exchangeFailed struct {
 	Timestamp     time.Time     `json:"timestamp"`
 }
 
+// The payloads below are of types Fuse's catalogue names without
+// publishing their payload [model]: the fields of their siblings plus the
+// API object's own, under its names (webhook/testdata/model has one body
+// of each).
+
+// outbound_local_payment_returned: the local_return_payment the return
+// made (transaction_id is its id) and the payment it returns (returned_id).
+type paymentReturned struct {
+	AccountID         string    `json:"account_id"`
+	TransactionID     string    `json:"transaction_id"`
+	ReturnedID        string    `json:"returned_id"`
+	InstructedAmount  int64     `json:"instructed_amount"`
+	Currency          string    `json:"currency"`
+	Reason            string    `json:"reason"`
+	Remitter          wireParty `json:"remitter"`
+	Beneficiary       wireParty `json:"beneficiary"`
+	ExternalReference string    `json:"external_reference"`
+	Timestamp         time.Time `json:"timestamp"`
+}
+
+// fee_debited: the fee_debit, on the account that paid the fee.
+type feeDebited struct {
+	AccountID     string    `json:"account_id"`
+	TransactionID string    `json:"transaction_id"`
+	Amount        int64     `json:"amount"`
+	Currency      string    `json:"currency"`
+	FeeTarget     feeTarget `json:"fee_target"`
+	Timestamp     time.Time `json:"timestamp"`
+}
+
+// feeTarget is the API's FeeTargetRef.
+type feeTarget struct {
+	Type      string `json:"type"` // "Transaction"
+	Reference string `json:"reference"`
+}
+
 func (s *Sandbox) emitAccountOpenedLocked(a *account, stamp time.Time) {
 	s.emitLocked("account_opened", accountOpened{
 		AccountID: a.AccountID, AccountName: a.AccountName, CustomerID: optional(a.CustomerID),

@@ -345,18 +345,24 @@ func recompute(tr Truth) map[string]Balance {
 	for _, x := range tr.Transactions {
 		b := out[x.AccountID]
 		switch x.Kind {
-		case ledgerd.KindLocalPaymentIn, ledgerd.KindInternalTransferIn, ledgerd.KindExchangeIn:
+		case ledgerd.KindLocalPaymentIn, ledgerd.KindInternalTransferIn, ledgerd.KindExchangeIn, ledgerd.KindReturnIn:
 			if x.Status == ledgerd.StatusSettled {
 				b.Current += x.InstructedAmount - x.FeeAmount
 				b.Available += x.InstructedAmount - x.FeeAmount
 			}
 		default:
+			// What the leg takes from its account: amount_with_fee, less
+			// the fee when a fee debit takes it from the primary account.
+			out := x.AmountWithFee
+			if x.FeeSource == fuse.FeeSourcePrimary {
+				out = x.InstructedAmount
+			}
 			switch x.Status {
 			case ledgerd.StatusExecuted, ledgerd.StatusSettled:
-				b.Current -= x.AmountWithFee
-				b.Available -= x.AmountWithFee
+				b.Current -= out
+				b.Available -= out
 			case ledgerd.StatusCreated, ledgerd.StatusSubmitted, ledgerd.StatusBooked:
-				b.Available -= x.AmountWithFee
+				b.Available -= out
 			}
 		}
 		out[x.AccountID] = b

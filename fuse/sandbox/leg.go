@@ -35,10 +35,31 @@ type Leg struct {
 	ExternalReference    string         `json:"external_reference,omitempty"`
 	ExternalID           string         `json:"external_id,omitempty"`
 	FailureReason        string         `json:"failure_reason,omitempty"`
-	CreatedAt            time.Time      `json:"created_at"`
-	SubmittedAt          time.Time      `json:"submitted_at,omitzero"`
-	FinalAt              time.Time      `json:"final_at,omitzero"` // executed, settled or failed
-	UpdatedAt            time.Time      `json:"updated_at"`
+	// FeeSource is a payment's fee_source when it has a fee:
+	// included_in_payment, or primary_account when the fee is taken from
+	// its customer's primary account by a fee debit (fees.go).
+	FeeSource string `json:"fee_source,omitempty"`
+	// ReturnedID and Reason are a return's: the payment whose money came
+	// back, and why.
+	ReturnedID string `json:"returned_id,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	// FeeTargetID is a fee debit's: the payment whose fee it is.
+	FeeTargetID string    `json:"fee_target_id,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	SubmittedAt time.Time `json:"submitted_at,omitzero"`
+	FinalAt     time.Time `json:"final_at,omitzero"` // executed, settled or failed
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// debit is what an outbound leg takes from its own account once it has
+// succeeded: amount_with_fee, but the instructed amount alone when a fee
+// debit on the primary account takes the fee (fee_source
+// primary_account). A fee debit's amount is its instructed amount.
+func (l *Leg) debit() int64 {
+	if l.FeeSource == fuse.FeeSourcePrimary {
+		return l.InstructedAmount
+	}
+	return l.AmountWithFee
 }
 
 // AccountState is an account as the sandbox keeps it, with its balance.
@@ -95,13 +116,20 @@ func wireState(st ledgerd.Status) string {
 
 // Wire is the leg as the API shows it: Fuse's published Transaction, its
 // type and direction from the leg's kind, its state capitalised, and the
-// fields each type has (fuse-api.md §4).
+// fields each type has (fuse-api.md §4): a fee debit has neither state,
+// direction nor created_at, but amount, timestamp and fee_target; a return
+// has remitter, beneficiary, reason and returned_id and no per-state time.
 func (l *Leg) Wire() fuse.Transaction {
-	created := l.CreatedAt
-	w := fuse.Transaction{
-		ID: l.TransactionID, AccountID: l.AccountID, Currency: l.Currency,
-		State: wireState(l.Status), CreatedAt: &created,
+	w := fuse.Transaction{ID: l.TransactionID, AccountID: l.AccountID, Currency: l.Currency}
+	if l.Kind == ledgerd.KindFeeDebit {
+		w.Type = fuse.TypeFeeDebit
+		amount, at := l.InstructedAmount, l.CreatedAt
+		w.Amount, w.Timestamp = &amount, &at
+		w.FeeTarget = &fuse.FeeTarget{Type: "Transaction", Reference: l.FeeTargetID}
+		return w
 	}
+	created := l.CreatedAt
+	w.State, w.CreatedAt = wireState(l.Status), &created
 	amount := l.InstructedAmount
 	w.InstructedAmount = &amount
 	ref := l.ExternalReference
@@ -135,7 +163,10 @@ func (l *Leg) Wire() fuse.Transaction {
 		}
 		fee, withFee := l.FeeAmount, l.AmountWithFee
 		w.FeeAmount, w.AmountWithFee = &fee, &withFee
-		if fee > 0 {
+		switch {
+		case l.FeeSource != "":
+			w.FeeSource = &fuse.TypeRef{Type: l.FeeSource}
+		case fee > 0:
 			w.FeeSource = &fuse.TypeRef{Type: fuse.FeeSourceIncluded}
 		}
 		w.Remitter, w.Beneficiary = partyDetails(l.Remitter), partyDetails(l.Beneficiary)
@@ -154,6 +185,14 @@ func (l *Leg) Wire() fuse.Transaction {
 		case ledgerd.StatusFailed:
 			w.FailedAt, w.FailureReason = final(), failure
 		}
+	case ledgerd.KindReturnIn, ledgerd.KindReturnOut:
+		w.Type = fuse.TypeLocalReturnPayment
+		w.Direction = fuse.DirectionInbound
+		if l.Kind == ledgerd.KindReturnOut {
+			w.Direction = fuse.DirectionOutbound
+		}
+		w.Remitter, w.Beneficiary = partyDetails(l.Remitter), partyDetails(l.Beneficiary)
+		w.Reason, w.ReturnedID = l.Reason, l.ReturnedID
 	case ledgerd.KindInternalTransferOut, ledgerd.KindInternalTransferIn:
 		w.Type = fuse.TypeInternalTransfer
 		w.Direction = fuse.DirectionOutbound

@@ -111,13 +111,19 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 		if t.Status != ledgerd.StatusSubmitted {
 			return
 		}
-		t.acct.Balance.Current -= t.AmountWithFee
+		if p := t.feePayer; p != nil && p.Balance.Available < t.FeeAmount {
+			// The primary account can no longer pay the fee (fees.go).
+			_ = s.failLocked(t, "insufficient_funds", stamp) // t is in flight: it cannot refuse
+			return
+		}
+		t.acct.Balance.Current -= t.debit()
 		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, ledgerd.StatusExecuted, stamp)
 		s.emitLocked("outbound_local_payment_executed", paymentStep{
 			AccountID: t.AccountID, TransactionID: t.TransactionID,
 			ExternalID: optional(t.ExternalID), Timestamp: stamp,
 		}, stamp)
+		s.feeDebitLocked(t, stamp)
 	case stepBookTransfer:
 		if t.Status != ledgerd.StatusCreated {
 			return
@@ -198,4 +204,63 @@ func (s *Sandbox) inboundLegLocked(out *txn, kind ledgerd.Kind, amount int64, st
 	dst.Balance.Available += amount
 	s.addTxLocked(in)
 	return in
+}
+
+// DefaultReturnReason is a return's reason when the simulation gives none
+// [model].
+const DefaultReturnReason = "returned by beneficiary bank"
+
+// maxReturnReason is the longest reason the reference allows.
+const maxReturnReason = 140
+
+// returnPaymentLocked returns the money of an executed outbound local
+// payment (POST /v1/simulate/return-payment): a local_return_payment,
+// direction Inbound, on the payment's account, settled at once and
+// credited to current and available, emitting
+// outbound_local_payment_returned [model throughout, fuse-api.md §6, §8]:
+//
+//   - it returns the payment's instructed amount; the fee stays taken;
+//   - its remitter is the payment's beneficiary, its beneficiary the
+//     payment's remitter, its external_reference the payment's;
+//   - reason "" means DefaultReturnReason;
+//   - the payment itself stays Executed (Fuse does not say what becomes
+//     of it), and is returned once at most: a second return is 409.
+func (s *Sandbox) returnPaymentLocked(p *txn, reason string, stamp time.Time) (*txn, error) {
+	if p.Status != ledgerd.StatusExecuted {
+		return nil, apiErr(http.StatusConflict, "not_executed",
+			"transaction %s is %s: only an Executed payment can be returned", p.TransactionID, wireState(p.Status))
+	}
+	if reason == "" {
+		reason = DefaultReturnReason
+	}
+	if len([]rune(reason)) > maxReturnReason {
+		return nil, apiErr(http.StatusBadRequest, "invalid_request", "reason is longer than %d characters", maxReturnReason)
+	}
+	a := p.acct
+	for _, e := range a.txs {
+		if e.t.Kind == ledgerd.KindReturnIn && e.t.ReturnedID == p.TransactionID {
+			return nil, apiErr(http.StatusConflict, "already_returned",
+				"transaction %s was returned by %s", p.TransactionID, e.t.TransactionID)
+		}
+	}
+	if _, err := ledgerd.Amount(a.Balance.Current).Add(ledgerd.Amount(p.InstructedAmount)); err != nil {
+		return nil, apiErr(http.StatusUnprocessableEntity, "invalid_amount", "balance would overflow")
+	}
+	r := s.newTxLocked(a, ledgerd.KindReturnIn, ledgerd.StatusSettled, p.InstructedAmount, 0, stamp)
+	// The parties are shared with the payment: no leg changes its
+	// parties, and snapshot copies them.
+	r.Remitter, r.Beneficiary = p.Beneficiary, p.Remitter
+	r.ExternalReference = p.ExternalReference
+	r.ReturnedID, r.Reason = p.TransactionID, reason
+	a.Balance.Current += r.InstructedAmount
+	a.Balance.Available += r.InstructedAmount
+	s.noteBalanceLocked(a, stamp)
+	s.addTxLocked(r)
+	s.emitLocked("outbound_local_payment_returned", paymentReturned{
+		AccountID: a.AccountID, TransactionID: r.TransactionID, ReturnedID: p.TransactionID,
+		InstructedAmount: r.InstructedAmount, Currency: r.Currency, Reason: reason,
+		Remitter: partyOf(r.Remitter), Beneficiary: partyOf(r.Beneficiary),
+		ExternalReference: r.ExternalReference, Timestamp: stamp,
+	}, stamp)
+	return r, nil
 }

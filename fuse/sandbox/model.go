@@ -65,6 +65,9 @@ type txn struct {
 	// settles.
 	to   *account
 	pair *txn // the other leg of a transfer or exchange, once it exists
+	// feePayer is the primary account that pays a payment's fee
+	// (fee_source primary_account, fees.go), or nil.
+	feePayer *account
 }
 
 // addTxLocked records a new leg: in the id map, the creation list and its

@@ -12,13 +12,15 @@ import (
 
 // The operations below change the sandbox's state. Each runs with s.mu held,
 // takes the sandbox time as stamp, keeps the balance invariant, and emits
-// its webhooks. Balance rules, per leg (amount = amount_with_fee):
+// its webhooks. Balance rules, per leg (amount = Leg.debit: amount_with_fee,
+// or the instructed amount when the primary account pays the fee, fees.go):
 //
 //	local_payment_out:     created: available −= amount; executed: current −= amount;
 //	                       failed: available += amount
 //	internal_transfer_out: like local_payment_out, with settled for executed
 //	exchange_out:          like local_payment_out
-//	local_payment_in, internal_transfer_in, exchange_in:
+//	fee_debit:             settled when created: current and available −= amount
+//	local_payment_in, internal_transfer_in, exchange_in, local_return_payment_in:
 //	                       settled when created: current and available += amount
 //
 // so that current = adjustments + Σ settled inbound − Σ executed/settled
@@ -166,18 +168,19 @@ func (s *Sandbox) createPaymentLocked(a *account, req fuse.CreatePaymentRequest,
 		return nil, err
 	}
 	fee := paymentFee(req.Amount, a.Currency)
-	if a.Balance.Available < req.Amount+fee {
-		return nil, apiErr(http.StatusBadRequest, "insufficient_funds",
-			"available balance %d is less than %d", a.Balance.Available, req.Amount+fee)
+	payer := s.feePayerLocked(a, fee)
+	if err := checkFunds(a, payer, req.Amount, fee); err != nil {
+		return nil, err
 	}
 	t := s.newTxLocked(a, ledgerd.KindLocalPaymentOut, ledgerd.StatusCreated, req.Amount, fee, stamp)
+	t.payFeeFrom(payer)
 	t.Remitter = &fuse.Party{Name: a.customer.Name, IBAN: a.IBAN}
 	id := req.Beneficiary.AccountIdentifier
 	t.Beneficiary = &fuse.Party{Name: req.Beneficiary.AccountHolderName, IBAN: id.IBAN, Wire: id.Wire, SCAN: id.SCAN}
 	t.Purpose = req.Purpose
 	t.ExternalReference = req.ExternalReference
 	t.ExternalID = req.ExternalID
-	a.Balance.Available -= t.AmountWithFee
+	a.Balance.Available -= t.debit()
 	s.addTxLocked(t)
 	s.emitPaymentCreatedLocked(t)
 	s.startLocked(t, stamp)
@@ -365,7 +368,7 @@ func (s *Sandbox) failLocked(t *txn, reason string, stamp time.Time) error {
 	if reason == "" {
 		reason = "Manual failure in Portal"
 	}
-	t.acct.Balance.Available += t.AmountWithFee
+	t.acct.Balance.Available += t.debit()
 	t.FailureReason = reason
 	s.touchLocked(t, ledgerd.StatusFailed, stamp)
 	fr := failureReason{BankError: reason}

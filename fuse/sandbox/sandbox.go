@@ -21,9 +21,9 @@
 // (any account type, primary too), accounts/{id}/rename,
 // clock, faults, truth, stats, deliveries, events); GET / describes the
 // service. The sandbox's own choices where Fuse publishes nothing (fees,
-// rates, cursors, lifecycle timing, retry policy) are documented next to
-// the code that makes them: pricing.go, listing.go, lifecycle.go and
-// delivery.go.
+// rates, cursors, lifecycle timing, returns, fees from the primary
+// account, retry policy) are documented next to the code that makes them:
+// pricing.go, listing.go, lifecycle.go, fees.go and delivery.go.
 package sandbox
 
 import (
@@ -89,6 +89,10 @@ type Options struct {
 	// (GET /accounts/{id}/history) closes; nil means UTC. Fuse does not
 	// document its day boundary [model].
 	HistoryZone *time.Location
+	// FeesFromPrimary makes a virtual account's payments take their fee
+	// from its customer's primary account by a fee debit (fees.go); off,
+	// every fee is included in its payment.
+	FeesFromPrimary bool
 }
 
 // Sandbox is the emulator. It is an http.Handler and safe for concurrent

@@ -39,9 +39,12 @@ type simulateTransactionRequest struct {
 	FailedReason  string `json:"failed_reason"`
 }
 
-// simulateReturnRequest is SimulateReturnedPaymentRequest.
+// simulateReturnRequest is SimulateReturnedPaymentRequest, plus the
+// return's reason, which the reference does not take [model]: "" means
+// DefaultReturnReason.
 type simulateReturnRequest struct {
 	OutboundTransactionID string `json:"outbound_transaction_id"`
+	Reason                string `json:"reason"`
 }
 
 // simulateResponse is the sandbox's answer to a simulation: the
@@ -127,16 +130,28 @@ func (s *Sandbox) simulateOnPayment(body []byte, move func(t *txn, reason string
 	return http.StatusOK, simulateResponse{TransactionID: t.TransactionID}, nil
 }
 
-// simulateReturn refuses: the sandbox has no local_return_payment type
-// yet, and a 200 that returned nothing would tell the caller money came
-// back when it did not.
+// simulateReturn: an Executed outbound local payment comes back as a
+// local_return_payment (outbound_local_payment_returned); the answer names
+// the return.
 func (s *Sandbox) simulateReturn(_ *http.Request, body []byte) (int, any, error) {
 	var req simulateReturnRequest
 	if err := decode(body, &req); err != nil {
 		return 0, nil, err
 	}
-	return 0, nil, apiErr(http.StatusNotImplemented, "not_implemented",
-		"returned payments are not emulated yet: the sandbox has no local_return_payment transaction")
+	if req.OutboundTransactionID == "" {
+		return 0, nil, apiErr(http.StatusBadRequest, "invalid_request", "outbound_transaction_id is required")
+	}
+	stamp := s.lockNow()
+	defer s.mu.Unlock()
+	p, err := s.outboundPaymentLocked(req.OutboundTransactionID)
+	if err != nil {
+		return 0, nil, err
+	}
+	r, err := s.returnPaymentLocked(p, req.Reason, stamp)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, simulateResponse{TransactionID: r.TransactionID}, nil
 }
 
 // outboundPaymentLocked finds the outbound local payment id: the

@@ -207,7 +207,8 @@ func TestSimulateEndpointsRefuseWhatTheyCannotMoveInFusesErrorShape(t *testing.T
 		{"a failed payment", "fail-payment", map[string]any{"transaction_id": out.TransactionID, "failure_reason": "x"}, 409, "not_in_flight"},
 		{"unknown account", "inbound-payment", map[string]any{"beneficiary_account_id": "9d3c1f0e-0000-4000-8000-000000000000", "amount": 1, "reference": "r"}, 404, "account_not_found"},
 		{"zero amount", "inbound-payment", map[string]any{"beneficiary_account_id": a.AccountID, "amount": 0, "reference": "r"}, 400, "invalid_amount"},
-		{"returns not emulated", "return-payment", map[string]any{"outbound_transaction_id": out.TransactionID}, 501, "not_implemented"},
+		{"a failed payment", "return-payment", map[string]any{"outbound_transaction_id": out.TransactionID}, 409, "not_executed"},
+		{"no outbound_transaction_id", "return-payment", map[string]any{"transaction_id": out.TransactionID}, 400, "invalid_request"},
 	} {
 		var body fuse.ErrorBody
 		if err := json.Unmarshal(e.simulate(c.path, c.body, c.status), &body); err != nil {

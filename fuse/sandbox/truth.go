@@ -16,9 +16,11 @@ type Truth struct {
 // TruthAccount is an account with its balance. Adjustments is the part of
 // the balance no transaction explains: the sum of /sandbox/adjustments.
 // For every account, Balance.Current equals Adjustments plus the settled
-// inbound legs minus the executed or settled outbound legs
-// (amount_with_fee), and Balance.Available equals Current minus the
-// outbound legs still in flight (created, submitted or booked).
+// inbound legs (returns included) minus the executed or settled outbound
+// legs (fee debits included; a payment's amount_with_fee, or its
+// instructed amount when its fee_source is primary_account), and
+// Balance.Available equals Current minus the outbound legs still in flight
+// (created, submitted or booked).
 type TruthAccount struct {
 	AccountState
 	Adjustments int64 `json:"adjustments"`
