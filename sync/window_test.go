@@ -157,7 +157,7 @@ func TestPaymentCreatedBeforeTheWindowIsReadUntilFinal(t *testing.T) {
 	// A payment with one transaction between it and the window's start:
 	// widening by one page costs less than reading it alone.
 	q := e.payOut(acct.AccountID, acct.Currency, 2000) // T+6s
-	created++ // its read-back
+	created++                                          // its read-back
 	e.run(syncer.RunOptions{})
 	e.sb.Advance(time.Second)
 	inbound(1) // T+7s
