@@ -494,12 +494,12 @@ CREATE TABLE write_probe (
 --
 -- New columns of fuse_transactions, NULL until an observation says them
 -- (the first value kept, a different later one an observation conflict):
---   fee_source     how the payment's entry books its fee:
---                  'included_in_payment' (inside the payment's entry; a
---                  payment that has a fee and whose source nobody said is
---                  booked so, and recorded so, when its entry is written),
+--   fee_source     what Fuse said of the payment's fee:
+--                  'included_in_payment' (inside the payment's entry),
 --                  'primary_account' (not in the payment's entry: Fuse
---                  takes it as a separate fee_debit);
+--                  takes it as a separate fee_debit); NULL when nobody
+--                  said (webhooks do not), booked inside until a fee
+--                  debit for the payment proves otherwise (ledger/fees.go);
 --   returned_id    a returned payment's returned_id: the payment it returns;
 --   fee_target_id  a fee_debit's fee_target.reference: the transaction the
 --                  fee is for.
@@ -507,11 +507,8 @@ ALTER TABLE fuse_transactions ADD COLUMN fee_source TEXT
   CHECK (fee_source IS NULL OR fee_source IN ('included_in_payment', 'primary_account'));
 ALTER TABLE fuse_transactions ADD COLUMN returned_id TEXT;
 ALTER TABLE fuse_transactions ADD COLUMN fee_target_id TEXT;
--- Payments booked before this version have their fee inside their entry:
--- say so, as a payment booked from now on records it.
-UPDATE fuse_transactions SET fee_source = 'included_in_payment'
- WHERE kind IN ('local_payment_out', 'local_payment_in') AND fee_amount > 0
-   AND transaction_id IN (SELECT transaction_id FROM entries);
+-- Payments booked before this version have their fee inside their
+-- entry, which a NULL fee_source means: nobody said otherwise.
 -- The reconciler reads what an entry books on the bank account
 -- (ledger.BankAmount) from this index, which must hold fee_source too.
 DROP INDEX fuse_transactions_account_id;

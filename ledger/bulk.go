@@ -294,8 +294,6 @@ func (g *bulkGroup) plan(ui int, iu *ingestUnit, k int, obs ledgerd.Observation)
 		}
 	}
 	at, created := txTimes(o)
-	// Recorded as booked, as bookEntry would.
-	o.FeeSource = bookedFeeSource(stateOf(o, at, created))
 	entry, err := t.planEntry(o.TransactionID, stateOf(o, at, created))
 	if entry == nil || err != nil {
 		return nil, nil // waiting or refused: the usual way says which

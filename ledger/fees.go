@@ -12,15 +12,25 @@ import (
 // in the payment's own entry (included_in_payment), or by a separate fee
 // debit that Fuse takes from the primary account and links to the payment
 // through fee_target (primary_account). What Fuse said is kept in
-// fuse_transactions.fee_source. A payment that has a fee and whose source
-// nobody said (webhooks do not say) is booked with the fee inside, as
-// DESIGN.md has it for a webhook that gives fee and amount_with_fee, and
-// records that source, so that a later observation that says the other is
-// evidence (an observation conflict), not a silent change of what the
-// entry booked. A fee debit for a payment whose entry books its fee inside
-// is the fee booked twice: the fee debit is booked all the same, and the
-// payment gets an observation conflict, whichever of the two came first
-// (the book does not depend on the order they arrive in).
+// fuse_transactions.fee_source; NULL when nobody said (webhooks do not),
+// and then a payment with a fee is booked with the fee inside, as DESIGN.md
+// has it for a webhook that gives fee and amount_with_fee.
+//
+// A fee debit that names a payment whose source nobody said proves the
+// fee was taken apart, and a fee is never booked twice, whichever of the
+// two arrives first:
+//   - the payment first, its fee booked inside: the payment becomes
+//     primary_account and the fee debit's entry gives the fee back to the
+//     payment's account (Dr bank:<payment's account>, Cr expense:fees,
+//     beside its usual Dr expense:fees, Cr bank:<own>);
+//   - the fee debit first: the payment is booked without its fee, as
+//     primary_account.
+// Postings never change: the correction is the fee debit's own lines, and
+// the balances come out the same in either order. A fee debit for a
+// payment Fuse said included its fee, or in another currency than the
+// payment's, cannot be reconciled with it: the fee stays booked twice and
+// the contradiction is kept as evidence (an observation conflict) that
+// the reconciler turns into a break.
 
 // FieldFeeSource is the observation_conflicts field of a payment whose fee
 // is booked twice, or not at all: subject the payment, kept the source its
@@ -60,47 +70,94 @@ func nullText(s string) sql.NullString { return sql.NullString{String: s, Valid:
 
 // feeDebitFor returns the id of a fee debit that names the payment txID
 // as its fee_target, "" if none does, when cur's entry books a fee inside
-// (feeInside). The partial index fuse_transactions_fee_target holds fee
-// debits only.
-func (t *wtx) feeDebitFor(txID string, cur txState) (string, error) {
+// (feeInside), and whether that fee debit is in cur's currency (so that
+// the fee can be left to it). The partial index
+// fuse_transactions_fee_target holds fee debits only.
+func (t *wtx) feeDebitFor(txID string, cur txState) (id string, sameCurrency bool, err error) {
 	if !feeInside(cur) {
-		return "", nil
+		return "", false, nil
 	}
-	var id string
-	err := t.queryRow(`SELECT transaction_id FROM fuse_transactions WHERE fee_target_id = ?
-		ORDER BY transaction_id LIMIT 1`, txID).Scan(&id)
+	var currency sql.NullString
+	err = t.queryRow(`SELECT transaction_id, currency FROM fuse_transactions WHERE fee_target_id = ?
+		ORDER BY transaction_id LIMIT 1`, txID).Scan(&id, &currency)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("look up fee debits of %s: %w", txID, err)
+		return "", false, fmt.Errorf("look up fee debits of %s: %w", txID, err)
 	}
-	return id, nil
+	return id, !currency.Valid || !cur.Currency.Valid || currency.String == cur.Currency.String, nil
 }
 
 // checkFeeTarget is run when a fee debit's fee_target is first recorded:
-// if it names a payment whose entry already books a fee inside, the fee is
-// now booked twice, and that is kept as evidence. A payment not booked
+// if it names a payment whose entry already books a fee inside, the fee
+// debit's entry will move it (feeToMove) and the payment is recorded as
+// primary_account; in another currency than the fee debit's it cannot be
+// moved, and the fee booked twice is kept as evidence. A payment not booked
 // yet will see the fee debit when it is (feeDebitFor).
-func (t *wtx) checkFeeTarget(seq int64, target string) error {
+func (t *wtx) checkFeeTarget(seq int64, target, debitCurrency string) error {
 	var kind string
-	var source sql.NullString
+	var source, cur sql.NullString
 	var fee, entry sql.NullInt64
-	err := t.queryRow(`SELECT t.kind, t.fee_source, t.fee_amount, e.id
+	err := t.queryRow(`SELECT t.kind, t.fee_source, t.fee_amount, e.id, t.currency
 		FROM fuse_transactions t LEFT JOIN entries e ON e.transaction_id = t.transaction_id
-		WHERE t.transaction_id = ?`, target).Scan(&kind, &source, &fee, &entry)
+		WHERE t.transaction_id = ?`, target).Scan(&kind, &source, &fee, &entry, &cur)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("look up fee target %s: %w", target, err)
 	}
-	// A NULL source on a booked payment is one booked before fee_source
-	// existed (schema version 7 records the rest), with its fee inside.
+	// A NULL source: nobody said, and the fee is inside the entry.
 	if entry.Valid && isPayment(ledgerd.Kind(kind)) && fee.Int64 > 0 && source.String != ledgerd.FeeSourcePrimary {
-		return t.feeBookedTwice(seq, target)
+		if source.Valid || (debitCurrency != "" && cur.String != debitCurrency) {
+			return t.feeBookedTwice(seq, target)
+		}
+		// The fee debit's entry moves the fee (feeToMove); the payment
+		// is now known to be primary_account.
+		if _, err := t.exec(`UPDATE fuse_transactions SET fee_source = ? WHERE transaction_id = ?`,
+			ledgerd.FeeSourcePrimary, target); err != nil {
+			return fmt.Errorf("record fee source of %s: %w", target, err)
+		}
 	}
 	return nil
+}
+
+// feeToMove is what a fee debit's entry gives back to the account of the
+// payment it is for (fees.go, above): the fee that payment's entry booked
+// inside, in the fee debit's currency, when the payment is now known to be
+// primary_account, unless another fee debit of the same payment already
+// gave it back or the payment's entry was voided. account is "" when there
+// is nothing to move.
+func (t *wtx) feeToMove(cur txState, currency ledgerd.Currency) (account string, fee ledgerd.Amount, err error) {
+	if cur.Kind != ledgerd.KindFeeDebit || !cur.FeeTargetID.Valid {
+		return "", 0, nil
+	}
+	var acct string
+	var amount int64
+	err = t.queryRow(`SELECT e.account_id, p.amount FROM entries e JOIN postings p ON p.entry_id = e.id
+		JOIN fuse_transactions t ON t.transaction_id = e.transaction_id
+		WHERE e.transaction_id = ? AND e.state <> 'voided' AND t.fee_source = 'primary_account'
+		  AND p.ledger_account = ? AND p.currency = ? AND p.amount > 0`,
+		cur.FeeTargetID.String, AccountFees, string(currency)).Scan(&acct, &amount)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("look up the fee of %s: %w", cur.FeeTargetID.String, err)
+	}
+	var moved int
+	err = t.queryRow(`SELECT count(*) FROM fuse_transactions d JOIN entries e ON e.transaction_id = d.transaction_id
+		JOIN postings p ON p.entry_id = e.id
+		WHERE d.fee_target_id = ? AND p.ledger_account = ? AND p.currency = ?`,
+		cur.FeeTargetID.String, BankAccount(acct), string(currency)).Scan(&moved)
+	if err != nil {
+		return "", 0, fmt.Errorf("look up fee debits of %s: %w", cur.FeeTargetID.String, err)
+	}
+	if moved > 0 {
+		return "", 0, nil
+	}
+	return acct, ledgerd.Amount(amount), nil
 }
 
 // feeBookedTwice records that payment's fee is booked inside its entry and

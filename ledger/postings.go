@@ -51,6 +51,13 @@ type entryInput struct {
 	// FeeSource is how a payment's fee is booked (bookedFeeSource):
 	// primary_account leaves it out of the payment's entry.
 	FeeSource string
+	// MoveFeeFrom and MoveFee, on a fee debit: the payment it is for
+	// booked its fee MoveFee inside its own entry, on the account
+	// MoveFeeFrom, before Fuse said the fee is taken apart (fees.go); the
+	// fee debit gives it back to that account, so that the fee is booked
+	// once and each account carries what Fuse took from it.
+	MoveFeeFrom string
+	MoveFee     ledgerd.Amount
 }
 
 // errWaiting means the transaction is known but cannot be booked yet: a
@@ -99,6 +106,10 @@ func plan(in entryInput) ([]Posting, error) {
 		add(AccountPayers, c, -a.Instructed)
 	case ledgerd.KindFeeDebit:
 		add(AccountFees, c, a.Instructed)
+		if in.MoveFeeFrom != "" {
+			add(BankAccount(in.MoveFeeFrom), c, in.MoveFee)
+			add(AccountFees, c, -in.MoveFee)
+		}
 	case ledgerd.KindReturnIn:
 		// The money of a payment we sent comes back from the payee.
 		add(AccountPayees, c, -a.Instructed)

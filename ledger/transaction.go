@@ -168,7 +168,7 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 		}
 		if inserted == 1 {
 			if o.FeeTargetID != "" {
-				if err := t.checkFeeTarget(seq, o.FeeTargetID); err != nil {
+				if err := t.checkFeeTarget(seq, o.FeeTargetID, string(o.Currency)); err != nil {
 					return err
 				}
 			}
@@ -238,7 +238,7 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 		return fmt.Errorf("update transaction %s: %w", o.TransactionID, err)
 	}
 	if o.FeeTargetID != "" && !cur.FeeTargetID.Valid {
-		if err := t.checkFeeTarget(seq, o.FeeTargetID); err != nil {
+		if err := t.checkFeeTarget(seq, o.FeeTargetID, string(o.Currency)); err != nil {
 			return err
 		}
 	}
@@ -457,6 +457,9 @@ func (t *wtx) planEntry(txID string, cur txState) (*entryPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if in.MoveFeeFrom, in.MoveFee, err = t.feeToMove(cur, in.Currency); err != nil {
+		return nil, err
+	}
 	ps, err := plan(in)
 	if errors.Is(err, errWaiting) {
 		return nil, nil
@@ -508,6 +511,21 @@ func postingArgs(args []any, entryID int64, ps Posting, p *entryPlan, seq int64)
 func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 	said := cur.FeeSource
 	cur.FeeSource = nullText(bookedFeeSource(cur))
+	if !said.Valid && feeInside(cur) {
+		// A fee debit that came first says the fee was taken apart: it
+		// books the fee (fees.go).
+		feeDebit, same, err := t.feeDebitFor(txID, cur)
+		if err != nil {
+			return err
+		}
+		if feeDebit != "" && same {
+			cur.FeeSource = nullText(ledgerd.FeeSourcePrimary)
+			if _, err := t.exec(`UPDATE fuse_transactions SET fee_source = ? WHERE transaction_id = ?`,
+				ledgerd.FeeSourcePrimary, txID); err != nil {
+				return fmt.Errorf("record fee source of %s: %w", txID, err)
+			}
+		}
+	}
 	p, err := t.planEntry(txID, cur)
 	var mm *currencyMismatch
 	if errors.As(err, &mm) {
@@ -517,7 +535,7 @@ func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 		return err
 	}
 	// A fee debit that came first: the fee is booked twice from now on.
-	feeDebit, err := t.feeDebitFor(txID, cur)
+	feeDebit, _, err := t.feeDebitFor(txID, cur)
 	if err != nil {
 		return err
 	}
@@ -526,13 +544,12 @@ func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 			return err
 		}
 	}
-	if !cur.Currency.Valid || said != cur.FeeSource {
+	if !cur.Currency.Valid {
 		// Remember the currency the entry was booked in (taken from the
-		// account) and how it booked the fee.
-		if _, err := t.exec(`UPDATE fuse_transactions SET currency = COALESCE(currency, ?),
-			fee_source = COALESCE(fee_source, ?) WHERE transaction_id = ?`,
-			string(p.currency), cur.FeeSource, txID); err != nil {
-			return fmt.Errorf("record currency and fee source of %s: %w", txID, err)
+		// account). A fee source nobody said stays NULL (fees.go).
+		if _, err := t.exec(`UPDATE fuse_transactions SET currency = COALESCE(currency, ?) WHERE transaction_id = ?`,
+			string(p.currency), txID); err != nil {
+			return fmt.Errorf("record currency of %s: %w", txID, err)
 		}
 	}
 	res, err := t.exec(entryInsertHead+entryInsertRow, entryArgs(nil, txID, cur.AccountID, p, seq)...)

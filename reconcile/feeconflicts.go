@@ -12,8 +12,9 @@ import (
 // feeConflicts turns the ledger's evidence that a payment's fee is booked
 // twice, or nowhere, into breaks (ledger.FieldFeeSource), one per payment,
 // subject "fee:<payment id>" (apart from the payment's own breaks). The
-// payment's entry booked its fee inside and a fee debit books it again
-// (or Fuse said primary_account after the entry was written): a duplicate,
+// payment's entry booked its fee inside and a fee debit in another
+// currency books it again (one in the same currency moves it instead,
+// ledger/fees.go): a duplicate,
 // critical, naming the fee debits. The entry left the fee to a fee debit
 // and Fuse then said included_in_payment: an amount_mismatch, critical,
 // since nothing may ever book that fee. Like the other conflicts the

@@ -10,8 +10,9 @@ import (
 )
 
 // TestAFeeBookedTwiceOrNowhereIsABreakOnThePayment: a payment booked with
-// its fee inside, then a fee debit for it, is a critical duplicate on
-// "fee:<payment>" naming the fee debit; a payment booked without its fee
+// its fee inside, then a fee debit for it in another currency (which the
+// ledger cannot move out of the payment's entry), is a critical duplicate
+// on "fee:<payment>" naming the fee debit; a payment booked without its fee
 // (primary_account) that Fuse then says included it is a critical
 // amount_mismatch on "fee:<payment>".
 func TestAFeeBookedTwiceOrNowhereIsABreakOnThePayment(t *testing.T) {
@@ -27,8 +28,10 @@ func TestAFeeBookedTwiceOrNowhereIsABreakOnThePayment(t *testing.T) {
 			Amounts: &ledgerd.TxAmounts{Instructed: 200_00, Fee: 1_00, WithFee: 201_00}}
 	}
 	w.ingestObs(pay(twice, ""), pay(nowhere, ledgerd.FeeSourcePrimary),
+		// In another currency than the payment: a fee the ledger cannot
+		// move out of the payment's entry (ledger/fees.go).
 		ledgerd.TransactionObservation{TransactionID: debit, AccountID: primary, Kind: ledgerd.KindFeeDebit,
-			Status: ledgerd.StatusSettled, Currency: "AED", At: at, CreatedAt: at, FeeTargetID: twice,
+			Status: ledgerd.StatusSettled, Currency: "USD", At: at, CreatedAt: at, FeeTargetID: twice,
 			Amounts: &ledgerd.TxAmounts{Instructed: 1_00, WithFee: 1_00}},
 		pay(nowhere, ledgerd.FeeSourceIncluded))
 	w.ahead = time.Hour

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,45 +206,30 @@ func TestReturnsAndFeeDebitsThroughTheBackfillEqualTheTruth(t *testing.T) {
 	}
 }
 
-// TestAFeeDebitHeardAfterItsPaymentIsKeptAsEvidence: a payment's webhooks
+// TestAFeeDebitHeardAfterItsPaymentMovesItsFee: a payment's webhooks
 // never say its fee_source, so the ledger books its fee inside when it
-// hears outbound_local_payment_created (ledger/fees.go), and the
-// fee_debited that follows its execution books the fee a second time on
-// the primary account. That is kept as evidence, never silently: one
-// fee_source conflict per such payment, and the payment's account off by
-// exactly their fees, which a backfill does not change. Everything else
-// equals the truth.
-func TestAFeeDebitHeardAfterItsPaymentIsKeptAsEvidence(t *testing.T) {
+// hears outbound_local_payment_created (ledger/fees.go); the fee_debited
+// that follows its execution gives the fee back to the payment's account
+// and takes it from the primary account, as Fuse did. The ledger equals
+// the truth through the webhooks alone, and again after a backfill.
+func TestAFeeDebitHeardAfterItsPaymentMovesItsFee(t *testing.T) {
 	sb, srv, l := history(t, true)
 	truth := sb.Truth()
-	legs := map[string]sandbox.TruthTransaction{}
-	for _, x := range truth.Transactions {
-		legs[x.TransactionID] = x
-	}
-	var want []string
-	twice := map[string]int64{} // the paying account's fees booked twice
+	debits := 0
 	for _, x := range truth.Transactions {
 		if x.Kind == ledgerd.KindFeeDebit {
-			p := legs[x.FeeTargetID]
-			want = append(want, "conflict "+p.TransactionID+" fee_source: included_in_payment -> primary_account")
-			twice[p.AccountID] += x.InstructedAmount
+			debits++
 		}
 	}
-	for _, a := range truth.Accounts {
-		if fees := twice[a.AccountID]; fees > 0 {
-			want = append(want, fmt.Sprintf("account %s (%s): ledger posted %d pending 0, Fuse current %d",
-				a.AccountID, a.AccountType, a.Balance.Current-fees, a.Balance.Current))
-		}
+	if debits == 0 {
+		t.Fatal("the history has no fee debit")
 	}
-	slices.Sort(want)
 	for i, when := range []string{"after the webhooks", "after a backfill"} {
 		if i > 0 {
 			backfill(t, srv, l)
 		}
-		got := differences(t, l, truth)
-		slices.Sort(got)
-		if !slices.Equal(got, want) {
-			t.Errorf("%s, the ledger differs from Fuse:\n%s\nwant exactly:\n%s", when, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		if got := differences(t, l, truth); len(got) > 0 {
+			t.Errorf("%s (%d fee debits), the ledger differs from Fuse:\n%s", when, debits, strings.Join(got, "\n"))
 		}
 	}
 }

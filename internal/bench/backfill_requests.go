@@ -85,15 +85,21 @@ func benchBackfillRequests(ctx context.Context) (requestFigures, error) {
 	// A payment created over a month ago, shown in flight by the first
 	// run and executed today (the sandbox moves a payment on within
 	// seconds, so internal/holdtx shows it held back until then).
-	held := ""
+	// And another, executed a month ago, that the beneficiary's bank
+	// returns today: a local_return_payment created today.
+	held, returned := "", ""
 	for _, x := range truth.Transactions {
 		if x.Kind == ledgerd.KindLocalPaymentOut && x.Status == ledgerd.StatusExecuted && backfillClock.Sub(x.CreatedAt) > 30*24*time.Hour {
-			held = x.TransactionID
-			break
+			if held == "" {
+				held = x.TransactionID
+			} else {
+				returned = x.TransactionID
+				break
+			}
 		}
 	}
-	if held == "" {
-		return f, fmt.Errorf("no payment over a month old in the history")
+	if returned == "" {
+		return f, fmt.Errorf("no two payments over a month old in the history")
 	}
 	hold.Hold(held)
 
@@ -125,6 +131,9 @@ func benchBackfillRequests(ctx context.Context) (requestFigures, error) {
 
 	sb.Advance(time.Minute) // the payments in flight execute
 	hold.Release()          // and the month-old one executes today
+	if _, err := sb.ReturnPayment(returned, ""); err != nil {
+		return f, fmt.Errorf("return a month-old payment: %w", err)
+	}
 	before = requests()
 	sum, err = s.Run(ctx, syncer.RunOptions{})
 	if err != nil {
@@ -132,8 +141,9 @@ func benchBackfillRequests(ctx context.Context) (requestFigures, error) {
 	}
 	f.next, f.nextDur = requests()-before, sum.Finished.Sub(sum.Started)
 	f.nextRead, f.nextNew, f.nextReread = sum.Transactions, sum.NewEvents, sum.Reread
-	if f.nextNew != f.inFlight+1 {
-		return f, fmt.Errorf("next backfill learned %d changes, want the %d payments executed since the first", f.nextNew, f.inFlight+1)
+	if f.nextNew != f.inFlight+2 {
+		return f, fmt.Errorf("next backfill learned %d changes, want the %d payments executed since the first and the return",
+			f.nextNew, f.inFlight+1)
 	}
 	return f, nil
 }
@@ -151,10 +161,9 @@ func (f requestFigures) section(o options) string {
 		"requests. %d transactions over %d accounts (the sandbox, seed 1, a history of 40 days whose most recent 1 %%, "+
 		"%d payments, are still in flight), default page size %d, every API request counted by the sandbox (the token "+
 		"apart). The first run starts from an empty ledger; the next one follows after the payments in flight executed "+
-		"and one payment created over a month before, which the first run saw in flight, executed today. (The sandbox "+
-		"moves a payment on within seconds of its creation, so that one is shown held back until then by "+
-		"`internal/holdtx`; and it cannot return payments yet: a return would be a new transaction created today, "+
-		"inside the next window, costing no request of its own.)\n\n",
+		"and one payment created over a month before, which the first run saw in flight, executed today, and another, "+
+		"executed a month ago, was returned today (a local_return_payment created today). (The sandbox moves a payment "+
+		"on within seconds of its creation, so the first is shown held back until then by `internal/holdtx`.)\n\n",
 		f.transactions, f.accounts, f.inFlight, syncer.DefaultPageSize)
 	fmt.Fprintf(&b, "| run | transactions read | of which one by one | API requests | seconds | goal | |\n")
 	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---|:---:|\n")
@@ -163,11 +172,12 @@ func (f requestFigures) section(o options) string {
 	fmt.Fprintf(&b, "| first backfill | %d | 0 | %d | %.2f | ≤ %.1f × (ceil(%d / %d) + %d) = %.1f | %s |\n",
 		f.transactions, f.first, f.firstDur.Seconds(), requestsFirstFactor, f.transactions, syncer.DefaultPageSize,
 		f.accounts, firstGoal, yesNo(float64(f.first) <= firstGoal))
-	fmt.Fprintf(&b, "| next backfill (1 %% changed, a month-old payment changed) | %d | %d | %d | %.2f | ≤ %.0f %% of the first = %.1f | %s |\n",
+	fmt.Fprintf(&b, "| next backfill (1 %% changed, a month-old payment executed, another returned) | %d | %d | %d | %.2f | ≤ %.0f %% of the first = %.1f | %s |\n",
 		f.nextRead, f.nextReread, f.next, f.nextDur.Seconds(), 100*requestsNextShare, nextGoal, yesNo(float64(f.next) <= nextGoal))
 	fmt.Fprintf(&b, "\nThe first run is one account page and one listing page per %d transactions. The next one is one "+
 		"account page, the pages of the window (the payments in flight were created inside it), and one request for the "+
-		"month-old payment: a window reaching back a month would have cost a page per %d transactions created since.\n",
+		"month-old payment: a window reaching back a month would have cost a page per %d transactions created since. "+
+		"The return was created today, inside the window: it costs no request of its own.\n",
 		syncer.DefaultPageSize, syncer.DefaultPageSize)
 	return b.String()
 }
