@@ -132,6 +132,9 @@ out first, 2 on a usage error.`)
 		// The emulated Fuse closes its days where ledgerd does: the
 		// demo shows a real difference, not the zones' (README).
 		HistoryZone: cfg.Location,
+		// Virtual accounts' fees come from the primary account as fee
+		// debits, as Fuse takes them.
+		FeesFromPrimary: true,
 	})
 	sbSrv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 	go sbSrv.Serve(sbLn) //nolint:errcheck // ends with Shutdown

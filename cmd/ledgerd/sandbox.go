@@ -28,6 +28,8 @@ double faithful to fuse-api.md, for tests, the demo and certify.`)
 	seed := fs.Int64("seed", 1, "seed of every random choice (ids, IBANs, faults)")
 	instant := fs.Bool("instant", false, "make every lifecycle transition immediate")
 	ttl := fs.Duration("token-ttl", 0, "access token lifetime (default 24h)")
+	primaryFees := fs.Bool("fees-from-primary", true,
+		"take a virtual account's payment fees from its customer's primary account, as fee_debit transactions")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
@@ -42,13 +44,14 @@ double faithful to fuse-api.md, for tests, the demo and certify.`)
 	fmt.Fprintf(e.stdout, "fuse sandbox: FUSE_BASE_URL=http://%s/v1\n", ln.Addr())
 	fmt.Fprintf(e.stdout, "fuse sandbox: FUSE_AUTH_URL=http://%s%s\n", ln.Addr(), sandbox.TokenPath)
 	return sandbox.ServeListener(ctx, ln, sandbox.Options{
-		ClientID:      cfg.FuseClientID,
-		ClientSecret:  cfg.FuseClientSecret.Reveal(),
-		Seed:          *seed,
-		Instant:       *instant,
-		WebhookURL:    *hookURL,
-		WebhookSecret: cfg.WebhookSecret.Reveal(),
-		TokenTTL:      *ttl,
-		HistoryZone:   cfg.Location,
+		ClientID:        cfg.FuseClientID,
+		ClientSecret:    cfg.FuseClientSecret.Reveal(),
+		Seed:            *seed,
+		Instant:         *instant,
+		WebhookURL:      *hookURL,
+		WebhookSecret:   cfg.WebhookSecret.Reveal(),
+		TokenTTL:        *ttl,
+		HistoryZone:     cfg.Location,
+		FeesFromPrimary: *primaryFees,
 	}, log)
 }
