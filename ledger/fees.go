@@ -165,3 +165,31 @@ func (t *wtx) feeToMove(cur txState, currency ledgerd.Currency) (account string,
 func (t *wtx) feeBookedTwice(seq int64, payment string) error {
 	return t.conflict(seq, payment, FieldFeeSource, ledgerd.FeeSourceIncluded, ledgerd.FeeSourcePrimary)
 }
+
+// FeeDebitThenFailed is the observed value of a FieldFeeSource conflict
+// recorded when a payment fails after a fee debit moved its fee.
+const FeeDebitThenFailed = "failed after its fee debit"
+
+// feeMovedOfFailed is run when a payment's entry is voided: if a fee debit
+// already gave the payment's fee back to its account (feeToMove), those
+// lines stay (postings never change) while the fee they moved goes with
+// the voided entry, so the payment's account keeps the fee it gave back.
+// Fuse takes a fee debit when a payment executes, so a payment that fails
+// after one is a contradiction: it is kept as evidence (FieldFeeSource,
+// observed "failed after its fee debit"), which the reconciler reports.
+func (t *wtx) feeMovedOfFailed(seq int64, txID string, cur txState) error {
+	if !isPayment(cur.Kind) || cur.FeeSource.String != ledgerd.FeeSourcePrimary {
+		return nil
+	}
+	var moved int
+	err := t.queryRow(`SELECT count(*) FROM fuse_transactions d JOIN entries e ON e.transaction_id = d.transaction_id
+		JOIN postings p ON p.entry_id = e.id
+		WHERE d.fee_target_id = ? AND p.ledger_account = ?`, txID, BankAccount(cur.AccountID)).Scan(&moved)
+	if err != nil {
+		return fmt.Errorf("look up fee debits of %s: %w", txID, err)
+	}
+	if moved == 0 {
+		return nil
+	}
+	return t.conflict(seq, txID, FieldFeeSource, ledgerd.FeeSourcePrimary, FeeDebitThenFailed)
+}

@@ -397,3 +397,22 @@ func TestBankAmountIsWhatTheEntryPostsOnTheBank(t *testing.T) {
 		t.Errorf("unknown kind: %v, want ErrRejected", err)
 	}
 }
+
+// TestAPaymentFailedAfterItsFeeDebitIsEvidence: Fuse takes a fee debit
+// when a payment executes; a payment that fails after a fee debit moved
+// its fee leaves those lines (postings never change) and is kept as
+// evidence for the reconciler.
+func TestAPaymentFailedAfterItsFeeDebitIsEvidence(t *testing.T) {
+	const id = "20000000-0000-4000-8000-000000000001"
+	var s script
+	l := openTest(t, Options{})
+	p := payment(id, ledgerd.KindLocalPaymentOut, 10000, 50, "", 1)
+	failed := moved(p, ledgerd.StatusFailed, 7)
+	ingestAll(t, l, []ledgerd.Observation{s.account(acctP, "AED"), s.account(acctM, "AED"), s.tx(p),
+		s.tx(feeDebit("50000000-0000-4000-8000-000000000001", id, 50, 5)), s.tx(failed)})
+	want := []string{id + " fee_source primary_account→failed after its fee debit"}
+	if got := conflictsOf(t, l); !reflect.DeepEqual(got, want) {
+		t.Errorf("conflicts %v, want %v", got, want)
+	}
+	mustVerify(t, l)
+}

@@ -426,6 +426,11 @@ func (t *wtx) syncEntryOf(seq int64, txID string, cur txState, entry entryRef) e
 		if entry.state != "pending" || want == "pending" {
 			return nil
 		}
+		if want == "voided" {
+			if err := t.feeMovedOfFailed(seq, txID, cur); err != nil {
+				return err
+			}
+		}
 		return t.finishEntry(seq, entry.id, want, cur.StatusAt)
 	}
 	return t.bookEntry(seq, txID, cur)

@@ -47,7 +47,11 @@ func (st *runState) feeConflicts(ctx context.Context) error {
 		}
 		f := Finding{Category: Duplicate, Subject: "fee:" + subject, Severity: Critical,
 			FuseAccountID: acct, FuseTransactionID: subject, Currency: c}
-		if kept == ledgerd.FeeSourcePrimary {
+		if observed == ledger.FeeDebitThenFailed {
+			f.Category = AmountMismatch
+			f.Detail = fmt.Sprintf("payment %s failed after a fee debit took its fee %s apart (fee debits: %s): its account keeps the fee the fee debit gave back",
+				subject, fmtAmt(amount, c), orNone(debits))
+		} else if kept == ledgerd.FeeSourcePrimary {
 			f.Category = AmountMismatch
 			f.Detail = fmt.Sprintf("payment %s is booked without its fee %s, which Fuse takes apart (%s), and Fuse also said %s: no fee debit may ever book it (fee debits: %s)",
 				subject, fmtAmt(amount, c), kept, observed, orNone(debits))
