@@ -342,7 +342,7 @@ func (dm *demoRun) scenario(ctx context.Context, unlock func()) error {
 		return err
 	}
 	dm.firstReconciliation = time.Since(dm.start)
-	bs1, err := reconcile.RunBreaks(ctx, db, run1.ID)
+	bs1, err := reconcile.NewStore(dm.d.ledger).RunBreaks(ctx, run1.ID)
 	if err != nil {
 		return err
 	}
@@ -396,7 +396,7 @@ func (dm *demoRun) scenario(ctx context.Context, unlock func()) error {
 	if err != nil {
 		return err
 	}
-	bs3, err := reconcile.RunBreaks(ctx, db, run3.ID)
+	bs3, err := reconcile.NewStore(dm.d.ledger).RunBreaks(ctx, run3.ID)
 	if err != nil {
 		return err
 	}
@@ -516,7 +516,7 @@ func (dm *demoRun) describe(b reconcile.Break) string {
 
 // writeReport writes run id as CSV, JSON and XLSX under DIR/report.
 func (dm *demoRun) writeReport(ctx context.Context, id int64) error {
-	rep, err := reconcile.LoadReport(ctx, dm.d.ledger.Reader(), id, dm.cfg.Location)
+	rep, err := reconcile.NewStore(dm.d.ledger).Report(ctx, id, dm.cfg.Location)
 	if err != nil {
 		return err
 	}
