@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/reconcile"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -57,9 +58,33 @@ type Options struct {
 // own timeout.
 const defaultReadyTimeout = 3 * time.Second
 
+// book is what the admin listener reads of the ledger; *ledger.Ledger
+// implements it.
+type book interface {
+	Path() string
+	Integrity() ledger.Integrity
+	Balances(ctx context.Context) ([]ledger.Balance, error)
+	AccountNames(ctx context.Context) (map[string]string, error)
+	SyncProgress(ctx context.Context) (ledger.SyncProgress, error)
+	EventsBySource(ctx context.Context) ([]ledger.SourceEvents, error)
+	EventsPerHour(ctx context.Context, since time.Time) ([]ledger.HourEvents, error)
+}
+
+// runStore is what the admin listener reads of reconciliation runs and
+// breaks; *reconcile.Store implements it.
+type runStore interface {
+	Runs(ctx context.Context, limit int) ([]reconcile.Run, error)
+	Report(ctx context.Context, id int64, loc *time.Location) (reconcile.Report, error)
+	Breaks(ctx context.Context, states ...reconcile.State) ([]reconcile.Break, error)
+	MostSevereBreaks(ctx context.Context, state reconcile.State, limit int) ([]reconcile.Break, error)
+	BreakCounts(ctx context.Context) (map[reconcile.State]int, error)
+	DriftByRun(ctx context.Context, fromRun int64) ([]reconcile.RunDrift, error)
+}
+
 // handler holds what every route needs.
 type handler struct {
-	ledger  *ledger.Ledger
+	ledger  book
+	runs    runStore
 	log     *slog.Logger
 	now     func() time.Time
 	loc     *time.Location
@@ -78,6 +103,7 @@ func New(opts Options) http.Handler {
 	}
 	h := &handler{
 		ledger:  opts.Ledger,
+		runs:    reconcile.NewStore(opts.Ledger),
 		log:     opts.Logger,
 		now:     opts.Now,
 		loc:     opts.Location,

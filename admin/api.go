@@ -2,22 +2,24 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/reconcile"
 )
 
-// Run is one reconciliation run as /api/v1/runs lists it, with the field
-// names of the report's run section. Times are UTC (RFC 3339); TimeZone is
-// the zone the run reported in. Verdict and FinishedAt are null while the
-// run is still going.
+// Run is one reconciliation run (a reconcile.Run) as /api/v1/runs lists
+// it, with the field names of the report's run section. Times are UTC (RFC
+// 3339); TimeZone is the zone the run reported in. Verdict and FinishedAt
+// are null while the run is still going.
 type Run struct {
 	ID                  int64      `json:"id"`
 	StartedAt           time.Time  `json:"started_at"`
@@ -89,9 +91,6 @@ const (
 	maxRunLimit     = 1000
 )
 
-// errNotFound marks a lookup of a row that does not exist.
-var errNotFound = errors.New("not found")
-
 func (h *handler) apiBalances(w http.ResponseWriter, r *http.Request) {
 	bs, err := h.ledger.Balances(r.Context())
 	if err != nil {
@@ -112,7 +111,7 @@ func (h *handler) apiBreaks(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("state=%q: want open, acknowledged, resolved or all", state))
 		return
 	}
-	bs, err := h.breaks(r.Context(), state, 0)
+	bs, err := h.breaks(r.Context(), state)
 	if err != nil {
 		h.internalError(w, r, err)
 		return
@@ -131,7 +130,7 @@ func (h *handler) apiRuns(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	runs, err := h.runs(r.Context(), limit)
+	runs, err := h.latestRuns(r.Context(), limit)
 	if err != nil {
 		h.internalError(w, r, err)
 		return
@@ -147,7 +146,7 @@ func (h *handler) apiRun(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := h.run(r.Context(), id)
 	switch {
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, reconcile.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no run %d", id))
 		return
 	case err != nil:
@@ -157,200 +156,114 @@ func (h *handler) apiRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
-const runColumns = `id, started_at, finished_at, time_zone, as_of, verdict, accounts_checked,
-	transactions_checked, breaks_open, breaks_new, breaks_resolved, pending, detail`
-
-func scanRun(s interface{ Scan(...any) error }) (Run, error) {
-	var r Run
-	var started, asOf string
-	var finished, verdict sql.NullString
-	err := s.Scan(&r.ID, &started, &finished, &r.TimeZone, &asOf, &verdict, &r.AccountsChecked,
-		&r.TransactionsChecked, &r.BreaksOpen, &r.BreaksNew, &r.BreaksResolved, &r.Pending, &r.Detail)
-	if err != nil {
-		return Run{}, err
+// runView is r as the API shows it: times in UTC, and null for the
+// finish time and verdict of a run still going.
+func runView(r reconcile.Run) Run {
+	v := Run{
+		ID: r.ID, StartedAt: r.StartedAt.UTC(), TimeZone: r.TimeZone, AsOf: r.AsOf.UTC(),
+		AccountsChecked: int64(r.AccountsChecked), TransactionsChecked: int64(r.TransactionsChecked),
+		BreaksOpen: int64(r.BreaksOpen), BreaksNew: int64(r.BreaksNew), BreaksResolved: int64(r.BreaksResolved),
+		Pending: int64(r.Pending), Detail: r.Detail,
 	}
-	var ts times
-	r.StartedAt, r.AsOf, r.FinishedAt = ts.parse(started), ts.parse(asOf), ts.nullable(finished)
-	r.Verdict = nullString(verdict)
-	if ts.err != nil {
-		return Run{}, fmt.Errorf("run %d: %w", r.ID, ts.err)
+	if !r.FinishedAt.IsZero() {
+		v.FinishedAt = optional(r.FinishedAt.UTC())
 	}
-	return r, nil
+	v.Verdict = optional(string(r.Verdict))
+	return v
 }
 
-// runs returns the latest limit runs, newest first.
-func (h *handler) runs(ctx context.Context, limit int) ([]Run, error) {
-	rows, err := h.ledger.Reader().QueryContext(ctx,
-		`SELECT `+runColumns+` FROM recon_runs ORDER BY id DESC LIMIT ?`, limit)
+// breakView is b as the API shows it on the day of now: times in UTC,
+// null for what the break does not have.
+func breakView(b reconcile.Break, now time.Time) Break {
+	v := Break{
+		ID: b.ID, Category: string(b.Category), Severity: string(b.Severity), Subject: b.Subject,
+		FuseAccountID: optional(b.FuseAccountID), FuseTransactionID: optional(b.FuseTransactionID),
+		Currency: optional(b.Currency), LedgerAmount: b.LedgerAmount, FuseAmount: b.FuseAmount,
+		Difference: b.Difference, Detail: b.Detail, State: string(b.State),
+		FirstSeen: b.FirstSeen.UTC(), LastSeen: b.LastSeen.UTC(), FirstRun: b.FirstRun, LastRun: b.LastRun,
+		ResolvedAt: utc(b.ResolvedAt), AckNote: optional(b.AckNote), AckAt: utc(b.AckAt),
+	}
+	if now.After(b.FirstSeen) {
+		v.AgeDays = int64(now.Sub(b.FirstSeen) / (24 * time.Hour))
+	}
+	return v
+}
+
+func (h *handler) breakViews(bs []reconcile.Break) []Break {
+	now := h.now()
+	out := make([]Break, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, breakView(b, now))
+	}
+	return out
+}
+
+// latestRuns returns the latest limit runs, newest first.
+func (h *handler) latestRuns(ctx context.Context, limit int) ([]Run, error) {
+	rs, err := h.runs.Runs(ctx, limit)
 	if err != nil {
-		return nil, fmt.Errorf("query runs: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := []Run{}
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("query runs: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query runs: %w", err)
+	out := make([]Run, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, runView(r))
 	}
 	return out, nil
 }
 
-// run returns one run with its accounts and breaks, read in one read
-// transaction so the three parts agree; errNotFound if there is no such run.
+// run returns one run with its accounts and breaks (oldest first), read
+// together so the three parts agree; reconcile.ErrNotFound if there is no
+// such run.
 func (h *handler) run(ctx context.Context, id int64) (RunDetail, error) {
-	tx, err := h.ledger.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	rep, err := h.runs.Report(ctx, id, nil)
 	if err != nil {
-		return RunDetail{}, fmt.Errorf("read run %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	var d RunDetail
-	d.Run, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM recon_runs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return RunDetail{}, fmt.Errorf("run %d: %w", id, errNotFound)
-	}
-	if err != nil {
-		return RunDetail{}, fmt.Errorf("read run %d: %w", id, err)
-	}
-	if d.Accounts, err = runAccounts(ctx, tx, id); err != nil {
 		return RunDetail{}, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+breakColumns+` FROM breaks
-		WHERE id IN (SELECT break_id FROM recon_run_breaks WHERE run_id = ?) ORDER BY first_seen, id`, id)
-	if err != nil {
-		return RunDetail{}, fmt.Errorf("read run %d breaks: %w", id, err)
+	d := RunDetail{Run: runView(rep.Run), Accounts: make([]RunAccount, 0, len(rep.Accounts))}
+	for _, a := range rep.Accounts {
+		d.Accounts = append(d.Accounts, RunAccount{
+			FuseAccountID: a.FuseAccountID, Name: optional(a.Name), Currency: a.Currency,
+			LedgerPosted: a.LedgerPosted, LedgerPending: a.LedgerPending, FuseBalance: a.FuseBalance,
+			Drift: a.Drift, GrossDrift: a.GrossDrift,
+		})
 	}
-	if d.Breaks, err = h.scanBreaks(rows); err != nil {
-		return RunDetail{}, fmt.Errorf("read run %d breaks: %w", id, err)
-	}
+	slices.SortStableFunc(rep.Breaks, func(a, b reconcile.Break) int {
+		return cmp.Or(a.FirstSeen.Compare(b.FirstSeen), cmp.Compare(a.ID, b.ID))
+	})
+	d.Breaks = h.breakViews(rep.Breaks)
 	return d, nil
 }
 
-func runAccounts(ctx context.Context, tx *sql.Tx, id int64) ([]RunAccount, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT fuse_account_id, name, currency, ledger_posted, ledger_pending,
-		fuse_balance, drift, gross_drift FROM recon_run_accounts WHERE run_id = ? ORDER BY fuse_account_id, currency`, id)
-	if err != nil {
-		return nil, fmt.Errorf("read run %d accounts: %w", id, err)
-	}
-	defer rows.Close()
-	out := []RunAccount{}
-	for rows.Next() {
-		var a RunAccount
-		var name sql.NullString
-		var fuse sql.NullInt64
-		if err := rows.Scan(&a.FuseAccountID, &name, &a.Currency, &a.LedgerPosted, &a.LedgerPending,
-			&fuse, &a.Drift, &a.GrossDrift); err != nil {
-			return nil, fmt.Errorf("read run %d accounts: %w", id, err)
-		}
-		a.Name, a.FuseBalance = nullString(name), nullAmount(fuse)
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read run %d accounts: %w", id, err)
-	}
-	return out, nil
-}
-
-const breakColumns = `id, category, severity, subject, fuse_account_id, fuse_transaction_id, currency,
-	ledger_amount, fuse_amount, difference, detail, state, first_seen, last_seen, first_run, last_run,
-	resolved_at, ack_note, ack_at`
-
 // breaks returns the breaks in state ("all" for every state), oldest
-// first; limit > 0 caps how many, most severe first.
-func (h *handler) breaks(ctx context.Context, state string, limit int) ([]Break, error) {
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+// first.
+func (h *handler) breaks(ctx context.Context, state string) ([]Break, error) {
+	var states []reconcile.State
+	if state != "all" {
+		states = append(states, reconcile.State(state))
 	}
-	// Oldest first; with a limit (the status page shows the first rows
-	// only), most severe first, so that a new balance drift does not sit
-	// below a flood of older warnings.
-	rows, err := h.ledger.Reader().QueryContext(ctx, `SELECT `+breakColumns+` FROM breaks
-		WHERE ?1 = 'all' OR state = ?1
-		ORDER BY CASE WHEN ?2 < 0 THEN 0 WHEN severity = 'critical' THEN 0 WHEN severity = 'warning' THEN 1 ELSE 2 END,
-		first_seen, id LIMIT ?2`, state, limit)
+	bs, err := h.runs.Breaks(ctx, states...)
 	if err != nil {
-		return nil, fmt.Errorf("query breaks: %w", err)
+		return nil, err
 	}
-	bs, err := h.scanBreaks(rows)
-	if err != nil {
-		return nil, fmt.Errorf("query breaks: %w", err)
-	}
-	return bs, nil
+	return h.breakViews(bs), nil
 }
 
-// scanBreaks reads and closes rows of breakColumns.
-func (h *handler) scanBreaks(rows *sql.Rows) ([]Break, error) {
-	defer rows.Close()
-	now := h.now()
-	out := []Break{}
-	for rows.Next() {
-		var b Break
-		var first, last string
-		var acct, txn, cur, resolved, note, ackAt sql.NullString
-		var la, fa, diff sql.NullInt64
-		if err := rows.Scan(&b.ID, &b.Category, &b.Severity, &b.Subject, &acct, &txn, &cur,
-			&la, &fa, &diff, &b.Detail, &b.State, &first, &last, &b.FirstRun, &b.LastRun,
-			&resolved, &note, &ackAt); err != nil {
-			return nil, err
-		}
-		var ts times
-		b.FirstSeen, b.LastSeen = ts.parse(first), ts.parse(last)
-		b.ResolvedAt, b.AckAt = ts.nullable(resolved), ts.nullable(ackAt)
-		if ts.err != nil {
-			return nil, fmt.Errorf("break %d: %w", b.ID, ts.err)
-		}
-		b.FuseAccountID, b.FuseTransactionID = nullString(acct), nullString(txn)
-		if cur.Valid {
-			c := ledgerd.Currency(cur.String)
-			b.Currency = &c
-		}
-		b.LedgerAmount, b.FuseAmount, b.Difference = nullAmount(la), nullAmount(fa), nullAmount(diff)
-		b.AckNote = nullString(note)
-		if now.After(b.FirstSeen) {
-			b.AgeDays = int64(now.Sub(b.FirstSeen) / (24 * time.Hour))
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
-}
-
-// times parses stored timestamps (UTC text, RFC 3339), keeping the first
-// error so a scan can parse several and check once.
-type times struct{ err error }
-
-func (p *times) parse(s string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil && p.err == nil {
-		p.err = fmt.Errorf("stored time %q: %w", s, err)
-	}
-	return t.UTC()
-}
-
-func (p *times) nullable(s sql.NullString) *time.Time {
-	if !s.Valid {
+// optional is nil for v's zero value (which the tables store as NULL),
+// else a pointer to v.
+func optional[T comparable](v T) *T {
+	var zero T
+	if v == zero {
 		return nil
 	}
-	t := p.parse(s.String)
-	return &t
+	return &v
 }
 
-func nullString(s sql.NullString) *string {
-	if !s.Valid {
+func utc(t *time.Time) *time.Time {
+	if t == nil {
 		return nil
 	}
-	return &s.String
-}
-
-func nullAmount(n sql.NullInt64) *ledgerd.Amount {
-	if !n.Valid {
-		return nil
-	}
-	a := ledgerd.Amount(n.Int64)
-	return &a
+	u := t.UTC()
+	return &u
 }
 
 // writeJSON writes v as indented JSON, encoded exactly as `ledgerd

@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/reconcile"
 )
 
 //go:embed status.html
@@ -181,7 +181,7 @@ func (h *handler) statusBalances(ctx context.Context, d *statusData, _ time.Time
 	if err != nil {
 		return err
 	}
-	names, err := h.accountNames(ctx)
+	names, err := h.ledger.AccountNames(ctx)
 	if err != nil {
 		return err
 	}
@@ -214,61 +214,21 @@ func (h *handler) statusBalances(ctx context.Context, d *statusData, _ time.Time
 	return nil
 }
 
-func (h *handler) accountNames(ctx context.Context) (map[string]string, error) {
-	rows, err := h.ledger.Reader().QueryContext(ctx, `SELECT account_id, name FROM fuse_accounts WHERE name IS NOT NULL`)
-	if err != nil {
-		return nil, fmt.Errorf("query account names: %w", err)
-	}
-	defer rows.Close()
-	names := map[string]string{}
-	for rows.Next() {
-		var id, name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, fmt.Errorf("query account names: %w", err)
-		}
-		names[id] = name
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query account names: %w", err)
-	}
-	return names, nil
-}
-
 func (h *handler) statusBreaks(ctx context.Context, d *statusData, now time.Time) error {
-	rows, err := h.ledger.Reader().QueryContext(ctx, `SELECT state, COUNT(*) FROM breaks GROUP BY state`)
+	counts, err := h.runs.BreakCounts(ctx)
 	if err != nil {
-		return fmt.Errorf("count breaks: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var state string
-		var n int
-		if err := rows.Scan(&state, &n); err != nil {
-			return fmt.Errorf("count breaks: %w", err)
-		}
-		switch state {
-		case "open":
-			d.Open = n
-		case "acknowledged":
-			d.Acked = n
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("count breaks: %w", err)
-	}
-	bs, err := h.breaks(ctx, "open", statusBreakRows)
+	d.Open, d.Acked = counts[reconcile.Open], counts[reconcile.Acknowledged]
+	bs, err := h.runs.MostSevereBreaks(ctx, reconcile.Open, statusBreakRows)
 	if err != nil {
 		return err
 	}
 	for _, b := range bs {
+		cur := b.Currency
 		row := breakRow{
-			ID: b.ID, Category: b.Category, Severity: b.Severity, Subject: b.Subject, Detail: b.Detail,
-			FirstSeen: h.showTime(b.FirstSeen), Age: age(now.Sub(b.FirstSeen)),
-		}
-		var cur ledgerd.Currency
-		if b.Currency != nil {
-			cur = *b.Currency
-			row.Currency = string(cur)
+			ID: b.ID, Category: string(b.Category), Severity: string(b.Severity), Subject: b.Subject, Detail: b.Detail,
+			FirstSeen: h.showTime(b.FirstSeen), Age: age(now.Sub(b.FirstSeen)), Currency: string(cur),
 		}
 		row.Ledger, row.Fuse, row.Difference = showAmount(b.LedgerAmount, cur), showAmount(b.FuseAmount, cur), showAmount(b.Difference, cur)
 		d.Breaks = append(d.Breaks, row)
@@ -277,22 +237,22 @@ func (h *handler) statusBreaks(ctx context.Context, d *statusData, now time.Time
 }
 
 func (h *handler) statusRuns(ctx context.Context, d *statusData, now time.Time) error {
-	runs, err := h.runs(ctx, statusRunRows)
+	runs, err := h.runs.Runs(ctx, statusRunRows)
 	if err != nil {
 		return err
 	}
 	for _, r := range runs {
 		row := runRow{
 			ID: r.ID, Started: h.showTime(r.StartedAt), AsOf: h.showTime(r.AsOf),
-			Accounts: r.AccountsChecked, Transactions: r.TransactionsChecked,
-			BreaksOpen: r.BreaksOpen, BreaksNew: r.BreaksNew, Resolved: r.BreaksResolved, Pending: r.Pending,
-			Verdict: "RUNNING", VerdictClass: "running", Ago: ago(now.Sub(r.StartedAt)),
+			Accounts: int64(r.AccountsChecked), Transactions: int64(r.TransactionsChecked),
+			BreaksOpen: int64(r.BreaksOpen), BreaksNew: int64(r.BreaksNew), Resolved: int64(r.BreaksResolved),
+			Pending: int64(r.Pending), Verdict: "RUNNING", VerdictClass: "running", Ago: ago(now.Sub(r.StartedAt)),
 		}
-		if r.FinishedAt != nil {
-			row.Finished = h.showTime(*r.FinishedAt)
+		if !r.FinishedAt.IsZero() {
+			row.Finished = h.showTime(r.FinishedAt)
 		}
-		if r.Verdict != nil {
-			row.Verdict, row.VerdictClass = *r.Verdict, verdictClass(*r.Verdict)
+		if r.Verdict != "" {
+			row.Verdict, row.VerdictClass = string(r.Verdict), verdictClass(string(r.Verdict))
 		}
 		d.Runs = append(d.Runs, row)
 	}
@@ -302,21 +262,13 @@ func (h *handler) statusRuns(ctx context.Context, d *statusData, now time.Time) 
 
 	// The backfill's progress lives in sync_checkpoints, one row per Fuse
 	// account it pages through.
-	var last sql.NullString
-	var accounts, failing sql.NullInt64
-	err = h.ledger.Reader().QueryRowContext(ctx, `SELECT MAX(last_success_at), COUNT(*),
-		SUM(last_error IS NOT NULL AND last_error <> '') FROM sync_checkpoints`).Scan(&last, &accounts, &failing)
+	p, err := h.ledger.SyncProgress(ctx)
 	if err != nil {
-		return fmt.Errorf("query backfill checkpoints: %w", err)
+		return err
 	}
-	d.Backfill = backfillInfo{Accounts: accounts.Int64, Failing: failing.Int64}
-	if last.Valid {
-		var ts times
-		t := ts.parse(last.String)
-		if ts.err != nil {
-			return fmt.Errorf("backfill checkpoints: %w", ts.err)
-		}
-		d.Backfill.LastSuccess, d.Backfill.Ago = h.showTime(t), ago(now.Sub(t))
+	d.Backfill = backfillInfo{Accounts: p.Accounts, Failing: p.Failing}
+	if !p.LastSuccess.IsZero() {
+		d.Backfill.LastSuccess, d.Backfill.Ago = h.showTime(p.LastSuccess), ago(now.Sub(p.LastSuccess))
 	}
 	return nil
 }
@@ -325,55 +277,30 @@ func (h *handler) statusRuns(ctx context.Context, d *statusData, now time.Time) 
 // ingestChartHours. Hours are UTC hours (received_at is stored in UTC);
 // labels show them in the configured zone.
 func (h *handler) statusIngest(ctx context.Context, d *statusData, now time.Time) error {
-	rows, err := h.ledger.Reader().QueryContext(ctx,
-		`SELECT source, COUNT(*), MAX(received_at) FROM events GROUP BY source ORDER BY source`)
+	sources, err := h.ledger.EventsBySource(ctx)
 	if err != nil {
-		return fmt.Errorf("count events: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var src, last string
-		var n int64
-		if err := rows.Scan(&src, &n, &last); err != nil {
-			return fmt.Errorf("count events: %w", err)
-		}
-		var ts times
-		t := ts.parse(last)
-		if ts.err != nil {
-			return fmt.Errorf("events from %s: %w", src, ts.err)
-		}
-		d.Sources = append(d.Sources, sourceRow{Source: src, Count: formatCount(n), Last: h.showTime(t), Ago: ago(now.Sub(t))})
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("count events: %w", err)
+	for _, src := range sources {
+		d.Sources = append(d.Sources, sourceRow{Source: string(src.Source), Count: formatCount(src.Events),
+			Last: h.showTime(src.Last), Ago: ago(now.Sub(src.Last))})
 	}
 
-	const hourKey = "2006-01-02T15" // the prefix of a stored time up to the hour
 	first := now.UTC().Truncate(time.Hour).Add(-(ingestChartHours - 1) * time.Hour)
-	perHour := map[string]int64{}
-	hrows, err := h.ledger.Reader().QueryContext(ctx, `SELECT substr(received_at, 1, 13), COUNT(*) FROM events
-		WHERE received_at >= ? GROUP BY 1`, first.Format(hourKey))
+	hours, err := h.ledger.EventsPerHour(ctx, first)
 	if err != nil {
-		return fmt.Errorf("count events per hour: %w", err)
+		return err
 	}
-	defer hrows.Close()
+	perHour := map[int64]int64{} // by the hour's start, Unix seconds
 	var total int64
-	for hrows.Next() {
-		var hour string
-		var n int64
-		if err := hrows.Scan(&hour, &n); err != nil {
-			return fmt.Errorf("count events per hour: %w", err)
-		}
-		perHour[hour] = n
-		total += n
-	}
-	if err := hrows.Err(); err != nil {
-		return fmt.Errorf("count events per hour: %w", err)
+	for _, hr := range hours {
+		perHour[hr.Hour.Unix()] = hr.Events
+		total += hr.Events
 	}
 	pts := make([]point, ingestChartHours)
 	for i := range pts {
 		start := first.Add(time.Duration(i) * time.Hour)
-		n := perHour[start.Format(hourKey)]
+		n := perHour[start.Unix()]
 		local := start.In(h.loc)
 		pts[i] = point{
 			Value: n,
@@ -394,7 +321,7 @@ func (h *handler) statusIngest(ctx context.Context, d *statusData, now time.Time
 // currencies from being added up. Runs that saw no account in a currency
 // count as zero there.
 func (h *handler) statusDrift(ctx context.Context, d *statusData, _ time.Time) error {
-	runs, err := h.runs(ctx, driftChartRuns)
+	runs, err := h.runs.Runs(ctx, driftChartRuns)
 	if err != nil {
 		return err
 	}
@@ -405,30 +332,20 @@ func (h *handler) statusDrift(ctx context.Context, d *statusData, _ time.Time) e
 		run int64
 		cur ledgerd.Currency
 	}
+	drifts, err := h.runs.DriftByRun(ctx, runs[len(runs)-1].ID)
+	if err != nil {
+		return err
+	}
 	abs, gross := map[key]ledgerd.Amount{}, map[key]ledgerd.Amount{}
 	var currencies []ledgerd.Currency
 	seen := map[ledgerd.Currency]bool{}
-	rows, err := h.ledger.Reader().QueryContext(ctx, `SELECT run_id, currency, SUM(ABS(drift)), SUM(gross_drift)
-		FROM recon_run_accounts WHERE run_id >= ? GROUP BY run_id, currency ORDER BY currency, run_id`,
-		runs[len(runs)-1].ID)
-	if err != nil {
-		return fmt.Errorf("query drift per run: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k key
-		var a, g int64
-		if err := rows.Scan(&k.run, &k.cur, &a, &g); err != nil {
-			return fmt.Errorf("query drift per run: %w", err)
-		}
-		abs[k], gross[k] = ledgerd.Amount(a), ledgerd.Amount(g)
+	for _, rd := range drifts {
+		k := key{rd.RunID, rd.Currency}
+		abs[k], gross[k] = rd.Drift, rd.Gross
 		if !seen[k.cur] {
 			seen[k.cur] = true
 			currencies = append(currencies, k.cur)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("query drift per run: %w", err)
 	}
 	for _, cur := range currencies {
 		pts := make([]point, 0, len(runs))
@@ -436,8 +353,8 @@ func (h *handler) statusDrift(ctx context.Context, d *statusData, _ time.Time) e
 			r := runs[i]
 			k := key{r.ID, cur}
 			verdict := "RUNNING"
-			if r.Verdict != nil {
-				verdict = *r.Verdict
+			if r.Verdict != "" {
+				verdict = string(r.Verdict)
 			}
 			pts = append(pts, point{
 				Value: int64(abs[k]),

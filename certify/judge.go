@@ -37,26 +37,9 @@ type hookLine struct {
 
 // collectWebhooks joins the listener's log with the events table.
 func (r *runner) collectWebhooks(ctx context.Context) error {
-	type row struct {
-		seq        int64
-		receivedAt string
-	}
-	stored := map[string]row{}
-	rows, err := r.ledger.Reader().QueryContext(ctx, `SELECT seq, event_id, received_at FROM events`)
+	stored, err := r.ledger.StoredEvents(ctx)
 	if err != nil {
-		return fmt.Errorf("certify: read the events table: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var rw row
-		if err := rows.Scan(&rw.seq, &id, &rw.receivedAt); err != nil {
-			return fmt.Errorf("certify: read the events table: %w", err)
-		}
-		stored[id] = rw
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("certify: read the events table: %w", err)
+		return fmt.Errorf("certify: %w", err)
 	}
 	for i, d := range r.hooks.snapshot() {
 		hl := hookLine{
@@ -66,7 +49,7 @@ func (r *runner) collectWebhooks(ctx context.Context) error {
 		hl.Response, _ = maskBody(d.Response)
 		hl.Body, hl.BodyOmitted = maskBody(d.Raw)
 		if rw, ok := stored[d.EventID]; ok && d.EventID != "" {
-			hl.Stored, hl.EventsSeq, hl.ReceivedAt = true, rw.seq, rw.receivedAt
+			hl.Stored, hl.EventsSeq, hl.ReceivedAt = true, rw.Seq, rw.ReceivedAt
 		}
 		r.deliver = append(r.deliver, hl)
 	}

@@ -237,15 +237,15 @@ var ErrNotFound = errors.New("not found")
 // ErrResolved reports an acknowledgement of a break already resolved.
 var ErrResolved = errors.New("break is resolved")
 
-// Acknowledge marks a break as seen by a person, with a note saying why
-// it is accepted or what is being done. It stays acknowledged (note kept)
+// AckBreak marks break id as seen by a person, with a note saying why it
+// is accepted or what is being done. It stays acknowledged (note kept)
 // while runs still see it, and resolves when its condition clears. A
 // second acknowledgement replaces the note.
-func Acknowledge(ctx context.Context, l *ledger.Ledger, id int64, note string, at time.Time) (Break, error) {
+func (s *Store) AckBreak(ctx context.Context, id int64, note string, at time.Time) (Break, error) {
 	if note == "" {
 		return Break{}, errors.New("acknowledge: a note is required")
 	}
-	err := l.Update(ctx, func(tx *ledger.Tx) error {
+	err := s.l.Update(ctx, func(tx *ledger.Tx) error {
 		var state string
 		if err := tx.QueryRow(`SELECT state FROM breaks WHERE id = ?`, id).Scan(&state); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -262,7 +262,7 @@ func Acknowledge(ctx context.Context, l *ledger.Ledger, id int64, note string, a
 	if err != nil {
 		return Break{}, err
 	}
-	return GetBreak(ctx, l.Reader(), id)
+	return s.Break(ctx, id)
 }
 
 const breakCols = `id, category, subject, severity, COALESCE(fuse_account_id, ''), COALESCE(fuse_transaction_id, ''),
@@ -309,9 +309,9 @@ func scanBreak(s scanner) (Break, error) {
 	return b, nil
 }
 
-// GetBreak returns one break.
-func GetBreak(ctx context.Context, db *sql.DB, id int64) (Break, error) {
-	b, err := scanBreak(db.QueryRowContext(ctx, `SELECT `+breakCols+` FROM breaks WHERE id = ?`, id))
+// Break returns break id.
+func (s *Store) Break(ctx context.Context, id int64) (Break, error) {
+	b, err := scanBreak(s.l.Reader().QueryRowContext(ctx, `SELECT `+breakCols+` FROM breaks WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Break{}, fmt.Errorf("break %d: %w", id, ErrNotFound)
 	}
@@ -321,9 +321,9 @@ func GetBreak(ctx context.Context, db *sql.DB, id int64) (Break, error) {
 	return b, nil
 }
 
-// ListBreaks returns the breaks in any of states (none: every break),
-// oldest first.
-func ListBreaks(ctx context.Context, db *sql.DB, states ...State) ([]Break, error) {
+// Breaks returns the breaks in any of states (none: every break), oldest
+// first.
+func (s *Store) Breaks(ctx context.Context, states ...State) ([]Break, error) {
 	q := `SELECT ` + breakCols + ` FROM breaks`
 	var args []any
 	for i, s := range states {
@@ -337,10 +337,42 @@ func ListBreaks(ctx context.Context, db *sql.DB, states ...State) ([]Break, erro
 	if len(states) > 0 {
 		q += `)`
 	}
-	return queryBreaks(ctx, db, q+` ORDER BY first_seen, id`, args...)
+	return queryBreaks(ctx, s.l.Reader(), q+` ORDER BY first_seen, id`, args...)
 }
 
-func queryBreaks(ctx context.Context, db *sql.DB, q string, args ...any) ([]Break, error) {
+// MostSevereBreaks returns at most limit breaks in state, critical first,
+// then warnings, then the rest, each oldest first: a screen that shows the
+// first rows only keeps a new critical break from sitting below a flood
+// of older warnings.
+func (s *Store) MostSevereBreaks(ctx context.Context, state State, limit int) ([]Break, error) {
+	return queryBreaks(ctx, s.l.Reader(), `SELECT `+breakCols+` FROM breaks WHERE state = ?
+		ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, first_seen, id
+		LIMIT ?`, string(state), limit)
+}
+
+// BreakCounts counts the breaks in each state.
+func (s *Store) BreakCounts(ctx context.Context) (map[State]int, error) {
+	rows, err := s.l.Reader().QueryContext(ctx, `SELECT state, COUNT(*) FROM breaks GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("count breaks: %w", err)
+	}
+	defer rows.Close()
+	counts := map[State]int{}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, fmt.Errorf("count breaks: %w", err)
+		}
+		counts[State(state)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count breaks: %w", err)
+	}
+	return counts, nil
+}
+
+func queryBreaks(ctx context.Context, db querier, q string, args ...any) ([]Break, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read breaks: %w", err)

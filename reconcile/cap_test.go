@@ -131,7 +131,7 @@ func TestForgedWebhooksNeitherHideBalanceDriftsNorOutlastTheLookupBudget(t *test
 
 	// The report: drifts at the top of its breaks section, the left-out
 	// counts in its run section.
-	rep, err := reconcile.LoadReport(context.Background(), w.l.Reader(), run.ID, nil)
+	rep, err := reconcile.NewStore(w.l).Report(context.Background(), run.ID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestTheLookupTimeBudgetStopsLookupsAndMakesTheRunIncomplete(t *testing.T) {
 		t.Errorf("verdict %s (%d resolved), detail %q: want INCOMPLETE naming the %d not looked up",
 			run.Verdict, run.BreaksResolved, run.Detail, 30-n)
 	}
-	open, err := reconcile.ListBreaks(context.Background(), w.l.Reader(), reconcile.Open)
+	open, err := reconcile.NewStore(w.l).Breaks(context.Background(), reconcile.Open)
 	if err != nil {
 		t.Fatal(err)
 	}

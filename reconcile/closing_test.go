@@ -127,7 +127,7 @@ func TestAHistoryFuseCannotGiveMakesTheRunIncomplete(t *testing.T) {
 			t.Errorf("history %d %s: run %s, %d resolved, %q", c.status, c.body, run.Verdict, run.BreaksResolved, run.Detail)
 		}
 	}
-	bs, err := reconcile.ListBreaks(context.Background(), w.l.Reader(), reconcile.Open)
+	bs, err := reconcile.NewStore(w.l).Breaks(context.Background(), reconcile.Open)
 	if err != nil || len(bs) != 1 || bs[0].Category != reconcile.ClosingBalanceDrift {
 		t.Errorf("open breaks after the incomplete runs: %+v %v, want the closing_balance_drift", bs, err)
 	}

@@ -90,7 +90,7 @@ func TestAnExchangesCounterpartAmountMismatchIsInTheCounterpartCurrency(t *testi
 		}
 	}
 
-	rep, err := reconcile.LoadReport(context.Background(), w.l.Reader(), run.ID, time.UTC)
+	rep, err := reconcile.NewStore(w.l).Report(context.Background(), run.ID, time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/ledger"
 )
 
 // ExportFormat is a plain-text accounting format Export writes.
@@ -65,7 +66,8 @@ func (r *exportRow) date() string {
 
 // Export writes the whole journal to w in format, dates in loc. It
 // streams: memory does not grow with the journal.
-func Export(ctx context.Context, db *sql.DB, w io.Writer, format ExportFormat, loc *time.Location) error {
+func Export(ctx context.Context, l *ledger.Ledger, w io.Writer, format ExportFormat, loc *time.Location) error {
+	db := l.Reader()
 	if loc == nil {
 		loc = time.UTC
 	}

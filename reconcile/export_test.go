@@ -44,7 +44,7 @@ func export(t *testing.T, w *world, f reconcile.ExportFormat, loc *time.Location
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "export."+string(f))
 	var buf bytes.Buffer
-	if err := reconcile.Export(context.Background(), w.l.Reader(), &buf, f, loc); err != nil {
+	if err := reconcile.Export(context.Background(), w.l, &buf, f, loc); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {

@@ -198,7 +198,7 @@ func (k key) String() string { return string(k.Category) + " " + k.Subject }
 // seen returns the breaks run saw, by key.
 func (w *world) seen(run reconcile.Run) map[key]reconcile.Break {
 	w.t.Helper()
-	bs, err := reconcile.RunBreaks(context.Background(), w.l.Reader(), run.ID)
+	bs, err := reconcile.NewStore(w.l).RunBreaks(context.Background(), run.ID)
 	if err != nil {
 		w.t.Fatal(err)
 	}

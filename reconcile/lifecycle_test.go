@@ -55,7 +55,7 @@ func TestABreakOpensPersistsResolvesAndStaysAcknowledged(t *testing.T) {
 	// at the bank.
 	fab := second[key{reconcile.MissingAtFuse, pl.fabricated}]
 	note := "booked by hand in January; reversal ticket FIN-1432"
-	if _, err := reconcile.Acknowledge(ctx, w.l, fab.ID, note, w.now()); err != nil {
+	if _, err := reconcile.NewStore(w.l).AckBreak(ctx, fab.ID, note, w.now()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -81,7 +81,7 @@ func TestABreakOpensPersistsResolvesAndStaysAcknowledged(t *testing.T) {
 		t.Errorf("run 3: %d resolved (want %d), verdict %s", run3.BreaksResolved, len(fixed), run3.Verdict)
 	}
 	for k := range fixed {
-		b, err := reconcile.GetBreak(ctx, w.l.Reader(), second[k].ID)
+		b, err := reconcile.NewStore(w.l).Break(ctx, second[k].ID)
 		if err != nil || b.State != reconcile.Resolved || b.ResolvedAt == nil || b.LastRun != run2.ID {
 			t.Errorf("%s after the fix: %+v %v", k, b, err)
 		}
@@ -108,10 +108,10 @@ func TestABreakOpensPersistsResolvesAndStaysAcknowledged(t *testing.T) {
 			t.Errorf("reopened break: %+v (run 4: %d new)", b, run4.BreaksNew)
 		}
 	}
-	if _, err := reconcile.Acknowledge(ctx, w.l, second[fixed2(fixed)].ID, "too late", w.now()); err == nil {
+	if _, err := reconcile.NewStore(w.l).AckBreak(ctx, second[fixed2(fixed)].ID, "too late", w.now()); err == nil {
 		t.Error("acknowledging a resolved break succeeded")
 	}
-	runs, err := reconcile.ListRuns(ctx, w.l.Reader(), 10)
+	runs, err := reconcile.NewStore(w.l).Runs(ctx, 10)
 	if err != nil || len(runs) != 4 || runs[0].ID != run4.ID {
 		t.Errorf("runs: %+v %v", runs, err)
 	}
@@ -151,7 +151,7 @@ func TestARunThatCannotReadFuseIsIncompleteAndResolvesNothing(t *testing.T) {
 	if run.Verdict != reconcile.Incomplete || run.Verdict.OK() || run.BreaksResolved != 0 || !contains(run.Detail, "503") {
 		t.Errorf("run with Fuse down: %+v", run)
 	}
-	bs, err := reconcile.ListBreaks(context.Background(), w.l.Reader(), reconcile.Open)
+	bs, err := reconcile.NewStore(w.l).Breaks(context.Background(), reconcile.Open)
 	if err != nil || len(bs) != 1 {
 		t.Errorf("open breaks after an incomplete run: %+v %v", bs, err)
 	}

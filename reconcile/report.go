@@ -42,21 +42,27 @@ var (
 		"detail", "ack_note"}
 )
 
-// LoadReport reads run id (0: the latest finished run) for a report in
-// loc.
-func LoadReport(ctx context.Context, db *sql.DB, id int64, loc *time.Location) (Report, error) {
+// Report reads run id (0: the latest finished run) for a report in loc:
+// the run, its accounts and its breaks, in one read transaction so that
+// the three parts agree.
+func (s *Store) Report(ctx context.Context, id int64, loc *time.Location) (Report, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	run, err := GetRun(ctx, db, id)
+	tx, err := s.l.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Report{}, fmt.Errorf("read run %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	run, err := getRun(ctx, tx, id)
 	if err != nil {
 		return Report{}, err
 	}
-	accts, err := RunAccounts(ctx, db, run.ID)
+	accts, err := runAccounts(ctx, tx, run.ID)
 	if err != nil {
 		return Report{}, err
 	}
-	bs, err := RunBreaks(ctx, db, run.ID)
+	bs, err := runBreaks(ctx, tx, run.ID)
 	if err != nil {
 		return Report{}, err
 	}

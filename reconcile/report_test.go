@@ -39,7 +39,7 @@ func reportWorld(t *testing.T) (*world, reconcile.Report) {
 	}
 	run := w.run(w.reconciler(func(o *reconcile.Options) { o.Location = dubai }))
 	w.assertExactly(run, keys(drift(aed.AccountID, "AED"), drift(jpy.AccountID, "JPY")))
-	rep, err := reconcile.LoadReport(context.Background(), w.l.Reader(), 0, dubai)
+	rep, err := reconcile.NewStore(w.l).Report(context.Background(), 0, dubai)
 	if err != nil {
 		t.Fatal(err)
 	}

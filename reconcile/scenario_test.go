@@ -62,7 +62,7 @@ func TestACleanMonthWithMoneyInFlightReconcilesWithPending(t *testing.T) {
 		t.Errorf("checked %d accounts and %d transactions, want 8 and %d", run.AccountsChecked, run.TransactionsChecked,
 			len(truth.Transactions)+4)
 	}
-	accts, err := reconcile.RunAccounts(context.Background(), w.l.Reader(), run.ID)
+	accts, err := reconcile.NewStore(w.l).RunAccounts(context.Background(), run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +408,7 @@ func TestTheCapOnNewBreaksKeepsEveryCriticalBreak(t *testing.T) {
 			t.Errorf("%s has severity %s", k, b.Severity)
 		}
 	}
-	tm, err := reconcile.GetBreak(context.Background(), w.l.Reader(), summaryID)
+	tm, err := reconcile.NewStore(w.l).Break(context.Background(), summaryID)
 	if err != nil || tm.State != reconcile.Resolved || run.BreaksNew != warnings || run.BreaksResolved != 1 {
 		t.Errorf("summary break %+v %v; run %d new, %d resolved: want the %d warnings new, the summary resolved",
 			tm, err, run.BreaksNew, run.BreaksResolved, warnings)

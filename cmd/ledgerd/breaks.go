@@ -69,7 +69,7 @@ integer minor units in --json; times in LEDGERD_TZ.`)
 	}
 	cfg, l := o.cfg, o.ledger
 	defer l.Close()
-	bs, err := reconcile.ListBreaks(ctx, l.Reader(), states...)
+	bs, err := reconcile.NewStore(l).Breaks(ctx, states...)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ break cannot be acknowledged.`)
 	}
 	cfg, l := o.cfg, o.ledger
 	defer l.Close()
-	b, err := reconcile.Acknowledge(ctx, l, id, *note, time.Now())
+	b, err := reconcile.NewStore(l).AckBreak(ctx, id, *note, time.Now())
 	switch {
 	case errors.Is(err, reconcile.ErrNotFound), errors.Is(err, reconcile.ErrResolved):
 		return usageErrorf("%v", err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -320,12 +319,18 @@ func (dm *demoRun) scenario(ctx context.Context, unlock func()) error {
 	dm.printf(" %d inbound payments, %d supplier payments and\n   %d salaries (%d failed at the bank), %d transfers to Payroll, %d currency exchanges.\n",
 		c.inbound, c.payments, c.payroll, c.failed, c.transfers, c.exchanges)
 	stats := dm.sb.Stats()
-	var stored, quarantined int
-	db := dm.d.ledger.Reader()
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE source = 'webhook'`).Scan(&stored); err != nil {
+	var stored int64
+	sources, err := dm.d.ledger.EventsBySource(ctx)
+	if err != nil {
 		return err
 	}
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM quarantine`).Scan(&quarantined); err != nil {
+	for _, s := range sources {
+		if s.Source == ledgerd.SourceWebhook {
+			stored = s.Events
+		}
+	}
+	quarantined, err := dm.d.ledger.QuarantineCount(ctx)
+	if err != nil {
 		return err
 	}
 	dm.printf("   Fuse emitted %d webhooks; the sandbox dropped %d, duplicated %d and reordered %d.\n",
@@ -342,13 +347,13 @@ func (dm *demoRun) scenario(ctx context.Context, unlock func()) error {
 		return err
 	}
 	dm.firstReconciliation = time.Since(dm.start)
-	bs1, err := reconcile.RunBreaks(ctx, db, run1.ID)
+	bs1, err := reconcile.NewStore(dm.d.ledger).RunBreaks(ctx, run1.ID)
 	if err != nil {
 		return err
 	}
 	dm.printf("3. Reconciliation #%d, on webhooks alone: %s (%s).\n", run1.ID, run1.Verdict, wrap(breakSummary(bs1, "nothing missing"), 60))
 
-	before, err := transactionStates(ctx, db)
+	before, err := dm.d.ledger.TransactionStates(ctx)
 	if err != nil {
 		return err
 	}
@@ -358,7 +363,7 @@ func (dm *demoRun) scenario(ctx context.Context, unlock func()) error {
 	if err != nil {
 		return fmt.Errorf("backfill: %w", err)
 	}
-	after, err := transactionStates(ctx, db)
+	after, err := dm.d.ledger.TransactionStates(ctx)
 	if err != nil {
 		return err
 	}
@@ -368,7 +373,7 @@ func (dm *demoRun) scenario(ctx context.Context, unlock func()) error {
 		switch {
 		case !ok:
 			added++
-		case was.entry == "none" && now.entry != "none":
+		case was.Entry == "none" && now.Entry != "none":
 			booked++
 		case was != now:
 			moved++
@@ -396,7 +401,7 @@ func (dm *demoRun) scenario(ctx context.Context, unlock func()) error {
 	if err != nil {
 		return err
 	}
-	bs3, err := reconcile.RunBreaks(ctx, db, run3.ID)
+	bs3, err := reconcile.NewStore(dm.d.ledger).RunBreaks(ctx, run3.ID)
 	if err != nil {
 		return err
 	}
@@ -423,28 +428,6 @@ func (dm *demoRun) scenario(ctx context.Context, unlock func()) error {
 	dm.printf("9. ledgerd verify: all %d checks passed (integrity, balance, the events' hash chain).\n", len(rep.Checks))
 	dm.scenarioDuration = time.Since(dm.start)
 	return nil
-}
-
-// txState is a Fuse transaction's status and its entry's state.
-type txState struct{ status, entry string }
-
-// transactionStates reads every Fuse transaction's state from the file.
-func transactionStates(ctx context.Context, db *sql.DB) (map[string]txState, error) {
-	rows, err := db.QueryContext(ctx, `SELECT transaction_id, status, entry_state FROM v_transactions`)
-	if err != nil {
-		return nil, fmt.Errorf("read transactions: %w", err)
-	}
-	defer rows.Close()
-	m := map[string]txState{}
-	for rows.Next() {
-		var id string
-		var st txState
-		if err := rows.Scan(&id, &st.status, &st.entry); err != nil {
-			return nil, fmt.Errorf("read transactions: %w", err)
-		}
-		m[id] = st
-	}
-	return m, rows.Err()
 }
 
 // reconcile runs one reconciliation now, through the daemon's reconciler.
@@ -516,7 +499,7 @@ func (dm *demoRun) describe(b reconcile.Break) string {
 
 // writeReport writes run id as CSV, JSON and XLSX under DIR/report.
 func (dm *demoRun) writeReport(ctx context.Context, id int64) error {
-	rep, err := reconcile.LoadReport(ctx, dm.d.ledger.Reader(), id, dm.cfg.Location)
+	rep, err := reconcile.NewStore(dm.d.ledger).Report(ctx, id, dm.cfg.Location)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ Amounts are exact decimals in major units; dates are in LEDGERD_TZ.`)
 	}
 	cfg, l := o.cfg, o.ledger
 	defer l.Close()
-	write := func(w io.Writer) error { return reconcile.Export(ctx, l.Reader(), w, f, cfg.Location) }
+	write := func(w io.Writer) error { return reconcile.Export(ctx, l, w, f, cfg.Location) }
 	if *out == "-" {
 		return write(e.stdout)
 	}

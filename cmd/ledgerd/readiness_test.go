@@ -221,8 +221,7 @@ func TestServeOnAFullDiskIsNotReadyRecoversAndStopsWithExitZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var n int
-	if err := l.Reader().QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != acked {
+	if n, err := eventCount(l); err != nil || n != int64(acked) {
 		t.Errorf("events in the file: %d (%v), webhooks answered 200: %d", n, err, acked)
 	}
 	if rep, err := l.Verify(context.Background()); err != nil || !rep.OK() {

@@ -115,7 +115,7 @@ Fuse's token endpoint refuses included: then no run is recorded).`)
 			return err
 		}
 	} else {
-		bs, err := reconcile.RunBreaks(ctx, l.Reader(), run.ID)
+		bs, err := reconcile.NewStore(l).RunBreaks(ctx, run.ID)
 		if err != nil {
 			return err
 		}

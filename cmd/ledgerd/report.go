@@ -61,7 +61,7 @@ those decimals. Times are RFC 3339 in LEDGERD_TZ, with their offset.
 	}
 	cfg, l := o.cfg, o.ledger
 	defer l.Close()
-	rep, err := reconcile.LoadReport(ctx, l.Reader(), id, cfg.Location)
+	rep, err := reconcile.NewStore(l).Report(ctx, id, cfg.Location)
 	if errors.Is(err, reconcile.ErrNotFound) {
 		return usageErrorf("%v", err)
 	}

@@ -199,7 +199,7 @@ func reconcileFiles(ctx context.Context, sb *sandbox.Sandbox, dir string, nTx, n
 	if err != nil {
 		return s, err
 	}
-	err = writeFile(s.journal, func(w io.Writer) error { return reconcile.Export(ctx, l.Reader(), w, reconcile.Hledger, time.UTC) })
+	err = writeFile(s.journal, func(w io.Writer) error { return reconcile.Export(ctx, l, w, reconcile.Hledger, time.UTC) })
 	if cerr := l.Close(); err == nil {
 		err = cerr
 	}

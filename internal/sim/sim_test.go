@@ -511,7 +511,7 @@ func (w *world) quiesceAndCheck() {
 		}
 	}
 	if !run.Verdict.OK() {
-		bs, _ := reconcile.RunBreaks(context.Background(), w.l.Reader(), run.ID)
+		bs, _ := reconcile.NewStore(w.l).RunBreaks(context.Background(), run.ID)
 		var lines []string
 		for _, b := range bs[:min(len(bs), 10)] {
 			lines = append(lines, fmt.Sprintf("%s %s %s: %s", b.Category, short(b.FuseAccountID), short(b.FuseTransactionID), b.Detail))
