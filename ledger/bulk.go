@@ -285,11 +285,11 @@ func (g *bulkGroup) plan(ui int, iu *ingestUnit, k int, obs ledgerd.Observation)
 	}
 	// applyAccount would change nothing: the accounts are known, and so is
 	// any currency the observation gives them.
-	if c, ok := t.w.accounts[o.AccountID]; !ok || !c.Valid {
+	if c, ok := t.w.cache.accounts[o.AccountID]; !ok || !c.Valid {
 		return nil, nil
 	}
 	if id := o.CounterpartAccountID; id != "" {
-		if c, ok := t.w.accounts[id]; !ok || (!c.Valid && o.CounterpartCurrency != "") {
+		if c, ok := t.w.cache.accounts[id]; !ok || (!c.Valid && o.CounterpartCurrency != "") {
 			return nil, nil
 		}
 	}
@@ -299,15 +299,15 @@ func (g *bulkGroup) plan(ui int, iu *ingestUnit, k int, obs ledgerd.Observation)
 		return nil, nil // waiting or refused: the usual way says which
 	}
 	for _, p := range entry.postings {
-		if !t.w.ledgerAccounts[p.Account] {
+		if !t.w.cache.ledgerAccounts[p.Account] {
 			return nil, nil
 		}
 	}
 	g.events[ev.ID], g.txs[o.TransactionID] = true, true
 	it := &bulkItem{unit: ui, iu: iu, k: k, ev: ev, handled: obs.Handled(), o: o, at: at, created: created,
-		prev: t.w.lastHash, entry: entry}
+		prev: t.w.cache.lastHash, entry: entry}
 	it.sum = chain(it.prev, ev.Raw)
-	t.w.lastHash = it.sum
+	t.w.cache.lastHash = it.sum
 	for _, p := range entry.postings {
 		if err := t.addToBalance(p, entry.want, 1); err != nil {
 			return nil, fmt.Errorf("book transaction %s: %w", o.TransactionID, err)

@@ -1,11 +1,9 @@
 package ledger
 
 import (
-	"cmp"
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
@@ -741,24 +739,15 @@ func (t *wtx) addToBalance(p Posting, state string, sign int) error {
 	// Write-behind: the cache holds the truth during the transaction and
 	// each changed row is written once, before commit (flushBalances).
 	key := balanceKey{p.Account, string(p.Currency)}
-	t.w.balances[key] = balanceRow{posted, pd, pc}
-	t.dirty[key] = true
-	t.undo = append(t.undo, func() { t.w.balances[key] = row })
+	t.w.cache.setBalance(key, balanceRow{posted, pd, pc})
 	return nil
 }
 
 // flushBalances writes every running balance the transaction changed, in
 // a fixed order, so that the committed balances table equals the cache.
 func (t *wtx) flushBalances() error {
-	keys := make([]balanceKey, 0, len(t.dirty))
-	for k := range t.dirty {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b balanceKey) int {
-		return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.currency, b.currency))
-	})
-	for _, k := range keys {
-		row := t.w.balances[k]
+	for _, k := range t.w.cache.dirtyBalances() {
+		row := t.w.cache.balances[k]
 		if _, err := t.exec(`INSERT INTO balances (ledger_account, currency, posted, pending_debits, pending_credits)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (ledger_account, currency) DO UPDATE SET
@@ -767,14 +756,13 @@ func (t *wtx) flushBalances() error {
 			return fmt.Errorf("write balance of %s %s: %w", k.account, k.currency, err)
 		}
 	}
-	clear(t.dirty)
 	return nil
 }
 
 // balance reads a running balance through the writer's cache.
 func (t *wtx) balance(account, currency string) (balanceRow, error) {
 	key := balanceKey{account, currency}
-	if row, ok := t.w.balances[key]; ok {
+	if row, ok := t.w.cache.balances[key]; ok {
 		return row, nil
 	}
 	var row balanceRow
@@ -783,7 +771,6 @@ func (t *wtx) balance(account, currency string) (balanceRow, error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return row, fmt.Errorf("read balance of %s %s: %w", account, currency, err)
 	}
-	t.w.balances[key] = row
-	t.undo = append(t.undo, func() { delete(t.w.balances, key) })
+	t.w.cache.loadBalance(key, row)
 	return row, nil
 }

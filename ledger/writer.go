@@ -77,12 +77,10 @@ type writer struct {
 	closeFailed int
 	closeErr    error
 
-	// lastHash is the hash of the newest event row; owned by the loop.
-	lastHash []byte
 	// dataVersion is the connection's PRAGMA data_version when the loop
 	// last looked (known: it has looked). It changes when another
 	// connection, such as a command run beside serve, commits: then
-	// lastHash and every cache below are stale (catchUp). schema is the
+	// every cache is stale (catchUp). schema is the
 	// newest schema version this binary knows; reloads counts catch-ups
 	// (tests).
 	dataVersion int64
@@ -94,23 +92,8 @@ type writer struct {
 	// while a transaction holds the one connection). Owned by the loop.
 	stmts  map[string]*sql.Stmt
 	wanted map[string]bool
-	// Caches of committed state, so the hot path reads less: ledger
-	// accounts that exist, and running balances. A unit that rolls back
-	// undoes its changes to them; a failed commit drops them whole.
-	ledgerAccounts map[string]bool
-	balances       map[balanceKey]balanceRow
-	accounts       map[string]sql.NullString // Fuse account → its currency, if known
-}
-
-type balanceKey struct{ account, currency string }
-
-// balanceRow is one row of the balances table.
-type balanceRow struct{ posted, pendingDebits, pendingCredits int64 }
-
-func (w *writer) resetCaches() {
-	w.ledgerAccounts = map[string]bool{}
-	w.balances = map[balanceKey]balanceRow{}
-	w.accounts = map[string]sql.NullString{}
+	// cache is the committed state the hot path reads; owned by the loop.
+	cache writeCache
 }
 
 func newWriter(ctx context.Context, db *sql.DB, opts Options, committed func()) (*writer, error) {
@@ -128,12 +111,13 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options, committed func()) 
 		wanted:    map[string]bool{},
 		schema:    SchemaVersion(),
 	}
-	w.resetCaches()
-	// lastHash is loaded by the first batch (catchUp); reading it here
-	// checks the file early.
-	if err := w.loadLastHash(db.QueryRowContext(ctx, lastHashSQL)); err != nil {
+	// lastHash is loaded again by the first batch (catchUp); reading it
+	// here checks the file early.
+	h, err := readLastHash(db.QueryRowContext(ctx, lastHashSQL))
+	if err != nil {
 		return nil, err
 	}
+	w.cache.reset(h)
 	w.wg.Add(1)
 	go w.loop()
 	return w, nil
@@ -144,19 +128,17 @@ var genesisHash = make([]byte, sha256.Size)
 
 const lastHashSQL = "SELECT hash FROM events ORDER BY seq DESC LIMIT 1"
 
-// loadLastHash sets lastHash from row, the answer to lastHashSQL.
-func (w *writer) loadLastHash(row *sql.Row) error {
+// readLastHash reads row, the answer to lastHashSQL.
+func readLastHash(row *sql.Row) ([]byte, error) {
 	var h []byte
 	err := row.Scan(&h)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		w.lastHash = genesisHash
+		return genesisHash, nil
 	case err != nil:
-		return fmt.Errorf("read last event hash: %w", err)
-	default:
-		w.lastHash = h
+		return nil, fmt.Errorf("read last event hash: %w", err)
 	}
-	return nil
+	return h, nil
 }
 
 // do queues fn and waits until its transaction has committed (durably:
@@ -408,10 +390,11 @@ func (w *writer) catchUp(t *wtx) error {
 		return fmt.Errorf("%w: another process moved the file to schema version %d, this ledgerd knows up to %d; restart with the newer ledgerd: %w",
 			ErrUnavailable, schema, w.schema, ErrNewerSchema)
 	}
-	if err := w.loadLastHash(t.queryRow(lastHashSQL)); err != nil {
+	h, err := readLastHash(t.queryRow(lastHashSQL))
+	if err != nil {
 		return err
 	}
-	w.resetCaches()
+	w.cache.reset(h)
 	if w.known {
 		w.reloads++
 		w.log.Debug("another connection wrote the file: writer state reloaded")
@@ -448,18 +431,17 @@ func (w *writer) runBatch(g *group, isolate bool) (retry bool) {
 	// checked between statements instead (wtx.sctx). Statements from
 	// Update's callers keep ctx itself, interruptible mid-statement.
 	bg := context.WithoutCancel(ctx)
-	t := &wtx{tx: tx, ctx: ctx, bg: bg, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}, dirty: map[balanceKey]bool{}}
+	t := &wtx{tx: tx, ctx: ctx, bg: bg, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}}
 	if err := w.catchUp(t); err != nil {
 		_ = tx.Rollback()
 		w.known = false // look again next time
 		fail(err)
 		return false
 	}
-	startHash := w.lastHash
+	start := w.cache.mark()
 	abort := func() {
 		_ = tx.Rollback()
-		w.lastHash = startHash
-		w.resetCaches()
+		w.cache.reset(start.lastHash)
 	}
 	applied := 0
 	for i := 0; i < len(batch); i++ {
@@ -496,15 +478,14 @@ func (w *writer) runBatch(g *group, isolate bool) (retry bool) {
 			applied++
 			continue
 		}
-		saved, undoMark := w.lastHash, len(t.undo)
+		saved := w.cache.mark()
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT unit"); err != nil {
 			results[i] = storageError(fmt.Errorf("savepoint: %w", err))
 			continue
 		}
 		if err := u.fn(t); err != nil {
 			results[i] = storageError(err)
-			w.lastHash = saved
-			t.rollbackCaches(undoMark)
+			w.cache.rollback(saved)
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO unit"); rerr != nil {
 				abort()
 				fail(fmt.Errorf("rollback to savepoint: %w", rerr))
@@ -530,11 +511,11 @@ func (w *writer) runBatch(g *group, isolate bool) (retry bool) {
 		return false
 	}
 	if err := tx.Commit(); err != nil {
-		w.lastHash = startHash
-		w.resetCaches()
+		w.cache.reset(start.lastHash)
 		fail(fmt.Errorf("commit: %w", err))
 		return false
 	}
+	w.cache.commit()
 	if applied > 0 {
 		w.committed()
 		if w.onBatch != nil {
@@ -567,20 +548,10 @@ type wtx struct {
 	w     *writer
 	now   time.Time
 	stmts map[string]*sql.Stmt // the writer's prepared statements bound to tx
-	undo  []func()             // how to take back cache changes, newest last
-	dirty map[balanceKey]bool  // running balances to write before commit
 	// known is the id of a transaction the unit applying an observation
 	// of it knows to be in the file (bulk.go looked it up): no insert is
 	// tried first.
 	known string
-}
-
-// rollbackCaches undoes the cache changes made since mark, newest first.
-func (t *wtx) rollbackCaches(mark int) {
-	for i := len(t.undo) - 1; i >= mark; i-- {
-		t.undo[i]()
-	}
-	t.undo = t.undo[:mark]
 }
 
 // stmt returns query prepared and bound to the transaction, or nil (and a
