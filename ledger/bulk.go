@@ -357,7 +357,7 @@ func (g *bulkGroup) write(items []*bulkItem) error {
 	for _, it := range items {
 		args = t.eventArgs(args, it.ev, it.handled, it.prev, it.sum)
 	}
-	first, err := t.insert(insertRows(eventInsertHead, eventInsertRow, n), n, args)
+	first, err := t.insert(t.insertRows(eventInsertHead, eventInsertRow, n), n, args)
 	if err != nil {
 		return fmt.Errorf("store events: %w", err)
 	}
@@ -365,14 +365,14 @@ func (g *bulkGroup) write(items []*bulkItem) error {
 	for i, it := range items {
 		args = txArgs(args, it.o, it.ev.Source, first+int64(i), it.at, it.created)
 	}
-	if _, err := t.insert(insertRows(txInsertHead, txInsertRow, n), n, args); err != nil {
+	if _, err := t.insert(t.insertRows(txInsertHead, txInsertRow, n), n, args); err != nil {
 		return fmt.Errorf("record transactions: %w", err)
 	}
 	args = args[:0]
 	for i, it := range items {
 		args = entryArgs(args, it.o.TransactionID, it.o.AccountID, it.entry, first+int64(i))
 	}
-	firstEntry, err := t.insert(insertRows(entryInsertHead, entryInsertRow, n), n, args)
+	firstEntry, err := t.insert(t.insertRows(entryInsertHead, entryInsertRow, n), n, args)
 	if err != nil {
 		return fmt.Errorf("book transactions: %w", err)
 	}
@@ -387,7 +387,7 @@ func (g *bulkGroup) write(items []*bulkItem) error {
 	}
 	for rows > 0 {
 		m := chunk(rows)
-		if _, err := t.insert(insertRows(postingInsertHead, postingInsertRow, m), m, args[:6*m]); err != nil {
+		if _, err := t.insert(t.insertRows(postingInsertHead, postingInsertRow, m), m, args[:6*m]); err != nil {
 			return fmt.Errorf("post transactions: %w", err)
 		}
 		args, rows = args[6*m:], rows-m

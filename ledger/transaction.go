@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/ledgerd/ledgerd"
 )
@@ -570,22 +569,17 @@ func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 		}
 	}
 	if len(p.postings) > 0 {
-		if _, err := t.exec(insertRows(postingInsertHead, postingInsertRow, len(p.postings)), args...); err != nil {
+		if _, err := t.exec(t.insertRows(postingInsertHead, postingInsertRow, len(p.postings)), args...); err != nil {
 			return fmt.Errorf("post %s: %w", txID, err)
 		}
 	}
 	return nil
 }
 
-// insertRows is the INSERT of n rows: head, then row n times. The texts
-// for the sizes in use are built once (they key the prepared statements).
+// insertRows is the INSERT of n rows: head, then row n times. The writer
+// builds the text for each size in use once (rowsSQL): it keys the
+// prepared statements.
 func insertRows(head, row string, n int) string {
-	k := rowsKey{head, n}
-	rowsSQLMu.Lock()
-	defer rowsSQLMu.Unlock()
-	if q, ok := rowsSQL[k]; ok {
-		return q
-	}
 	var q strings.Builder
 	q.WriteString(head)
 	for i := range n {
@@ -594,8 +588,7 @@ func insertRows(head, row string, n int) string {
 		}
 		q.WriteString(row)
 	}
-	rowsSQL[k] = q.String()
-	return rowsSQL[k]
+	return q.String()
 }
 
 type rowsKey struct {
@@ -603,10 +596,17 @@ type rowsKey struct {
 	n    int
 }
 
-var (
-	rowsSQLMu sync.Mutex
-	rowsSQL   = map[rowsKey]string{}
-)
+// insertRows is the package's insertRows, through the writer's cache of
+// statement texts.
+func (t *wtx) insertRows(head, row string, n int) string {
+	k := rowsKey{head, n}
+	q, ok := t.w.rowsSQL[k]
+	if !ok {
+		q = insertRows(head, row, n)
+		t.w.rowsSQL[k] = q
+	}
+	return q
+}
 
 // FieldAccountCurrency is the observation_conflicts field of a transaction
 // whose currency is not its account's: subject the transaction, kept the

@@ -92,6 +92,9 @@ type writer struct {
 	// while a transaction holds the one connection). Owned by the loop.
 	stmts  map[string]*sql.Stmt
 	wanted map[string]bool
+	// rowsSQL holds the texts of the multi-row INSERTs by table and row
+	// count (insertRows), built once each. Owned by the loop.
+	rowsSQL map[rowsKey]string
 	// cache is the committed state the hot path reads; owned by the loop.
 	cache writeCache
 }
@@ -109,6 +112,7 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options, committed func()) 
 		reqs:      make(chan *unit, opts.MaxBatch*4),
 		stmts:     map[string]*sql.Stmt{},
 		wanted:    map[string]bool{},
+		rowsSQL:   map[rowsKey]string{},
 		schema:    SchemaVersion(),
 	}
 	// lastHash is loaded again by the first batch (catchUp); reading it
