@@ -449,7 +449,7 @@ func transactionStates(ctx context.Context, db *sql.DB) (map[string]txState, err
 
 // reconcile runs one reconciliation now, through the daemon's reconciler.
 func (dm *demoRun) reconcile(ctx context.Context) (reconcile.Run, error) {
-	run, err := dm.d.reconciler.Run(ctx, time.Time{})
+	run, err := dm.d.reconcile(ctx)
 	if err != nil {
 		return run, fmt.Errorf("reconcile: %w", err)
 	}
