@@ -285,11 +285,11 @@ func (g *bulkGroup) plan(ui int, iu *ingestUnit, k int, obs ledgerd.Observation)
 	}
 	// applyAccount would change nothing: the accounts are known, and so is
 	// any currency the observation gives them.
-	if c, ok := t.w.accounts[o.AccountID]; !ok || !c.Valid {
+	if c, ok := t.w.cache.accounts[o.AccountID]; !ok || !c.Valid {
 		return nil, nil
 	}
 	if id := o.CounterpartAccountID; id != "" {
-		if c, ok := t.w.accounts[id]; !ok || (!c.Valid && o.CounterpartCurrency != "") {
+		if c, ok := t.w.cache.accounts[id]; !ok || (!c.Valid && o.CounterpartCurrency != "") {
 			return nil, nil
 		}
 	}
@@ -299,15 +299,15 @@ func (g *bulkGroup) plan(ui int, iu *ingestUnit, k int, obs ledgerd.Observation)
 		return nil, nil // waiting or refused: the usual way says which
 	}
 	for _, p := range entry.postings {
-		if !t.w.ledgerAccounts[p.Account] {
+		if !t.w.cache.ledgerAccounts[p.Account] {
 			return nil, nil
 		}
 	}
 	g.events[ev.ID], g.txs[o.TransactionID] = true, true
 	it := &bulkItem{unit: ui, iu: iu, k: k, ev: ev, handled: obs.Handled(), o: o, at: at, created: created,
-		prev: t.w.lastHash, entry: entry}
+		prev: t.w.cache.lastHash, entry: entry}
 	it.sum = chain(it.prev, ev.Raw)
-	t.w.lastHash = it.sum
+	t.w.cache.lastHash = it.sum
 	for _, p := range entry.postings {
 		if err := t.addToBalance(p, entry.want, 1); err != nil {
 			return nil, fmt.Errorf("book transaction %s: %w", o.TransactionID, err)
@@ -357,7 +357,7 @@ func (g *bulkGroup) write(items []*bulkItem) error {
 	for _, it := range items {
 		args = t.eventArgs(args, it.ev, it.handled, it.prev, it.sum)
 	}
-	first, err := t.insert(insertRows(eventInsertHead, eventInsertRow, n), n, args)
+	first, err := t.insert(t.insertRows(eventInsertHead, eventInsertRow, n), n, args)
 	if err != nil {
 		return fmt.Errorf("store events: %w", err)
 	}
@@ -365,14 +365,14 @@ func (g *bulkGroup) write(items []*bulkItem) error {
 	for i, it := range items {
 		args = txArgs(args, it.o, it.ev.Source, first+int64(i), it.at, it.created)
 	}
-	if _, err := t.insert(insertRows(txInsertHead, txInsertRow, n), n, args); err != nil {
+	if _, err := t.insert(t.insertRows(txInsertHead, txInsertRow, n), n, args); err != nil {
 		return fmt.Errorf("record transactions: %w", err)
 	}
 	args = args[:0]
 	for i, it := range items {
 		args = entryArgs(args, it.o.TransactionID, it.o.AccountID, it.entry, first+int64(i))
 	}
-	firstEntry, err := t.insert(insertRows(entryInsertHead, entryInsertRow, n), n, args)
+	firstEntry, err := t.insert(t.insertRows(entryInsertHead, entryInsertRow, n), n, args)
 	if err != nil {
 		return fmt.Errorf("book transactions: %w", err)
 	}
@@ -387,7 +387,7 @@ func (g *bulkGroup) write(items []*bulkItem) error {
 	}
 	for rows > 0 {
 		m := chunk(rows)
-		if _, err := t.insert(insertRows(postingInsertHead, postingInsertRow, m), m, args[:6*m]); err != nil {
+		if _, err := t.insert(t.insertRows(postingInsertHead, postingInsertRow, m), m, args[:6*m]); err != nil {
 			return fmt.Errorf("post transactions: %w", err)
 		}
 		args, rows = args[6*m:], rows-m

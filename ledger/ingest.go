@@ -136,8 +136,8 @@ func (t *wtx) eventArgs(args []any, ev ledgerd.Event, handled bool, prev, sum []
 // is (fresh false, nothing written, the chain unchanged): the insert is the
 // dedupe, with no look-up before it.
 func (t *wtx) appendEvent(ev ledgerd.Event, handled bool) (seq int64, fresh bool, err error) {
-	sum := chain(t.w.lastHash, ev.Raw)
-	res, err := t.exec(insertEventSQL, t.eventArgs(nil, ev, handled, t.w.lastHash, sum)...)
+	sum := chain(t.w.cache.lastHash, ev.Raw)
+	res, err := t.exec(insertEventSQL, t.eventArgs(nil, ev, handled, t.w.cache.lastHash, sum)...)
 	if err != nil {
 		return 0, false, fmt.Errorf("store event %s: %w", ev.ID, err)
 	}
@@ -152,7 +152,7 @@ func (t *wtx) appendEvent(ev ledgerd.Event, handled bool) (seq int64, fresh bool
 	if err != nil {
 		return 0, false, fmt.Errorf("store event %s: %w", ev.ID, err)
 	}
-	t.w.lastHash = sum
+	t.w.cache.lastHash = sum
 	return seq, true, nil
 }
 
@@ -215,7 +215,7 @@ func (t *wtx) applyAccount(seq int64, a ledgerd.AccountObservation, evidence boo
 	if newCurrency {
 		known = sql.NullString{String: string(a.Currency), Valid: true}
 	}
-	t.rememberAccount(a.AccountID, known)
+	t.w.cache.setAccount(a.AccountID, known)
 	if b := a.Balance; b != nil {
 		if _, err := t.exec(`UPDATE fuse_accounts
 			SET fuse_current = ?, fuse_available = ?, fuse_balance_at = ?
@@ -243,7 +243,7 @@ func (t *wtx) applyAccount(seq int64, a ledgerd.AccountObservation, evidence boo
 // accountCurrency returns what is known of an account's currency, through
 // the writer's cache; found is false for an account never recorded.
 func (t *wtx) accountCurrency(id string) (currency sql.NullString, found bool, err error) {
-	if c, ok := t.w.accounts[id]; ok {
+	if c, ok := t.w.cache.accounts[id]; ok {
 		return c, true, nil
 	}
 	err = t.queryRow("SELECT currency FROM fuse_accounts WHERE account_id = ?", id).Scan(&currency)
@@ -253,21 +253,8 @@ func (t *wtx) accountCurrency(id string) (currency sql.NullString, found bool, e
 	if err != nil {
 		return currency, false, fmt.Errorf("look up account %s: %w", id, err)
 	}
-	t.rememberAccount(id, currency)
+	t.w.cache.setAccount(id, currency)
 	return currency, true, nil
-}
-
-// rememberAccount caches an account's currency, undone with its unit.
-func (t *wtx) rememberAccount(id string, currency sql.NullString) {
-	old, had := t.w.accounts[id]
-	t.w.accounts[id] = currency
-	t.undo = append(t.undo, func() {
-		if had {
-			t.w.accounts[id] = old
-		} else {
-			delete(t.w.accounts, id)
-		}
-	})
 }
 
 // syncAccountEntries retries booking every transaction of an account that
@@ -304,7 +291,7 @@ func (t *wtx) syncAccountEntries(seq int64, accountID string) error {
 }
 
 func (t *wtx) ensureLedgerAccount(name, fuseAccountID string, seq int64) error {
-	if t.w.ledgerAccounts[name] {
+	if t.w.cache.ledgerAccounts[name] {
 		return nil
 	}
 	var fuseID any
@@ -315,8 +302,7 @@ func (t *wtx) ensureLedgerAccount(name, fuseAccountID string, seq int64) error {
 		VALUES (?, ?, ?, ?)`, name, accountType(name), fuseID, seq); err != nil {
 		return fmt.Errorf("open ledger account %s: %w", name, err)
 	}
-	t.w.ledgerAccounts[name] = true
-	t.undo = append(t.undo, func() { delete(t.w.ledgerAccounts, name) })
+	t.w.cache.addLedgerAccount(name)
 	return nil
 }
 

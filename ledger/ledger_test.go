@@ -410,7 +410,7 @@ func TestBalanceOverflowIsRefusedNotWrapped(t *testing.T) {
 	// history, then try to add one more unit.
 	err := l.w.do(context.Background(), func(tx *wtx) error {
 		_, err := tx.exec(`UPDATE balances SET posted = 9223372036854775807 - 10 WHERE ledger_account = ?`, BankAccount(acct))
-		tx.w.resetCaches() // an edit behind the writer's back: forget what it cached
+		tx.w.cache.reset(tx.w.cache.lastHash) // an edit behind the writer's back: forget what it cached
 		return err
 	})
 	if err != nil {

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"maps"
 )
 
 // RepairBalances rewrites the running balances that differ from the sum
@@ -38,12 +37,9 @@ func (t *wtx) repairBalances() (int, error) {
 	// The table first takes what earlier units of the batch have only in
 	// the cache; if this unit is rolled back, so is that write, and the
 	// cache and the dirty set come back as they were.
-	cache, dirty := t.w.balances, maps.Clone(t.dirty)
-	t.undo = append(t.undo, func() { t.w.balances, t.dirty = cache, dirty })
-	if err := t.flushBalances(); err != nil {
+	if err := t.w.cache.dropBalances(t.flushBalances); err != nil {
 		return 0, err
 	}
-	t.w.balances = map[balanceKey]balanceRow{}
 	var n int
 	if err := t.queryRow(`SELECT count(*) FROM (` + balanceMismatchSQL + `)`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("check running balances: %w", err)

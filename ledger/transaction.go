@@ -1,13 +1,10 @@
 package ledger
 
 import (
-	"cmp"
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 
 	"github.com/ledgerd/ledgerd"
 )
@@ -577,22 +574,17 @@ func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 		}
 	}
 	if len(p.postings) > 0 {
-		if _, err := t.exec(insertRows(postingInsertHead, postingInsertRow, len(p.postings)), args...); err != nil {
+		if _, err := t.exec(t.insertRows(postingInsertHead, postingInsertRow, len(p.postings)), args...); err != nil {
 			return fmt.Errorf("post %s: %w", txID, err)
 		}
 	}
 	return nil
 }
 
-// insertRows is the INSERT of n rows: head, then row n times. The texts
-// for the sizes in use are built once (they key the prepared statements).
+// insertRows is the INSERT of n rows: head, then row n times. The writer
+// builds the text for each size in use once (rowsSQL): it keys the
+// prepared statements.
 func insertRows(head, row string, n int) string {
-	k := rowsKey{head, n}
-	rowsSQLMu.Lock()
-	defer rowsSQLMu.Unlock()
-	if q, ok := rowsSQL[k]; ok {
-		return q
-	}
 	var q strings.Builder
 	q.WriteString(head)
 	for i := range n {
@@ -601,8 +593,7 @@ func insertRows(head, row string, n int) string {
 		}
 		q.WriteString(row)
 	}
-	rowsSQL[k] = q.String()
-	return rowsSQL[k]
+	return q.String()
 }
 
 type rowsKey struct {
@@ -610,10 +601,17 @@ type rowsKey struct {
 	n    int
 }
 
-var (
-	rowsSQLMu sync.Mutex
-	rowsSQL   = map[rowsKey]string{}
-)
+// insertRows is the package's insertRows, through the writer's cache of
+// statement texts.
+func (t *wtx) insertRows(head, row string, n int) string {
+	k := rowsKey{head, n}
+	q, ok := t.w.rowsSQL[k]
+	if !ok {
+		q = insertRows(head, row, n)
+		t.w.rowsSQL[k] = q
+	}
+	return q
+}
 
 // FieldAccountCurrency is the observation_conflicts field of a transaction
 // whose currency is not its account's: subject the transaction, kept the
@@ -746,24 +744,15 @@ func (t *wtx) addToBalance(p Posting, state string, sign int) error {
 	// Write-behind: the cache holds the truth during the transaction and
 	// each changed row is written once, before commit (flushBalances).
 	key := balanceKey{p.Account, string(p.Currency)}
-	t.w.balances[key] = balanceRow{posted, pd, pc}
-	t.dirty[key] = true
-	t.undo = append(t.undo, func() { t.w.balances[key] = row })
+	t.w.cache.setBalance(key, balanceRow{posted, pd, pc})
 	return nil
 }
 
 // flushBalances writes every running balance the transaction changed, in
 // a fixed order, so that the committed balances table equals the cache.
 func (t *wtx) flushBalances() error {
-	keys := make([]balanceKey, 0, len(t.dirty))
-	for k := range t.dirty {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b balanceKey) int {
-		return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.currency, b.currency))
-	})
-	for _, k := range keys {
-		row := t.w.balances[k]
+	for _, k := range t.w.cache.dirtyBalances() {
+		row := t.w.cache.balances[k]
 		if _, err := t.exec(`INSERT INTO balances (ledger_account, currency, posted, pending_debits, pending_credits)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (ledger_account, currency) DO UPDATE SET
@@ -772,14 +761,13 @@ func (t *wtx) flushBalances() error {
 			return fmt.Errorf("write balance of %s %s: %w", k.account, k.currency, err)
 		}
 	}
-	clear(t.dirty)
 	return nil
 }
 
 // balance reads a running balance through the writer's cache.
 func (t *wtx) balance(account, currency string) (balanceRow, error) {
 	key := balanceKey{account, currency}
-	if row, ok := t.w.balances[key]; ok {
+	if row, ok := t.w.cache.balances[key]; ok {
 		return row, nil
 	}
 	var row balanceRow
@@ -788,7 +776,6 @@ func (t *wtx) balance(account, currency string) (balanceRow, error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return row, fmt.Errorf("read balance of %s %s: %w", account, currency, err)
 	}
-	t.w.balances[key] = row
-	t.undo = append(t.undo, func() { delete(t.w.balances, key) })
+	t.w.cache.loadBalance(key, row)
 	return row, nil
 }

@@ -77,12 +77,10 @@ type writer struct {
 	closeFailed int
 	closeErr    error
 
-	// lastHash is the hash of the newest event row; owned by the loop.
-	lastHash []byte
 	// dataVersion is the connection's PRAGMA data_version when the loop
 	// last looked (known: it has looked). It changes when another
 	// connection, such as a command run beside serve, commits: then
-	// lastHash and every cache below are stale (catchUp). schema is the
+	// every cache is stale (catchUp). schema is the
 	// newest schema version this binary knows; reloads counts catch-ups
 	// (tests).
 	dataVersion int64
@@ -94,23 +92,11 @@ type writer struct {
 	// while a transaction holds the one connection). Owned by the loop.
 	stmts  map[string]*sql.Stmt
 	wanted map[string]bool
-	// Caches of committed state, so the hot path reads less: ledger
-	// accounts that exist, and running balances. A unit that rolls back
-	// undoes its changes to them; a failed commit drops them whole.
-	ledgerAccounts map[string]bool
-	balances       map[balanceKey]balanceRow
-	accounts       map[string]sql.NullString // Fuse account → its currency, if known
-}
-
-type balanceKey struct{ account, currency string }
-
-// balanceRow is one row of the balances table.
-type balanceRow struct{ posted, pendingDebits, pendingCredits int64 }
-
-func (w *writer) resetCaches() {
-	w.ledgerAccounts = map[string]bool{}
-	w.balances = map[balanceKey]balanceRow{}
-	w.accounts = map[string]sql.NullString{}
+	// rowsSQL holds the texts of the multi-row INSERTs by table and row
+	// count (insertRows), built once each. Owned by the loop.
+	rowsSQL map[rowsKey]string
+	// cache is the committed state the hot path reads; owned by the loop.
+	cache writeCache
 }
 
 func newWriter(ctx context.Context, db *sql.DB, opts Options, committed func()) (*writer, error) {
@@ -126,14 +112,16 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options, committed func()) 
 		reqs:      make(chan *unit, opts.MaxBatch*4),
 		stmts:     map[string]*sql.Stmt{},
 		wanted:    map[string]bool{},
+		rowsSQL:   map[rowsKey]string{},
 		schema:    SchemaVersion(),
 	}
-	w.resetCaches()
-	// lastHash is loaded by the first batch (catchUp); reading it here
-	// checks the file early.
-	if err := w.loadLastHash(db.QueryRowContext(ctx, lastHashSQL)); err != nil {
+	// lastHash is loaded again by the first batch (catchUp); reading it
+	// here checks the file early.
+	h, err := readLastHash(db.QueryRowContext(ctx, lastHashSQL))
+	if err != nil {
 		return nil, err
 	}
+	w.cache.reset(h)
 	w.wg.Add(1)
 	go w.loop()
 	return w, nil
@@ -144,19 +132,17 @@ var genesisHash = make([]byte, sha256.Size)
 
 const lastHashSQL = "SELECT hash FROM events ORDER BY seq DESC LIMIT 1"
 
-// loadLastHash sets lastHash from row, the answer to lastHashSQL.
-func (w *writer) loadLastHash(row *sql.Row) error {
+// readLastHash reads row, the answer to lastHashSQL.
+func readLastHash(row *sql.Row) ([]byte, error) {
 	var h []byte
 	err := row.Scan(&h)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		w.lastHash = genesisHash
+		return genesisHash, nil
 	case err != nil:
-		return fmt.Errorf("read last event hash: %w", err)
-	default:
-		w.lastHash = h
+		return nil, fmt.Errorf("read last event hash: %w", err)
 	}
-	return nil
+	return h, nil
 }
 
 // do queues fn and waits until its transaction has committed (durably:
@@ -374,7 +360,7 @@ func (w *writer) begin(g *group) (*sql.Tx, error) {
 func beginImmediate(db *sql.DB, again func(busy error) bool) (*sql.Tx, error) {
 	for {
 		// Background: no goroutine watching a context for the
-		// transaction's life (see runBatch); the deadlines are again's.
+		// transaction's life (see open); the deadlines are again's.
 		tx, err := db.BeginTx(context.Background(), nil)
 		if err == nil || !isBusy(err) || !again(err) {
 			return tx, err
@@ -408,10 +394,11 @@ func (w *writer) catchUp(t *wtx) error {
 		return fmt.Errorf("%w: another process moved the file to schema version %d, this ledgerd knows up to %d; restart with the newer ledgerd: %w",
 			ErrUnavailable, schema, w.schema, ErrNewerSchema)
 	}
-	if err := w.loadLastHash(t.queryRow(lastHashSQL)); err != nil {
+	h, err := readLastHash(t.queryRow(lastHashSQL))
+	if err != nil {
 		return err
 	}
-	w.resetCaches()
+	w.cache.reset(h)
 	if w.known {
 		w.reloads++
 		w.log.Debug("another connection wrote the file: writer state reloaded")
@@ -420,121 +407,44 @@ func (w *writer) catchUp(t *wtx) error {
 	return nil
 }
 
-// runBatch runs the units that have no result yet in one transaction. In
-// optimistic mode (isolate false) the first failing unit gets its error and
-// runBatch rolls back and returns true: run again, isolated (also when a
-// multi-row write fails and the unit at fault is not known: then no unit
-// gets an error yet). Isolated, each unit runs in a savepoint, the usual
-// way, and a failure rolls back only that unit.
+// errRetry ends the optimistic pass: a unit failed (its result says why,
+// unless a multi-row write failed and the unit at fault is not known), and
+// the batch is to run again, isolated.
+var errRetry = errors.New("run the batch again, one unit at a time")
+
+// runBatch runs the units that have no result yet in one transaction, in
+// the optimistic pass or the isolated one, and commits. It reports whether
+// the batch is to run again, isolated.
 func (w *writer) runBatch(g *group, isolate bool) (retry bool) {
-	fail := func(err error) {
-		for i := range g.results {
-			if g.results[i] == nil {
-				g.results[i] = storageError(err)
-			}
-		}
-	}
 	tx, err := w.begin(g)
 	if err != nil {
-		fail(fmt.Errorf("begin: %w", err))
+		g.fail(fmt.Errorf("begin: %w", err))
 		return false
 	}
-	batch, results := g.units, g.results // final: begin is done
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	// The transaction and the writer's own statements run under a context
-	// that is never done, so that neither database/sql nor the driver
-	// starts a goroutine per statement to watch it; the deadline is
-	// checked between statements instead (wtx.sctx). Statements from
-	// Update's callers keep ctx itself, interruptible mid-statement.
-	bg := context.WithoutCancel(ctx)
-	t := &wtx{tx: tx, ctx: ctx, bg: bg, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}, dirty: map[balanceKey]bool{}}
-	if err := w.catchUp(t); err != nil {
-		_ = tx.Rollback()
-		w.known = false // look again next time
-		fail(err)
+	t, err := w.open(ctx, tx)
+	if err != nil {
+		g.fail(err)
 		return false
 	}
-	startHash := w.lastHash
-	abort := func() {
-		_ = tx.Rollback()
-		w.lastHash = startHash
-		w.resetCaches()
+	pass := w.optimistic
+	if isolate {
+		pass = w.isolated
 	}
-	applied := 0
-	for i := 0; i < len(batch); i++ {
-		u := batch[i]
-		if results[i] != nil {
-			continue // failed in the optimistic pass, or answered by begin
-		}
-		if err := u.ctx.Err(); err != nil {
-			results[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
-			continue
-		}
-		if !isolate {
-			if j, obs := w.ingestRun(batch, results, i); obs >= bulkMin && !w.noBulk {
-				units := make([]*ingestUnit, 0, j-i)
-				for _, v := range batch[i:j] {
-					units = append(units, v.ing)
-				}
-				if failed, err := t.ingestGroup(units); err != nil {
-					if failed >= 0 {
-						results[i+failed] = storageError(err)
-					}
-					abort()
-					return true
-				}
-				applied += j - i
-				i = j - 1
-				continue
-			}
-			if err := u.fn(t); err != nil {
-				results[i] = storageError(err)
-				abort()
-				return true
-			}
-			applied++
-			continue
-		}
-		saved, undoMark := w.lastHash, len(t.undo)
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT unit"); err != nil {
-			results[i] = storageError(fmt.Errorf("savepoint: %w", err))
-			continue
-		}
-		if err := u.fn(t); err != nil {
-			results[i] = storageError(err)
-			w.lastHash = saved
-			t.rollbackCaches(undoMark)
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO unit"); rerr != nil {
-				abort()
-				fail(fmt.Errorf("rollback to savepoint: %w", rerr))
-				return false
-			}
-		} else {
-			applied++
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE unit"); err != nil {
-			abort()
-			fail(fmt.Errorf("release savepoint: %w", err))
-			return false
-		}
+	applied, err := pass(t, g)
+	if err == nil {
+		err = t.commit()
 	}
-	if err := t.flushBalances(); err != nil {
-		abort()
-		fail(err)
+	if err != nil {
+		t.abort()
+		if errors.Is(err, errRetry) {
+			return true
+		}
+		g.fail(err)
 		return false
 	}
-	if err := ctx.Err(); err != nil {
-		abort()
-		fail(fmt.Errorf("commit: %w", err))
-		return false
-	}
-	if err := tx.Commit(); err != nil {
-		w.lastHash = startHash
-		w.resetCaches()
-		fail(fmt.Errorf("commit: %w", err))
-		return false
-	}
+	w.cache.commit()
 	if applied > 0 {
 		w.committed()
 		if w.onBatch != nil {
@@ -544,19 +454,161 @@ func (w *writer) runBatch(g *group, isolate bool) (retry bool) {
 	return false
 }
 
+// open makes tx the batch's transaction as units see it, with the writer's
+// view of the file brought up to date (catchUp).
+func (w *writer) open(ctx context.Context, tx *sql.Tx) (*wtx, error) {
+	// The transaction and the writer's own statements run under a context
+	// that is never done, so that neither database/sql nor the driver
+	// starts a goroutine per statement to watch it; the deadline is
+	// checked between statements instead (wtx.sctx). Statements from
+	// Update's callers keep ctx itself, interruptible mid-statement.
+	bg := context.WithoutCancel(ctx)
+	t := &wtx{tx: tx, ctx: ctx, bg: bg, w: w, now: w.now(), stmts: map[string]*sql.Stmt{}}
+	if err := w.catchUp(t); err != nil {
+		_ = tx.Rollback()
+		w.known = false // look again next time
+		return nil, err
+	}
+	t.start = w.cache.mark()
+	return t, nil
+}
+
+// optimistic runs the units back to back, without savepoints, consecutive
+// ingest units together (bulk.go). The first failure is put on its unit,
+// when known, and ends the pass with errRetry.
+func (w *writer) optimistic(t *wtx, g *group) (applied int, err error) {
+	for i, end := 0, 0; i < len(g.units); i = end {
+		end = i + 1
+		if !g.ready(i) {
+			continue
+		}
+		if j, obs := g.ingestRun(i); obs >= bulkMin && !w.noBulk {
+			end = j
+			if failed, err := t.ingestGroup(g.ingestUnits(i, j)); err != nil {
+				if failed >= 0 {
+					g.results[i+failed] = storageError(err)
+				}
+				return applied, errRetry
+			}
+			applied += j - i
+			continue
+		}
+		if err := g.units[i].fn(t); err != nil {
+			g.results[i] = storageError(err)
+			return applied, errRetry
+		}
+		applied++
+	}
+	return applied, nil
+}
+
+// isolated runs each unit in its own savepoint, the usual way: a unit that
+// fails is rolled back alone. A savepoint that cannot be rolled back or
+// released fails the batch.
+func (w *writer) isolated(t *wtx, g *group) (applied int, err error) {
+	for i, u := range g.units {
+		if !g.ready(i) {
+			continue
+		}
+		unitErr, err := t.inSavepoint(u.fn)
+		if unitErr != nil {
+			g.results[i] = storageError(unitErr)
+		} else {
+			applied++
+		}
+		if err != nil {
+			return applied, err
+		}
+	}
+	return applied, nil
+}
+
+// inSavepoint runs fn in a savepoint. unitErr is why fn's unit failed: its
+// writes and its changes to the cache are then rolled back. err is a
+// savepoint that could not be rolled back or released.
+func (t *wtx) inSavepoint(fn func(*wtx) error) (unitErr, err error) {
+	if _, err := t.tx.ExecContext(t.ctx, "SAVEPOINT unit"); err != nil {
+		return fmt.Errorf("savepoint: %w", err), nil
+	}
+	saved := t.w.cache.mark()
+	if unitErr = fn(t); unitErr != nil {
+		t.w.cache.rollback(saved)
+		if _, err := t.tx.ExecContext(t.ctx, "ROLLBACK TO unit"); err != nil {
+			return unitErr, fmt.Errorf("rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := t.tx.ExecContext(t.ctx, "RELEASE unit"); err != nil {
+		return unitErr, fmt.Errorf("release savepoint: %w", err)
+	}
+	return unitErr, nil
+}
+
+// commit writes the running balances and commits, unless the batch's
+// deadline has passed.
+func (t *wtx) commit() error {
+	if err := t.flushBalances(); err != nil {
+		return err
+	}
+	if err := t.ctx.Err(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if err := t.tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// abort rolls the transaction back, if it is still open, and drops the
+// caches: they may hold what it wrote.
+func (t *wtx) abort() {
+	_ = t.tx.Rollback()
+	t.w.cache.reset(t.start.lastHash)
+}
+
+// ready reports whether unit i is still to run: it has no result yet (it
+// did not fail in the optimistic pass, begin did not answer it), and its
+// context has not ended (else it is answered ErrUnavailable).
+func (g *group) ready(i int) bool {
+	if g.results[i] != nil {
+		return false
+	}
+	if err := g.units[i].ctx.Err(); err != nil {
+		g.results[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return false
+	}
+	return true
+}
+
+// fail gives err to every unit without a result: those not run, and those
+// whose work is not committed.
+func (g *group) fail(err error) {
+	for i := range g.results {
+		if g.results[i] == nil {
+			g.results[i] = storageError(err)
+		}
+	}
+}
+
 // ingestRun is the end (exclusive) of the run of ingest units that starts
-// at batch[i], and the number of observations they carry.
-func (w *writer) ingestRun(batch []*unit, results []error, i int) (end, obs int) {
-	end = i
-	for end < len(batch) {
-		u := batch[end]
-		if u.ing == nil || results[end] != nil || u.ctx.Err() != nil {
+// at unit i, and the number of observations they carry.
+func (g *group) ingestRun(i int) (end, obs int) {
+	for end = i; end < len(g.units); end++ {
+		u := g.units[end]
+		if u.ing == nil || g.results[end] != nil || u.ctx.Err() != nil {
 			break
 		}
 		obs += len(u.ing.obs)
-		end++
 	}
 	return end, obs
+}
+
+// ingestUnits is the work of units i to j (exclusive), all ingest units.
+func (g *group) ingestUnits(i, j int) []*ingestUnit {
+	units := make([]*ingestUnit, 0, j-i)
+	for _, u := range g.units[i:j] {
+		units = append(units, u.ing)
+	}
+	return units
 }
 
 // wtx is the write transaction as units see it.
@@ -567,20 +619,11 @@ type wtx struct {
 	w     *writer
 	now   time.Time
 	stmts map[string]*sql.Stmt // the writer's prepared statements bound to tx
-	undo  []func()             // how to take back cache changes, newest last
-	dirty map[balanceKey]bool  // running balances to write before commit
+	start cacheMark            // the cache when the transaction began
 	// known is the id of a transaction the unit applying an observation
 	// of it knows to be in the file (bulk.go looked it up): no insert is
 	// tried first.
 	known string
-}
-
-// rollbackCaches undoes the cache changes made since mark, newest first.
-func (t *wtx) rollbackCaches(mark int) {
-	for i := len(t.undo) - 1; i >= mark; i-- {
-		t.undo[i]()
-	}
-	t.undo = t.undo[:mark]
 }
 
 // stmt returns query prepared and bound to the transaction, or nil (and a

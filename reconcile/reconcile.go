@@ -89,7 +89,6 @@ const (
 	DefaultWorkers           = 8
 	DefaultSpillThreshold    = 100_000
 	DefaultReadCacheMiB      = 8
-	DefaultGCPercent         = 400
 	DefaultHistoryDays       = 31
 )
 
@@ -161,16 +160,6 @@ type Options struct {
 	// the setting per connection (each page takes an 8 KiB allocation).
 	// Default 8 MiB.
 	ReadCacheMiB int
-	// GCPercent is the Go garbage collector's target (GOGC) while a run
-	// is under way, restored after it. A run allocates its way through
-	// millions of short-lived rows while its live heap stays small, so at
-	// Go's default of 100 the collector runs hundreds of times and costs a
-	// tenth of the run's CPU; at 400 it runs a quarter as often, for a
-	// peak heap that stays bounded (it is a multiple of the live heap,
-	// which does not grow with history). A process already running with a
-	// higher GOGC, or with the collector off, keeps its setting. Negative:
-	// leave the setting alone. Default 400.
-	GCPercent int
 	// ScratchDir holds the scratch files (default os.TempDir()); they are
 	// removed when the account is done.
 	ScratchDir string
@@ -236,9 +225,6 @@ func New(opts Options) (*Reconciler, error) {
 	}
 	if opts.ReadCacheMiB <= 0 {
 		opts.ReadCacheMiB = DefaultReadCacheMiB
-	}
-	if opts.GCPercent == 0 {
-		opts.GCPercent = DefaultGCPercent
 	}
 	return &Reconciler{opts: opts, log: opts.Logger, sem: make(chan struct{}, 1)}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -95,13 +94,6 @@ func (r *Reconciler) Run(ctx context.Context, asOf time.Time) (Run, error) {
 		return Run{}, ctx.Err()
 	}
 	defer func() { <-r.sem }()
-	if want := r.opts.GCPercent; want > 0 {
-		if was := debug.SetGCPercent(want); was < 0 || was > want {
-			debug.SetGCPercent(was)
-		} else {
-			defer debug.SetGCPercent(was)
-		}
-	}
 
 	start := r.opts.Now()
 	if asOf.IsZero() {

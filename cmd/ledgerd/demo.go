@@ -432,7 +432,7 @@ func (dm *demoRun) scenario(ctx context.Context, unlock func()) error {
 
 // reconcile runs one reconciliation now, through the daemon's reconciler.
 func (dm *demoRun) reconcile(ctx context.Context) (reconcile.Run, error) {
-	run, err := dm.d.reconciler.Run(ctx, time.Time{})
+	run, err := dm.d.reconcile(ctx)
 	if err != nil {
 		return run, fmt.Errorf("reconcile: %w", err)
 	}

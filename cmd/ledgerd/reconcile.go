@@ -104,7 +104,10 @@ Fuse's token endpoint refuses included: then no run is recorded).`)
 	if err != nil {
 		return err
 	}
+	var gc gcTarget
+	done := gc.raise(reconcileGCPercent)
 	run, err := r.Run(ctx, at)
+	done()
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,8 @@ type daemon struct {
 	// triggers runs on demand: nil without Fuse credentials.
 	syncer     *syncer.Syncer
 	reconciler *reconcile.Reconciler
+	// gc raises the collector's target while a reconciliation runs.
+	gc gcTarget
 	// backfillMu keeps the start-up catch-up and a scheduled run apart;
 	// lastBackfill is the last run's error (readiness).
 	backfillMu   sync.Mutex
@@ -209,7 +211,7 @@ func (d *daemon) schedule() error {
 	}
 	d.reconciler = r
 	reconcileJob := func(ctx context.Context) error {
-		run, err := r.Run(ctx, time.Time{})
+		run, err := d.reconcile(ctx)
 		if err != nil {
 			return err
 		}
@@ -227,6 +229,13 @@ func (d *daemon) schedule() error {
 		d.schedules = append(d.schedules, sc)
 	}
 	return nil
+}
+
+// reconcile runs one reconciliation now, with the collector's target
+// raised for it (gc.go).
+func (d *daemon) reconcile(ctx context.Context) (reconcile.Run, error) {
+	defer d.gc.raise(reconcileGCPercent)()
+	return d.reconciler.Run(ctx, time.Time{})
 }
 
 // ready is the daemon's readiness beyond a writable file (which the admin

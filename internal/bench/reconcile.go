@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -109,6 +110,12 @@ func runReconcileChild() (childResult, error) {
 			return res, err
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	// The collector's target as ledgerd reconcile sets it
+	// (cmd/ledgerd/gc.go), unless GOGC says otherwise (to measure what it
+	// is worth). The child is the run's own process: nothing to put back.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
 	}
 	start := time.Now()
 	run, err := r.Run(ctx, time.Time{})
