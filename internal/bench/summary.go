@@ -115,7 +115,7 @@ func summaryRows() []summaryRow {
 		{"backfill API requests, first run of 100,000 transactions", "ceil(N / 2000) + accounts", figBackfillReqFirst,
 			figBackfillReqAnchor, "req", fmt.Sprintf("≤ %.1f×", requestsFirstFactor), ratioAtMost(requestsFirstFactor),
 			"go run ./internal/bench backfill"},
-		{"backfill API requests, next run (1 % changed, a month-old payment changed)", "the first run's requests",
+		{"backfill API requests, next run (1 % changed, a month-old payment executed, another returned)", "the first run's requests",
 			figBackfillReqNext, figBackfillReqFirst, "req", fmt.Sprintf("≤ %.2f×", requestsNextShare),
 			ratioAtMost(requestsNextShare), "go run ./internal/bench backfill"},
 		{"reconcile, 1M transactions", "`ledger balance` (ledger-cli), same book", figReconcileSeconds, figLedgerCLISeconds, "s",
