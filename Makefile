@@ -28,9 +28,14 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+# test runs lint beside the tests (they wait on SQLite and child processes
+# more than they use both cores) and prints lint's output after them.
 .PHONY: test
-test: lint ## lint, then every test with the race detector
-	$(GO) test -race -count=1 ./...
+test: ## lint, and every test with the race detector beside it
+	@lintlog=$$(mktemp); ( $(MAKE) --no-print-directory lint >$$lintlog 2>&1 ) & lint=$$!; \
+	  echo "$(GO) test -race -count=1 ./..."; $(GO) test -race -count=1 ./...; rc=$$?; \
+	  wait $$lint; lrc=$$?; cat $$lintlog; rm -f $$lintlog; \
+	  if [ $$lrc -ne 0 ]; then echo "lint failed"; exit $$lrc; fi; exit $$rc
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s); crashers land in testdata/fuzz
@@ -43,7 +48,8 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s); crashers land in
 SOAKTIME ?= 10m
 
 .PHONY: soak
-soak: build ## fault-and-crash soak, bounded (SOAKTIME of traffic, default 10m; ends by itself), then the operator probes: RELIABILITY.md, soak-summary.json
+soak: build ## the long test variants (LEDGERD_LONG_TESTS=1), a fault-and-crash soak (SOAKTIME of traffic, default 10m; ends by itself), then the operator probes: RELIABILITY.md, soak-summary.json
+	LEDGERD_LONG_TESTS=1 $(GO) test -race -count=1 -timeout 60m ./ledger/ ./sync/ ./fuse/sandbox/
 	$(GO) run ./internal/soak -bin bin/ledgerd -duration $(SOAKTIME) -kills 20
 	$(GO) run ./internal/probe -bin bin/ledgerd
 

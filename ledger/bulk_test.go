@@ -195,8 +195,15 @@ var fixedNow = func() time.Time { return t0.Add(24 * time.Hour) }
 // multi-row INSERTs: the files must be identical, row for row, seqs, ids and
 // hash chain included, and so must the results.
 func TestBulkWritesWhatTheUsualWayWrites(t *testing.T) {
+	// 200 observations in pages of 1 to 40 give every kind of traffic and
+	// runs both shorter and longer than one multi-row INSERT; 500 only
+	// repeated them. make soak writes 2000.
+	n := 200
+	if longTests() {
+		n = 2000
+	}
 	for seed := range uint64(2) {
-		obs := traffic(seed, 500)
+		obs := traffic(seed, n)
 		ref := openTest(t, Options{Now: fixedNow, noBulk: true})
 		l := openTest(t, Options{Now: fixedNow})
 		for i, p := range pages(seed, obs) {
@@ -217,7 +224,14 @@ func TestBulkWritesWhatTheUsualWayWrites(t *testing.T) {
 // observations and pages, share group commits (runs then span units); the
 // book is the one the usual way gives.
 func TestBulkConcurrentUnitsGiveTheSameBook(t *testing.T) {
-	obs := traffic(7, 800)
+	// 16 callers sharing group commits need each a few dozen units to
+	// overlap: 300 observations give that; 800 only made the run longer.
+	// make soak sends 3000.
+	n := 300
+	if longTests() {
+		n = 3000
+	}
+	obs := traffic(7, n)
 	ref := openTest(t, Options{noBulk: true})
 	ingestAll(t, ref, obs)
 	l := openTest(t, Options{})
@@ -299,9 +313,13 @@ func TestBulkFailureAtAnyStatementLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	errInjected := errors.New("injected failure")
-	step := 5
-	if testing.Short() {
-		step = 13
+	// Every 13th write statement fails in turn (what -short ran), not
+	// every 5th: the same rollback-and-redeliver check at points spread
+	// over the whole stream, where every 5th took two minutes under
+	// -race. make soak fails every statement, more than either.
+	step := 13
+	if longTests() {
+		step = 1
 	}
 	for k := 1; k <= total; k += step {
 		n := 0

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -263,3 +264,9 @@ func eventAndAccount() []string {
 		`INSERT INTO fuse_accounts (account_id, currency, first_seq, last_seq) VALUES ('acct-1', 'AED', 1, 1)`,
 	}
 }
+
+// longTests reports whether LEDGERD_LONG_TESTS=1 asks for the long
+// variants of the order-permutation and failure-injection loops (make
+// soak runs them); make test runs each loop at the size that proves its
+// property.
+func longTests() bool { return os.Getenv("LEDGERD_LONG_TESTS") == "1" }

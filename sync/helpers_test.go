@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -433,3 +434,8 @@ func scale(n, div int) int {
 	}
 	return n
 }
+
+// longTests reports whether LEDGERD_LONG_TESTS=1 asks for the long
+// variants (make soak runs them): larger histories than make test needs
+// to prove each property.
+func longTests() bool { return os.Getenv("LEDGERD_LONG_TESTS") == "1" }
