@@ -34,6 +34,17 @@ var kinds = map[[2]string]ledgerd.Kind{
 	{TypeFeeDebit, ""}:                          ledgerd.KindFeeDebit,
 }
 
+// WireType is the reference's type and direction of the ledger's kind
+// (a fee debit has no direction); false for a kind Fuse does not have.
+func WireType(k ledgerd.Kind) (typ, direction string, ok bool) {
+	for td, kind := range kinds {
+		if kind == k {
+			return td[0], td[1], true
+		}
+	}
+	return "", "", false
+}
+
 // states maps the reference's capitalised states to the ledger's.
 var states = map[string]ledgerd.Status{
 	StateCreated:   ledgerd.StatusCreated,

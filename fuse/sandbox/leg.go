@@ -154,13 +154,9 @@ func (l *Leg) Wire() fuse.Transaction {
 			BankError string `json:"bank_error"`
 		}{l.FailureReason})
 	}
+	w.Type, w.Direction, _ = fuse.WireType(l.Kind)
 	switch l.Kind {
 	case ledgerd.KindLocalPaymentOut, ledgerd.KindLocalPaymentIn:
-		w.Type = fuse.TypeLocalPayment
-		w.Direction = fuse.DirectionOutbound
-		if l.Kind == ledgerd.KindLocalPaymentIn {
-			w.Direction = fuse.DirectionInbound
-		}
 		fee, withFee := l.FeeAmount, l.AmountWithFee
 		w.FeeAmount, w.AmountWithFee = &fee, &withFee
 		switch {
@@ -186,19 +182,9 @@ func (l *Leg) Wire() fuse.Transaction {
 			w.FailedAt, w.FailureReason = final(), failure
 		}
 	case ledgerd.KindReturnIn, ledgerd.KindReturnOut:
-		w.Type = fuse.TypeLocalReturnPayment
-		w.Direction = fuse.DirectionInbound
-		if l.Kind == ledgerd.KindReturnOut {
-			w.Direction = fuse.DirectionOutbound
-		}
 		w.Remitter, w.Beneficiary = partyDetails(l.Remitter), partyDetails(l.Beneficiary)
 		w.Reason, w.ReturnedID = l.Reason, l.ReturnedID
 	case ledgerd.KindInternalTransferOut, ledgerd.KindInternalTransferIn:
-		w.Type = fuse.TypeInternalTransfer
-		w.Direction = fuse.DirectionOutbound
-		if l.Kind == ledgerd.KindInternalTransferIn {
-			w.Direction = fuse.DirectionInbound
-		}
 		ref := l.Reference
 		w.ExternalReference = &ref
 		w.ExternalID = extID
@@ -210,11 +196,6 @@ func (l *Leg) Wire() fuse.Transaction {
 			w.FailedAt, w.FailureReason = final(), failure
 		}
 	case ledgerd.KindExchangeOut, ledgerd.KindExchangeIn:
-		w.Type = fuse.TypeFXTransfer
-		w.Direction = fuse.DirectionOutbound
-		if l.Kind == ledgerd.KindExchangeIn {
-			w.Direction = fuse.DirectionInbound
-		}
 		w.CounterpartAccountID = l.CounterpartAccountID
 		w.CounterpartCurrency = l.CounterpartCurrency
 		if l.CounterpartAmount != nil {
