@@ -249,10 +249,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			if err := srv.Shutdown(sctx); err != nil {
-				o.Logger.Warn("certify: webhook listener shutdown", "error", err)
+				o.Logger.Warn("certify: webhook listener shutdown", "err", err)
 			}
 			if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-				o.Logger.Warn("certify: webhook listener", "error", err)
+				o.Logger.Warn("certify: webhook listener", "err", err)
 			}
 		})
 	}

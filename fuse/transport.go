@@ -229,7 +229,7 @@ func (c *Client) attempt(ctx context.Context, r request, target string, payload 
 			attrs = append(attrs, slog.String("response_body", maskBody(o.body)))
 		}
 		if o.err != nil {
-			attrs = append(attrs, slog.String("error", o.err.Error()))
+			attrs = append(attrs, slog.String("err", o.err.Error()))
 		}
 		c.log.LogAttrs(ctx, slog.LevelDebug, "fuse http", attrs...)
 	}

@@ -173,7 +173,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ctx := r.Context(); h.o.Logger.Enabled(ctx, level) {
 		h.o.Logger.LogAttrs(ctx, level, "webhook", slog.Int("status", oc.status), slog.String("result", oc.result),
 			slog.String("type", clip(oc.typ)), slog.String("reason", oc.reason), slog.String("remote", r.RemoteAddr),
-			slog.Duration("duration", elapsed), slog.String("error", errText(oc.err)))
+			slog.Duration("duration", elapsed), slog.String("err", errText(oc.err)))
 	}
 }
 
@@ -319,7 +319,7 @@ func (h *Handler) logQuarantineFull(ctx context.Context, err error) {
 	f.mu.Unlock()
 	h.o.Logger.LogAttrs(ctx, slog.LevelError, "quarantine full: malformed webhooks are refused with 503 (Fuse retries them) "+
 		"until LEDGERD_QUARANTINE_MAX_BYTES is raised; see ledgerd quarantine list",
-		slog.Int("refused", n), slog.Duration("at_most_every", refusalLogEvery), slog.String("error", err.Error()))
+		slog.Int("refused", n), slog.Duration("at_most_every", refusalLogEvery), slog.String("err", err.Error()))
 }
 
 // readBody reads the body, at most MaxBody bytes, as io.ReadAll does, but

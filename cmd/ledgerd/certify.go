@@ -131,7 +131,7 @@ SUMMARY.md), 2 on a usage or configuration error.`)
 		defer func() {
 			cancel()
 			if err := <-done; err != nil {
-				log.Warn("built-in sandbox", "error", err)
+				log.Warn("built-in sandbox", "err", err)
 			}
 		}()
 		o.BaseURL = "http://" + sbLn.Addr().String() + "/v1"

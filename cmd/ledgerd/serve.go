@@ -277,7 +277,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.log.Info("ledgerd serving", "version", version, "db", d.ledger.Path(), "config", d.cfg)
 	if err := sdnotify.Ready(); err != nil {
-		d.log.Warn("sd_notify READY failed", "error", err)
+		d.log.Warn("sd_notify READY failed", "err", err)
 	}
 	jobsCtx, stopJobs := context.WithCancel(context.Background())
 	defer stopJobs()
@@ -291,7 +291,7 @@ func (d *daemon) run(ctx context.Context) error {
 		go func() {
 			defer d.catchUp.Done()
 			if err := d.backfill(jobsCtx); err != nil && jobsCtx.Err() == nil {
-				d.log.Error("start-up backfill failed", "error", err)
+				d.log.Error("start-up backfill failed", "err", err)
 			}
 		}()
 	}
@@ -408,7 +408,7 @@ func (d *daemon) shutdown() error {
 		// A full disk: every acknowledged write is in the WAL, synced.
 		untidy = true
 		d.log.Warn("closed the database without finishing its housekeeping (see error): any WAL left beside "+
-			"the file holds every commit, and the next start reads and checkpoints it; nothing is lost", "error", err)
+			"the file holds every commit, and the next start reads and checkpoints it; nothing is lost", "err", err)
 	case err != nil:
 		errs = append(errs, err)
 	}

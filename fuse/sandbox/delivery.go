@@ -266,7 +266,7 @@ func (s *Sandbox) finishDelivery(d *delivery, at time.Time, code int, err error)
 		}
 	}
 	s.log.Debug("webhook attempt", "event_id", d.ev.EventID, "type", d.ev.Type,
-		"attempt", d.attempt, "status", code, "error", rec.Error)
+		"attempt", d.attempt, "status", code, "err", rec.Error)
 	s.deliveries = append(s.deliveries, rec)
 	s.inflight--
 	s.notifyLocked()

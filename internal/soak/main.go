@@ -67,7 +67,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o, log); err != nil {
-		log.Error("soak failed", "error", err)
+		log.Error("soak failed", "err", err)
 		os.Exit(1)
 	}
 }

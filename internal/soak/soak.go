@@ -356,7 +356,7 @@ func (s *soak) traffic(ctx context.Context, rng *rand.Rand) {
 			return
 		default:
 			s.trafficErrors.Add(1)
-			s.log.Debug("traffic error", "kind", kind, "error", err)
+			s.log.Debug("traffic error", "kind", kind, "err", err)
 		}
 	}
 }
