@@ -183,22 +183,7 @@ func dumpQueries(t *testing.T, l *Ledger, queries []string) string {
 		if err != nil {
 			t.Fatalf("dump %s: %v", q, err)
 		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintln(&b, vals...)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
+		b.WriteString(dumpRows(t, rows))
 		b.WriteString("--\n")
 	}
 	return b.String()
@@ -270,3 +255,29 @@ func eventAndAccount() []string {
 // soak runs them); make test runs each loop at the size that proves its
 // property.
 func longTests() bool { return os.Getenv("LEDGERD_LONG_TESTS") == "1" }
+
+// dumpRows renders rows, every column, one line a row, and closes them.
+func dumpRows(t *testing.T, rows *sql.Rows) string {
+	t.Helper()
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(&b, vals...)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}

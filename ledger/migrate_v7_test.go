@@ -112,23 +112,7 @@ func tableRows(t *testing.T, conn *sql.Conn, cols map[string][]string) map[strin
 		if err != nil {
 			t.Fatal(err)
 		}
-		var b strings.Builder
-		for rows.Next() {
-			vals := make([]any, len(cs))
-			ptrs := make([]any, len(cs))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintln(&b, vals...)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
-		out[table] = b.String()
+		out[table] = dumpRows(t, rows)
 	}
 	return out
 }

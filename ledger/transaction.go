@@ -513,19 +513,18 @@ func postingArgs(args []any, entryID int64, ps Posting, p *entryPlan, seq int64)
 func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 	said := cur.FeeSource
 	cur.FeeSource = nullText(bookedFeeSource(cur))
-	if !said.Valid && feeInside(cur) {
-		// A fee debit that came first says the fee was taken apart: it
-		// books the fee (fees.go).
-		feeDebit, same, err := t.feeDebitFor(txID, cur)
-		if err != nil {
-			return err
-		}
-		if feeDebit != "" && same {
-			cur.FeeSource = nullText(ledgerd.FeeSourcePrimary)
-			if _, err := t.exec(`UPDATE fuse_transactions SET fee_source = ? WHERE transaction_id = ?`,
-				ledgerd.FeeSourcePrimary, txID); err != nil {
-				return fmt.Errorf("record fee source of %s: %w", txID, err)
-			}
+	// A fee debit that came first (one look-up, for payments whose entry
+	// would book a fee inside): one for a payment whose source nobody said
+	// takes the fee apart; any other books it twice (fees.go).
+	feeDebit, same, err := t.feeDebitFor(txID, cur)
+	if err != nil {
+		return err
+	}
+	if !said.Valid && feeDebit != "" && same {
+		cur.FeeSource = nullText(ledgerd.FeeSourcePrimary)
+		if _, err := t.exec(`UPDATE fuse_transactions SET fee_source = ? WHERE transaction_id = ?`,
+			ledgerd.FeeSourcePrimary, txID); err != nil {
+			return fmt.Errorf("record fee source of %s: %w", txID, err)
 		}
 	}
 	p, err := t.planEntry(txID, cur)
@@ -536,12 +535,7 @@ func (t *wtx) bookEntry(seq int64, txID string, cur txState) error {
 	if p == nil || err != nil {
 		return err
 	}
-	// A fee debit that came first: the fee is booked twice from now on.
-	feeDebit, _, err := t.feeDebitFor(txID, cur)
-	if err != nil {
-		return err
-	}
-	if feeDebit != "" {
+	if feeDebit != "" && feeInside(cur) {
 		if err := t.feeBookedTwice(seq, txID); err != nil {
 			return err
 		}

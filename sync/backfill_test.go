@@ -112,7 +112,7 @@ func TestLateStatusChangesAreSeenByTheNextRun(t *testing.T) {
 	// Payments in flight: created, not executed until the clock moves.
 	var inFlight []fuse.Transaction
 	for i := range 3 {
-		inFlight = append(inFlight, e.payOut(from.AccountID, from.Currency, int64(1000+i)))
+		inFlight = append(inFlight, e.payOut(from.AccountID, int64(1000+i)))
 	}
 	if _, err := e.sb.Fail(inFlight[2].ID, "beneficiary bank refused"); err != nil {
 		t.Fatal(err)

@@ -180,9 +180,8 @@ func (e *env) generate(accounts, n int, webhooks bool) sandbox.GenerateResult {
 
 // payOut sends a local payment out of an account through the API; it
 // stays in flight until the sandbox clock moves it on.
-func (e *env) payOut(accountID, currency string, amount int64) fuse.Transaction {
+func (e *env) payOut(accountID string, amount int64) fuse.Transaction {
 	e.t.Helper()
-	_ = currency // the account's: Fuse takes the payment in it
 	tx, err := e.c.CreatePayment(context.Background(), accountID, fuse.CreatePaymentRequest{
 		Amount: amount, Purpose: fuse.PurposeGoodsBought, ExternalReference: "catering",
 		Beneficiary: fuse.Beneficiary{Type: fuse.BeneficiaryBusiness, AccountHolderName: "Noor Catering LLC",

@@ -69,8 +69,8 @@ func TestListingInAnyOrderEqualsTruth(t *testing.T) {
 			}
 
 			acct := e.sb.Truth().Accounts[0]
-			p1 := e.payOut(acct.AccountID, acct.Currency, 1500)
-			p2 := e.payOut(acct.AccountID, acct.Currency, 2500)
+			p1 := e.payOut(acct.AccountID, 1500)
+			p2 := e.payOut(acct.AccountID, 2500)
 			e.run(syncer.RunOptions{})
 			assertEqualsTruth(t, e.l, e.sb.Truth()) // both in flight
 			if _, err := e.sb.Fail(p2.ID, "beneficiary bank refused"); err != nil {
@@ -124,7 +124,7 @@ func TestPaymentCreatedBeforeTheWindowIsReadUntilFinal(t *testing.T) {
 		return s
 	}
 
-	p := e.payOut(acct.AccountID, acct.Currency, 1000) // created at T
+	p := e.payOut(acct.AccountID, 1000) // created at T
 	created = e.sb.Stats().APIRequests[routeGetTransaction]
 	e.run(syncer.RunOptions{})
 	e.sb.Advance(time.Second) // T+1s: p submitted
@@ -156,8 +156,8 @@ func TestPaymentCreatedBeforeTheWindowIsReadUntilFinal(t *testing.T) {
 
 	// A payment with one transaction between it and the window's start:
 	// widening by one page costs less than reading it alone.
-	q := e.payOut(acct.AccountID, acct.Currency, 2000) // T+6s
-	created++                                          // its read-back
+	q := e.payOut(acct.AccountID, 2000) // T+6s
+	created++                           // its read-back
 	e.run(syncer.RunOptions{})
 	e.sb.Advance(time.Second)
 	inbound(1) // T+7s
@@ -323,7 +323,7 @@ func TestBackfillRequestsStayWithinTheirBudget(t *testing.T) {
 	truth := e.sb.Truth()
 	for i := range inFlight {
 		a := truth.Accounts[i%accounts]
-		e.payOut(a.AccountID, a.Currency, 100+int64(i))
+		e.payOut(a.AccountID, 100+int64(i))
 	}
 	held := ""
 	for _, x := range truth.Transactions {

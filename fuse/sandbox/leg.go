@@ -213,6 +213,16 @@ func (l *Leg) Wire() fuse.Transaction {
 	return w
 }
 
+// showsExternalID reports whether the leg's type carries external_id on
+// the API (payments and internal transfers [spec]).
+func (l *Leg) showsExternalID() bool {
+	switch l.Kind {
+	case ledgerd.KindLocalPaymentOut, ledgerd.KindLocalPaymentIn, ledgerd.KindInternalTransferOut, ledgerd.KindInternalTransferIn:
+		return true
+	}
+	return false
+}
+
 // partyDetails is a sandbox party as the API's RemitterDetails or
 // BeneficiaryDetails.
 func partyDetails(p *fuse.Party) *fuse.PartyDetails {

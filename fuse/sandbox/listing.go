@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -76,6 +77,25 @@ type txCursor struct {
 	Type    string    `json:"pt,omitempty"` // payment_type
 	ExtID   string    `json:"x,omitempty"`
 	Order   string    `json:"ord,omitempty"` // the ListOrder fault when the listing began
+
+	// What the filters mean for a leg, worked out once per request
+	// (prepare) rather than per leg.
+	status ledgerd.Status
+	kinds  map[ledgerd.Kind]bool
+}
+
+// prepare works out the filters in the leg's own terms.
+func (c *txCursor) prepare() {
+	c.status = ledgerd.Status(strings.ToLower(c.State))
+	if c.Type == "" {
+		return
+	}
+	c.kinds = map[ledgerd.Kind]bool{}
+	for _, k := range ledgerd.Kinds {
+		if typ, _, ok := fuse.WireType(k); ok && typ == c.Type {
+			c.kinds[k] = true
+		}
+	}
 }
 
 func (c txCursor) encode() string {
@@ -150,16 +170,14 @@ func (c *txCursor) matches(t *txn) bool {
 	if (!c.From.IsZero() && t.CreatedAt.Before(c.From)) || (!c.To.IsZero() && t.CreatedAt.After(c.To)) {
 		return false
 	}
-	if c.State != "" && wireState(t.Status) != c.State {
+	if c.State != "" && t.Status != c.status {
 		return false
 	}
-	if c.Type != "" || c.ExtID != "" {
-		w := t.Wire()
-		if (c.Type != "" && w.Type != c.Type) || (c.ExtID != "" && (w.ExternalID == nil || *w.ExternalID != c.ExtID)) {
-			return false
-		}
+	if c.Type != "" && !c.kinds[t.Kind] {
+		return false
 	}
-	return true
+	// Only payments and transfers show an external_id (Leg.Wire).
+	return c.ExtID == "" || (t.ExternalID == c.ExtID && t.showsExternalID())
 }
 
 // listTransactions answers GET /accounts/{account_id}/transactions.
@@ -195,6 +213,7 @@ func (s *Sandbox) listTx(r *http.Request, org bool) (int, any, error) {
 			return 0, nil, err
 		}
 	}
+	c.prepare()
 	s.lockNow()
 	defer s.mu.Unlock()
 	if cur := q.Get("cursor"); cur == "" {
