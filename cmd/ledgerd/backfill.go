@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strconv"
 	"strings"
-	gosync "sync"
 	"time"
 
-	"github.com/mattn/go-isatty"
-
 	"github.com/ledgerd/ledgerd/fuse"
+	"github.com/ledgerd/ledgerd/internal/daemon"
+	"github.com/ledgerd/ledgerd/internal/term"
 	syncer "github.com/ledgerd/ledgerd/sync"
 )
 
@@ -66,12 +62,12 @@ error, credentials Fuse's token endpoint refuses included.
 		return usageErrorf("--page-size %d: want 1..%d", *pageSize, fuse.MaxPageLimit)
 	}
 
-	var bar *progressBar
-	if isTerminal(e.stdout) {
+	var bar *term.ProgressBar
+	if term.IsTerminal(e.stdout) {
 		// Log lines go above the bar: each one clears the bar's line
 		// first, and the bar is drawn again below it.
-		bar = &progressBar{w: e.stdout}
-		e.stderr = bar.logWriter(e.stderr)
+		bar = term.NewProgressBar(e.stdout)
+		e.stderr = bar.LogWriter(e.stderr)
 	}
 	o, err := openLedger(ctx, e, *db)
 	if err != nil {
@@ -83,7 +79,7 @@ error, credentials Fuse's token endpoint refuses included.
 	if err != nil {
 		return err
 	}
-	client, err := fuseClient(cfg, log, cm, "backfill")
+	client, err := daemon.FuseClient(cfg, log, cm, "backfill")
 	if err != nil {
 		return err
 	}
@@ -97,11 +93,11 @@ error, credentials Fuse's token endpoint refuses included.
 
 	opts := syncer.RunOptions{AccountIDs: accounts, Since: from, Full: *full}
 	if bar != nil {
-		opts.Progress = bar.update
+		opts.Progress = bar.Update
 	}
 	sum, runErr := s.Run(ctx, opts)
 	if bar != nil {
-		bar.done()
+		bar.Done()
 	}
 	fmt.Fprintln(e.stdout, summaryLine(sum))
 	if sum.DiscoveryErr != nil {
@@ -122,16 +118,16 @@ error, credentials Fuse's token endpoint refuses included.
 // summaryLine says what a run did, in one line.
 func summaryLine(s syncer.Summary) string {
 	line := fmt.Sprintf("backfill: %s (%d failed), %s pages, %s transactions (%s new) in %s, %s/s",
-		plural(len(s.Accounts), "account"), len(s.Failed()), thousands(s.Pages), thousands(s.Transactions), thousands(s.NewEvents),
-		s.Finished.Sub(s.Started).Round(time.Millisecond), thousands(int(s.Rate())))
+		term.Plural(len(s.Accounts), "account"), len(s.Failed()), term.Thousands(s.Pages), term.Thousands(s.Transactions),
+		term.Thousands(s.NewEvents), s.Finished.Sub(s.Started).Round(time.Millisecond), term.Thousands(int(s.Rate())))
 	if s.Reread > 0 || s.NotFound > 0 {
-		line += fmt.Sprintf("; %s read one by one (not final)", thousands(s.Reread))
+		line += fmt.Sprintf("; %s read one by one (not final)", term.Thousands(s.Reread))
 		if s.NotFound > 0 {
-			line += fmt.Sprintf(", %s unknown to Fuse", thousands(s.NotFound))
+			line += fmt.Sprintf(", %s unknown to Fuse", term.Thousands(s.NotFound))
 		}
 	}
 	if s.Unknown > 0 {
-		line += fmt.Sprintf("; %s of unknown type or state, kept unbooked", thousands(s.Unknown))
+		line += fmt.Sprintf("; %s of unknown type or state, kept unbooked", term.Thousands(s.Unknown))
 	}
 	if len(s.Retries) > 0 {
 		var rs []string
@@ -144,109 +140,4 @@ func summaryLine(s syncer.Summary) string {
 		line += "; retried: " + strings.Join(rs, ", ")
 	}
 	return line
-}
-
-// thousands renders n with thin separators: 20,000.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}
-
-// progressBar redraws one terminal line: accounts done, transactions
-// ingested, rate. Redraws are limited to ten a second; log lines written
-// through logWriter appear above it.
-type progressBar struct {
-	w     io.Writer
-	mu    gosync.Mutex
-	last  time.Time
-	state syncer.Progress
-	drawn bool
-}
-
-const barWidth = 24
-
-func (b *progressBar) update(p syncer.Progress) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.state = p
-	if now := time.Now(); now.Sub(b.last) >= 100*time.Millisecond || p.AccountsDone == p.AccountsTotal {
-		b.last = now
-		b.draw()
-	}
-}
-
-// logWriter returns w wrapped so that each write first clears the bar's
-// line and then draws the bar again.
-func (b *progressBar) logWriter(w io.Writer) io.Writer {
-	return writerFunc(func(p []byte) (int, error) {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if b.drawn {
-			fmt.Fprint(b.w, "\r\033[K")
-		}
-		n, err := w.Write(p)
-		if b.drawn {
-			b.draw()
-		}
-		return n, err
-	})
-}
-
-type writerFunc func(p []byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// draw writes the bar; b.mu is held.
-func (b *progressBar) draw() {
-	p := b.state
-	filled := 0
-	if p.AccountsTotal > 0 {
-		filled = barWidth * p.AccountsDone / p.AccountsTotal
-	}
-	rate := 0
-	if s := p.Elapsed.Seconds(); s > 0 {
-		rate = int(float64(p.Transactions) / s)
-	}
-	failed := ""
-	if p.AccountsFailed > 0 {
-		failed = fmt.Sprintf(" (%d failed)", p.AccountsFailed)
-	}
-	fmt.Fprintf(b.w, "\r\033[K[%s%s] %d/%d accounts%s  %s transactions  %s/s",
-		strings.Repeat("#", filled), strings.Repeat("-", barWidth-filled),
-		p.AccountsDone, p.AccountsTotal, failed, thousands(p.Transactions), thousands(rate))
-	b.drawn = true
-}
-
-// done draws the final state and ends the line.
-func (b *progressBar) done() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.drawn {
-		b.draw()
-		fmt.Fprintln(b.w)
-	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/http/httptest"
 	"path/filepath"
@@ -145,27 +144,6 @@ func TestRefusedCredentialsExitTwoWithOneLineNamingTheMaskedClientID(t *testing.
 	if st := sb.Stats(); st.TokenRequests != 2 || st.TokensIssued != 0 || len(st.APIRequests) != 0 {
 		t.Errorf("sandbox saw %d token requests (%d issued) and API requests %v; want 2, 0 and none",
 			st.TokenRequests, st.TokensIssued, st.APIRequests)
-	}
-}
-
-func TestProgressBarShowsAccountsTransactionsAndRate(t *testing.T) {
-	var buf bytes.Buffer
-	b := &progressBar{w: &buf}
-	b.update(syncer.Progress{AccountsTotal: 4, AccountsDone: 1, Transactions: 12_345, Elapsed: 2 * time.Second})
-	b.update(syncer.Progress{AccountsTotal: 4, AccountsDone: 4, AccountsFailed: 1, Transactions: 20_000, Elapsed: 4 * time.Second})
-	b.done()
-	out := buf.String()
-	for _, want := range []string{"[######------------------] 1/4 accounts  12,345 transactions  6,172/s",
-		"[########################] 4/4 accounts (1 failed)  20,000 transactions  5,000/s", "\r"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("progress %q lacks %q", out, want)
-		}
-	}
-	if !strings.HasSuffix(out, "\n") {
-		t.Error("the bar's line is not ended")
-	}
-	if got := thousands(1234567); got != "1,234,567" {
-		t.Errorf("thousands = %q", got)
 	}
 }
 

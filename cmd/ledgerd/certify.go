@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/ledgerd/ledgerd/certify"
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/internal/daemon"
 	"github.com/sethvargo/go-envconfig"
 )
 
@@ -124,7 +124,7 @@ SUMMARY.md), 2 on a usage or configuration error.`)
 				ClientID:      o.ClientID,
 				ClientSecret:  o.ClientSecret,
 				Seed:          *seed,
-				WebhookURL:    "http://" + dialable(hookLn.Addr()) + o.WebhookPath,
+				WebhookURL:    "http://" + daemon.Dialable(hookLn.Addr()) + o.WebhookPath,
 				WebhookSecret: cfg.WebhookSecret.Reveal(),
 			}, log)
 		}()
@@ -178,14 +178,4 @@ func credentialSource(l envconfig.Lookuper) string {
 		return name + " (unset: the built-in sandbox's default)"
 	}
 	return from("FUSE_CLIENT_ID") + " and " + from("FUSE_CLIENT_SECRET")
-}
-
-// dialable turns a listener's address into one a client can dial: an
-// unspecified host (":8080", "[::]:8080") becomes loopback.
-func dialable(a net.Addr) string {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil || !ap.Addr().IsUnspecified() {
-		return a.String()
-	}
-	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()).String()
 }

@@ -15,21 +15,6 @@ import (
 	"github.com/ledgerd/ledgerd/ledger"
 )
 
-// fuseClient builds the Fuse API client from the configuration; what names
-// the command that needs it, for the error when credentials are missing
-// (a configuration error: exit 2).
-func fuseClient(cfg *config.Config, log *slog.Logger, m fuse.Metrics, what string) (*fuse.Client, error) {
-	if cfg.FuseClientID == "" || cfg.FuseClientSecret.Reveal() == "" {
-		return nil, fmt.Errorf("%w: %s needs Fuse credentials: set FUSE_CLIENT_ID and FUSE_CLIENT_SECRET (or FUSE_CLIENT_ID_FILE and FUSE_CLIENT_SECRET_FILE)", config.ErrInvalid, what)
-	}
-	c, err := fuse.New(fuse.Config{BaseURL: cfg.FuseBaseURL, AuthURL: cfg.FuseAuthURL, Audience: cfg.FuseAudience,
-		ClientID: cfg.FuseClientID, ClientSecret: cfg.FuseClientSecret.Reveal(), Logger: log, Metrics: m})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
-	}
-	return c, nil
-}
-
 // checkCredentials fetches the client's first token before a one-shot
 // command starts its work, so that credentials Fuse's token endpoint
 // refuses are the configuration error they are (exit 2, one line naming

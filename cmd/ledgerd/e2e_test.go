@@ -23,6 +23,7 @@ import (
 
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/internal/demo"
 )
 
 // asLedgerd makes the test binary behave as the ledgerd binary, so that
@@ -185,8 +186,8 @@ func latestRun(t *testing.T, admin string, since time.Time) (apiRun, bool) {
 func TestServeEndToEnd(t *testing.T) {
 	t.Parallel() // mostly waiting on another process
 	const seed = 11
-	plan := newDemoPlan(seed)
-	base := demoDayStart(time.Now(), time.UTC)
+	plan := demo.NewPlan(seed)
+	base := demo.DayStart(time.Now(), time.UTC)
 	api := httptest.NewUnstartedServer(nil) // its address now, its handler once serve listens
 	defer api.Close()
 	db := filepath.Join(t.TempDir(), "ledgerd.db")
@@ -223,13 +224,13 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newStreamer(sb, client, seed)
-	sb.SetFaults(demoFaults)
+	st := demo.NewStreamer(sb, client, seed)
+	sb.SetFaults(demo.Faults())
 	ctx := context.Background()
-	if err := st.open(ctx); err != nil {
+	if err := st.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.stream(ctx, plan); err != nil {
+	if err := st.Stream(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 	sb.SetFaults(sandbox.Faults{})
@@ -248,8 +249,8 @@ func TestServeEndToEnd(t *testing.T) {
 		r, ok := latestRun(t, p.admin, streamed.Add(time.Second))
 		return ok && *r.Verdict == "RECONCILED"
 	})
-	operating := st.accounts[acctOperating].id
-	if _, err := sb.Adjust(sandbox.Adjustment{AccountID: operating, Amount: demoAdjustment}); err != nil {
+	operating := st.Operating()
+	if _, err := sb.Adjust(sandbox.Adjustment{AccountID: operating, Amount: demo.Adjustment}); err != nil {
 		t.Fatal(err)
 	}
 	planted := time.Now()
@@ -259,14 +260,14 @@ func TestServeEndToEnd(t *testing.T) {
 	})
 	var breaks []apiBreak
 	getJSON(t, p.admin+"/api/v1/breaks", &breaks)
-	// The discrepancy, today and on the business day (closed: demoDayStart).
+	// The discrepancy, today and on the business day (closed: demo.DayStart).
 	if len(breaks) != 2 {
-		t.Errorf("open breaks: %+v, want a balance_drift and a closing_balance_drift of %d on %s", breaks, -demoAdjustment, operating)
+		t.Errorf("open breaks: %+v, want a balance_drift and a closing_balance_drift of %d on %s", breaks, -demo.Adjustment, operating)
 	}
 	for i, cat := range []string{"balance_drift", "closing_balance_drift"} {
 		if i < len(breaks) && (breaks[i].Category != cat || breaks[i].FuseAccountID != operating ||
-			breaks[i].Difference == nil || *breaks[i].Difference != -demoAdjustment) {
-			t.Errorf("open break %d: %+v, want a %s of %d on %s", i, breaks[i], cat, -demoAdjustment, operating)
+			breaks[i].Difference == nil || *breaks[i].Difference != -demo.Adjustment) {
+			t.Errorf("open break %d: %+v, want a %s of %d on %s", i, breaks[i], cat, -demo.Adjustment, operating)
 		}
 	}
 

@@ -13,12 +13,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
-	"unicode"
 
 	"github.com/ledgerd/ledgerd/config"
+	"github.com/ledgerd/ledgerd/internal/daemon"
 	"github.com/ledgerd/ledgerd/logging"
 	"github.com/sethvargo/go-envconfig"
 )
@@ -51,7 +50,8 @@ type command struct {
 	name    string
 	summary string
 	// run parses args with fs (already holding the common flags) and does
-	// the work. Errors wrapping errUsage exit 2; errProblem exits 1.
+	// the work. Errors wrapping errUsage, config.ErrInvalid or a
+	// *daemon.ListenError exit 2; errProblem exits 1.
 	run func(ctx context.Context, e env, args []string) error
 }
 
@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, lookup envconfig.Lookuper, stdout, 
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return exitOK
-		case errors.Is(err, errUsage), errors.Is(err, config.ErrInvalid):
+		case errors.Is(err, errUsage), errors.Is(err, config.ErrInvalid), errors.As(err, new(*daemon.ListenError)):
 			fmt.Fprintf(stderr, "ledgerd %s: %v\n", c.name, strings.TrimPrefix(err.Error(), "usage: "))
 			return exitUsage
 		case errors.Is(err, errProblem):
@@ -221,24 +221,4 @@ func loadConfig(ctx context.Context, e env) (*config.Config, *slog.Logger, error
 		return nil, nil, err
 	}
 	return cfg, logging.New(e.stderr, cfg.LogFormat, cfg.LogLevel), nil
-}
-
-// printable is s made safe to print on a terminal: control characters
-// (ESC, BEL, CR…), which a sender can put in a JSON key or a reference
-// that ends up in a quarantine reason or a break's detail, are shown as Go
-// escapes instead of acting on the operator's terminal.
-func printable(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

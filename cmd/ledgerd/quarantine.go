@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ledgerd/ledgerd/internal/term"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/webhook"
 )
@@ -79,7 +80,7 @@ either: replay says so, exits 1, and the body stays held.`)
 				size = fmt.Sprintf("%d/%d", q.Kept, q.Length)
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.Format(time.RFC3339), q.State,
-				printable(q.Reason), size, printable(q.Detail))
+				term.Printable(q.Reason), size, term.Printable(q.Detail))
 		}
 		return tw.Flush()
 	case "replay":

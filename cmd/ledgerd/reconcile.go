@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/config"
+	"github.com/ledgerd/ledgerd/internal/daemon"
+	"github.com/ledgerd/ledgerd/internal/gcpercent"
+	"github.com/ledgerd/ledgerd/internal/term"
 	"github.com/ledgerd/ledgerd/reconcile"
 )
 
@@ -82,14 +85,14 @@ Fuse's token endpoint refuses included: then no run is recorded).`)
 	}
 	defer o.ledger.Close()
 	cfg, log, l := o.cfg, o.log, o.ledger
-	client, err := fuseClient(cfg, log, nil, "reconcile")
+	client, err := daemon.FuseClient(cfg, log, nil, "reconcile")
 	if err != nil {
 		return err
 	}
 	if err := checkCredentials(ctx, client); err != nil {
 		return err
 	}
-	opts := reconcileOptions(cfg)
+	opts := daemon.ReconcileOptions(cfg)
 	opts.Ledger, opts.Fuse, opts.Logger = l, client, log
 	// A tuning flag given on the command line wins over its variable; 0,
 	// its default, means not given (an explicit 0 was refused above).
@@ -104,8 +107,8 @@ Fuse's token endpoint refuses included: then no run is recorded).`)
 	if err != nil {
 		return err
 	}
-	var gc gcTarget
-	done := gc.raise(reconcileGCPercent)
+	var gc gcpercent.Target
+	done := gc.Raise(gcpercent.Reconcile)
 	run, err := r.Run(ctx, at)
 	done()
 	if err != nil {
@@ -128,16 +131,6 @@ Fuse's token endpoint refuses included: then no run is recorded).`)
 		return errProblem
 	}
 	return nil
-}
-
-// reconcileOptions is how the environment tunes every reconciliation:
-// serve's scheduled runs, and ledgerd reconcile unless a flag says
-// otherwise.
-func reconcileOptions(cfg *config.Config) reconcile.Options {
-	return reconcile.Options{Location: cfg.Location, LedgerGrace: cfg.ReconcileLedgerGrace,
-		FuseGrace: cfg.ReconcileFuseGrace, StalePendingAfter: cfg.ReconcileStalePending,
-		MaxNewBreaks: cfg.ReconcileMaxNewBreaks, MaxLookups: cfg.ReconcileMaxLookups,
-		LookupTime: cfg.ReconcileLookupTime, Workers: cfg.ReconcileWorkers}
 }
 
 // override sets *dst to v unless v is its type's zero value.
@@ -201,8 +194,8 @@ func printBreaks(w io.Writer, bs []reconcile.Break, loc *time.Location) {
 			detail = detail[:117] + "..."
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Category, b.Severity, b.State,
-			printable(dash(b.FuseAccountID)), printable(dash(b.FuseTransactionID)), dash(string(b.Currency)), dash(d),
-			b.FirstSeen.In(loc).Format(time.RFC3339), printable(strings.ReplaceAll(detail, "\t", " ")))
+			term.Printable(dash(b.FuseAccountID)), term.Printable(dash(b.FuseTransactionID)), dash(string(b.Currency)), dash(d),
+			b.FirstSeen.In(loc).Format(time.RFC3339), term.Printable(strings.ReplaceAll(detail, "\t", " ")))
 	}
 	tw.Flush()
 }

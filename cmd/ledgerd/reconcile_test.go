@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
-	"github.com/sethvargo/go-envconfig"
 )
 
 // reconcileEnv is a sandbox on loopback with a month of history, and a
@@ -190,25 +188,5 @@ func TestReconcileFlagsDefaultToTheEnvironmentAndOverrideIt(t *testing.T) {
 	if code, _, errOut := ledgerdRun(t, env, "reconcile"); code != 2 ||
 		!strings.Contains(errOut, `LEDGERD_RECONCILE_WORKERS: want a whole number of at least 1, got "none"`) {
 		t.Errorf("reconcile with a bad LEDGERD_RECONCILE_WORKERS: exit %d, want 2 naming it\n%s", code, errOut)
-	}
-}
-
-// TestReconcileTuningDefaultsAreTheReconcilersOwn: the environment's
-// defaults (config cannot import reconcile) are reconcile's Default*, so
-// serve and ledgerd reconcile tune a run as reconcile.New would.
-func TestReconcileTuningDefaultsAreTheReconcilersOwn(t *testing.T) {
-	cfg, err := config.Load(t.Context(), envconfig.MapLookuper(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := reconcileOptions(cfg)
-	if o.LedgerGrace != reconcile.DefaultLedgerGrace || o.FuseGrace != reconcile.DefaultFuseGrace ||
-		o.StalePendingAfter != reconcile.DefaultStalePendingAfter || o.MaxNewBreaks != reconcile.DefaultMaxNewBreaks ||
-		o.MaxLookups != reconcile.DefaultMaxLookups || o.LookupTime != reconcile.DefaultLookupTime ||
-		o.Workers != reconcile.DefaultWorkers {
-		t.Errorf("defaults from the environment: %s %s %s %d %d %s %d; reconcile's: %s %s %s %d %d %s %d",
-			o.LedgerGrace, o.FuseGrace, o.StalePendingAfter, o.MaxNewBreaks, o.MaxLookups, o.LookupTime, o.Workers,
-			reconcile.DefaultLedgerGrace, reconcile.DefaultFuseGrace, reconcile.DefaultStalePendingAfter,
-			reconcile.DefaultMaxNewBreaks, reconcile.DefaultMaxLookups, reconcile.DefaultLookupTime, reconcile.DefaultWorkers)
 	}
 }

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 
+	"github.com/ledgerd/ledgerd/internal/atomicfile"
 	"github.com/ledgerd/ledgerd/reconcile"
 )
 
@@ -92,11 +92,10 @@ those decimals. Times are RFC 3339 in LEDGERD_TZ, with their offset.
 	}
 }
 
-// writeFile writes path through write, all or nothing and private (0600):
-// into a temporary file beside it, renamed over path once complete, so a
-// failure leaves what was there before. It refuses to write over the
-// database it read (or its -wal or -shm): an --out naming the wrong file
-// must not destroy the ledger.
+// writeFile writes path through write, all or nothing and private
+// (atomicfile.Write). It refuses to write over the database it read (or its
+// -wal or -shm): an --out naming the wrong file must not destroy the
+// ledger.
 func writeFile(path, dbPath string, write func(io.Writer) error) error {
 	if fi, err := os.Stat(path); err == nil {
 		for _, p := range []string{dbPath, dbPath + "-wal", dbPath + "-shm"} {
@@ -108,24 +107,5 @@ func writeFile(path, dbPath string, write func(io.Writer) error) error {
 			return usageErrorf("--out %s is a directory; name a file", path)
 		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = write(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, write)
 }

@@ -7,11 +7,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
@@ -138,48 +134,6 @@ func TestServeBackfillsOnStart(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Errorf("serve exit %d", code)
-	}
-}
-
-// serve says at start whom the webhook intake is open to, and warns when
-// that is anyone who can reach it, and only then.
-func TestServeWarnsWhenWebhooksAreOpenToAnyone(t *testing.T) {
-	open := &net.TCPAddr{IP: net.IPv4zero, Port: 8080}
-	loop := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
-	parse := func(list string) config.Config {
-		var c config.Config
-		var err error
-		if c.WebhookAllow, c.WebhookAllowCIDRs, err = config.ParseAllow(list); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	anyone := parse("any")
-	signed := parse("any")
-	signed.WebhookSecret = config.NewSecret("s3cret-value")
-	for _, tt := range []struct {
-		name   string
-		cfg    config.Config
-		addr   net.Addr
-		warns  bool
-		openTo string
-	}{
-		{"all interfaces, no secret, no allow list", config.Config{}, open, true, "any"},
-		{"all interfaces, no secret, any", anyone, open, true, "any"},
-		{"loopback", anyone, loop, false, "any"},
-		{"secret", signed, open, false, "any"},
-		{"the default allow list", parse("fuse,loopback"), open, false, "fuse,loopback"},
-		{"allow list", config.Config{WebhookAllow: "15.185.183.112/32",
-			WebhookAllowCIDRs: []netip.Prefix{netip.MustParsePrefix("15.185.183.112/32")}}, open, false, "15.185.183.112/32"},
-	} {
-		var buf bytes.Buffer
-		logWebhookIntake(slog.New(slog.NewTextHandler(&buf, nil)), &tt.cfg, tt.addr)
-		if got := strings.Contains(buf.String(), "accepts events from anyone"); got != tt.warns {
-			t.Errorf("%s: warned %v, want %v\n%s", tt.name, got, tt.warns, buf.String())
-		}
-		if !strings.Contains(buf.String(), "msg=\"webhook intake\"") || !strings.Contains(buf.String(), "open_to="+tt.openTo+" ") {
-			t.Errorf("%s: no start-up line saying the intake is open to %s:\n%s", tt.name, tt.openTo, buf.String())
-		}
 	}
 }
 

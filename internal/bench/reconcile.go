@@ -22,6 +22,7 @@ import (
 
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/internal/gcpercent"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
 )
@@ -112,10 +113,10 @@ func runReconcileChild() (childResult, error) {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	// The collector's target as ledgerd reconcile sets it
-	// (cmd/ledgerd/gc.go), unless GOGC says otherwise (to measure what it
+	// (internal/gcpercent), unless GOGC says otherwise (to measure what it
 	// is worth). The child is the run's own process: nothing to put back.
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		debug.SetGCPercent(gcpercent.Reconcile)
 	}
 	start := time.Now()
 	run, err := r.Run(ctx, time.Time{})

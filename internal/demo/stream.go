@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -60,7 +60,7 @@ var (
 )
 
 // Stream parameters: demoOps operations spread over demoSpan of sandbox
-// time (a business day), with these webhook faults while they happen.
+// time (a business day).
 const (
 	demoOps  = 150
 	demoSpan = 8 * time.Hour
@@ -73,18 +73,22 @@ const (
 	demoEndMargin = reconcile.DefaultLedgerGrace + 5*time.Minute
 )
 
-var demoFaults = sandbox.Faults{Drop: 0.08, Duplicate: 0.10, Reorder: 0.10}
+// Faults are the webhook faults while the stream runs.
+func Faults() sandbox.Faults {
+	return sandbox.Faults{Drop: 0.08, Duplicate: 0.10, Reorder: 0.10}
+}
 
-// demoPlan is the stream's timing, drawn before the sandbox starts so that
+// Plan is the stream's timing, drawn before the sandbox starts so that
 // its clock can be set to end demoEndMargin before now.
-type demoPlan struct {
+type Plan struct {
 	gaps  []time.Duration // sandbox time after each operation
 	total time.Duration   // every gap plus demoSettle
 }
 
-func newDemoPlan(seed int64) demoPlan {
+// NewPlan draws the stream's timing from seed.
+func NewPlan(seed int64) Plan {
 	r := rand.New(rand.NewPCG(uint64(seed), 0x7469_6d65)) // "time"
-	p := demoPlan{gaps: make([]time.Duration, demoOps)}
+	p := Plan{gaps: make([]time.Duration, demoOps)}
 	mean := demoSpan / demoOps
 	for i := range p.gaps {
 		// Between half and one and a half of the mean gap, to the second.
@@ -100,10 +104,10 @@ type demoCounts struct {
 	inbound, payments, failed, payroll, transfers, exchanges, skipped int
 }
 
-// streamer drives the stream: money movements through the Fuse API with
+// Streamer drives the stream: money movements through the Fuse API with
 // the client, everything Fuse's API cannot do (money arriving from
 // outside, a failure, the clock) through the sandbox's controls.
-type streamer struct {
+type Streamer struct {
 	sb       *sandbox.Sandbox
 	client   *fuse.Client
 	r        *rand.Rand
@@ -112,16 +116,18 @@ type streamer struct {
 	seq      int // external ids
 }
 
-func newStreamer(sb *sandbox.Sandbox, client *fuse.Client, seed int64) *streamer {
-	return &streamer{sb: sb, client: client, accounts: demoAccounts(),
+// NewStreamer drives sb, through client for what Fuse's API can do, with
+// every choice drawn from seed.
+func NewStreamer(sb *sandbox.Sandbox, client *fuse.Client, seed int64) *Streamer {
+	return &Streamer{sb: sb, client: client, accounts: demoAccounts(),
 		r: rand.New(rand.NewPCG(uint64(seed), 0x6465_6d6f))} // "demo"
 }
 
-// open creates the customer and its accounts through the API and funds
+// Open creates the customer and its accounts through the API and funds
 // them with the company's opening capital. Fuse's API opens virtual
 // accounts only: the operating account, the customer's primary one, is
 // opened through the sandbox, as Fuse opens it at onboarding.
-func (s *streamer) open(ctx context.Context) error {
+func (s *Streamer) Open(ctx context.Context) error {
 	custID, err := s.client.CreateBusiness(ctx, fuse.CreateBusinessRequest{
 		Address:      fuse.Address{CountryCode: "AE", Line1: "Office 1204, Bay Square 5", Line2: "Business Bay, Dubai"},
 		BusinessName: demoCompany, DisplayName: "Falcon Trading", CountryOfIssuance: "AE",
@@ -161,8 +167,8 @@ func (s *streamer) open(ctx context.Context) error {
 	return nil
 }
 
-// stream runs the operations, moving the sandbox clock by each gap.
-func (s *streamer) stream(ctx context.Context, plan demoPlan) error {
+// Stream runs the operations, moving the sandbox clock by each gap.
+func (s *Streamer) Stream(ctx context.Context, plan Plan) error {
 	for _, gap := range plan.gaps {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -176,8 +182,11 @@ func (s *streamer) stream(ctx context.Context, plan demoPlan) error {
 	return nil
 }
 
+// Operating is the operating account's Fuse id, once opened.
+func (s *Streamer) Operating() string { return s.accounts[acctOperating].id }
+
 // step performs one operation, chosen by weight.
-func (s *streamer) step(ctx context.Context) error {
+func (s *Streamer) step(ctx context.Context) error {
 	switch n := s.r.IntN(100); {
 	case n < 28:
 		return s.inbound()
@@ -193,31 +202,31 @@ func (s *streamer) step(ctx context.Context) error {
 }
 
 // amount draws an amount in minor units between lo and hi major units.
-func (s *streamer) amount(lo, hi int64) int64 {
+func (s *Streamer) amount(lo, hi int64) int64 {
 	return (lo+s.r.Int64N(hi-lo+1))*100 + s.r.Int64N(100)
 }
 
 // available is what an account can still spend: the sandbox's own view,
 // used only to keep the stream from asking for more than there is.
-func (s *streamer) available(i int) int64 {
+func (s *Streamer) available(i int) int64 {
 	a, _ := s.sb.Account(s.accounts[i].id)
 	return a.Balance.Available
 }
 
-func (s *streamer) nextRef(prefix string) string {
+func (s *Streamer) nextRef(prefix string) string {
 	s.seq++
 	return fmt.Sprintf("%s-%05d", prefix, s.seq)
 }
 
 // iban draws a plausible IBAN for a counterparty.
-func (s *streamer) iban(country string) string {
+func (s *Streamer) iban(country string) string {
 	return fmt.Sprintf("%s%02d%03d%016d", country, 10+s.r.IntN(90), s.r.IntN(1000), s.r.Int64N(1e16))
 }
 
 // beneficiary is a payee in the currency's country: an IBAN in the UAE
 // and Germany; in the United States wire details, a BIC and the second
 // address line the reference asks of USD payments.
-func (s *streamer) beneficiary(payee, currency, typ string) fuse.Beneficiary {
+func (s *Streamer) beneficiary(payee, currency, typ string) fuse.Beneficiary {
 	b := fuse.Beneficiary{Type: typ, AccountHolderName: payee}
 	switch currency {
 	case "USD":
@@ -235,7 +244,7 @@ func (s *streamer) beneficiary(payee, currency, typ string) fuse.Beneficiary {
 	return b
 }
 
-func (s *streamer) inbound() error {
+func (s *Streamer) inbound() error {
 	i := acctOperating
 	if s.r.IntN(5) == 0 {
 		i = acctUSD
@@ -249,7 +258,7 @@ func (s *streamer) inbound() error {
 	return nil
 }
 
-func (s *streamer) supplierPayment(ctx context.Context) error {
+func (s *Streamer) supplierPayment(ctx context.Context) error {
 	i := []int{acctOperating, acctOperating, acctOperating, acctUSD, acctEUR}[s.r.IntN(5)]
 	cur := s.accounts[i].currency
 	names := demoSuppliers[cur]
@@ -257,14 +266,14 @@ func (s *streamer) supplierPayment(ctx context.Context) error {
 		s.amount(200, 8_000), fuse.PurposeGoodsBought, "PO")
 }
 
-func (s *streamer) payrollPayment(ctx context.Context) error {
+func (s *Streamer) payrollPayment(ctx context.Context) error {
 	return s.pay(ctx, acctPayroll, s.beneficiary(demoStaff[s.r.IntN(len(demoStaff))], "AED", fuse.BeneficiaryIndividual),
 		s.amount(3_000, 9_000), fuse.PurposeSalaries, "SAL")
 }
 
 // pay sends an outbound local payment; about one in eight fails at the
 // bank, some before and some after Fuse submitted it.
-func (s *streamer) pay(ctx context.Context, i int, payee fuse.Beneficiary, amount int64, purpose, prefix string) error {
+func (s *Streamer) pay(ctx context.Context, i int, payee fuse.Beneficiary, amount int64, purpose, prefix string) error {
 	fails, failLate := s.r.IntN(8) == 0, s.r.IntN(2) == 0
 	reason := demoFailures[s.r.IntN(len(demoFailures))]
 	// A fee of one major unit applies from 1,000.00: keep room for it.
@@ -298,7 +307,7 @@ func (s *streamer) pay(ctx context.Context, i int, payee fuse.Beneficiary, amoun
 }
 
 // transfer funds payroll from the operating account.
-func (s *streamer) transfer(ctx context.Context) error {
+func (s *Streamer) transfer(ctx context.Context) error {
 	amount := s.amount(10_000, 25_000)
 	if amount > s.available(acctOperating)/3 {
 		s.counts.skipped++
@@ -317,7 +326,7 @@ func (s *streamer) transfer(ctx context.Context) error {
 // exchange buys dollars or euros with dirhams, or euros with dollars:
 // it asks for a quote, then exchanges the quoted amount (a quote binds
 // nothing [spec silent]; the sandbox prices both alike).
-func (s *streamer) exchange(ctx context.Context) error {
+func (s *Streamer) exchange(ctx context.Context) error {
 	pairs := [][2]int{{acctOperating, acctUSD}, {acctOperating, acctEUR}, {acctUSD, acctEUR}}
 	p := pairs[s.r.IntN(len(pairs))]
 	amount := s.amount(1_000, 10_000)

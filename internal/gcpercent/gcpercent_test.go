@@ -1,4 +1,4 @@
-package main
+package gcpercent
 
 import (
 	"runtime/debug"
@@ -14,15 +14,15 @@ func gcPercent() int {
 
 func TestGCTargetRaisedWhileAnyRunAndRestoredAfterTheLast(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	var g gcTarget
-	first := g.raise(reconcileGCPercent)
-	second := g.raise(reconcileGCPercent) // overlapping runs (schedule and demo)
-	if p := gcPercent(); p != reconcileGCPercent {
-		t.Fatalf("during runs: GOGC %d, want %d", p, reconcileGCPercent)
+	var g Target
+	first := g.Raise(Reconcile)
+	second := g.Raise(Reconcile) // overlapping runs (schedule and demo)
+	if p := gcPercent(); p != Reconcile {
+		t.Fatalf("during runs: GOGC %d, want %d", p, Reconcile)
 	}
 	first()
-	if p := gcPercent(); p != reconcileGCPercent {
-		t.Fatalf("one run left: GOGC %d, want %d", p, reconcileGCPercent)
+	if p := gcPercent(); p != Reconcile {
+		t.Fatalf("one run left: GOGC %d, want %d", p, Reconcile)
 	}
 	second()
 	if p := gcPercent(); p != 100 {
@@ -34,8 +34,8 @@ func TestGCTargetKeepsAHigherSettingOrTheCollectorOff(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	for _, was := range []int{1000, -1} {
 		debug.SetGCPercent(was)
-		var g gcTarget
-		done := g.raise(reconcileGCPercent)
+		var g Target
+		done := g.Raise(Reconcile)
 		if p := gcPercent(); p != was {
 			t.Errorf("GOGC %d during a run: %d, want it kept", was, p)
 		}
