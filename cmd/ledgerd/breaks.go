@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -73,17 +73,10 @@ integer minor units in --json; times in LEDGERD_TZ.`)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(bs)
-	}
-	if len(bs) == 0 {
-		fmt.Fprintln(e.stdout, "no breaks")
+	return printList(e.stdout, bs, *asJSON, "no breaks", func(w io.Writer, bs []reconcile.Break) error {
+		printBreaks(w, bs, cfg.Location)
 		return nil
-	}
-	printBreaks(e.stdout, bs, cfg.Location)
-	return nil
+	})
 }
 
 func cmdBreaksAck(ctx context.Context, e env, args []string) error {

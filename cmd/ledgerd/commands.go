@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"text/tabwriter"
@@ -124,16 +125,12 @@ Amounts are in major units in the table and integer minor units in --json.`)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(bs)
-	}
-	if len(bs) == 0 {
-		fmt.Fprintln(e.stdout, "no balances yet: nothing has been ingested")
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	return printList(e.stdout, bs, *asJSON, "no balances yet: nothing has been ingested", printBalances)
+}
+
+// printBalances writes balances as a table, amounts in major units.
+func printBalances(w io.Writer, bs []ledger.Balance) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "LEDGER ACCOUNT\tCCY\tPOSTED\tPENDING\tAVAILABLE\tFUSE CURRENT\tDRIFT\t")
 	for _, b := range bs {
 		fuse, drift := "", ""
@@ -147,6 +144,27 @@ Amounts are in major units in the table and integer minor units in --json.`)
 			b.Posted.Format(b.Currency), b.Pending.Format(b.Currency), b.Available.Format(b.Currency), fuse, drift)
 	}
 	return tw.Flush()
+}
+
+// printList prints rows for a program or a person: with asJSON a JSON
+// array (amounts in minor units), else none when there are no rows, else
+// the table that table writes.
+func printList[T any](w io.Writer, rows []T, asJSON bool, none string, table func(io.Writer, []T) error) error {
+	if asJSON {
+		return printJSON(w, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(w, none)
+		return nil
+	}
+	return table(w, rows)
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func cmdVerify(ctx context.Context, e env, args []string) error {
@@ -176,9 +194,7 @@ when every check passes, 1 with a report of what failed.`)
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := printJSON(e.stdout, rep); err != nil {
 			return err
 		}
 	} else {

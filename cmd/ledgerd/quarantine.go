@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -60,29 +60,10 @@ either: replay says so, exits 1, and the body stays held.`)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			if qs == nil {
-				qs = []ledger.Quarantined{} // [], like breaks list --json
-			}
-			enc := json.NewEncoder(e.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(qs)
+		if qs == nil {
+			qs = []ledger.Quarantined{} // [], like breaks list --json
 		}
-		if len(qs) == 0 {
-			fmt.Fprintf(e.stdout, "no %s bodies in quarantine\n", *state)
-			return nil
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tRECEIVED\tSTATE\tREASON\tBYTES\tDETAIL")
-		for _, q := range qs {
-			size := strconv.FormatInt(q.Length, 10)
-			if q.Truncated {
-				size = fmt.Sprintf("%d/%d", q.Kept, q.Length)
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.Format(time.RFC3339), q.State,
-				term.Printable(q.Reason), size, term.Printable(q.Detail))
-		}
-		return tw.Flush()
+		return printList(e.stdout, qs, *asJSON, fmt.Sprintf("no %s bodies in quarantine", *state), printQuarantined)
 	case "replay":
 		if len(rest) != 2 {
 			return usageErrorf("replay takes one quarantine ID")
@@ -131,4 +112,19 @@ either: replay says so, exits 1, and the body stays held.`)
 		return nil
 	}
 	return usageErrorf("unknown quarantine action %q: say list or replay ID", rest[0])
+}
+
+// printQuarantined writes quarantined bodies as a table.
+func printQuarantined(w io.Writer, qs []ledger.Quarantined) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRECEIVED\tSTATE\tREASON\tBYTES\tDETAIL")
+	for _, q := range qs {
+		size := strconv.FormatInt(q.Length, 10)
+		if q.Truncated {
+			size = fmt.Sprintf("%d/%d", q.Kept, q.Length)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.Format(time.RFC3339), q.State,
+			term.Printable(q.Reason), size, term.Printable(q.Detail))
+	}
+	return tw.Flush()
 }

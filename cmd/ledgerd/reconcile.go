@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -115,9 +114,7 @@ Fuse's token endpoint refuses included: then no run is recorded).`)
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(run); err != nil {
+		if err := printJSON(e.stdout, run); err != nil {
 			return err
 		}
 	} else {
