@@ -282,6 +282,15 @@ func (s Summary) Rate() float64 {
 	return float64(s.Transactions) / d
 }
 
+// Job returns the backfill as a scheduled job: a run over every account
+// from where the last listing ended.
+func (s *Syncer) Job() func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := s.Run(ctx, RunOptions{})
+		return err
+	}
+}
+
 // Run backfills once. It discovers the accounts (listing them, so that an
 // account whose account_opened webhook was lost still appears, or reading
 // opts.AccountIDs) and records each with the balance Fuse reports; then it

@@ -17,6 +17,7 @@ import (
 	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/ledgerd/ledgerd/schedule"
 	"github.com/ledgerd/ledgerd/sdnotify"
 	syncer "github.com/ledgerd/ledgerd/sync"
 	"github.com/ledgerd/ledgerd/webhook"
@@ -69,7 +70,7 @@ type daemon struct {
 	ledger  *ledger.Ledger
 	servers []*namedServer
 	// The scheduled jobs: nil without Fuse credentials.
-	schedules []*syncer.Scheduler
+	schedules []*schedule.Scheduler
 	backfill  func(context.Context) error
 	// syncer and reconciler are the jobs' own runners, for `demo`, which
 	// triggers runs on demand: nil without Fuse credentials.
@@ -222,7 +223,7 @@ func (d *daemon) schedule() error {
 		name, spec string
 		job        func(context.Context) error
 	}{{"backfill", cfg.BackfillSchedule, d.backfill}, {"reconcile", cfg.ReconcileSchedule, reconcileJob}} {
-		sc, err := syncer.NewScheduler(j.name, j.spec, cfg.Location, j.job, log)
+		sc, err := schedule.New(j.name, j.spec, cfg.Location, j.job, log)
 		if err != nil {
 			return fmt.Errorf("%w: %v", config.ErrInvalid, err)
 		}

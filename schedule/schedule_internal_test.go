@@ -1,4 +1,4 @@
-package syncer
+package schedule
 
 import (
 	"bytes"
@@ -106,7 +106,7 @@ func TestNewSchedulerReadsTheSpecInItsTimeZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewScheduler("backfill", "30 2 * * *", dubai, func(context.Context) error { return nil }, nil)
+	s, err := New("backfill", "30 2 * * *", dubai, func(context.Context) error { return nil }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,10 +116,10 @@ func TestNewSchedulerReadsTheSpecInItsTimeZone(t *testing.T) {
 	if next.Hour() != 2 || next.Minute() != 30 || !next.After(time.Now()) {
 		t.Errorf("next run %s, want 02:30 Dubai time, in the future", next)
 	}
-	if _, err := NewScheduler("backfill", "every fifteen minutes", time.UTC, nil, nil); err == nil {
+	if _, err := New("backfill", "every fifteen minutes", time.UTC, nil, nil); err == nil {
 		t.Error("a bad spec was accepted")
 	}
-	if _, err := NewScheduler("backfill", "@every 15m", nil, nil, nil); err != nil {
+	if _, err := New("backfill", "@every 15m", nil, nil, nil); err != nil {
 		t.Errorf("the default spec: %v", err)
 	}
 }
