@@ -25,7 +25,8 @@ type accountJob struct {
 }
 
 // AccountResult is what a run saw of one Fuse account in one currency: a
-// row of recon_run_accounts.
+// row of recon_run_accounts. Its JSON names are the external contract of
+// the accounts of /api/v1/runs/{id} (admin.RunAccount).
 type AccountResult struct {
 	FuseAccountID string           `json:"fuse_account_id"`
 	Name          string           `json:"name"`
