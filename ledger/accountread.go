@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/ledgerd/ledgerd"
 )
@@ -29,10 +28,6 @@ type StoredTransaction struct {
 	FeeSource                                sql.NullString
 	EntryState, EntryPendingAt, EntryFinalAt sql.NullString
 }
-
-// FormatTime renders t as the ledger stores times, the text
-// StoredTransaction's times compare with.
-func FormatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 // storedTxSQL reads one transaction with its entry (look-ups by id).
 const storedTxSQL = `SELECT t.transaction_id, t.kind, t.account_id, t.counterpart_account_id, t.currency,
@@ -179,22 +174,19 @@ type KnownAccount struct {
 
 // KnownAccounts returns the Fuse accounts the ledger knows, by id.
 func (l *Ledger) KnownAccounts(ctx context.Context) ([]KnownAccount, error) {
-	rows, err := l.reader.QueryContext(ctx, `SELECT account_id, COALESCE(name, ''), COALESCE(currency, '')
-		FROM fuse_accounts ORDER BY account_id`)
-	if err != nil {
-		return nil, fmt.Errorf("read ledger accounts: %w", err)
-	}
-	defer rows.Close()
+	const what = "read ledger accounts"
 	var out []KnownAccount
-	for rows.Next() {
+	err := eachRow(ctx, l.reader, what, `SELECT account_id, COALESCE(name, ''), COALESCE(currency, '')
+		FROM fuse_accounts ORDER BY account_id`, nil, func(rows *sql.Rows) error {
 		var a KnownAccount
 		if err := rows.Scan(&a.ID, &a.Name, &a.Currency); err != nil {
-			return nil, fmt.Errorf("read ledger accounts: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read ledger accounts: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -202,21 +194,5 @@ func (l *Ledger) KnownAccounts(ctx context.Context) ([]KnownAccount, error) {
 // AccountsWithTransactions returns the id of every Fuse account the ledger
 // holds a transaction on (a counterpart account is not one).
 func (l *Ledger) AccountsWithTransactions(ctx context.Context) ([]string, error) {
-	rows, err := l.reader.QueryContext(ctx, `SELECT DISTINCT account_id FROM fuse_transactions`)
-	if err != nil {
-		return nil, fmt.Errorf("read ledger accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("read ledger accounts: %w", err)
-		}
-		out = append(out, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read ledger accounts: %w", err)
-	}
-	return out, nil
+	return readColumn[string](ctx, l.reader, "read ledger accounts", `SELECT DISTINCT account_id FROM fuse_transactions`)
 }

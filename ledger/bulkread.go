@@ -41,6 +41,43 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// eachRow runs query on q and calls row for each result row; what names
+// the read in errors.
+func eachRow(ctx context.Context, q querier, what, query string, args []any, row func(*sql.Rows) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// readColumn returns the values of the one column query reads, in its
+// order; what names the read in errors.
+func readColumn[T any](ctx context.Context, q querier, what, query string) ([]T, error) {
+	var out []T
+	err := eachRow(ctx, q, what, query, nil, func(rows *sql.Rows) error {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReadConns is how many connections the read pool opens at most (0: no
 // limit): a long reader holds fewer, leaving some to everyone else.
 func (l *Ledger) ReadConns() int { return l.reader.Stats().MaxOpenConnections }

@@ -14,25 +14,6 @@ import (
 // rows are the findings themselves, walked on the BulkReader's connection,
 // so their memory does not grow with history either.
 
-// eachRow runs query on q and calls row for each result row; what names
-// the read in errors.
-func eachRow(ctx context.Context, q querier, what, query string, args []any, row func(*sql.Rows) error) error {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := row(rows); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
-}
-
 // unpairedLegsSQL pairs the two legs of every internal transfer and
 // exchange that had succeeded at the cut-off, by what DESIGN.md says pairs
 // them: external_id (else reference) for transfers, external_reference

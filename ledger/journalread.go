@@ -34,44 +34,12 @@ type JournalPosting struct {
 
 // LedgerAccountNames returns the name of every ledger account, sorted.
 func (l *Ledger) LedgerAccountNames(ctx context.Context) ([]string, error) {
-	rows, err := l.reader.QueryContext(ctx, `SELECT name FROM ledger_accounts ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("read ledger accounts: %w", err)
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("read ledger accounts: %w", err)
-		}
-		names = append(names, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read ledger accounts: %w", err)
-	}
-	return names, nil
+	return readColumn[string](ctx, l.reader, "read ledger accounts", `SELECT name FROM ledger_accounts ORDER BY name`)
 }
 
 // BalanceCurrencies returns every currency a balance is kept in, sorted.
 func (l *Ledger) BalanceCurrencies(ctx context.Context) ([]ledgerd.Currency, error) {
-	rows, err := l.reader.QueryContext(ctx, `SELECT DISTINCT currency FROM balances ORDER BY currency`)
-	if err != nil {
-		return nil, fmt.Errorf("read currencies: %w", err)
-	}
-	defer rows.Close()
-	var out []ledgerd.Currency
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, fmt.Errorf("read currencies: %w", err)
-		}
-		out = append(out, ledgerd.Currency(c))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read currencies: %w", err)
-	}
-	return out, nil
+	return readColumn[ledgerd.Currency](ctx, l.reader, "read currencies", `SELECT DISTINCT currency FROM balances ORDER BY currency`)
 }
 
 // JournalPostings calls fn for every posting in date order (the entry's
