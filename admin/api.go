@@ -44,18 +44,17 @@ type RunDetail struct {
 	Breaks   []Break      `json:"breaks"`
 }
 
-// RunAccount is what a run saw for one Fuse account and currency, amounts
-// in minor units. Drift is ledger_posted − fuse_balance; FuseBalance is null
-// when Fuse did not know the account.
+// RunAccount is what a run saw for one Fuse account and currency
+// (reconcile.AccountResult, whose JSON names these are), amounts in minor
+// units. Drift is ledger_posted − fuse_balance; FuseBalance is null when
+// Fuse did not know the account.
 type RunAccount struct {
-	FuseAccountID string           `json:"fuse_account_id"`
-	Name          *string          `json:"name"`
-	Currency      ledgerd.Currency `json:"currency"`
-	LedgerPosted  ledgerd.Amount   `json:"ledger_posted"`
-	LedgerPending ledgerd.Amount   `json:"ledger_pending"`
-	FuseBalance   *ledgerd.Amount  `json:"fuse_balance"`
-	Drift         ledgerd.Amount   `json:"drift"`
-	GrossDrift    ledgerd.Amount   `json:"gross_drift"`
+	// FuseAccountID and Name stand before the result they shadow, so
+	// that they come first in the JSON, as in the report's accounts
+	// section; Name is null, not "", when Fuse gave the account none.
+	FuseAccountID string  `json:"fuse_account_id"`
+	Name          *string `json:"name"`
+	reconcile.AccountResult
 }
 
 // Break is one reconciliation break, with the field names of the report's
@@ -221,11 +220,7 @@ func (h *handler) run(ctx context.Context, id int64) (RunDetail, error) {
 	}
 	d := RunDetail{Run: runView(rep.Run), Accounts: make([]RunAccount, 0, len(rep.Accounts))}
 	for _, a := range rep.Accounts {
-		d.Accounts = append(d.Accounts, RunAccount{
-			FuseAccountID: a.FuseAccountID, Name: optional(a.Name), Currency: a.Currency,
-			LedgerPosted: a.LedgerPosted, LedgerPending: a.LedgerPending, FuseBalance: a.FuseBalance,
-			Drift: a.Drift, GrossDrift: a.GrossDrift,
-		})
+		d.Accounts = append(d.Accounts, RunAccount{FuseAccountID: a.FuseAccountID, Name: optional(a.Name), AccountResult: a})
 	}
 	slices.SortStableFunc(rep.Breaks, func(a, b reconcile.Break) int {
 		return cmp.Or(a.FirstSeen.Compare(b.FirstSeen), cmp.Compare(a.ID, b.ID))

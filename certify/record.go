@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 )
 
@@ -256,7 +257,8 @@ func maskBody(b []byte) (json.RawMessage, string) {
 
 // sensitiveValues returns the raw values of a JSON body that the masking
 // must hide and that are long enough to search for without false alarms:
-// IBANs and names (keys as fuse.MaskJSON knows them).
+// IBANs and names (keys as ledgerd.MaskingFor, which fuse.MaskJSON follows,
+// knows them), access tokens and client secrets.
 func sensitiveValues(b []byte) []string {
 	if len(b) == 0 {
 		return nil
@@ -278,9 +280,8 @@ func sensitiveValues(b []byte) []string {
 				walk(key, e)
 			}
 		case string:
-			k := strings.ToLower(key)
-			sensitive := k == "iban" || strings.HasSuffix(k, "_iban") || k == "name" ||
-				strings.HasSuffix(k, "_name") || k == "account_owner" || k == "access_token" || k == "client_secret"
+			k, m := strings.ToLower(key), ledgerd.MaskingFor(key)
+			sensitive := m == ledgerd.MaskedIBAN || m == ledgerd.MaskedName || k == "access_token" || k == "client_secret"
 			if sensitive && len(x) >= 8 {
 				out = append(out, x)
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/ledgerd/ledgerd"
 )
@@ -83,7 +82,7 @@ func maskValue(key string, v any) any {
 		return x
 	default:
 		// Numbers, booleans and nulls under a secret key still go.
-		if secretKey(key) && v != nil {
+		if ledgerd.MaskingFor(key) == ledgerd.Redacted && v != nil {
 			return "[redacted]"
 		}
 		return v
@@ -91,41 +90,10 @@ func maskValue(key string, v any) any {
 }
 
 // maskString masks s by the key it was found under, wherever in the body
-// that key is: the rules follow keys, not the shape of one request, so a
-// token request keeps its client id masked (last four, as the config line
-// shows it) and its secret hidden whatever else it carries.
+// that key is (ledgerd.MaskingFor, the table the logs are masked by too):
+// the rules follow keys, not the shape of one request, so a token request
+// keeps its client id masked (last four, as the config line shows it) and
+// its secret hidden whatever else it carries.
 func maskString(key, s string) string {
-	k := normalKey(key)
-	switch {
-	case secretKey(k):
-		return ledgerd.MaskToken(s)
-	case k == "iban" || strings.HasSuffix(k, "_iban"):
-		return ledgerd.MaskIBAN(s)
-	case k == "name" || strings.HasSuffix(k, "_name") || k == "account_owner":
-		// account_owner is the name on the account's statements.
-		return ledgerd.MaskName(s)
-	case k == "line_1" || k == "line_2" || k == "line_3" || k == "line_4":
-		// An address line (a customer's, a beneficiary's) is masked
-		// like a name: initials and numbers' first digits.
-		return ledgerd.MaskName(s)
-	case k == "date_of_birth":
-		return ledgerd.MaskToken(s)
-	case k == "external_id" || k == "client_id" || strings.HasSuffix(k, "_client_id") || k == "account_number":
-		return ledgerd.MaskID(s)
-	}
-	return s
-}
-
-// normalKey is key in lower case with "-" taken as "_", as the logging
-// package matches attribute keys ("Client-Id" is client_id).
-func normalKey(key string) string {
-	return strings.ReplaceAll(strings.ToLower(key), "-", "_")
-}
-
-// secretKey reports whether values under key are credentials.
-func secretKey(key string) bool {
-	k := normalKey(key)
-	return k == "token" || k == "access_token" || k == "refresh_token" ||
-		k == "client_secret" || k == "secret" || k == "password" ||
-		k == "authorization" || strings.HasSuffix(k, "_token") || strings.HasSuffix(k, "_secret")
+	return ledgerd.MaskingFor(key).Mask(s)
 }

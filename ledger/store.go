@@ -299,8 +299,10 @@ func openReadOnly(ctx context.Context, path string, opts Options) (*Ledger, erro
 // Path returns the database file's path.
 func (l *Ledger) Path() string { return l.path }
 
-// Reader returns the read-only connection pool, for queries by reporting
-// packages. Writes through it fail (query_only).
+// Reader returns the read-only connection pool, for the tables another
+// package owns in the same file (reconcile's runs and breaks); the
+// ledger's own tables are read through its typed reads. Writes through it
+// fail (query_only).
 func (l *Ledger) Reader() *sql.DB { return l.reader }
 
 // Close drains the write queue, optimizes and checkpoints the file, and

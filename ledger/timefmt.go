@@ -18,6 +18,10 @@ func formatTime(t time.Time) sql.NullString {
 	return sql.NullString{String: t.UTC().Format(timeLayout), Valid: true}
 }
 
+// FormatTime renders t as the ledger stores times: the text that
+// StoredTransaction's times, and a cut-off given to a read, compare with.
+func FormatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
 // parseTime reads a stored timestamp; NULL or "" is the zero time.
 func parseTime(s sql.NullString) (time.Time, error) {
 	if !s.Valid || s.String == "" {

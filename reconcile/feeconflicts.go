@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/ledgerd/ledgerd"
@@ -20,51 +19,33 @@ import (
 // since nothing may ever book that fee. Like the other conflicts the
 // evidence is permanent: the break stays until acknowledged.
 func (st *runState) feeConflicts(ctx context.Context) error {
-	rows, err := st.query(ctx, `
-		SELECT c.subject, c.kept, c.observed, COALESCE(t.account_id, ''), COALESCE(t.currency, ''), t.fee_amount,
-		       COALESCE((SELECT group_concat(d.transaction_id, ', ' ORDER BY d.transaction_id)
-		                   FROM fuse_transactions d WHERE d.fee_target_id = c.subject), '')
-		  FROM observation_conflicts c LEFT JOIN fuse_transactions t ON t.transaction_id = c.subject
-		 WHERE c.field = ? ORDER BY c.subject, c.id`, ledger.FieldFeeSource)
-	if err != nil {
-		return fmt.Errorf("read fee conflicts: %w", err)
-	}
-	defer rows.Close()
 	var fs []Finding
-	for rows.Next() {
-		var subject, kept, observed, acct, cur, debits string
-		var fee sql.NullInt64
-		if err := rows.Scan(&subject, &kept, &observed, &acct, &cur, &fee, &debits); err != nil {
-			return fmt.Errorf("read fee conflicts: %w", err)
-		}
+	err := st.checker().FeeConflicts(ctx, func(x ledger.FeeConflict) error {
+		subject := x.Subject
 		if n := len(fs); n > 0 && fs[n-1].Subject == "fee:"+subject {
-			continue
+			return nil
 		}
-		c := ledgerd.Currency(cur)
-		var amount *ledgerd.Amount
-		if fee.Valid {
-			amount = amt(ledgerd.Amount(fee.Int64))
-		}
+		c, amount, debits := x.Currency, x.Fee, x.FeeDebits
 		f := Finding{Category: Duplicate, Subject: "fee:" + subject, Severity: Critical,
-			FuseAccountID: acct, FuseTransactionID: subject, Currency: c}
-		if observed == ledger.FeeDebitThenFailed {
+			FuseAccountID: x.AccountID, FuseTransactionID: subject, Currency: c}
+		if x.Observed == ledger.FeeDebitThenFailed {
 			f.Category = AmountMismatch
 			f.Detail = fmt.Sprintf("payment %s failed after a fee debit took its fee %s apart (fee debits: %s): its account keeps the fee the fee debit gave back",
 				subject, fmtAmt(amount, c), orNone(debits))
-		} else if kept == ledgerd.FeeSourcePrimary {
+		} else if x.Kept == ledgerd.FeeSourcePrimary {
 			f.Category = AmountMismatch
 			f.Detail = fmt.Sprintf("payment %s is booked without its fee %s, which Fuse takes apart (%s), and Fuse also said %s: no fee debit may ever book it (fee debits: %s)",
-				subject, fmtAmt(amount, c), kept, observed, orNone(debits))
+				subject, fmtAmt(amount, c), x.Kept, x.Observed, orNone(debits))
 		} else {
 			f.Detail = fmt.Sprintf("the fee %s of payment %s is booked in its entry (%s) and Fuse also said %s: a fee debit books it again (fee debits: %s)",
-				fmtAmt(amount, c), subject, kept, observed, orNone(debits))
+				fmtAmt(amount, c), subject, x.Kept, x.Observed, orNone(debits))
 		}
 		fs = append(fs, f)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read fee conflicts: %w", err)
-	}
-	rows.Close()
 	return st.emitAll(ctx, fs)
 }
 

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,7 +25,8 @@ type accountJob struct {
 }
 
 // AccountResult is what a run saw of one Fuse account in one currency: a
-// row of recon_run_accounts.
+// row of recon_run_accounts. Its JSON names are the external contract of
+// the accounts of /api/v1/runs/{id} (admin.RunAccount).
 type AccountResult struct {
 	FuseAccountID string           `json:"fuse_account_id"`
 	Name          string           `json:"name"`
@@ -61,7 +61,7 @@ const maxExplain = 10
 type merger struct {
 	st   *runState
 	job  accountJob
-	tx   *sql.Tx
+	snap *ledger.Snapshot
 	curs map[ledgerd.Currency]*currencyTotals
 	days *dayCheck // the daily check's days (closing.go); nil: none
 }
@@ -140,43 +140,43 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 		return err
 	}
 
-	var tx *sql.Tx
+	b := st.r.opts.Ledger.PoolReader()
 	if cap(st.ledger) > 0 {
-		var b *bulkReader
 		select {
 		case b = <-st.ledger:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		defer func() { st.ledger <- b }()
-		tx, err = b.conn.BeginTx(ctx, nil)
-	} else {
-		tx, err = st.r.opts.Ledger.Reader().BeginTx(ctx, nil)
+		defer func(b *ledger.BulkReader) { st.ledger <- b }(b)
 	}
+	snap, err := b.Snapshot(ctx)
 	if err != nil {
-		return fmt.Errorf("read ledger: %w", err)
+		return err
 	}
-	defer tx.Rollback()
-	m := &merger{st: st, job: job, tx: tx, curs: map[ledgerd.Currency]*currencyTotals{}, days: days}
+	defer snap.Close()
+	m := &merger{st: st, job: job, snap: snap, curs: map[ledgerd.Currency]*currencyTotals{}, days: days}
 	if err := m.readBalances(ctx); err != nil {
 		return err
 	}
 	if err := m.accountChecks(ctx); err != nil {
 		return err
 	}
-	cur, err := openLedgerCursor(ctx, tx, job.id)
+	cur, err := snap.AccountTransactions(ctx, job.id)
 	if err != nil {
-		return fmt.Errorf("read ledger transactions of %s: %w", job.id, err)
+		return err
 	}
-	defer cur.close()
-	nextL := cur.next
+	defer cur.Close()
+	// The cursor fills l in place: ledgerTx is the ledger's row with the
+	// merge's methods.
+	var l ledgerTx
+	nextL := func() (bool, error) { return cur.Next((*ledger.StoredTransaction)(&l)) }
 	f, fok, err := set.next()
 	if err != nil {
 		return err
 	}
-	l, lok, err := nextL()
+	lok, err := nextL()
 	if err != nil {
-		return fmt.Errorf("read ledger transactions of %s: %w", job.id, err)
+		return err
 	}
 	for fok || lok {
 		switch {
@@ -188,7 +188,7 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 		case lok && (!fok || l.ID < f.ID):
 			err = m.ledgerOnly(ctx, &l)
 			if err == nil {
-				l, lok, err = nextL()
+				lok, err = nextL()
 			}
 		default:
 			err = m.pair(ctx, &f, &l)
@@ -196,7 +196,7 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 				f, fok, err = set.next()
 			}
 			if err == nil {
-				l, lok, err = nextL()
+				lok, err = nextL()
 			}
 		}
 		if err != nil {
@@ -209,23 +209,13 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 	return m.closingChecks(ctx)
 }
 
+// readBalances reads the account's running balances, in the merge's
+// snapshot.
 func (m *merger) readBalances(ctx context.Context) error {
-	rows, err := m.tx.QueryContext(ctx, `SELECT currency, posted, pending_debits + pending_credits
-		FROM balances WHERE ledger_account = ?`, ledger.BankAccount(m.job.id))
-	if err != nil {
-		return fmt.Errorf("read balances of %s: %w", m.job.id, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var c string
-		var posted, pending int64
-		if err := rows.Scan(&c, &posted, &pending); err != nil {
-			return fmt.Errorf("read balances of %s: %w", m.job.id, err)
-		}
-		t := m.cur(ledgerd.Currency(c))
-		t.posted, t.pending, t.haveBalance = ledgerd.Amount(posted), ledgerd.Amount(pending), true
-	}
-	return rows.Err()
+	return m.snap.BankBalances(ctx, m.job.id, func(c ledgerd.Currency, posted, pending ledgerd.Amount) {
+		t := m.cur(c)
+		t.posted, t.pending, t.haveBalance = posted, pending, true
+	})
 }
 
 // accountChecks compares what the two sides say of the account itself.
@@ -305,15 +295,15 @@ func (m *merger) fuseOnly(ctx context.Context, f *fuseTx) error {
 	neg, _ := fe.Neg()
 	cur := ledgerd.Currency(f.Currency)
 	// Booked on another account?
-	other, err := scanLedgerTx(m.tx.QueryRowContext(ctx, `SELECT `+ledgerTxCols+` WHERE t.transaction_id = ?`, f.ID))
+	other, booked, err := m.snap.Transaction(ctx, f.ID)
 	switch {
-	case err == nil:
+	case err != nil:
+		return err
+	case booked:
 		m.delta(cur, neg, false, f.ID, string(AccountMismatch))
 		return m.st.emit(ctx, Finding{Category: AccountMismatch, Subject: f.ID, Severity: Critical,
 			FuseAccountID: f.AccountID, FuseTransactionID: f.ID, Currency: cur, FuseAmount: amt(fe),
 			Detail: fmt.Sprintf("Fuse lists it on account %s; the ledger booked it on account %s", f.AccountID, other.AccountID)})
-	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("look up transaction %s: %w", f.ID, err)
 	}
 	if f.StateAt.After(m.st.ledgerGrace) {
 		m.st.pending.Add(1)

@@ -9,8 +9,9 @@
 // resolved by the first complete run that no longer does, acknowledged by a
 // person with a note. A run ends with a verdict; a run that could not read
 // Fuse completely is INCOMPLETE, never green. The package also turns runs
-// into finance reports (CSV, JSON, XLSX) and exports the journal for
-// plain-text accounting tools (hledger, ledger-cli, beancount).
+// into finance reports (CSV, JSON, XLSX). It reads the ledger's tables
+// only through the ledger's typed reads (ledger.BulkReader, Snapshot) and
+// owns its own: recon_runs, recon_run_accounts, recon_run_breaks, breaks.
 //
 // Beside them, a daily check compares each account's closing balance of
 // recent days, as Fuse's account history gives it, with the ledger's

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ledgerd/ledgerd"
@@ -141,9 +140,9 @@ func (r Report) tables() []table {
 
 // WriteCSV writes one file per section into dir (created if needed):
 // run.csv, accounts.csv, breaks.csv, RFC 4180 (CRLF line ends), UTF-8, a
-// header row first. Text cells are made safe for spreadsheets (csvText);
-// amounts and counts are written as they are. It returns the paths
-// written.
+// header row first. Text cells are made safe for spreadsheets
+// (ledgerd.SpreadsheetText); amounts and counts are written as they are.
+// It returns the paths written.
 func (r Report) WriteCSV(dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("report directory: %w", err)
@@ -157,20 +156,6 @@ func (r Report) WriteCSV(dir string) ([]string, error) {
 		paths = append(paths, p)
 	}
 	return paths, nil
-}
-
-// csvText returns s made safe to open in a spreadsheet. Excel, LibreOffice
-// and Google Sheets read a cell that starts with =, +, -, @, a tab or a
-// carriage return as a formula ("CSV injection"), and report text comes
-// in part from outside (account names, Fuse references, notes): such a
-// cell gets a leading apostrophe, which spreadsheets take as "this is
-// text" and do not display. Amounts never pass through here: "-12.34" must
-// stay a number.
-func csvText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // writeCSVFile writes one section, private (0600) like the database:
@@ -191,7 +176,7 @@ func writeCSVFile(path string, t table) error {
 		for i, c := range row {
 			rec[i] = c.String()
 			if c.amount == nil && c.integer == nil {
-				rec[i] = csvText(c.text)
+				rec[i] = ledgerd.SpreadsheetText(c.text)
 			}
 		}
 		if err := w.Write(rec); err != nil {

@@ -34,12 +34,13 @@ type runState struct {
 	lookups, lookupTime, unlooked atomic.Int64
 	listed                        map[string]bool // accounts Fuse lists; read-only once workers start
 
-	// The ledger connections the run holds (bulkread.go): the merges take
-	// turns on those in ledger (a worker takes one and gives it back), the
-	// ledger-only checks use checks. Empty and nil when the pool is too
-	// small to lend them: then each query takes a pool connection.
-	ledger chan *bulkReader
-	checks *bulkReader
+	// The ledger connections the run holds (ledger.BulkReader): the
+	// merges take turns on those in ledger (a worker takes one and gives
+	// it back), the ledger-only checks use checks. Empty and nil when the
+	// pool is too small to lend them: then each query takes a pool
+	// connection.
+	ledger chan *ledger.BulkReader
+	checks *ledger.BulkReader
 
 	mu       sync.Mutex
 	problems []string
@@ -248,21 +249,21 @@ const mergeConns = 2
 // checks, up to mergeConns for the merges), leaving at least one of the
 // pool to everyone else; none when the pool is too small.
 func (r *Reconciler) holdConnections(ctx context.Context, st *runState) error {
-	db := r.opts.Ledger.Reader()
+	l := r.opts.Ledger
 	n := mergeConns
-	if limit := db.Stats().MaxOpenConnections; limit > 0 {
+	if limit := l.ReadConns(); limit > 0 {
 		n = min(n, limit-2)
 	}
-	st.ledger = make(chan *bulkReader, max(n, 0))
+	st.ledger = make(chan *ledger.BulkReader, max(n, 0))
 	if n < 1 {
 		return nil
 	}
 	var err error
-	if st.checks, err = openBulkReader(ctx, db, r.opts.ReadCacheMiB); err != nil {
+	if st.checks, err = l.HoldReader(ctx, r.opts.ReadCacheMiB); err != nil {
 		return err
 	}
 	for range n {
-		b, err := openBulkReader(ctx, db, r.opts.ReadCacheMiB)
+		b, err := l.HoldReader(ctx, r.opts.ReadCacheMiB)
 		if err != nil {
 			st.releaseConnections()
 			return err
@@ -274,13 +275,13 @@ func (r *Reconciler) holdConnections(ctx context.Context, st *runState) error {
 
 // releaseConnections gives the held connections back; the merges are done.
 func (st *runState) releaseConnections() {
-	held := []*bulkReader{st.checks}
+	held := []*ledger.BulkReader{st.checks}
 	for len(st.ledger) > 0 {
 		held = append(held, <-st.ledger)
 	}
 	for _, b := range held {
 		if b != nil {
-			if err := b.close(); err != nil {
+			if err := b.Close(); err != nil {
 				st.r.log.Warn("reconcile: release ledger connection", slog.Any("err", err))
 			}
 		}
@@ -292,25 +293,13 @@ func (st *runState) releaseConnections() {
 // balances in the ledger as observations, and adds the accounts only the
 // ledger has transactions on.
 func (r *Reconciler) accountJobs(ctx context.Context, st *runState) ([]accountJob, error) {
-	type known struct{ name, currency string }
-	ledgerAccts := map[string]known{}
-	rows, err := r.opts.Ledger.Reader().QueryContext(ctx, `SELECT account_id, COALESCE(name, ''), COALESCE(currency, '')
-		FROM fuse_accounts ORDER BY account_id`)
+	known, err := r.opts.Ledger.KnownAccounts(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read ledger accounts: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
-		var id string
-		var k known
-		if err := rows.Scan(&id, &k.name, &k.currency); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read ledger accounts: %w", err)
-		}
-		ledgerAccts[id] = k
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read ledger accounts: %w", err)
+	ledgerAccts := make(map[string]ledger.KnownAccount, len(known))
+	for _, a := range known {
+		ledgerAccts[a.ID] = a
 	}
 
 	var jobs []accountJob
@@ -341,7 +330,7 @@ func (r *Reconciler) accountJobs(ctx context.Context, st *runState) ([]accountJo
 			}
 			obs = append(obs, o)
 			k := ledgerAccts[a.ID]
-			jobs = append(jobs, accountJob{id: a.ID, fuse: &a, readAt: readAt, ledgerName: k.name, ledgerCurrency: k.currency})
+			jobs = append(jobs, accountJob{id: a.ID, fuse: &a, readAt: readAt, ledgerName: k.Name, ledgerCurrency: k.Currency})
 		}
 	}
 	if err := r.recordBalances(ctx, obs); err != nil {
@@ -352,23 +341,15 @@ func (r *Reconciler) accountJobs(ctx context.Context, st *runState) ([]accountJo
 	// ours and is left alone. Without a complete listing, absence proves
 	// nothing.
 	if len(st.problems) == 0 {
-		rows, err := r.opts.Ledger.Reader().QueryContext(ctx, `SELECT DISTINCT account_id FROM fuse_transactions`)
+		ids, err := r.opts.Ledger.AccountsWithTransactions(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("read ledger accounts: %w", err)
+			return nil, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return nil, fmt.Errorf("read ledger accounts: %w", err)
-			}
+		for _, id := range ids {
 			if !listed[id] {
 				k := ledgerAccts[id]
-				jobs = append(jobs, accountJob{id: id, ledgerName: k.name, ledgerCurrency: k.currency})
+				jobs = append(jobs, accountJob{id: id, ledgerName: k.Name, ledgerCurrency: k.Currency})
 			}
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read ledger accounts: %w", err)
 		}
 	}
 	return jobs, nil

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/ledgerd/ledgerd/ledger/journal"
 )
 
 func cmdExport(ctx context.Context, e env, args []string) error {
@@ -32,9 +32,9 @@ Amounts are exact decimals in major units; dates are in LEDGERD_TZ.`)
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
-	f := reconcile.ExportFormat(*format)
+	f := journal.Format(*format)
 	switch f {
-	case reconcile.Hledger, reconcile.Beancount, reconcile.CSV:
+	case journal.Hledger, journal.Beancount, journal.CSV:
 	case "":
 		return usageErrorf("--format is required: hledger, beancount or csv")
 	default:
@@ -46,7 +46,7 @@ Amounts are exact decimals in major units; dates are in LEDGERD_TZ.`)
 	}
 	cfg, l := o.cfg, o.ledger
 	defer l.Close()
-	write := func(w io.Writer) error { return reconcile.Export(ctx, l, w, f, cfg.Location) }
+	write := func(w io.Writer) error { return journal.Export(ctx, l, w, f, cfg.Location) }
 	if *out == "-" {
 		return write(e.stdout)
 	}

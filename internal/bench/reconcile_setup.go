@@ -15,7 +15,7 @@ import (
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
-	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/ledgerd/ledgerd/ledger/journal"
 )
 
 // The reconcile benchmark's ledger file is booked through ledger.IngestAll,
@@ -199,7 +199,7 @@ func reconcileFiles(ctx context.Context, sb *sandbox.Sandbox, dir string, nTx, n
 	if err != nil {
 		return s, err
 	}
-	err = writeFile(s.journal, func(w io.Writer) error { return reconcile.Export(ctx, l, w, reconcile.Hledger, time.UTC) })
+	err = writeFile(s.journal, func(w io.Writer) error { return journal.Export(ctx, l, w, journal.Hledger, time.UTC) })
 	if cerr := l.Close(); err == nil {
 		err = cerr
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ledgerd/ledgerd/internal/gcpercent"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/ledgerd/ledgerd/schedule"
 	syncer "github.com/ledgerd/ledgerd/sync"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,7 +47,7 @@ type Daemon struct {
 	ledger  *ledger.Ledger
 	servers []*namedServer
 	// The scheduled jobs and their runners: nil without Fuse credentials.
-	schedules  []*syncer.Scheduler
+	schedules  []*schedule.Scheduler
 	syncer     *syncer.Syncer
 	reconciler *reconcile.Reconciler
 	// backfills and reconciles each run one job at a time; lastBackfill is
@@ -202,7 +203,7 @@ func (d *Daemon) schedule() error {
 		name, spec string
 		job        func(context.Context) error
 	}{{"backfill", cfg.BackfillSchedule, d.backfillJob}, {"reconcile", cfg.ReconcileSchedule, d.reconcileJob}} {
-		sc, err := syncer.NewScheduler(j.name, j.spec, cfg.Location, j.job, log)
+		sc, err := schedule.New(j.name, j.spec, cfg.Location, j.job, log)
 		if err != nil {
 			return fmt.Errorf("%w: %v", config.ErrInvalid, err)
 		}

@@ -1,19 +1,18 @@
-package reconcile
+package journal
 
 import (
-	"database/sql"
 	"strings"
 	"testing"
+
+	"github.com/ledgerd/ledgerd/ledger"
 )
 
 // A transaction's description is safe inside the formats' quoted strings:
 // no quote, no backslash (beancount would read "INV-7\" as an escaped
 // closing quote), no line break, none of hledger's ; or |.
 func TestDescriptionsNeedNoEscapes(t *testing.T) {
-	r := exportRow{kind: "local_payment_in",
-		reference: sql.NullString{String: `INV-7\`, Valid: true},
-		extRef:    sql.NullString{String: "a\"b;c|d\ne\rf\\", Valid: true}}
-	d := r.description()
+	d := description(&ledger.JournalPosting{Kind: "local_payment_in",
+		Reference: `INV-7\`, ExternalReference: "a\"b;c|d\ne\rf\\"})
 	if strings.ContainsAny(d, "\"\\;|\n\r") {
 		t.Errorf("description %q", d)
 	}

@@ -1,4 +1,4 @@
-package reconcile_test
+package journal_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/ledgerd/ledgerd/ledger/journal"
 )
 
 // tool finds a command-line tool the project installs
@@ -35,16 +35,16 @@ func tool(t *testing.T, name string) string {
 func monthWithPending(t *testing.T) *world {
 	w := newWorld(t, 21)
 	truth := w.month(8, 400)
-	w.ingest(without(truth.Transactions, nil)...)
-	w.ingest(w.pay(truth.Accounts[0].AccountID, 12_34, ""), w.pay(truth.Accounts[1].AccountID, 5_00, ""))
+	w.pay(truth.Accounts[0].AccountID, 12_34)
+	w.pay(truth.Accounts[1].AccountID, 5_00)
 	return w
 }
 
-func export(t *testing.T, w *world, f reconcile.ExportFormat, loc *time.Location) string {
+func export(t *testing.T, w *world, f journal.Format, loc *time.Location) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "export."+string(f))
 	var buf bytes.Buffer
-	if err := reconcile.Export(context.Background(), w.l, &buf, f, loc); err != nil {
+	if err := journal.Export(context.Background(), w.l, &buf, f, loc); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
@@ -120,7 +120,7 @@ func TestTheHledgerExportPassesCheckAndGivesLedgerdsBalances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := export(t, w, reconcile.Hledger, dubai)
+	path := export(t, w, journal.Hledger, dubai)
 	if out, err := exec.Command(bin, "-f", path, "check", "--strict", "ordereddates").CombinedOutput(); err != nil {
 		t.Fatalf("hledger check: %v\n%s", err, out)
 	}
@@ -143,7 +143,7 @@ func TestLedgerCLIReadsTheExport(t *testing.T) {
 	t.Parallel()
 	bin := tool(t, "ledger")
 	w := monthWithPending(t)
-	path := export(t, w, reconcile.Hledger, time.UTC)
+	path := export(t, w, journal.Hledger, time.UTC)
 	out, err := exec.Command(bin, "-f", path, "--cleared", "balance", "--flat", "--no-total", "--format",
 		"%(account)\t%(scrub(display_total))\n").CombinedOutput()
 	if err != nil {
@@ -181,12 +181,12 @@ func TestTheBeancountExportUsesBeancountNames(t *testing.T) {
 		"expense:fees":      "Expenses:Fees",
 		"fx:conversion":     "Equity:Conversion",
 	} {
-		if got := reconcile.BeancountAccount(in); got != want {
+		if got := journal.BeancountAccount(in); got != want {
 			t.Errorf("BeancountAccount(%q) = %q, want %q", in, got, want)
 		}
 	}
 	w := monthWithPending(t)
-	b, err := os.ReadFile(export(t, w, reconcile.Beancount, time.UTC))
+	b, err := os.ReadFile(export(t, w, journal.Beancount, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestTheBeancountExportUsesBeancountNames(t *testing.T) {
 func TestTheCSVExportHasEveryPosting(t *testing.T) {
 	t.Parallel()
 	w := monthWithPending(t)
-	f, err := os.Open(export(t, w, reconcile.CSV, time.UTC))
+	f, err := os.Open(export(t, w, journal.CSV, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestTheCSVExportHasEveryPosting(t *testing.T) {
 	if err := w.l.Reader().QueryRow(`SELECT count(*) FROM postings`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != n+1 || strings.Join(recs[0], ",") != strings.Join(reconcile.ExportCSVColumns, ",") {
+	if len(recs) != n+1 || strings.Join(recs[0], ",") != strings.Join(journal.CSVColumns, ",") {
 		t.Fatalf("%d rows for %d postings; header %v", len(recs), n, recs[0])
 	}
 	sums := map[string]ledgerd.Amount{}

@@ -1,4 +1,4 @@
-package reconcile
+package ledger
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ledgerd/ledgerd/ledger"
 )
 
 // The run's cost at a million transactions rests on how SQLite reads the
@@ -16,7 +14,7 @@ import (
 // no sort. A schema or query change that loses this is a regression of
 // minutes, not a failure any other test would see.
 func TestBulkQueriesWalkCoveringIndexesInOrder(t *testing.T) {
-	l, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), ledger.Options{})
+	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +34,7 @@ func TestBulkQueriesWalkCoveringIndexesInOrder(t *testing.T) {
 		{"unbalanced entries", "SELECT * FROM v_unbalanced_entries", nil, []string{"SCAN postings USING COVERING INDEX postings_entry"}},
 		{"duplicates", duplicatesSQL, nil, []string{"COVERING INDEX fuse_transactions_external_id"}},
 	} {
-		rows, err := l.Reader().Query("EXPLAIN QUERY PLAN "+c.query, c.args...)
+		rows, err := l.reader.Query("EXPLAIN QUERY PLAN "+c.query, c.args...)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}

@@ -1,11 +1,15 @@
-package syncer
+// Package schedule runs the daemon's periodic jobs (the backfill, the
+// reconciliation) on cron schedules, with what robfig/cron leaves to its
+// caller: a run skipped while the previous one goes on, panics recovered,
+// errors logged once, and a stop that waits for the run in progress.
+package schedule
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -14,22 +18,22 @@ import (
 // Scheduler runs a job on a cron schedule (LEDGERD_BACKFILL_SCHEDULE in
 // LEDGERD_TZ for the backfill): a run is skipped while the previous one is
 // still going, a panic is recovered and logged, and each run's error is
-// logged once, here. Create it with NewScheduler, then Start and Stop.
+// logged once, here. Create it with New, then Start and Stop.
 type Scheduler struct {
 	name string
 	c    *cron.Cron
 	job  func(context.Context) error
 	log  *slog.Logger
 
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	ctx    context.Context // the jobs' context, from Start
 	cancel context.CancelFunc
 }
 
-// NewScheduler parses spec (5 fields or a descriptor such as "@every 15m",
+// New parses spec (5 fields or a descriptor such as "@every 15m",
 // as cron.ParseStandard reads it) in loc (nil: UTC) and returns a
 // scheduler that will run job under the name given (for the logs).
-func NewScheduler(name, spec string, loc *time.Location, job func(context.Context) error, log *slog.Logger) (*Scheduler, error) {
+func New(name, spec string, loc *time.Location, job func(context.Context) error, log *slog.Logger) (*Scheduler, error) {
 	sched, err := cron.ParseStandard(spec)
 	if err != nil {
 		return nil, fmt.Errorf("%s schedule %q: %w", name, spec, err)
@@ -50,11 +54,11 @@ func newScheduler(name string, sched cron.Schedule, loc *time.Location, job func
 		name: name,
 		job:  job,
 		log:  log,
-		// Recover goes inside SkipIfStillRunning: the other way round, a
-		// panic unwinds through SkipIfStillRunning before it hands its
-		// token back, and every later run is skipped forever.
+		// No SkipIfStillRunning: whether a job may overlap itself is the
+		// job's to say (the daemon skips a backfill already running, for
+		// every caller, in one place).
 		c: cron.New(cron.WithLocation(loc), cron.WithLogger(adapter),
-			cron.WithChain(cron.SkipIfStillRunning(adapter), cron.Recover(adapter))),
+			cron.WithChain(cron.Recover(adapter))),
 	}
 	s.c.Schedule(sched, cron.FuncJob(s.runJob))
 	return s
@@ -131,13 +135,4 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 		err = errors.New("unknown")
 	}
 	l.log.Error("cron "+msg, append([]any{"err", err}, kv...)...)
-}
-
-// Job returns the backfill as a scheduled job: a run over every account
-// from where the last listing ended.
-func (s *Syncer) Job() func(context.Context) error {
-	return func(ctx context.Context) error {
-		_, err := s.Run(ctx, RunOptions{})
-		return err
-	}
 }
