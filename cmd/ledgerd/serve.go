@@ -107,7 +107,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	d := &daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	hookMetrics := webhook.NewMetrics(d.reg)
 	l, err := ledger.Open(ctx, cfg.DB, ledger.Options{Logger: log, OnBatch: hookMetrics.CommitBatch,
-		QuarantineMaxBytes: cfg.QuarantineMaxBytes})
+		QuarantineMaxBytes: cfg.QuarantineMaxBytes, Metrics: ledger.NewMetrics(d.reg)})
 	if err != nil {
 		return nil, err
 	}
