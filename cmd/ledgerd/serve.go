@@ -223,6 +223,9 @@ func (d *daemon) schedule() error {
 		job        func(context.Context) error
 	}{{"backfill", cfg.BackfillSchedule, d.backfill}, {"reconcile", cfg.ReconcileSchedule, reconcileJob}} {
 		sc, err := syncer.NewScheduler(j.name, j.spec, cfg.Location, j.job, log)
+		if err == nil {
+			err = syncer.ExportSchedule(d.reg, j.name, j.spec, cfg.Location)
+		}
 		if err != nil {
 			return fmt.Errorf("%w: %v", config.ErrInvalid, err)
 		}
