@@ -145,6 +145,25 @@ func (l *Ledger) countQuarantine(ctx context.Context) error {
 	return nil
 }
 
+// QuarantineUsage is how full the quarantine is, as its cap counts.
+type QuarantineUsage struct {
+	Bodies   int64 // rows, in every state (none is ever deleted)
+	Bytes    int64 // what the cap counts of them
+	MaxBytes int64 // the cap (Options.QuarantineMaxBytes)
+}
+
+// QuarantineUsage returns how full the quarantine is. The size is the one
+// the cap is checked against, kept in memory; the first call after start
+// counts the table once on the read pool.
+func (l *Ledger) QuarantineUsage(ctx context.Context) (QuarantineUsage, error) {
+	if err := l.countQuarantine(ctx); err != nil {
+		return QuarantineUsage{}, err
+	}
+	// Rows are never deleted, so the newest id is their number.
+	id, bytes := l.quarantine.get()
+	return QuarantineUsage{Bodies: id, Bytes: bytes, MaxBytes: l.quarantine.limit()}, nil
+}
+
 // ErrEventIDReused reports a replayed body whose event_id is stored with
 // another body: it cannot be ingested under that id, and stays held.
 var ErrEventIDReused = errors.New("event_id stored with another body")
