@@ -4,48 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/internal/metricstest"
 )
 
-// series reads reg into "name{label=value,…}" → value (a histogram's
-// count and sum as name_count and name_sum), leaving out zeros.
+// series reads reg, leaving out zeros.
 func series(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			labels := ""
-			for i, lp := range m.GetLabel() {
-				if i > 0 {
-					labels += ","
-				}
-				labels += lp.GetName() + "=" + lp.GetValue()
-			}
-			put := func(name string, v float64) {
-				if v != 0 {
-					out[name+"{"+labels+"}"] = v
-				}
-			}
-			switch mf.GetType() {
-			case dto.MetricType_COUNTER:
-				put(mf.GetName(), m.GetCounter().GetValue())
-			case dto.MetricType_HISTOGRAM:
-				put(mf.GetName()+"_count", float64(m.GetHistogram().GetSampleCount()))
-				put(mf.GetName()+"_sum", m.GetHistogram().GetSampleSum())
-			}
-		}
-	}
+	out := metricstest.Values(t, reg)
+	maps.DeleteFunc(out, func(_ string, v float64) bool { return v == 0 })
 	return out
 }
 

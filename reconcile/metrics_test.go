@@ -2,36 +2,15 @@ package reconcile_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/internal/metricstest"
 	"github.com/ledgerd/ledgerd/reconcile"
 )
-
-// scrape renders reg's gauges as "name{v1,v2} value" lines, label values
-// in label order.
-func scrape(t *testing.T, reg *prometheus.Registry) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			var vs []string
-			for _, lp := range m.GetLabel() {
-				vs = append(vs, lp.GetValue())
-			}
-			out[mf.GetName()+"{"+strings.Join(vs, ",")+"}"] = m.GetGauge().GetValue()
-		}
-	}
-	return out
-}
 
 // TestMetricsReadTheLastRunAndTheBreaksFromTheFile: the last verdict and
 // the breaks needing a person are what the file holds at each scrape, not
@@ -52,17 +31,17 @@ func TestMetricsReadTheLastRunAndTheBreaksFromTheFile(t *testing.T) {
 	}
 	reg := prometheus.NewPedanticRegistry()
 	r := w.reconciler(func(o *reconcile.Options) { o.Metrics = reconcile.NewMetrics(reg) })
-	got := scrape(t, reg)
-	if _, ok := got["ledgerd_reconcile_last_run_verdict{RECONCILED}"]; ok {
+	got := metricstest.Values(t, reg)
+	if _, ok := got["ledgerd_reconcile_last_run_verdict{verdict=RECONCILED}"]; ok {
 		t.Errorf("a last verdict before any run: %v", got)
 	}
-	if n := got["ledgerd_reconcile_open_breaks_by_severity{critical,open}"]; n != 0 {
+	if n := got["ledgerd_reconcile_open_breaks_by_severity{severity=critical,state=open}"]; n != 0 {
 		t.Errorf("critical open breaks before any run: %v", n)
 	}
 	if run := w.run(r); run.Verdict != reconcile.Reconciled {
 		t.Fatalf("first run: %s, %s", run.Verdict, run.Detail)
 	}
-	if got := scrape(t, reg); got["ledgerd_reconcile_last_run_verdict{RECONCILED}"] != 1 || got["ledgerd_reconcile_last_run_verdict{BREAKS}"] != 0 {
+	if got := metricstest.Values(t, reg); got["ledgerd_reconcile_last_run_verdict{verdict=RECONCILED}"] != 1 || got["ledgerd_reconcile_last_run_verdict{verdict=BREAKS}"] != 0 {
 		t.Errorf("after a green run: %v", got)
 	}
 
@@ -77,12 +56,12 @@ func TestMetricsReadTheLastRunAndTheBreaksFromTheFile(t *testing.T) {
 		t.Fatalf("run after the adjustment: %s, %s", run.Verdict, run.Detail)
 	}
 	want := map[string]float64{
-		"ledgerd_reconcile_last_run_verdict{BREAKS}":                       1,
-		"ledgerd_reconcile_last_run_verdict{RECONCILED}":                   0,
-		"ledgerd_reconcile_last_run_timestamp_seconds{}":                   float64(run.FinishedAt.UnixNano()) / 1e9,
-		"ledgerd_reconcile_open_breaks{balance_drift,open}":                1,
-		"ledgerd_reconcile_open_breaks_by_severity{critical,open}":         1,
-		"ledgerd_reconcile_open_breaks_by_severity{critical,acknowledged}": 0,
+		"ledgerd_reconcile_last_run_verdict{verdict=BREAKS}":                              1,
+		"ledgerd_reconcile_last_run_verdict{verdict=RECONCILED}":                          0,
+		"ledgerd_reconcile_last_run_timestamp_seconds{}":                                  float64(run.FinishedAt.UnixNano()) / 1e9,
+		"ledgerd_reconcile_open_breaks{category=balance_drift,state=open}":                1,
+		"ledgerd_reconcile_open_breaks_by_severity{severity=critical,state=open}":         1,
+		"ledgerd_reconcile_open_breaks_by_severity{severity=critical,state=acknowledged}": 0,
 	}
 	check := func(what string, got map[string]float64) {
 		t.Helper()
@@ -92,7 +71,7 @@ func TestMetricsReadTheLastRunAndTheBreaksFromTheFile(t *testing.T) {
 			}
 		}
 	}
-	check("after the run that found the drift", scrape(t, reg))
+	check("after the run that found the drift", metricstest.Values(t, reg))
 
 	// Someone acknowledges the drift from the command line: no run needed.
 	var driftID int64
@@ -104,14 +83,14 @@ func TestMetricsReadTheLastRunAndTheBreaksFromTheFile(t *testing.T) {
 	if _, err := reconcile.NewStore(w.l).AckBreak(context.Background(), driftID, "bank fee, booked by hand", w.now()); err != nil {
 		t.Fatal(err)
 	}
-	want["ledgerd_reconcile_open_breaks{balance_drift,open}"] = 0
-	want["ledgerd_reconcile_open_breaks{balance_drift,acknowledged}"] = 1
-	want["ledgerd_reconcile_open_breaks_by_severity{critical,open}"] = 0
-	want["ledgerd_reconcile_open_breaks_by_severity{critical,acknowledged}"] = 1
-	check("after the acknowledgement", scrape(t, reg))
+	want["ledgerd_reconcile_open_breaks{category=balance_drift,state=open}"] = 0
+	want["ledgerd_reconcile_open_breaks{category=balance_drift,state=acknowledged}"] = 1
+	want["ledgerd_reconcile_open_breaks_by_severity{severity=critical,state=open}"] = 0
+	want["ledgerd_reconcile_open_breaks_by_severity{severity=critical,state=acknowledged}"] = 1
+	check("after the acknowledgement", metricstest.Values(t, reg))
 
 	// A restart: new metrics, no run yet.
 	reg = prometheus.NewPedanticRegistry()
 	w.reconciler(func(o *reconcile.Options) { o.Metrics = reconcile.NewMetrics(reg) })
-	check("after a restart", scrape(t, reg))
+	check("after a restart", metricstest.Values(t, reg))
 }

@@ -2,12 +2,14 @@ package syncer_test
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/internal/metricstest"
 	syncer "github.com/ledgerd/ledgerd/sync"
 )
 
@@ -55,19 +57,10 @@ func TestExportScheduleExposesEachJobsPeriod(t *testing.T) {
 	if err := syncer.ExportSchedule(reg, "broken", "0 2 * *", nil); err == nil {
 		t.Error("a broken spec was exported")
 	}
-	got := map[string]float64{}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			got[mf.GetName()+"/"+m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
-		}
-	}
-	want := map[string]float64{"ledgerd_schedule_period_seconds/backfill": 900, "ledgerd_schedule_period_seconds/reconcile": 86400}
-	if len(got) != len(want) || got["ledgerd_schedule_period_seconds/backfill"] != 900 ||
-		got["ledgerd_schedule_period_seconds/reconcile"] != 86400 {
+	got := metricstest.Values(t, reg)
+	want := map[string]float64{"ledgerd_schedule_period_seconds{schedule=backfill}": 900,
+		"ledgerd_schedule_period_seconds{schedule=reconcile}": 86400}
+	if !maps.Equal(got, want) {
 		t.Errorf("exported %v, want %v", got, want)
 	}
 }
@@ -78,33 +71,18 @@ func TestExportScheduleExposesEachJobsPeriod(t *testing.T) {
 func TestBackfillStateComesFromTheFile(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	e := newEnv(t, envOptions{syncer: func(o *syncer.Options) { o.Metrics, o.PageSize = reg, 3 }})
-	gauges := func(reg *prometheus.Registry) map[string]float64 {
-		t.Helper()
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]float64{}
-		for _, mf := range mfs {
-			for _, m := range mf.GetMetric() {
-				if len(m.GetLabel()) == 0 && m.GetGauge() != nil {
-					out[mf.GetName()] = m.GetGauge().GetValue()
-				}
-			}
-		}
-		return out
-	}
-	if g := gauges(reg); g["ledgerd_backfill_failing_accounts"] != 0 {
+	gauges := func(reg *prometheus.Registry) map[string]float64 { return metricstest.Values(t, reg) }
+	if g := gauges(reg); g["ledgerd_backfill_failing_accounts{}"] != 0 {
 		t.Errorf("before any run: %v", g)
-	} else if _, ok := g["ledgerd_backfill_last_success_timestamp_seconds"]; ok {
+	} else if _, ok := g["ledgerd_backfill_last_success_timestamp_seconds{}"]; ok {
 		t.Errorf("a last success before any run: %v", g)
 	}
 	gen := e.generate(2, 10, false)
 	sum := e.run(syncer.RunOptions{})
 	g := gauges(reg)
-	last := g["ledgerd_backfill_last_success_timestamp_seconds"]
+	last := g["ledgerd_backfill_last_success_timestamp_seconds{}"]
 	if at := time.Unix(0, int64(last*1e9)); at.Before(sum.Started.Add(-time.Second)) || at.After(sum.Finished.Add(time.Second)) ||
-		g["ledgerd_backfill_failing_accounts"] != 0 {
+		g["ledgerd_backfill_failing_accounts{}"] != 0 {
 		t.Errorf("after a run from %s to %s: last success %s, %v", sum.Started, sum.Finished, at, g)
 	}
 
@@ -113,8 +91,8 @@ func TestBackfillStateComesFromTheFile(t *testing.T) {
 	if _, err := e.s.Run(context.Background(), syncer.RunOptions{Full: true}); err == nil {
 		t.Fatal("a run over a broken listing succeeded")
 	}
-	if g := gauges(reg); g["ledgerd_backfill_failing_accounts"] != float64(len(gen.AccountIDs)) ||
-		g["ledgerd_backfill_last_success_timestamp_seconds"] != last {
+	if g := gauges(reg); g["ledgerd_backfill_failing_accounts{}"] != float64(len(gen.AccountIDs)) ||
+		g["ledgerd_backfill_last_success_timestamp_seconds{}"] != last {
 		t.Errorf("after a failed run: %v, want %d failing and the last success kept", g, len(gen.AccountIDs))
 	}
 
@@ -123,7 +101,7 @@ func TestBackfillStateComesFromTheFile(t *testing.T) {
 	if _, err := syncer.New(syncer.Options{Ledger: e.l, Client: e.c, Metrics: reg}); err != nil {
 		t.Fatal(err)
 	}
-	if g := gauges(reg); g["ledgerd_backfill_last_success_timestamp_seconds"] != last {
+	if g := gauges(reg); g["ledgerd_backfill_last_success_timestamp_seconds{}"] != last {
 		t.Errorf("after a restart: %v, want the last success kept", g)
 	}
 }
