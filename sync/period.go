@@ -42,7 +42,7 @@ func SchedulePeriod(spec string, loc *time.Location, from time.Time) (time.Durat
 		prev = next
 	}
 	if longest == 0 {
-		return 0, fmt.Errorf("schedule %q runs at most once in %s", spec, periodSpan)
+		return 0, fmt.Errorf("schedule %q runs less than twice in two years", spec)
 	}
 	return longest, nil
 }
