@@ -258,6 +258,35 @@ func TestMetricsExposeFreeSpaceAndTheQuarantinesFill(t *testing.T) {
 	}
 }
 
+// TestMetricsCountTheQuarantineWithoutWaitingForTheReadPool: while the
+// one reader is held, /metrics still answers at once; the quarantine's
+// series come once its count, set off by the scrape, has had a reader.
+func TestMetricsCountTheQuarantineWithoutWaitingForTheReadPool(t *testing.T) {
+	l := reopen(t, closedSeedFile(t), ledger.Options{Readers: 1})
+	srv, _ := serve(t, l, admin.Options{})
+	conn, err := l.Reader().Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	resp, body := get(t, srv, "/metrics")
+	if resp.StatusCode != http.StatusOK || time.Since(start) > 2*time.Second || strings.Contains(string(body), "ledgerd_quarantine_bodies") {
+		t.Errorf("/metrics with the reader held: %d after %s, quarantine series %v", resp.StatusCode, time.Since(start),
+			strings.Contains(string(body), "ledgerd_quarantine_bodies"))
+	}
+	conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, body := get(t, srv, "/metrics")
+		if strings.Contains(string(body), "ledgerd_quarantine_bodies 0\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the quarantine was never counted:\n%s", body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // metricValue is the value of an unlabelled sample in a /metrics page.
 func metricValue(t *testing.T, page, name string) float64 {
 	t.Helper()

@@ -3,28 +3,35 @@ package admin
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// scrapeTimeout bounds the reads of one scrape.
-const scrapeTimeout = 5 * time.Second
-
 // storage is the collector of what the alerts need to know of the
 // database's storage, read at each scrape: the free space beside the file
 // (readiness fails under 1 MiB, webhooks get 503 before that) and how full
 // the quarantine is (past its cap a body that belongs there is refused
-// with 503).
+// with 503). Neither waits for the read pool: the quarantine's size is
+// kept in memory once the table has been counted, which the first scrape
+// after start sets off in the background.
 type storage struct {
 	ledger                           *ledger.Ledger
+	log                              *slog.Logger
+	counting                         atomic.Bool
 	free, qBodies, qBytes, qMaxBytes *prometheus.Desc
 }
 
-func newStorage(l *ledger.Ledger) *storage {
+// countTimeout bounds the one count of the quarantine after start.
+const countTimeout = time.Minute
+
+func newStorage(l *ledger.Ledger, log *slog.Logger) *storage {
 	return &storage{
 		ledger: l,
+		log:    log,
 		free: prometheus.NewDesc("ledgerd_data_dir_free_bytes",
 			"Bytes an unprivileged process can still write on the file system of the database file and its WAL (statfs).", nil, nil),
 		qBodies: prometheus.NewDesc("ledgerd_quarantine_bodies",
@@ -43,14 +50,11 @@ func (c *storage) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector. A read that fails fails the
-// scrape (the handler answers 500 and logs why) rather than leaving an
-// alert on these series silent; a platform that cannot tell free space
-// leaves that series out.
+// Collect implements prometheus.Collector. Free space that cannot be
+// read fails the scrape (the handler answers 500 and logs why) rather
+// than leaving an alert on it silent; a platform that cannot tell leaves
+// the series out, as does a quarantine not counted yet.
 func (c *storage) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v int64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
-	}
 	switch free, err := c.ledger.FreeSpace(); {
 	case errors.Is(err, errors.ErrUnsupported):
 	case err != nil:
@@ -58,14 +62,30 @@ func (c *storage) Collect(ch chan<- prometheus.Metric) {
 	default:
 		ch <- prometheus.MustNewConstMetric(c.free, prometheus.GaugeValue, float64(free))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
-	defer cancel()
-	u, err := c.ledger.QuarantineUsage(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.qBytes, err)
+	u, ok := c.ledger.QuarantineUsage()
+	if !ok {
+		c.count()
 		return
 	}
-	gauge(c.qBodies, u.Bodies)
-	gauge(c.qBytes, u.Bytes)
-	gauge(c.qMaxBytes, u.MaxBytes)
+	for _, g := range []struct {
+		d *prometheus.Desc
+		v int64
+	}{{c.qBodies, u.Bodies}, {c.qBytes, u.Bytes}, {c.qMaxBytes, u.MaxBytes}} {
+		ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v))
+	}
+}
+
+// count counts the quarantine in the background, once at a time.
+func (c *storage) count() {
+	if !c.counting.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer c.counting.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), countTimeout)
+		defer cancel()
+		if err := c.ledger.CountQuarantine(ctx); err != nil {
+			c.log.Warn("count the quarantine for its metrics", "err", err)
+		}
+	}()
 }
