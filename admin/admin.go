@@ -139,6 +139,7 @@ func New(opts Options) http.Handler {
 	}, []string{"handler", "code"})
 	requests = register(reg, requests)
 	registerIntegrity(reg, opts.Ledger)
+	register(reg, newStorage(opts.Ledger, h.log))
 
 	mux := http.NewServeMux()
 	route := func(pattern, name string, f http.HandlerFunc) {

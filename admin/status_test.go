@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +226,81 @@ func TestMetricsExposeRuntimeProcessAndLedgerdMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", s)
 		}
 	}
+}
+
+// TestMetricsExposeFreeSpaceAndTheQuarantinesFill: what the disk and
+// quarantine alerts read, at each scrape.
+func TestMetricsExposeFreeSpaceAndTheQuarantinesFill(t *testing.T) {
+	l := openLedger(t)
+	srv, _ := serve(t, l, admin.Options{})
+	for i := range 3 {
+		if _, err := l.Quarantine(context.Background(), ledger.Quarantined{Reason: "malformed_json", Detail: "x",
+			Raw: []byte(fmt.Sprintf("junk %d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, body := get(t, srv, "/metrics")
+	page := string(body)
+	for _, s := range []string{
+		"ledgerd_quarantine_bodies 3\n",
+		fmt.Sprintf("ledgerd_quarantine_bytes %d\n", 3*(len("junk 0")+len("x")+256)),
+	} {
+		if !strings.Contains(page, s) {
+			t.Errorf("/metrics lacks %q", s)
+		}
+	}
+	if v := metricValue(t, page, "ledgerd_quarantine_max_bytes"); v != ledger.DefaultQuarantineMaxBytes {
+		t.Errorf("ledgerd_quarantine_max_bytes = %v, want %d", v, ledger.DefaultQuarantineMaxBytes)
+	}
+	free := metricValue(t, page, "ledgerd_data_dir_free_bytes")
+	if want, err := l.FreeSpace(); err != nil || free <= 0 || math.Abs(free-float64(want)) > 64<<20 {
+		t.Errorf("ledgerd_data_dir_free_bytes = %v, the ledger says %d (%v)", free, want, err)
+	}
+}
+
+// TestMetricsCountTheQuarantineWithoutWaitingForTheReadPool: while the
+// one reader is held, /metrics still answers at once; the quarantine's
+// series come once its count, set off by the scrape, has had a reader.
+func TestMetricsCountTheQuarantineWithoutWaitingForTheReadPool(t *testing.T) {
+	l := reopen(t, closedSeedFile(t), ledger.Options{Readers: 1})
+	srv, _ := serve(t, l, admin.Options{})
+	conn, err := l.Reader().Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	resp, body := get(t, srv, "/metrics")
+	if resp.StatusCode != http.StatusOK || time.Since(start) > 2*time.Second || strings.Contains(string(body), "ledgerd_quarantine_bodies") {
+		t.Errorf("/metrics with the reader held: %d after %s, quarantine series %v", resp.StatusCode, time.Since(start),
+			strings.Contains(string(body), "ledgerd_quarantine_bodies"))
+	}
+	conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, body := get(t, srv, "/metrics")
+		if strings.Contains(string(body), "ledgerd_quarantine_bodies 0\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the quarantine was never counted:\n%s", body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// metricValue is the value of an unlabelled sample in a /metrics page.
+func metricValue(t *testing.T, page, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(page, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics has no %s", name)
+	return 0
 }
 
 func TestNewAcceptsARegistryThatAlreadyHasTheRuntimeCollectors(t *testing.T) {

@@ -111,14 +111,7 @@ func TestUnitHasTheSettingsOfTheProductionDaemon(t *testing.T) {
 // elsewhere the test skips with a note.
 func systemdAnalyze(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("systemd-analyze not found: scripts/install-deps.sh installs it (package systemd)")
-		}
-		t.Skip("systemd-analyze not found (apt-get install systemd, or scripts/install-deps.sh); skipping the unit checks")
-	}
-	return p
+	return tool(t, "systemd-analyze", "systemd", "the unit checks")
 }
 
 // testableUnit writes the unit to a temporary directory, under its own

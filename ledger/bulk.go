@@ -394,6 +394,7 @@ func (g *bulkGroup) write(items []*bulkItem) error {
 	}
 	for i, it := range items {
 		it.iu.res[it.k] = Result{Seq: first + int64(i)}
+		t.noteNew(it.ev.Source, &it.o, it.at, it.created)
 	}
 	return nil
 }

@@ -75,10 +75,11 @@ var (
 // last size seen will not fit now either: it is refused without queuing
 // for the writer, so a flood of junk past the cap costs no writes.
 type quarantineUse struct {
-	max   int64 // 0: DefaultQuarantineMaxBytes
-	mu    sync.Mutex
-	id    int64 // the newest row counted in bytes
-	bytes int64
+	max     int64 // 0: DefaultQuarantineMaxBytes
+	mu      sync.Mutex
+	counted bool  // the whole table has been counted since the ledger opened
+	id      int64 // the newest row counted in bytes
+	bytes   int64
 }
 
 func (u *quarantineUse) limit() int64 {
@@ -92,6 +93,13 @@ func (u *quarantineUse) get() (id, bytes int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.id, u.bytes
+}
+
+// usage is get, and whether the whole table has been counted.
+func (u *quarantineUse) usage() (id, bytes int64, counted bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.id, u.bytes, u.counted
 }
 
 // saw records the committed size up to row id, unless a newer one is known.
@@ -131,7 +139,8 @@ func (t *wtx) quarantineSize(id, bytes int64) (int64, int64, error) {
 // committed snapshot), so that the one scan of the table does not hold up
 // the writer: 0.4 s warm, 0.85 s cold for 100,000 rows of 1.5 KB.
 func (l *Ledger) countQuarantine(ctx context.Context) error {
-	if id, _ := l.quarantine.get(); id > 0 {
+	u := &l.quarantine
+	if _, _, counted := u.usage(); counted {
 		return nil
 	}
 	var bytes int64
@@ -139,10 +148,38 @@ func (l *Ledger) countQuarantine(ctx context.Context) error {
 	if err := l.reader.QueryRowContext(ctx, quarantineSizeSQL, quarantineRowOverhead, 0).Scan(&bytes, &newest); err != nil {
 		return fmt.Errorf("quarantine size: %w", err)
 	}
-	if newest.Valid {
-		l.quarantine.saw(newest.Int64, bytes)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if newest.Valid && newest.Int64 > u.id {
+		u.id, u.bytes = newest.Int64, bytes
 	}
+	u.counted = true
 	return nil
+}
+
+// QuarantineUsage is how full the quarantine is, as its cap counts.
+type QuarantineUsage struct {
+	Bodies   int64 // rows, in every state (none is ever deleted)
+	Bytes    int64 // what the cap counts of them
+	MaxBytes int64 // the cap (Options.QuarantineMaxBytes)
+}
+
+// QuarantineUsage returns how full the quarantine is, from memory (the
+// size the cap is checked against); ok is false until the quarantine has
+// been counted since the ledger opened (CountQuarantine, or the first body
+// quarantined), so that a caller that must not wait for the read pool
+// (a metrics scrape) need not.
+func (l *Ledger) QuarantineUsage() (u QuarantineUsage, ok bool) {
+	id, bytes, counted := l.quarantine.usage()
+	// Rows are never deleted, so the newest id is their number.
+	return QuarantineUsage{Bodies: id, Bytes: bytes, MaxBytes: l.quarantine.limit()}, counted
+}
+
+// CountQuarantine counts the whole quarantine on the read pool, once
+// after the ledger opened (later calls return at once): 0.4 s warm, 0.85 s
+// cold for 100,000 rows of 1.5 KB.
+func (l *Ledger) CountQuarantine(ctx context.Context) error {
+	return l.countQuarantine(ctx)
 }
 
 // ErrEventIDReused reports a replayed body whose event_id is stored with

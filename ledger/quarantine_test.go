@@ -190,3 +190,48 @@ func TestReplayOfATruncatedBodyIsRefused(t *testing.T) {
 		t.Errorf("after a refused replay: state %s, %d events", q.State, count(t, l.Reader(), "events"))
 	}
 }
+
+// TestQuarantineUsageCountsWhatTheCapCounts: bodies, bytes as the cap
+// counts them (each body as kept, its detail, 256 bytes a row) and the
+// cap, known once the table has been counted (which a quarantined body
+// does first), the same after a restart.
+func TestQuarantineUsageCountsWhatTheCapCounts(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	l, err := Open(ctx, path, Options{QuarantineMaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := l.QuarantineUsage(); ok {
+		t.Errorf("a usage before the quarantine was counted: %+v", u)
+	}
+	if err := l.CountQuarantine(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := l.QuarantineUsage(); !ok || u != (QuarantineUsage{MaxBytes: 1 << 20}) {
+		t.Errorf("empty quarantine: %+v, %v", u, ok)
+	}
+	for i, n := range []int{10, MaxQuarantineBody + 5} {
+		if _, err := l.Quarantine(ctx, Quarantined{Reason: "malformed_json", Detail: "junk", Raw: junk(n, byte(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := QuarantineUsage{Bodies: 2, Bytes: int64(10 + MaxQuarantineBody + 2*(len("junk")+quarantineRowOverhead)), MaxBytes: 1 << 20}
+	if u, ok := l.QuarantineUsage(); !ok || u != want {
+		t.Errorf("two bodies: %+v, %v; want %+v", u, ok, want)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(ctx, path, Options{QuarantineMaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.CountQuarantine(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := l.QuarantineUsage(); !ok || u != want {
+		t.Errorf("after a restart: %+v, %v; want %+v", u, ok, want)
+	}
+}

@@ -83,6 +83,9 @@ type Options struct {
 	// QuarantineMaxBytes caps the quarantine table (quarantineSize); 0
 	// means DefaultQuarantineMaxBytes.
 	QuarantineMaxBytes int64
+	// Metrics, when set, count the transactions the ledger learns of as
+	// their rows commit (metrics.go).
+	Metrics *Metrics
 }
 
 // Ledger is an open ledgerd database: one writer connection fed by a

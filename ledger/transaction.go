@@ -164,6 +164,7 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 			return fmt.Errorf("record transaction %s: %w", o.TransactionID, err)
 		}
 		if inserted == 1 {
+			t.noteNew(src, &o, at, created)
 			if o.FeeTargetID != "" {
 				if err := t.checkFeeTarget(seq, o.FeeTargetID, string(o.Currency)); err != nil {
 					return err
@@ -233,6 +234,9 @@ func (t *wtx) applyTransaction(seq int64, src ledgerd.Source, o ledgerd.Transact
 		createdAt, seq, o.TransactionID)
 	if err != nil {
 		return fmt.Errorf("update transaction %s: %w", o.TransactionID, err)
+	}
+	if o.Status.Terminal() && o.Status.Rank() > cur.Status.Rank() {
+		t.noteFinal(&o, at, createdAt)
 	}
 	if o.FeeTargetID != "" && !cur.FeeTargetID.Valid {
 		if err := t.checkFeeTarget(seq, o.FeeTargetID, string(o.Currency)); err != nil {

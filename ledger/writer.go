@@ -57,6 +57,7 @@ type writer struct {
 	failAfter func(string) error
 	noBulk    bool // tests: every unit the usual way
 	onBatch   func(n int)
+	metrics   *Metrics
 	committed func() // after each commit that wrote something
 
 	mu     sync.RWMutex
@@ -108,6 +109,7 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options, committed func()) 
 		failAfter: opts.failAfter,
 		noBulk:    opts.noBulk,
 		onBatch:   opts.OnBatch,
+		metrics:   opts.Metrics,
 		committed: committed,
 		reqs:      make(chan *unit, opts.MaxBatch*4),
 		stmts:     map[string]*sql.Stmt{},
@@ -451,6 +453,7 @@ func (w *writer) runBatch(g *group, isolate bool) (retry bool) {
 			w.onBatch(applied)
 		}
 	}
+	w.metrics.record(t.facts)
 	return false
 }
 
@@ -530,9 +533,10 @@ func (t *wtx) inSavepoint(fn func(*wtx) error) (unitErr, err error) {
 	if _, err := t.tx.ExecContext(t.ctx, "SAVEPOINT unit"); err != nil {
 		return fmt.Errorf("savepoint: %w", err), nil
 	}
-	saved := t.w.cache.mark()
+	saved, facts := t.w.cache.mark(), len(t.facts)
 	if unitErr = fn(t); unitErr != nil {
 		t.w.cache.rollback(saved)
+		t.facts = t.facts[:facts]
 		if _, err := t.tx.ExecContext(t.ctx, "ROLLBACK TO unit"); err != nil {
 			return unitErr, fmt.Errorf("rollback to savepoint: %w", err)
 		}
@@ -624,6 +628,10 @@ type wtx struct {
 	// of it knows to be in the file (bulk.go looked it up): no insert is
 	// tried first.
 	known string
+	// facts is what the transaction taught the ledger, for the metrics
+	// once it commits (metrics.go); a unit rolled back to its savepoint
+	// takes its own back. Kept only when the writer has metrics.
+	facts []learned
 }
 
 // stmt returns query prepared and bound to the transaction, or nil (and a

@@ -227,6 +227,7 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.ReadCacheMiB <= 0 {
 		opts.ReadCacheMiB = DefaultReadCacheMiB
 	}
+	opts.Metrics.watch(opts.Ledger)
 	return &Reconciler{opts: opts, log: opts.Logger, sem: make(chan struct{}, 1)}, nil
 }
 

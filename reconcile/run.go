@@ -170,7 +170,7 @@ func (r *Reconciler) Run(ctx context.Context, asOf time.Time) (Run, error) {
 	if runErr != nil {
 		return run, runErr
 	}
-	r.opts.Metrics.observe(ctx, l, run, st.accounts)
+	r.opts.Metrics.observe(run, st.accounts)
 	log.Info("reconcile: run finished", "verdict", run.Verdict, "accounts", run.AccountsChecked,
 		"transactions", run.TransactionsChecked, "breaks", run.BreaksOpen, "new", run.BreaksNew,
 		"resolved", run.BreaksResolved, "pending", run.Pending, "duration", run.FinishedAt.Sub(run.StartedAt))

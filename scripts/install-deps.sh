@@ -5,7 +5,10 @@
 # `make bench` runs side by side with ledgerd's reconciler; Chromium, which
 # renders the admin status page headless; and systemd, for systemd-analyze
 # verify/security on deploy/ledgerd.service (offline: no systemd needs to
-# run). Go modules come through go.mod.
+# run); and prometheus for its promtool, which checks and unit-tests the
+# alert rules in deploy/prometheus/ (the daemon itself is not started:
+# --no-install-recommends and no systemd in the test machines). Go modules
+# come through go.mod.
 set -euo pipefail
 
 need=()
@@ -15,6 +18,7 @@ command -v ledger >/dev/null 2>&1 || need+=(ledger)
 [ -x /usr/bin/time ] || need+=(time)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

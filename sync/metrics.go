@@ -1,11 +1,15 @@
 package syncer
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ledgerd/ledgerd/ledger"
 )
 
 // metrics are the backfill's Prometheus collectors. A nil *metrics records
@@ -17,6 +21,7 @@ type metrics struct {
 	errors       *prometheus.CounterVec
 	runs         *prometheus.CounterVec
 	runDuration  prometheus.Histogram
+	file         *fileState
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -57,6 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.errors = register(reg, m.errors, &err)
 	m.runs = register(reg, m.runs, &err)
 	m.runDuration = register(reg, m.runDuration, &err)
+	m.file = register(reg, newFileState(), &err)
 	if err != nil {
 		return nil, fmt.Errorf("syncer: register metrics: %w", err)
 	}
@@ -119,4 +125,60 @@ func (m *metrics) run(sum Summary, interrupted bool) {
 	}
 	m.runs.WithLabelValues(result).Inc()
 	m.runDuration.Observe(sum.Finished.Sub(sum.Started).Seconds())
+}
+
+// watch makes the metrics read the backfill's state from l.
+func (m *metrics) watch(l *ledger.Ledger) {
+	if m != nil {
+		m.file.ledger.Store(l)
+	}
+}
+
+// scrapeTimeout bounds the reads of one scrape.
+const scrapeTimeout = 5 * time.Second
+
+// fileState is the collector of what the file says of the backfill
+// (sync_checkpoints), read at each scrape: it holds across restarts, and
+// counts a `ledgerd backfill` run beside serve, so that an alert on it
+// neither clears when ledgerd restarts nor fires while backfills succeed.
+type fileState struct {
+	ledger               atomic.Pointer[ledger.Ledger]
+	lastSuccess, failing *prometheus.Desc
+}
+
+func newFileState() *fileState {
+	return &fileState{
+		lastSuccess: prometheus.NewDesc("ledgerd_backfill_last_success_timestamp_seconds",
+			"When a backfill last finished an account without error, by any process (Unix time, from the file); absent until one has.",
+			nil, nil),
+		failing: prometheus.NewDesc("ledgerd_backfill_failing_accounts",
+			"Fuse accounts whose last backfill failed (from the file).", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *fileState) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.lastSuccess
+	ch <- c.failing
+}
+
+// Collect implements prometheus.Collector. A read that fails fails the
+// scrape (the handler answers 500 and logs why) rather than leaving an
+// alert on these series silent.
+func (c *fileState) Collect(ch chan<- prometheus.Metric) {
+	l := c.ledger.Load()
+	if l == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	p, err := l.SyncProgress(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.lastSuccess, err)
+		return
+	}
+	if !p.LastSuccess.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, float64(p.LastSuccess.UnixNano())/1e9)
+	}
+	ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, float64(p.Failing))
 }

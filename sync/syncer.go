@@ -151,6 +151,7 @@ func New(opts Options) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.watch(opts.Ledger)
 	return &Syncer{
 		l: opts.Ledger, c: opts.Client, log: opts.Logger, m: m, cm: opts.ClientMetrics,
 		pageSize: opts.PageSize, overlap: opts.Overlap, concurrency: opts.Concurrency, now: opts.Now,

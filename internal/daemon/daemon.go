@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}()
 	hookMetrics := webhook.NewMetrics(d.reg)
 	d.ledger, err = ledger.Open(ctx, cfg.DB, ledger.Options{Logger: log, OnBatch: hookMetrics.CommitBatch,
-		QuarantineMaxBytes: cfg.QuarantineMaxBytes})
+		QuarantineMaxBytes: cfg.QuarantineMaxBytes, Metrics: ledger.NewMetrics(d.reg)})
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +204,9 @@ func (d *Daemon) schedule() error {
 		job        func(context.Context) error
 	}{{"backfill", cfg.BackfillSchedule, d.backfillJob}, {"reconcile", cfg.ReconcileSchedule, d.reconcileJob}} {
 		sc, err := schedule.New(j.name, j.spec, cfg.Location, j.job, log)
+		if err == nil {
+			err = schedule.ExportPeriod(d.reg, j.name, j.spec, cfg.Location)
+		}
 		if err != nil {
 			return fmt.Errorf("%w: %v", config.ErrInvalid, err)
 		}
