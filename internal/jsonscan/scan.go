@@ -149,37 +149,9 @@ func (s *Scanner) Skip(depth, maxDepth int) bool {
 	case '"':
 		return s.String()
 	case '{':
-		s.I++
-		if s.Consume('}') {
-			return true
-		}
-		for {
-			if s.Peek() != '"' || !s.String() || !s.Consume(':') || !s.Skip(depth+1, maxDepth) {
-				return false
-			}
-			if s.Consume('}') {
-				return true
-			}
-			if !s.Consume(',') {
-				return false
-			}
-		}
+		return s.members('}', depth, maxDepth)
 	case '[':
-		s.I++
-		if s.Consume(']') {
-			return true
-		}
-		for {
-			if !s.Skip(depth+1, maxDepth) {
-				return false
-			}
-			if s.Consume(']') {
-				return true
-			}
-			if !s.Consume(',') {
-				return false
-			}
-		}
+		return s.members(']', depth, maxDepth)
 	case 't':
 		return s.Literal("true")
 	case 'f':
@@ -189,4 +161,28 @@ func (s *Scanner) Skip(depth, maxDepth int) bool {
 	}
 	_, ok := s.Number()
 	return ok
+}
+
+// members skips the rest of an object (closer '}') or an array (']')
+// from its opening bracket: each member is a value, after a key and a
+// colon in an object.
+func (s *Scanner) members(closer byte, depth, maxDepth int) bool {
+	s.I++
+	if s.Consume(closer) {
+		return true
+	}
+	for {
+		if closer == '}' && (s.Peek() != '"' || !s.String() || !s.Consume(':')) {
+			return false
+		}
+		if !s.Skip(depth+1, maxDepth) {
+			return false
+		}
+		if s.Consume(closer) {
+			return true
+		}
+		if !s.Consume(',') {
+			return false
+		}
+	}
 }
