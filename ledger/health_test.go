@@ -67,6 +67,7 @@ func TestLastWriteFaultStaysUntilRealWorkCommits(t *testing.T) {
 // A Close whose final checkpoint fails (a full disk) loses nothing: it
 // says so with ErrNotCheckpointed, and the next open has every commit.
 func TestCloseWithoutCheckpointLosesNothingAndSaysSo(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
 	l, err := Open(context.Background(), path, Options{failAfter: func(stmt string) error {
 		if strings.HasPrefix(stmt, "PRAGMA wal_checkpoint") || stmt == "PRAGMA optimize" {
@@ -97,6 +98,7 @@ func TestCloseWithoutCheckpointLosesNothingAndSaysSo(t *testing.T) {
 // Writes that were queued when Close began and then failed are a real
 // failure of Close, not housekeeping left undone.
 func TestCloseReportsQueuedWritesThatFailedWhileClosing(t *testing.T) {
+	t.Parallel()
 	var full atomic.Bool
 	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), Options{failAfter: failEvents(&full)})
 	if err != nil {

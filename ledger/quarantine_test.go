@@ -136,6 +136,7 @@ func TestQuarantinePastItsCapRefusesTheBodyAndKeepsNothing(t *testing.T) {
 // The cap holds across processes: rows another process added since this
 // one last looked are counted inside the write transaction.
 func TestQuarantineCapCountsRowsWrittenByAnotherProcess(t *testing.T) {
+	t.Parallel()
 	const limit = 4 * (MaxQuarantineBody + quarantineRowOverhead)
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
 	ctx := context.Background()

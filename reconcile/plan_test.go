@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 )
 
 // The run's cost at a million transactions rests on how SQLite reads the
@@ -16,7 +17,9 @@ import (
 // no sort. A schema or query change that loses this is a regression of
 // minutes, not a failure any other test would see.
 func TestBulkQueriesWalkCoveringIndexesInOrder(t *testing.T) {
-	l, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), ledger.Options{})
+	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	ledgertest.NewFile(t, path)
+	l, err := ledger.Open(context.Background(), path, ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
