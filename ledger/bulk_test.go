@@ -365,6 +365,7 @@ func TestBulkFailureAtAnyStatementLeavesNothing(t *testing.T) {
 func TestBulkSurvivesReopen(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
 	obs := traffic(5, 300)
 	l, err := Open(context.Background(), path, Options{})
 	if err != nil {

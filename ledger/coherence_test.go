@@ -36,6 +36,7 @@ func TestTwoLedgersOnOneFileKeepHashChainAndBalances(t *testing.T) {
 	ingestAll(t, want, obs)
 
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
 	l1, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,7 @@ func TestLastWriteFaultStaysUntilRealWorkCommits(t *testing.T) {
 func TestCloseWithoutCheckpointLosesNothingAndSaysSo(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
 	l, err := Open(context.Background(), path, Options{failAfter: func(stmt string) error {
 		if strings.HasPrefix(stmt, "PRAGMA wal_checkpoint") || stmt == "PRAGMA optimize" {
 			return errDiskFull
@@ -100,7 +101,9 @@ func TestCloseWithoutCheckpointLosesNothingAndSaysSo(t *testing.T) {
 func TestCloseReportsQueuedWritesThatFailedWhileClosing(t *testing.T) {
 	t.Parallel()
 	var full atomic.Bool
-	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), Options{failAfter: failEvents(&full)})
+	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
+	l, err := Open(context.Background(), path, Options{failAfter: failEvents(&full)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 func closedScenarioFile(t *testing.T) (string, int) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
 	l, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)

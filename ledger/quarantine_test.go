@@ -139,6 +139,7 @@ func TestQuarantineCapCountsRowsWrittenByAnotherProcess(t *testing.T) {
 	t.Parallel()
 	const limit = 4 * (MaxQuarantineBody + quarantineRowOverhead)
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
 	ctx := context.Background()
 	var ls [2]*Ledger
 	for i := range ls {
