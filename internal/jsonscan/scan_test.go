@@ -14,6 +14,7 @@ func TestSkipAcceptsWhatEncodingJSONAccepts(t *testing.T) {
 		`[[],[{}],{"x":[true,false]}]`, `{"a\u0041":"\n"}`, `-1.5e3`, `"s"`, `true`,
 		`{`, `[`, `{"a"}`, `{"a":}`, `{"a":1,}`, `[1,]`, `[,1]`, `{1:2}`, `{"a":1 "b":2}`,
 		`[1 2]`, `{"a":1]`, `[1}`, `{"a":[}`, `[{]`, `{"a":tru}`, `[nul]`,
+		`0`, `-0`, `10`, `0.5`, `1e5`, `1E+5`, `1e-5`, `-12.34e+56`, `01`, `-`, `1.`, `.5`, `1e`, `1e+`, `1.e5`, `+1`, `--1`,
 	} {
 		s := Scanner{B: []byte(doc)}
 		got := s.Skip(0, 10) && s.End()
@@ -40,6 +41,19 @@ func BenchmarkSkip(b *testing.B) {
 		s := Scanner{B: skipDoc}
 		if !s.Skip(0, 10) || !s.End() {
 			b.Fatal("skip")
+		}
+	}
+}
+
+var numberDocs = [][]byte{[]byte(`12345678`), []byte(`-1.5e3`), []byte(`0.000123`), []byte(`9223372036854775807`)}
+
+func BenchmarkNumber(b *testing.B) {
+	for b.Loop() {
+		for _, doc := range numberDocs {
+			s := Scanner{B: doc}
+			if _, ok := s.Number(); !ok {
+				b.Fatal("number")
+			}
 		}
 	}
 }
