@@ -12,6 +12,7 @@ import (
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/admin"
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -42,7 +43,9 @@ const (
 
 func openLedger(t *testing.T) *ledger.Ledger {
 	t.Helper()
-	l, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), ledger.Options{
+	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	ledgertest.NewFile(t, path)
+	l, err := ledger.Open(context.Background(), path, ledger.Options{
 		Now: func() time.Time { return receivedAt },
 	})
 	if err != nil {

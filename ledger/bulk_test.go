@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -195,6 +194,7 @@ var fixedNow = func() time.Time { return t0.Add(24 * time.Hour) }
 // multi-row INSERTs: the files must be identical, row for row, seqs, ids and
 // hash chain included, and so must the results.
 func TestBulkWritesWhatTheUsualWayWrites(t *testing.T) {
+	t.Parallel()
 	// 200 observations in pages of 1 to 40 give every kind of traffic and
 	// runs both shorter and longer than one multi-row INSERT; 500 only
 	// repeated them. make soak writes 2000.
@@ -203,20 +203,23 @@ func TestBulkWritesWhatTheUsualWayWrites(t *testing.T) {
 		n = 2000
 	}
 	for seed := range uint64(2) {
-		obs := traffic(seed, n)
-		ref := openTest(t, Options{Now: fixedNow, noBulk: true})
-		l := openTest(t, Options{Now: fixedNow})
-		for i, p := range pages(seed, obs) {
-			want, werr := ref.IngestAll(context.Background(), p, nil)
-			got, gerr := l.IngestAll(context.Background(), p, nil)
-			if (werr == nil) != (gerr == nil) || fmt.Sprint(want) != fmt.Sprint(got) {
-				t.Fatalf("seed %d page %d: got %v, %v; want %v, %v", seed, i, got, gerr, want, werr)
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			t.Parallel()
+			obs := traffic(seed, n)
+			ref := openTest(t, Options{Now: fixedNow, noBulk: true})
+			l := openTest(t, Options{Now: fixedNow})
+			for i, p := range pages(seed, obs) {
+				want, werr := ref.IngestAll(context.Background(), p, nil)
+				got, gerr := l.IngestAll(context.Background(), p, nil)
+				if (werr == nil) != (gerr == nil) || fmt.Sprint(want) != fmt.Sprint(got) {
+					t.Fatalf("seed %d page %d: got %v, %v; want %v, %v", seed, i, got, gerr, want, werr)
+				}
 			}
-		}
-		if got, want := fullDump(t, l), fullDump(t, ref); got != want {
-			t.Fatalf("seed %d: files differ:\n%s\nwant:\n%s", seed, got, want)
-		}
-		mustVerify(t, l)
+			if got, want := fullDump(t, l), fullDump(t, ref); got != want {
+				t.Fatalf("seed %d: files differ:\n%s\nwant:\n%s", seed, got, want)
+			}
+			mustVerify(t, l)
+		})
 	}
 }
 
@@ -224,6 +227,7 @@ func TestBulkWritesWhatTheUsualWayWrites(t *testing.T) {
 // observations and pages, share group commits (runs then span units); the
 // book is the one the usual way gives.
 func TestBulkConcurrentUnitsGiveTheSameBook(t *testing.T) {
+	t.Parallel()
 	// 16 callers sharing group commits need each a few dozen units to
 	// overlap: 300 observations give that; 800 only made the run longer.
 	// make soak sends 3000.
@@ -287,6 +291,7 @@ func TestBulkConcurrentUnitsGiveTheSameBook(t *testing.T) {
 // must vanish whole, the file must verify, and once the page is delivered
 // again the file must be the one written without failures.
 func TestBulkFailureAtAnyStatementLeavesNothing(t *testing.T) {
+	t.Parallel()
 	obs := traffic(11, 80)
 	ps := pages(11, obs)
 	var total int
@@ -299,19 +304,6 @@ func TestBulkFailureAtAnyStatementLeavesNothing(t *testing.T) {
 		}
 	}
 	want := fullDump(t, ref)
-	// A fresh file for each k, copied from one already migrated.
-	template := filepath.Join(t.TempDir(), "template.db")
-	tl, err := Open(context.Background(), template, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tl.Close(); err != nil {
-		t.Fatal(err)
-	}
-	empty, err := os.ReadFile(template)
-	if err != nil {
-		t.Fatal(err)
-	}
 	errInjected := errors.New("injected failure")
 	// Every 13th write statement fails in turn (what -short ran), not
 	// every 5th: the same rollback-and-redeliver check at points spread
@@ -321,55 +313,59 @@ func TestBulkFailureAtAnyStatementLeavesNothing(t *testing.T) {
 	if longTests() {
 		step = 1
 	}
-	for k := 1; k <= total; k += step {
-		n := 0
-		path := filepath.Join(t.TempDir(), "ledgerd.db")
-		if err := os.WriteFile(path, empty, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		l, err := Open(context.Background(), path, Options{Now: fixedNow, failAfter: func(string) error {
-			n++
-			if n == k {
-				return errInjected
-			}
-			return nil
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		failed := false
-		for i, p := range ps {
-			if _, err := l.IngestAll(context.Background(), p, nil); err != nil {
-				if !errors.Is(err, errInjected) {
-					t.Fatalf("k=%d: unexpected error %v", k, err)
-				}
-				if after := fullDump(t, l); after != before[i] {
-					t.Fatalf("k=%d: failed page %d left changes behind", k, i)
-				}
-				failed = true
-				if _, err := l.IngestAll(context.Background(), p, nil); err != nil {
-					t.Fatalf("k=%d: redelivery: %v", k, err)
-				}
-			}
-		}
-		if !failed {
-			t.Fatalf("k=%d: no page failed", k)
-		}
-		if got := fullDump(t, l); got != want {
-			t.Fatalf("k=%d: file differs from the one written without failures", k)
-		}
-		mustVerify(t, l)
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	t.Logf("%d statements, one in %d failed in turn", total, step)
+	// Each k on a file of its own: the runs are independent.
+	for k := 1; k <= total; k += step {
+		t.Run(fmt.Sprintf("statement %d", k), func(t *testing.T) {
+			t.Parallel()
+			n := 0
+			path := filepath.Join(t.TempDir(), "ledgerd.db")
+			freshFile(t, path)
+			l, err := Open(context.Background(), path, Options{Now: fixedNow, failAfter: func(string) error {
+				n++
+				if n == k {
+					return errInjected
+				}
+				return nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed := false
+			for i, p := range ps {
+				if _, err := l.IngestAll(context.Background(), p, nil); err != nil {
+					if !errors.Is(err, errInjected) {
+						t.Fatalf("k=%d: unexpected error %v", k, err)
+					}
+					if after := fullDump(t, l); after != before[i] {
+						t.Fatalf("k=%d: failed page %d left changes behind", k, i)
+					}
+					failed = true
+					if _, err := l.IngestAll(context.Background(), p, nil); err != nil {
+						t.Fatalf("k=%d: redelivery: %v", k, err)
+					}
+				}
+			}
+			if !failed {
+				t.Fatalf("k=%d: no page failed", k)
+			}
+			if got := fullDump(t, l); got != want {
+				t.Fatalf("k=%d: file differs from the one written without failures", k)
+			}
+			mustVerify(t, l)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 // TestBulkSurvivesReopen: the caches bulk relies on start empty in a new
 // process; the first observations go the usual way and fill them.
 func TestBulkSurvivesReopen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
 	obs := traffic(5, 300)
 	l, err := Open(context.Background(), path, Options{})
 	if err != nil {

@@ -14,7 +14,9 @@ import (
 // no sort. A schema or query change that loses this is a regression of
 // minutes, not a failure any other test would see.
 func TestBulkQueriesWalkCoveringIndexesInOrder(t *testing.T) {
-	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), Options{})
+	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
+	l, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 // its window's advance commit together; a window another run moved is not
 // written over.
 func TestSyncWindowCommitsWithItsPageOrNotAtAll(t *testing.T) {
+	t.Parallel()
 	l := openTest(t, Options{})
 	ctx := context.Background()
 	obs := scenario()

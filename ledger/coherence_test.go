@@ -29,12 +29,14 @@ func reloads(t *testing.T, l *Ledger) int {
 // running balances), so that the file ends exactly as if one writer had
 // ingested everything, and verify passes.
 func TestTwoLedgersOnOneFileKeepHashChainAndBalances(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	obs := scenario()
 	want := openTest(t, Options{})
 	ingestAll(t, want, obs)
 
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
 	l1, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +99,7 @@ func TestTwoLedgersOnOneFileKeepHashChainAndBalances(t *testing.T) {
 // with its readers and its own background checkpoints, which do not count
 // as another writer's commits.
 func TestWriterReloadsNothingWhileItIsTheOnlyWriter(t *testing.T) {
+	t.Parallel()
 	l := openTest(t, Options{})
 	for _, o := range scenario() {
 		ingestAll(t, l, []ledgerd.Observation{o})
@@ -203,6 +206,7 @@ func TestUnitGivesUpAtItsDeadlineWhileAnotherProcessHoldsTheWriteLock(t *testing
 // migrate` runs) both see the old version; the second to get the write
 // lock must find the version applied and not run it again.
 func TestMigrationAnotherProcessAppliedMeanwhileIsSkipped(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := fileAtVersion(t, SchemaVersion()-1)
 	ms, err := parseMigrations(ledgerd.SchemaSQL)

@@ -84,6 +84,7 @@ func crashTraffic(s *script, g, i int) []ledgerd.Observation {
 }
 
 func TestCrashAtAnyMomentLeavesAConsistentFile(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}

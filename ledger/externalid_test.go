@@ -58,6 +58,7 @@ func TestExternalIDNoneIsNoExternalID(t *testing.T) {
 
 // A version-4 file that kept "none" gets NULL on upgrade.
 func TestVersion4NoneExternalIDsBecomeNullOnUpgrade(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := fileAtVersion(t, 4, append(eventAndAccount(),
 		`INSERT INTO fuse_transactions (transaction_id, kind, account_id, currency, status, external_id, first_seq, last_seq, source)

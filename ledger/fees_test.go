@@ -248,6 +248,7 @@ func TestPrimaryAccountFeeIsBookedOnceByItsFeeDebit(t *testing.T) {
 // have executed, every order, bulk or not, gives the same balances and
 // conflicts; a later observation saying primary_account agrees.
 func TestAFeeDebitTakesTheFeeOutOfItsPaymentInEitherOrder(t *testing.T) {
+	t.Parallel()
 	const said, unsaid = "20000000-0000-4000-8000-000000000001", "20000000-0000-4000-8000-000000000002"
 	var s script
 	pSaid := payment(said, ledgerd.KindLocalPaymentOut, 20000, 100, ledgerd.FeeSourceIncluded, 1)
@@ -362,6 +363,7 @@ func feesAndReturns() []ledgerd.Observation {
 // before leaves the fee out of the payment's (fees.go); the balances are
 // the same either way.
 func TestEveryOrderGivesTheSameBookWithFeesAndReturns(t *testing.T) {
+	t.Parallel()
 	everyOrderGives(t, feesAndReturns(), rand.New(rand.NewPCG(16, 7)), 12, dumpOrderFree)
 }
 

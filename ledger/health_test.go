@@ -67,7 +67,9 @@ func TestLastWriteFaultStaysUntilRealWorkCommits(t *testing.T) {
 // A Close whose final checkpoint fails (a full disk) loses nothing: it
 // says so with ErrNotCheckpointed, and the next open has every commit.
 func TestCloseWithoutCheckpointLosesNothingAndSaysSo(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
 	l, err := Open(context.Background(), path, Options{failAfter: func(stmt string) error {
 		if strings.HasPrefix(stmt, "PRAGMA wal_checkpoint") || stmt == "PRAGMA optimize" {
 			return errDiskFull
@@ -97,8 +99,11 @@ func TestCloseWithoutCheckpointLosesNothingAndSaysSo(t *testing.T) {
 // Writes that were queued when Close began and then failed are a real
 // failure of Close, not housekeeping left undone.
 func TestCloseReportsQueuedWritesThatFailedWhileClosing(t *testing.T) {
+	t.Parallel()
 	var full atomic.Bool
-	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), Options{failAfter: failEvents(&full)})
+	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
+	l, err := Open(context.Background(), path, Options{failAfter: failEvents(&full)})
 	if err != nil {
 		t.Fatal(err)
 	}

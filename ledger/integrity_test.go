@@ -16,6 +16,7 @@ import (
 func closedScenarioFile(t *testing.T) (string, int) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
 	l, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +47,7 @@ func oneMore() ledgerd.Observation {
 }
 
 func TestIntegrityCheckPassesOnAnIntactFileWalkingTheChainInChunks(t *testing.T) {
+	t.Parallel()
 	path, n := closedScenarioFile(t)
 	l := openDamaged(t, path)
 	if got := l.Integrity().State; got != IntegrityUnchecked {
@@ -74,6 +76,7 @@ func TestIntegrityCheckPassesOnAnIntactFileWalkingTheChainInChunks(t *testing.T)
 // writes (that would extend a chain that no longer verifies) but still
 // reads.
 func TestIntegrityCheckFindsAnOverwrittenEventBodyAndRefusesWrites(t *testing.T) {
+	t.Parallel()
 	path, _ := closedScenarioFile(t)
 	if err := damage.EventBody(path, 2); err != nil {
 		t.Fatal(err)
@@ -100,6 +103,7 @@ func TestIntegrityCheckFindsAnOverwrittenEventBodyAndRefusesWrites(t *testing.T)
 }
 
 func TestIntegrityCheckFindsADamagedIndexPage(t *testing.T) {
+	t.Parallel()
 	path, _ := closedScenarioFile(t)
 	if err := damage.IndexPage(path, "postings_account"); err != nil {
 		t.Fatal(err)
@@ -115,6 +119,7 @@ func TestIntegrityCheckFindsADamagedIndexPage(t *testing.T) {
 }
 
 func TestIntegrityCheckStoppedBeforeTheEndCountsAsNotRun(t *testing.T) {
+	t.Parallel()
 	path, _ := closedScenarioFile(t)
 	l := openDamaged(t, path)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -71,6 +71,7 @@ func TestScenarioBalancesEqualHandComputed(t *testing.T) {
 // byte-identical (apart from ingest sequence numbers, which record the order
 // itself).
 func TestEveryOrderGivesTheSameBook(t *testing.T) {
+	t.Parallel()
 	// Each run is a fresh random order of the whole scenario with
 	// redeliveries; 12 orders already put every pair of its observations
 	// both ways round many times over (the scenario has a few dozen), so
@@ -109,16 +110,21 @@ func everyOrderGives(t *testing.T, obs []ledgerd.Observation, rng *rand.Rand, ru
 			pos := rng.IntN(len(shuffled) + 1)
 			shuffled = append(shuffled[:pos], append([]ledgerd.Observation{dup}, shuffled[pos:]...)...)
 		}
-		l := openTest(t, Options{})
-		ingestAll(t, l, shuffled)
-		if got := dump(t, l); got != want {
-			order := make([]string, len(shuffled))
-			for i, o := range shuffled {
-				order[i] = o.Event.Type
+		// The orders are drawn here, in turn; each is ingested into a
+		// file of its own, independently of the others.
+		t.Run(fmt.Sprintf("run %d", run), func(t *testing.T) {
+			t.Parallel()
+			l := openTest(t, Options{})
+			ingestAll(t, l, shuffled)
+			if got := dump(t, l); got != want {
+				order := make([]string, len(shuffled))
+				for i, o := range shuffled {
+					order[i] = o.Event.Type
+				}
+				t.Fatalf("run %d: order %v gives a different book:\n%s\nwant:\n%s", run, order, got, want)
 			}
-			t.Fatalf("run %d: order %v gives a different book:\n%s\nwant:\n%s", run, order, got, want)
-		}
-		mustVerify(t, l)
+			mustVerify(t, l)
+		})
 	}
 }
 
@@ -186,6 +192,7 @@ func TestDuplicateEventChangesNothing(t *testing.T) {
 // page applied by bulk.go, and a quarantined body of a reused event_id is
 // not replayed.
 func TestEventIDAgainWithAnotherBodyIsReportedAndChangesNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	obs := scenario()
 	other := func(o ledgerd.Observation) ledgerd.Observation {
@@ -444,6 +451,7 @@ func TestBalanceOverflowIsRefusedNotWrapped(t *testing.T) {
 // fifth of them refused, so that refusals land inside shared group
 // commits: the refused ones leave nothing, every other one is committed.
 func TestRefusedUnitsDoNotSinkTheirBatch(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var batches, maxBatch int
 	l := openTest(t, Options{OnBatch: func(n int) {

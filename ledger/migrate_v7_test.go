@@ -152,6 +152,7 @@ func v7Rows(suffix string, breakID int) []string {
 // is still refused. The payments booked with a fee inside say so in their
 // new fee_source.
 func TestVersion6FileMigratesInPlaceAndAdmitsTheNewKinds(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := version6File(t)
 

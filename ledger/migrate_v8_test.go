@@ -44,6 +44,7 @@ func v7Checkpoints(accounts []string, checkpoints [][4]string) []string {
 // account the ledger knows has neither; each account's own window starts
 // at its position; sync_checkpoints keeps every row as it was.
 func TestVersion7CheckpointsBecomeSyncWindows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	const (
 		early   = "2026-10-01T08:00:00.000000000Z"

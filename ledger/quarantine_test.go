@@ -136,8 +136,10 @@ func TestQuarantinePastItsCapRefusesTheBodyAndKeepsNothing(t *testing.T) {
 // The cap holds across processes: rows another process added since this
 // one last looked are counted inside the write transaction.
 func TestQuarantineCapCountsRowsWrittenByAnotherProcess(t *testing.T) {
+	t.Parallel()
 	const limit = 4 * (MaxQuarantineBody + quarantineRowOverhead)
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	freshFile(t, path)
 	ctx := context.Background()
 	var ls [2]*Ledger
 	for i := range ls {

@@ -13,6 +13,7 @@ import (
 // rewrites exactly those rows, verify passes, and the writer goes on from
 // the repaired values.
 func TestRepairBalancesRewritesThemFromThePostings(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	obs := scenario()
 	want := openTest(t, Options{})

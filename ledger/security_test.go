@@ -16,6 +16,7 @@ import (
 // creates next to the database: the write-ahead log holds recent
 // transactions in clear and must be as private as the file itself.
 func TestWALAndSharedMemoryFilesArePrivateToo(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ledgerd.db")
 	for round := range 2 { // created, then reopened
 		l, err := Open(context.Background(), path, Options{})
@@ -73,6 +74,7 @@ func fileState(t *testing.T, path string) string {
 // reported by Verify, not made private, and nothing about the file
 // changes; a missing file is not created, an older one not upgraded.
 func TestReadOnlyVerifyReportsAReadableFileAndChangesNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "shared.db")
 	l, err := Open(ctx, path, Options{})

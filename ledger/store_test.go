@@ -74,6 +74,7 @@ func TestEveryTableIsStrictAndEveryObjectIsCommented(t *testing.T) {
 }
 
 func TestOlderFileIsMigratedInPlace(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "old.db")
 	db, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
@@ -147,6 +148,7 @@ func TestPostingsEntriesAndEventsCannotBeRewritten(t *testing.T) {
 }
 
 func TestFailureAtAnyStatementLeavesNoPartialEntry(t *testing.T) {
+	t.Parallel()
 	obs := scenario()
 	// Count the write statements of the whole scenario, then fail each one
 	// in turn: every time, the observation being applied must vanish whole
@@ -158,37 +160,41 @@ func TestFailureAtAnyStatementLeavesNoPartialEntry(t *testing.T) {
 		t.Fatalf("only %d statements counted", total)
 	}
 	errInjected := errors.New("injected failure")
+	// Each k on a file of its own: the runs are independent.
 	for k := 1; k <= total; k += 3 {
-		n := 0
-		l := openTest(t, Options{failAfter: func(string) error {
-			n++
-			if n == k {
-				return errInjected
-			}
-			return nil
-		}})
-		failed := -1
-		for i, o := range obs {
-			before := dump(t, l)
-			if _, err := l.Ingest(context.Background(), o); err != nil {
-				if !errors.Is(err, errInjected) {
-					t.Fatalf("k=%d: unexpected error %v", k, err)
+		t.Run(fmt.Sprintf("statement %d", k), func(t *testing.T) {
+			t.Parallel()
+			n := 0
+			l := openTest(t, Options{failAfter: func(string) error {
+				n++
+				if n == k {
+					return errInjected
 				}
-				if after := dump(t, l); after != before {
-					t.Fatalf("k=%d: failed observation %d left changes behind", k, i)
+				return nil
+			}})
+			failed := -1
+			for i, o := range obs {
+				before := dump(t, l)
+				if _, err := l.Ingest(context.Background(), o); err != nil {
+					if !errors.Is(err, errInjected) {
+						t.Fatalf("k=%d: unexpected error %v", k, err)
+					}
+					if after := dump(t, l); after != before {
+						t.Fatalf("k=%d: failed observation %d left changes behind", k, i)
+					}
+					failed = i
 				}
-				failed = i
 			}
-		}
-		if failed < 0 {
-			t.Fatalf("k=%d: no observation failed", k)
-		}
-		mustVerify(t, l)
-		// Redelivering the failed observation completes the book.
-		if _, err := l.Ingest(context.Background(), obs[failed]); err != nil {
-			t.Fatalf("k=%d: redelivery: %v", k, err)
-		}
-		mustVerify(t, l)
+			if failed < 0 {
+				t.Fatalf("k=%d: no observation failed", k)
+			}
+			mustVerify(t, l)
+			// Redelivering the failed observation completes the book.
+			if _, err := l.Ingest(context.Background(), obs[failed]); err != nil {
+				t.Fatalf("k=%d: redelivery: %v", k, err)
+			}
+			mustVerify(t, l)
+		})
 	}
 }
 
@@ -278,6 +284,7 @@ func TestBalancesAsOfEffectiveTimeAndSequence(t *testing.T) {
 // TestSqlite3CLIReadsViewsWhileWriting opens the file with the real sqlite3
 // program while ledgerd keeps writing, as operators do.
 func TestSqlite3CLIReadsViewsWhileWriting(t *testing.T) {
+	t.Parallel()
 	bin, err := exec.LookPath("sqlite3")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -359,6 +366,7 @@ func TestFullDatabaseIsUnavailableNotRejected(t *testing.T) {
 }
 
 func TestOpenMakesAnExistingWorldReadableFilePrivate(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "shared.db")
 	l, err := Open(context.Background(), path, Options{})
 	if err != nil {
@@ -390,6 +398,7 @@ func TestOpenMakesAnExistingWorldReadableFilePrivate(t *testing.T) {
 // reconciler's index over them; verify then holds, and catches an entry
 // whose account is edited afterwards.
 func TestVersion3EntriesGetTheirAccountOnUpgrade(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := fileAtVersion(t, 3, append(eventAndAccount(),
 		`INSERT INTO fuse_transactions (transaction_id, kind, account_id, currency, instructed_amount, fee_amount,
@@ -471,6 +480,7 @@ func explain(t *testing.T, db *sql.DB, q string) string {
 // A path with the characters a file: URI gives a meaning (#, ?, %) names
 // that very file, private, and no other.
 func TestPathsWithURICharactersOpenThatFile(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"a#b.db", "q?x.db", "x%41y.db", "sp ace.db"} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, name)

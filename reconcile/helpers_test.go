@@ -17,6 +17,7 @@ import (
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	"github.com/ledgerd/ledgerd/reconcile"
 	"golang.org/x/time/rate"
 )
@@ -56,7 +57,9 @@ func newWorldWith(t *testing.T, opts sandbox.Options) *world {
 	t.Cleanup(w.sb.Close)
 	w.srv, w.client = serveFuse(t, w.sb)
 	var err error
-	w.l, err = ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), ledger.Options{})
+	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	ledgertest.NewFile(t, path)
+	w.l, err = ledger.Open(context.Background(), path, ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 )
 
 func TestBackfillHealsWhatDroppedWebhooksMissed(t *testing.T) {
+	t.Parallel()
 	// 500 transactions under -race, a tenth of their webhooks dropped,
 	// leave differences on the accounts for the backfill to heal (the test
 	// fails if there are none); 2000 healed more of the same kind and took
@@ -71,29 +73,41 @@ func TestBackfillHealsWhatDroppedWebhooksMissed(t *testing.T) {
 }
 
 func TestBackfillFromEmptyLedgerEqualsTruthWhateverThePageSize(t *testing.T) {
+	t.Parallel()
 	const accounts = 3
 	n := scale(700, 2)
-	var ref map[string]txRow
-	var refEvents int
-	for _, size := range []int{1, 7, fuse.MaxPageLimit} {
-		e := newEnv(t, envOptions{syncer: func(o *syncer.Options) { o.PageSize = size }})
-		gen := e.generate(accounts, n, false)
-		sum := e.run(syncer.RunOptions{})
-		wantPages := (gen.Transactions + size - 1) / size
-		if sum.Transactions != gen.Transactions || sum.NewEvents != gen.Transactions || sum.Pages != wantPages {
-			t.Errorf("page size %d: %d transactions, %d new events, %d pages; want %d, %d, %d",
-				size, sum.Transactions, sum.NewEvents, sum.Pages, gen.Transactions, gen.Transactions, wantPages)
+	sizes := []int{1, 7, fuse.MaxPageLimit}
+	txs := make([]map[string]txRow, len(sizes))
+	events := make([]int, len(sizes))
+	// Each page size backfills a file of its own from a sandbox of its
+	// own: the runs are independent, compared once all have ended.
+	t.Run("sizes", func(t *testing.T) {
+		for i, size := range sizes {
+			t.Run(fmt.Sprintf("page size %d", size), func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t, envOptions{syncer: func(o *syncer.Options) { o.PageSize = size }})
+				gen := e.generate(accounts, n, false)
+				sum := e.run(syncer.RunOptions{})
+				wantPages := (gen.Transactions + size - 1) / size
+				if sum.Transactions != gen.Transactions || sum.NewEvents != gen.Transactions || sum.Pages != wantPages {
+					t.Errorf("page size %d: %d transactions, %d new events, %d pages; want %d, %d, %d",
+						size, sum.Transactions, sum.NewEvents, sum.Pages, gen.Transactions, gen.Transactions, wantPages)
+				}
+				assertEqualsTruth(t, e.l, e.sb.Truth())
+				txs[i] = ledgerTransactions(t, e.l.Reader())
+				events[i] = count(t, e.l.Reader(), "SELECT count(*) FROM events")
+			})
 		}
-		assertEqualsTruth(t, e.l, e.sb.Truth())
-		// The same seed gives the same history: the ledgers are equal too.
-		got := ledgerTransactions(t, e.l.Reader())
-		events := count(t, e.l.Reader(), "SELECT count(*) FROM events")
-		if ref == nil {
-			ref, refEvents = got, events
-			continue
-		}
-		if len(got) != len(ref) || events != refEvents {
-			t.Errorf("page size %d: %d transactions and %d events, page size 1 gave %d and %d", size, len(got), events, len(ref), refEvents)
+	})
+	if t.Failed() {
+		return
+	}
+	// The same seed gives the same history: the ledgers are equal too.
+	ref, refEvents := txs[0], events[0]
+	for i, size := range sizes[1:] {
+		got := txs[i+1]
+		if len(got) != len(ref) || events[i+1] != refEvents {
+			t.Errorf("page size %d: %d transactions and %d events, page size 1 gave %d and %d", size, len(got), events[i+1], len(ref), refEvents)
 		}
 		for id, r := range ref {
 			if got[id] != r {
@@ -104,6 +118,7 @@ func TestBackfillFromEmptyLedgerEqualsTruthWhateverThePageSize(t *testing.T) {
 }
 
 func TestLateStatusChangesAreSeenByTheNextRun(t *testing.T) {
+	t.Parallel()
 	frozen := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	e := newEnv(t, envOptions{sandbox: sandbox.Options{Now: func() time.Time { return frozen }}})
 	e.generate(2, 50, false)
@@ -143,6 +158,7 @@ func TestLateStatusChangesAreSeenByTheNextRun(t *testing.T) {
 }
 
 func TestAccountWithoutAnyWebhookIsDiscoveredByTheListing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	gen := e.generate(4, 40, false) // no webhook at all
 	sum := e.run(syncer.RunOptions{})
@@ -160,6 +176,7 @@ func TestAccountWithoutAnyWebhookIsDiscoveredByTheListing(t *testing.T) {
 }
 
 func TestRunForOneAccountSinceATime(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	gen := e.generate(3, 90, false)
 	one := gen.AccountIDs[1]
@@ -210,6 +227,7 @@ func TestRunForOneAccountSinceATime(t *testing.T) {
 // more: a sweep account) shows what Fuse said last each time, while
 // reading an unchanged balance adds no event.
 func TestABalanceThatComesBackIsRecordedAgain(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	gen := e.generate(1, 5, false)
 	id := gen.AccountIDs[0]

@@ -39,6 +39,8 @@ func eventIDs(t *testing.T, l *ledger.Ledger) []string {
 }
 
 func TestSandboxFaultsGiveTheSameLedgerAsACleanRun(t *testing.T) {
+	// Not parallel: its client gives up after 300 ms, and exactly two
+	// token fetches are expected; it runs alone in this package.
 	const accounts = 6
 	n := scale(3000, 3)
 	// Both sandboxes stand at the same time, so that the same seed gives
@@ -125,6 +127,7 @@ func TestSandboxFaultsGiveTheSameLedgerAsACleanRun(t *testing.T) {
 // saved beside them. The next run continues from that cursor alone: it
 // reads no committed page again (no duplicate) and skips none (no gap).
 func TestAPIFailureMidRunResumesFromTheSavedCursor(t *testing.T) {
+	t.Parallel()
 	n := scale(1200, 2)
 	e := newEnv(t, envOptions{syncer: func(o *syncer.Options) { o.PageSize = 25 }})
 	gen := e.generate(5, n, false)
@@ -242,6 +245,7 @@ func firstPageOnly(t *testing.T, e *env, size int) {
 }
 
 func TestRepeatedCursorStopsBeforeTheLoopingPage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{syncer: func(o *syncer.Options) { o.PageSize = 5 }})
 	e.generate(1, 40, false)
 	e.sb.SetFaults(sandbox.Faults{RepeatCursor: true})
@@ -262,6 +266,7 @@ func TestRepeatedCursorStopsBeforeTheLoopingPage(t *testing.T) {
 // committed; once Fuse is fixed, the cursor saved (one Fuse never issued)
 // is refused and the same window is listed again, to the truth.
 func TestListingThatNeverEndsStops(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		rewrite func(n int, page *fuse.Page[map[string]any])
@@ -312,6 +317,7 @@ func TestListingThatNeverEndsStops(t *testing.T) {
 // fails the account (and the run) with a bad response; it is never read
 // as an empty last page, which would report success with nothing read.
 func TestAListingInAnotherShapeFailsTheRunInsteadOfReadingNothing(t *testing.T) {
+	t.Parallel()
 	for _, body := range []string{
 		`{"data":[],"next_cursor":null}`,
 		`{"results":[]}`,
@@ -348,6 +354,7 @@ func TestAListingInAnotherShapeFailsTheRunInsteadOfReadingNothing(t *testing.T) 
 }
 
 func TestInvalidObjectStopsTheAccountBeforeItsPage(t *testing.T) {
+	t.Parallel()
 	l := &listing{}
 	e := newEnv(t, envOptions{wrap: l.wrap, syncer: func(o *syncer.Options) { o.PageSize = 6 }})
 	gen := e.generate(1, 30, false)
@@ -401,6 +408,7 @@ func (a *accountsRewrite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestAnAccountTheLedgerRefusesFailsAloneAndTheOthersAreRead(t *testing.T) {
+	t.Parallel()
 	var refused string
 	rw := &accountsRewrite{edit: func(page *fuse.Page[map[string]any]) {
 		page.Data[1]["account_type"] = "savings" // not primary, payment or virtual

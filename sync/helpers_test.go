@@ -22,6 +22,7 @@ import (
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	syncer "github.com/ledgerd/ledgerd/sync"
 	"github.com/ledgerd/ledgerd/webhook"
 )
@@ -69,6 +70,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.path = o.path
 	if e.path == "" {
 		e.path = filepath.Join(t.TempDir(), "ledgerd.db")
+		ledgertest.NewFile(t, e.path)
 	}
 	e.openLedger()
 	if o.webhooks {

@@ -20,6 +20,7 @@ import (
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	syncer "github.com/ledgerd/ledgerd/sync"
 )
 
@@ -65,6 +66,7 @@ func TestKillChild(t *testing.T) {
 // the end, leaves the same ledger, event for event, as one run that was
 // never interrupted.
 func TestKilledBackfillRunAgainEqualsAnUninterruptedRun(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
@@ -80,6 +82,7 @@ func TestKilledBackfillRunAgainEqualsAnUninterruptedRun(t *testing.T) {
 	// resuming from the saved cursor does not depend on it.
 	e.sb.SetFaults(sandbox.Faults{ListOrder: "shuffle"})
 	path := filepath.Join(t.TempDir(), "killed.db")
+	ledgertest.NewFile(t, path)
 	for round, after := range []int{2, 15, 40} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.v=false")
 		cmd.Env = append(os.Environ(), "LEDGERD_SYNC_KILL_URL="+e.srv.URL, "LEDGERD_SYNC_KILL_DB="+path)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestMetricsCountWhatTheRunDid(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	e := newEnv(t, envOptions{syncer: func(o *syncer.Options) {
 		o.Metrics = reg

@@ -49,6 +49,7 @@ func interrupted(t *testing.T, e *env, pages int) syncer.Summary {
 // ends with the ledger equal to Fuse; so do payments that execute and
 // fail after a run (shuffled).
 func TestListingInAnyOrderEqualsTruth(t *testing.T) {
+	t.Parallel()
 	for _, order := range []string{"reverse", "shuffle"} {
 		t.Run(order, func(t *testing.T) {
 			e := newEnv(t, envOptions{sandbox: frozen(), syncer: func(o *syncer.Options) { o.PageSize = 7 }})
@@ -97,6 +98,7 @@ func TestListingInAnyOrderEqualsTruth(t *testing.T) {
 // move by seconds of the sandbox clock, the overlap is off, and pages
 // are small, so that "long before" is a few pages before.
 func TestPaymentCreatedBeforeTheWindowIsReadUntilFinal(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{sandbox: frozen(), syncer: func(o *syncer.Options) {
 		o.PageSize = 5
 		o.Overlap = -1
@@ -178,6 +180,7 @@ func TestPaymentCreatedBeforeTheWindowIsReadUntilFinal(t *testing.T) {
 // from its cursor, and more at that same instant after the run are read
 // by the next.
 func TestTiesOnCreatedAtAcrossPageBoundaries(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{sandbox: frozen(), syncer: func(o *syncer.Options) { o.PageSize = 5 }})
 	a, err := e.sb.OpenAccount(sandbox.AccountSpec{Currency: "AED", Balance: 1_000_000})
 	if err != nil {
@@ -212,6 +215,7 @@ func TestTiesOnCreatedAtAcrossPageBoundaries(t *testing.T) {
 // has a pages.next, leading to an empty last page, ends there, with the
 // window moved on.
 func TestFullLastPageThenAnEmptyOne(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{sandbox: frozen(), syncer: func(o *syncer.Options) { o.PageSize = 5 }})
 	gen := e.generate(1, 20, false)
 	e.sb.SetFaults(sandbox.Faults{EmptyLastPage: true})
@@ -229,6 +233,7 @@ func TestFullLastPageThenAnEmptyOne(t *testing.T) {
 // reference does not name is stored unbooked, and the run's summary and
 // log line count it.
 func TestUnknownTransactionsAreCountedAndKept(t *testing.T) {
+	t.Parallel()
 	l := &listing{}
 	e := newEnv(t, envOptions{wrap: l.wrap})
 	e.generate(1, 10, false)
@@ -258,6 +263,7 @@ func TestUnknownTransactionsAreCountedAndKept(t *testing.T) {
 // TestAnotherAccountsTransactionBreaksAnAccountsListing: on one account's
 // listing, another account's transaction is a broken listing.
 func TestAnotherAccountsTransactionBreaksAnAccountsListing(t *testing.T) {
+	t.Parallel()
 	l := &listing{}
 	e := newEnv(t, envOptions{wrap: l.wrap})
 	gen := e.generate(2, 20, false)
@@ -280,6 +286,7 @@ func TestAnotherAccountsTransactionBreaksAnAccountsListing(t *testing.T) {
 // leaves it (what lies between is still to be read), and --since a time
 // before it moves it on.
 func TestSinceAndFullMoveTheWindowOnlyWithoutAGap(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{sandbox: frozen(), fuseClock: true})
 	e.generate(2, 30, false)
 	e.run(syncer.RunOptions{Full: true})
@@ -310,6 +317,7 @@ func TestSinceAndFullMoveTheWindowOnlyWithoutAGap(t *testing.T) {
 // most 10 % of the first's. (Pages of N/50 stand in for Fuse's 2000,
 // so that N stays small.)
 func TestBackfillRequestsStayWithinTheirBudget(t *testing.T) {
+	t.Parallel()
 	const accounts = 10
 	n := scale(2000, 4)
 	pageSize, inFlight := n/50, n/100

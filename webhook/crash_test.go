@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	"github.com/ledgerd/ledgerd/webhook"
 )
 
@@ -50,10 +50,12 @@ func TestServeChild(t *testing.T) {
 // restarted on the same file. Every event that got a 2xx must be in the
 // file afterwards, and the file must verify.
 func TestKilledListenerLosesNoAcknowledgedEvent(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
 	path := filepath.Join(t.TempDir(), "killed.db")
+	ledgertest.NewFile(t, path)
 	rng := rand.New(rand.NewPCG(4, 2))
 	var (
 		mu    sync.Mutex
@@ -115,8 +117,9 @@ func TestKilledListenerLosesNoAcknowledgedEvent(t *testing.T) {
 		// Kill at a random moment: once a random number of events have been
 		// acknowledged, with requests in flight on every connection.
 		target := int64(50 + rng.IntN(300))
+		// Poll without spinning: the server child needs the cores.
 		for deadline := time.Now().Add(20 * time.Second); sent.Load() < target && time.Now().Before(deadline); {
-			runtime.Gosched()
+			time.Sleep(time.Millisecond)
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()

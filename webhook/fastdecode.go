@@ -417,20 +417,14 @@ func (p *fastPayload) accountType(name string) string {
 
 // failureReason takes a string, or an object whose values are all
 // strings; the reference compacts other values, which the fast path
-// leaves to it.
+// leaves to it, as it leaves any other kind of value (object gives up).
 func (p *fastPayload) failureReason(name string) string {
 	v, ok := p.value(name, optional)
 	if !ok {
 		return ""
 	}
-	switch kindOf(v) {
-	case "a string":
-		s, _ := p.str(name, optional)
-		return string(s)
-	case "an object":
-	default:
-		p.gaveUp = true
-		return ""
+	if kindOf(v) == "a string" {
+		return p.text(name)
 	}
 	var buf [4]field
 	fs, ok := p.object(v, buf[:0])

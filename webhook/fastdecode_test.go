@@ -133,6 +133,7 @@ func concat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 // exactly as the reference alone would: the same observation, or the
 // same error.
 func TestFastDecodeAgreesWithTheReference(t *testing.T) {
+	t.Parallel()
 	bodies := [][]byte{
 		nil, []byte(``), []byte(` `), []byte(`{}`), []byte(`[]`), []byte(`null`), []byte(`"x"`), []byte(`{`),
 		[]byte("\xef\xbb\xbf" + body("account_opened", goodAccount)),

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -36,6 +37,7 @@ func startListener(t *testing.T, path string, o webhook.Options) *listener {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "ledgerd.db")
+		ledgertest.NewFile(t, path)
 	}
 	l, err := ledger.Open(context.Background(), path, ledger.Options{OnBatch: o.Metrics.CommitBatch})
 	if err != nil {
@@ -165,6 +167,7 @@ func TestSeedBodiesPostedVerbatim(t *testing.T) {
 // in-order delivery with a shuffled one full of duplicates, and with one
 // interrupted by a restart after which Fuse redelivers everything.
 func TestDuplicatesReorderingAndRestartGiveTheSameLedger(t *testing.T) {
+	t.Parallel()
 	var bodies [][]byte
 	for _, typ := range seedOrder {
 		if typ == "internal_transfer_failed" { // the examples' own contradiction; see ledger_test.go
@@ -217,6 +220,7 @@ func TestDuplicatesReorderingAndRestartGiveTheSameLedger(t *testing.T) {
 }
 
 func TestConcurrentWebhooksShareCommits(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	m := webhook.NewMetrics(reg)
 	ls := startListener(t, "", webhook.Options{Metrics: m})
@@ -263,6 +267,7 @@ func inboundBody(i, round int, amount int64) []byte {
 }
 
 func TestBadInputGetsItsDocumentedStatusAndNothingHalfApplied(t *testing.T) {
+	t.Parallel()
 	secret := []byte("s3cret-for-tests")
 	valid := seedBody(t, "seed", "inbound_local_payment_settled")
 	mutate := func(old, new string) []byte { return bytes.Replace(valid, []byte(old), []byte(new), 1) }
@@ -310,6 +315,7 @@ func TestBadInputGetsItsDocumentedStatusAndNothingHalfApplied(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			ls := startListener(t, "", c.opts)
 			status, resp := post(t, ls.url, c.body, c.hdr...)
 			if status != c.status {

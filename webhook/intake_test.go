@@ -12,6 +12,7 @@ import (
 // in: such a request (loopback peer, X-Forwarded-For) is refused unless
 // the allow list lets in anyone anyway, or the proxy is trusted.
 func TestUntrustedLocalProxyIsRefused(t *testing.T) {
+	t.Parallel()
 	body := seedBody(t, "seed", "inbound_local_payment_settled")
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
 		netip.MustParsePrefix("16.62.35.28/32")}
@@ -35,6 +36,7 @@ func TestUntrustedLocalProxyIsRefused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			status, events, q := direct(t, c.opts, c.remote, body, c.hdr...)
 			if status != c.want {
 				t.Errorf("status %d, want %d", status, c.want)

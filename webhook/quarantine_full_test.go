@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 )
 
 // Past the quarantine's cap a body that belongs there is refused with 503
@@ -24,7 +25,9 @@ import (
 // once a request. Valid events are still taken.
 func TestFullQuarantineAnswers503KeepsNothingAndCountsTheRefusal(t *testing.T) {
 	const limit = 2 * (ledger.MaxQuarantineBody + 1024)
-	l, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), ledger.Options{QuarantineMaxBytes: limit})
+	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	ledgertest.NewFile(t, path)
+	l, err := ledger.Open(context.Background(), path, ledger.Options{QuarantineMaxBytes: limit})
 	if err != nil {
 		t.Fatal(err)
 	}

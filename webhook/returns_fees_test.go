@@ -183,6 +183,7 @@ func backfill(t *testing.T, srv *httptest.Server, l *ledger.Ledger) {
 // (outbound_local_payment_returned for each return) give the book Fuse
 // has; a backfill afterwards changes nothing.
 func TestReturnsThroughWebhooksEqualTheTruth(t *testing.T) {
+	t.Parallel()
 	sb, srv, l := history(t, false)
 	if d := differences(t, l, sb.Truth()); len(d) > 0 {
 		t.Errorf("after the webhooks, the ledger differs from Fuse:\n%s", strings.Join(d, "\n"))
@@ -198,6 +199,7 @@ func TestReturnsThroughWebhooksEqualTheTruth(t *testing.T) {
 // is primary_account book no fee, the fee debits book it on the primary
 // account, the returns come back linked to their payments.
 func TestReturnsAndFeeDebitsThroughTheBackfillEqualTheTruth(t *testing.T) {
+	t.Parallel()
 	sb, srv, _ := history(t, true)
 	l := openLedger(t)
 	backfill(t, srv, l)
@@ -213,6 +215,7 @@ func TestReturnsAndFeeDebitsThroughTheBackfillEqualTheTruth(t *testing.T) {
 // and takes it from the primary account, as Fuse did. The ledger equals
 // the truth through the webhooks alone, and again after a backfill.
 func TestAFeeDebitHeardAfterItsPaymentMovesItsFee(t *testing.T) {
+	t.Parallel()
 	sb, srv, l := history(t, true)
 	truth := sb.Truth()
 	debits := 0

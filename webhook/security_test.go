@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	"github.com/ledgerd/ledgerd/webhook"
 )
 
@@ -27,7 +28,9 @@ import (
 // events and quarantine rows the file then holds.
 func direct(t *testing.T, o webhook.Options, remote string, body []byte, hdr ...string) (status, events, quarantined int) {
 	t.Helper()
-	l, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), ledger.Options{})
+	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	ledgertest.NewFile(t, path)
+	l, err := ledger.Open(context.Background(), path, ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +48,7 @@ func direct(t *testing.T, o webhook.Options, remote string, body []byte, hdr ...
 }
 
 func TestAllowListMatchesEveryFormOfAnAddress(t *testing.T) {
+	t.Parallel()
 	body := seedBody(t, "seed", "inbound_local_payment_settled")
 	v4 := []netip.Prefix{netip.MustParsePrefix("15.185.183.112/32")}
 	v6 := []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")}
@@ -65,6 +69,7 @@ func TestAllowListMatchesEveryFormOfAnAddress(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			status, events, q := direct(t, webhook.Options{AllowCIDRs: c.allow}, c.remote, body)
 			if status != c.want {
 				t.Errorf("status %d, want %d", status, c.want)
@@ -80,6 +85,7 @@ func TestAllowListMatchesEveryFormOfAnAddress(t *testing.T) {
 // the body is read past the limit, parsed or quarantined: an anonymous
 // party cannot fill the quarantine or make the listener parse anything.
 func TestUnauthenticatedBodiesAreNeverReadParsedOrKept(t *testing.T) {
+	t.Parallel()
 	secret := []byte("order-of-checks")
 	huge := bytes.Repeat([]byte("x"), webhook.MaxBody+10)
 	malformed := []byte(`{"type":`)
@@ -110,6 +116,7 @@ func TestUnauthenticatedBodiesAreNeverReadParsedOrKept(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			status, events, q := direct(t, c.opts, c.remote, c.body, c.hdr...)
 			if status != c.want {
 				t.Errorf("status %d, want %d", status, c.want)
@@ -160,7 +167,9 @@ func TestChunkedBodyOverTheLimitIsRefused(t *testing.T) {
 // Headers past the server's limit are refused by net/http before the
 // handler runs.
 func TestOversizeHeadersAreRefused(t *testing.T) {
-	l, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledgerd.db"), ledger.Options{})
+	path := filepath.Join(t.TempDir(), "ledgerd.db")
+	ledgertest.NewFile(t, path)
+	l, err := ledger.Open(context.Background(), path, ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

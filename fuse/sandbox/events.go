@@ -95,21 +95,19 @@ type localPayment struct {
 }
 
 // outbound_local_payment_submitted, outbound_local_payment_executed,
-// internal_transfer_settled
+// internal_transfer_settled; with a failure_reason,
+// outbound_local_payment_failed and internal_transfer_failed
 type paymentStep struct {
-	AccountID     string    `json:"account_id"`
-	TransactionID string    `json:"transaction_id"`
-	ExternalID    *string   `json:"external_id"`
-	Timestamp     time.Time `json:"timestamp"`
+	AccountID     string         `json:"account_id"`
+	TransactionID string         `json:"transaction_id"`
+	FailureReason *failureReason `json:"failure_reason,omitempty"`
+	ExternalID    *string        `json:"external_id"`
+	Timestamp     time.Time      `json:"timestamp"`
 }
 
-// outbound_local_payment_failed, internal_transfer_failed
-type paymentFailed struct {
-	AccountID     string        `json:"account_id"`
-	TransactionID string        `json:"transaction_id"`
-	FailureReason failureReason `json:"failure_reason"`
-	ExternalID    *string       `json:"external_id"`
-	Timestamp     time.Time     `json:"timestamp"`
+// stepOf is t's paymentStep at stamp.
+func stepOf(t *txn, stamp time.Time) paymentStep {
+	return paymentStep{AccountID: t.AccountID, TransactionID: t.TransactionID, ExternalID: optional(t.ExternalID), Timestamp: stamp}
 }
 
 // internal_transfer_created
@@ -149,19 +147,13 @@ type exchangeTransfer struct {
 	Rate                 json.RawMessage `json:"rate"`
 }
 
-// outbound_exchange_transfer_executed
-type exchangeExecuted struct {
-	AccountID     string    `json:"account_id"`
-	TransactionID string    `json:"transaction_id"`
-	Timestamp     time.Time `json:"timestamp"`
-}
-
+// outbound_exchange_transfer_executed; with a failure_reason,
 // outbound_exchange_transfer_failed
-type exchangeFailed struct {
-	AccountID     string        `json:"account_id"`
-	TransactionID string        `json:"transaction_id"`
-	FailureReason failureReason `json:"failure_reason"`
-	Timestamp     time.Time     `json:"timestamp"`
+type exchangeStep struct {
+	AccountID     string         `json:"account_id"`
+	TransactionID string         `json:"transaction_id"`
+	FailureReason *failureReason `json:"failure_reason,omitempty"`
+	Timestamp     time.Time      `json:"timestamp"`
 }
 
 // The payloads below are of types Fuse's catalogue names without

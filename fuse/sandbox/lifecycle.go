@@ -103,10 +103,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 			return
 		}
 		s.touchLocked(t, ledgerd.StatusSubmitted, stamp)
-		s.emitLocked("outbound_local_payment_submitted", paymentStep{
-			AccountID: t.AccountID, TransactionID: t.TransactionID,
-			ExternalID: optional(t.ExternalID), Timestamp: stamp,
-		}, stamp)
+		s.emitLocked("outbound_local_payment_submitted", stepOf(t, stamp), stamp)
 	case stepExecutePayment:
 		if t.Status != ledgerd.StatusSubmitted {
 			return
@@ -119,10 +116,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 		t.acct.Balance.Current -= t.debit()
 		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, ledgerd.StatusExecuted, stamp)
-		s.emitLocked("outbound_local_payment_executed", paymentStep{
-			AccountID: t.AccountID, TransactionID: t.TransactionID,
-			ExternalID: optional(t.ExternalID), Timestamp: stamp,
-		}, stamp)
+		s.emitLocked("outbound_local_payment_executed", stepOf(t, stamp), stamp)
 		s.feeDebitLocked(t, stamp)
 	case stepBookTransfer:
 		if t.Status != ledgerd.StatusCreated {
@@ -137,10 +131,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 		s.noteBalanceLocked(t.acct, stamp)
 		s.touchLocked(t, ledgerd.StatusSettled, stamp)
 		in := s.inboundLegLocked(t, ledgerd.KindInternalTransferIn, t.InstructedAmount, stamp)
-		s.emitLocked("internal_transfer_settled", paymentStep{
-			AccountID: t.AccountID, TransactionID: t.TransactionID,
-			ExternalID: optional(t.ExternalID), Timestamp: stamp,
-		}, stamp)
+		s.emitLocked("internal_transfer_settled", stepOf(t, stamp), stamp)
 		s.emitLocked("inbound_internal_transfer_settled", transferInSettled{
 			AccountID: in.AccountID, FromAccountID: t.AccountID, TransactionID: in.TransactionID,
 			Amount: in.InstructedAmount, Timestamp: stamp, Reference: in.Reference,
@@ -155,7 +146,7 @@ func (s *Sandbox) applyStepLocked(st step, stamp time.Time) {
 		s.touchLocked(t, ledgerd.StatusExecuted, stamp)
 		in := s.inboundLegLocked(t, ledgerd.KindExchangeIn, *t.CounterpartAmount, stamp)
 		src := t.InstructedAmount
-		s.emitLocked("outbound_exchange_transfer_executed", exchangeExecuted{
+		s.emitLocked("outbound_exchange_transfer_executed", exchangeStep{
 			AccountID: t.AccountID, TransactionID: t.TransactionID, Timestamp: stamp,
 		}, stamp)
 		s.emitLocked("inbound_exchange_transfer_settled", exchangeTransfer{

@@ -371,20 +371,16 @@ func (s *Sandbox) failLocked(t *txn, reason string, stamp time.Time) error {
 	t.acct.Balance.Available += t.debit()
 	t.FailureReason = reason
 	s.touchLocked(t, ledgerd.StatusFailed, stamp)
-	fr := failureReason{BankError: reason}
+	fr := &failureReason{BankError: reason}
+	failed := stepOf(t, stamp)
+	failed.FailureReason = fr
 	switch t.Kind {
 	case ledgerd.KindLocalPaymentOut:
-		s.emitLocked("outbound_local_payment_failed", paymentFailed{
-			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr,
-			ExternalID: optional(t.ExternalID), Timestamp: stamp,
-		}, stamp)
+		s.emitLocked("outbound_local_payment_failed", failed, stamp)
 	case ledgerd.KindInternalTransferOut:
-		s.emitLocked("internal_transfer_failed", paymentFailed{
-			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr,
-			ExternalID: optional(t.ExternalID), Timestamp: stamp,
-		}, stamp)
+		s.emitLocked("internal_transfer_failed", failed, stamp)
 	case ledgerd.KindExchangeOut:
-		s.emitLocked("outbound_exchange_transfer_failed", exchangeFailed{
+		s.emitLocked("outbound_exchange_transfer_failed", exchangeStep{
 			AccountID: t.AccountID, TransactionID: t.TransactionID, FailureReason: fr, Timestamp: stamp,
 		}, stamp)
 	}

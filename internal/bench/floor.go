@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -94,20 +93,9 @@ func measureFloor(ctx context.Context, bin string) (serveSample, error) {
 		return s, err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	for {
-		resp, err := client.Get("http://" + addr + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				s.ready = time.Since(start)
-				break
-			}
-		}
-		if time.Since(start) > 10*time.Second {
-			return s, fmt.Errorf("floor program not ready after 10 s: %v", err)
-		}
-		time.Sleep(time.Millisecond)
+	s.ready, err = pollReady(client, "http://"+addr+"/readyz", start, 10*time.Second, nil)
+	if err != nil {
+		return s, fmt.Errorf("floor program %w", err)
 	}
 	time.Sleep(serveIdle)
 	s.rss, err = serveVMRSS(cmd.Process.Pid)

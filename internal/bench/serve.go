@@ -210,25 +210,12 @@ func measureServe(ctx context.Context, bin, db, fuseURL string) (serveSample, in
 			return errors.New("no exit 30 s after SIGTERM")
 		}
 	}
-	for {
-		resp, err := client.Get("http://" + adminAddr + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				s.ready = time.Since(start)
-				break
-			}
-		}
-		select {
-		case err := <-exited:
-			return s, 0, fmt.Errorf("serve exited before ready: %v\n%s", err, logs.String())
-		case <-time.After(time.Millisecond):
-		}
-		if time.Since(start) > 30*time.Second {
+	s.ready, err = pollReady(client, "http://"+adminAddr+"/readyz", start, 30*time.Second, exited)
+	if err != nil {
+		if !errors.Is(err, errExitedBeforeReady) {
 			stop()
-			return s, 0, fmt.Errorf("serve not ready after 30 s\n%s", logs.String())
 		}
+		return s, 0, fmt.Errorf("serve %w\n%s", err, logs.String())
 	}
 	time.Sleep(serveIdle) // idle on purpose: what it holds with no traffic
 	s.rss, err = serveVMRSS(cmd.Process.Pid)
@@ -244,6 +231,34 @@ func measureServe(ctx context.Context, bin, db, fuseURL string) (serveSample, in
 		return s, 0, err
 	}
 	return s, fi.Size(), nil
+}
+
+// errExitedBeforeReady is pollReady's answer when the program exits
+// before it is ready.
+var errExitedBeforeReady = errors.New("exited before ready")
+
+// pollReady asks url every millisecond until it answers 200 and returns
+// the time since start. It gives up after limit, or when exited (nil for
+// none) delivers the program's exit.
+func pollReady(client *http.Client, url string, start time.Time, limit time.Duration, exited <-chan error) (time.Duration, error) {
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start), nil
+			}
+		}
+		select {
+		case exit := <-exited:
+			return 0, fmt.Errorf("%w: %v", errExitedBeforeReady, exit)
+		case <-time.After(time.Millisecond):
+		}
+		if time.Since(start) > limit {
+			return 0, fmt.Errorf("not ready after %v: %v", limit, err)
+		}
+	}
 }
 
 // serveVMRSS reads a process's resident set from /proc (KiB).

@@ -69,37 +69,35 @@ func (s *Scanner) Number() ([]byte, bool) {
 	case j < len(b) && b[j] == '0':
 		j++
 	case j < len(b) && b[j] >= '1' && b[j] <= '9':
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
+		j = digits(b, j)
 	default:
 		return nil, false
 	}
 	if j < len(b) && b[j] == '.' {
-		j++
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == k {
+		k := j + 1
+		if j = digits(b, k); j == k {
 			return nil, false
 		}
 	}
 	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		j++
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
+		k := j + 1
+		if k < len(b) && (b[k] == '+' || b[k] == '-') {
+			k++
 		}
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == k {
+		if j = digits(b, k); j == k {
 			return nil, false
 		}
 	}
 	s.I = j
 	return b[start:j], true
+}
+
+// digits returns where the run of decimal digits in b from j ends.
+func digits(b []byte, j int) int {
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	return j
 }
 
 // String skips a string (the next byte must be its quote), checking it as
@@ -149,37 +147,9 @@ func (s *Scanner) Skip(depth, maxDepth int) bool {
 	case '"':
 		return s.String()
 	case '{':
-		s.I++
-		if s.Consume('}') {
-			return true
-		}
-		for {
-			if s.Peek() != '"' || !s.String() || !s.Consume(':') || !s.Skip(depth+1, maxDepth) {
-				return false
-			}
-			if s.Consume('}') {
-				return true
-			}
-			if !s.Consume(',') {
-				return false
-			}
-		}
+		return s.members('}', depth, maxDepth)
 	case '[':
-		s.I++
-		if s.Consume(']') {
-			return true
-		}
-		for {
-			if !s.Skip(depth+1, maxDepth) {
-				return false
-			}
-			if s.Consume(']') {
-				return true
-			}
-			if !s.Consume(',') {
-				return false
-			}
-		}
+		return s.members(']', depth, maxDepth)
 	case 't':
 		return s.Literal("true")
 	case 'f':
@@ -189,4 +159,28 @@ func (s *Scanner) Skip(depth, maxDepth int) bool {
 	}
 	_, ok := s.Number()
 	return ok
+}
+
+// members skips the rest of an object (closer '}') or an array (']')
+// from its opening bracket: each member is a value, after a key and a
+// colon in an object.
+func (s *Scanner) members(closer byte, depth, maxDepth int) bool {
+	s.I++
+	if s.Consume(closer) {
+		return true
+	}
+	for {
+		if closer == '}' && (s.Peek() != '"' || !s.String() || !s.Consume(':')) {
+			return false
+		}
+		if !s.Skip(depth+1, maxDepth) {
+			return false
+		}
+		if s.Consume(closer) {
+			return true
+		}
+		if !s.Consume(',') {
+			return false
+		}
+	}
 }

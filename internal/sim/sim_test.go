@@ -23,6 +23,7 @@ import (
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	"github.com/ledgerd/ledgerd/reconcile"
 	syncer "github.com/ledgerd/ledgerd/sync"
 	"github.com/ledgerd/ledgerd/webhook"
@@ -165,6 +166,7 @@ func (s *storeRef) Quarantine(ctx context.Context, q ledger.Quarantined) (int64,
 func newWorld(t *testing.T, seed uint64) *world {
 	w := &world{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), store: &storeRef{},
 		path: filepath.Join(t.TempDir(), "ledgerd.db")}
+	ledgertest.NewFile(t, w.path)
 	frozen := time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC)
 
 	var sbRef atomic.Pointer[sandbox.Sandbox]

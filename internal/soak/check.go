@@ -230,20 +230,25 @@ func (s *soak) checkFile(ctx context.Context, sum *summary, truth sandbox.Truth,
 		return err
 	}
 	defer db.Close()
+	// event_id → how many times the file holds it.
 	stored := map[string]int{}
-	rows, err := db.QueryContext(ctx, `SELECT event_id FROM events`)
+	rows, err := db.QueryContext(ctx, `SELECT event_id, count(*) FROM events GROUP BY event_id`)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
 			rows.Close()
 			return err
 		}
-		stored[id]++
+		stored[id] = n
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
 	sum.EventsStored = len(stored)
 	checked := map[string]bool{}
 	for _, d := range deliveries {
@@ -301,6 +306,9 @@ func (s *soak) checkFile(ctx context.Context, sum *summary, truth sandbox.Truth,
 		got[id] = r
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read fuse_transactions: %w", err)
+	}
 	for _, x := range truth.Transactions {
 		entry := "pending"
 		switch x.Status {

@@ -218,14 +218,19 @@ func (s *soak) clock(ctx context.Context) {
 	const tick = 100 * time.Millisecond
 	factor := float64(s.o.simulated)/float64(s.o.duration) - 1
 	step := time.Duration(float64(tick) * factor)
-	t := time.NewTicker(tick)
+	every(ctx, tick, func() { s.sb.Advance(step) })
+}
+
+// every calls f at each tick of d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.sb.Advance(step)
+			f()
 		}
 	}
 }
@@ -272,92 +277,81 @@ func (s *soak) killLoop(ctx context.Context) error {
 }
 
 func (s *soak) progress(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			st := s.sb.Stats()
-			s.log.Info("soak progress", "elapsed", time.Since(s.started).Round(time.Second), "sandbox_now", s.sb.Now().Format(time.RFC3339),
-				"events", st.EventsEmitted, "delivered", st.WebhooksDelivered, "failed_attempts", st.WebhooksFailed,
-				"kills", s.kills.Load(), "traffic_errors", s.trafficErrors.Load())
-		}
-	}
+	every(ctx, 30*time.Second, func() {
+		st := s.sb.Stats()
+		s.log.Info("soak progress", "elapsed", time.Since(s.started).Round(time.Second), "sandbox_now", s.sb.Now().Format(time.RFC3339),
+			"events", st.EventsEmitted, "delivered", st.WebhooksDelivered, "failed_attempts", st.WebhooksFailed,
+			"kills", s.kills.Load(), "traffic_errors", s.trafficErrors.Load())
+	})
 }
 
 // traffic performs operations until ctx ends: inbound funds (through the
 // sandbox's control), payments, internal transfers, exchanges (through
 // the Fuse API with the client), and failures of payments in flight.
 func (s *soak) traffic(ctx context.Context, rng *rand.Rand) {
-	t := time.NewTicker(s.o.opEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		a := s.accounts[rng.IntN(len(s.accounts))]
-		var kind string
-		var err error
-		switch k := rng.IntN(100); {
-		case k < 28:
-			kind = "inbound_payment"
-			err = s.control(ctx, "/sandbox/inbound-payments", map[string]any{"account_id": a.AccountID,
-				"amount": scaled(a.Currency, 1_000+rng.Int64N(2_000_000)), "remitter_name": "Soak Customer"})
-		case k < 60:
-			kind = "payment"
-			var tx fuse.Transaction
-			tx, err = s.client.CreatePayment(ctx, a.AccountID, fuse.CreatePaymentRequest{
-				Amount: scaled(a.Currency, 100+rng.Int64N(1_500_000)), Beneficiary: soakSupplier(),
-				Purpose: fuse.PurposeGoodsBought, ExternalReference: "soak-" + strconv.Itoa(rng.IntN(1e6))})
-			s.remember(tx.ID)
-			if err == nil && rng.IntN(10) == 0 {
-				// The beneficiary's bank refuses it at once: fail it
-				// before the sandbox clock executes it.
-				if ferr := s.control(ctx, "/sandbox/transactions/"+tx.ID+"/fail",
-					map[string]any{"reason": "Soak: beneficiary account closed"}); ferr == nil {
-					s.count("fail")
-				}
-			}
-		case k < 78:
-			kind = "internal_transfer"
-			to := s.other(rng, a, true)
-			var tx fuse.Transaction
-			tx, err = s.client.CreateInternalTransfer(ctx, fuse.CreateInternalTransferRequest{
-				FromAccountID: a.AccountID, ToAccountID: to.AccountID,
-				Amount: scaled(a.Currency, 100+rng.Int64N(500_000)), ExternalReference: "soak"})
-			s.remember(tx.ID)
-		case k < 92:
-			kind = "exchange"
-			to := s.other(rng, a, false)
-			var tx fuse.Transaction
-			amount := scaled(a.Currency, 10_000+rng.Int64N(500_000))
-			tx, err = s.client.CreateExchange(ctx, fuse.CreateExchangeRequest{ExternalReference: "soak",
-				From: fuse.ExchangeSide{AccountID: a.AccountID, Amount: &amount}, To: fuse.ExchangeSide{AccountID: to.AccountID}})
-			s.remember(tx.ID)
-		default:
-			kind = "fail"
-			if id := s.recent(rng); id != "" {
-				err = s.control(ctx, "/sandbox/transactions/"+id+"/fail", map[string]any{"reason": "Soak: beneficiary bank down"})
+	every(ctx, s.o.opEvery, func() { s.operate(ctx, rng) })
+}
+
+// operate performs one operation of the traffic and counts it.
+func (s *soak) operate(ctx context.Context, rng *rand.Rand) {
+	a := s.accounts[rng.IntN(len(s.accounts))]
+	var kind string
+	var err error
+	switch k := rng.IntN(100); {
+	case k < 28:
+		kind = "inbound_payment"
+		err = s.control(ctx, "/sandbox/inbound-payments", map[string]any{"account_id": a.AccountID,
+			"amount": scaled(a.Currency, 1_000+rng.Int64N(2_000_000)), "remitter_name": "Soak Customer"})
+	case k < 60:
+		kind = "payment"
+		var tx fuse.Transaction
+		tx, err = s.client.CreatePayment(ctx, a.AccountID, fuse.CreatePaymentRequest{
+			Amount: scaled(a.Currency, 100+rng.Int64N(1_500_000)), Beneficiary: soakSupplier(),
+			Purpose: fuse.PurposeGoodsBought, ExternalReference: "soak-" + strconv.Itoa(rng.IntN(1e6))})
+		s.remember(tx.ID)
+		if err == nil && rng.IntN(10) == 0 {
+			// The beneficiary's bank refuses it at once: fail it
+			// before the sandbox clock executes it.
+			if ferr := s.control(ctx, "/sandbox/transactions/"+tx.ID+"/fail",
+				map[string]any{"reason": "Soak: beneficiary account closed"}); ferr == nil {
+				s.count("fail")
 			}
 		}
-		var apiErr *fuse.APIError
-		var ctlErr *controlError
-		switch {
-		case err == nil:
-			s.count(kind)
-		case errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500,
-			errors.As(err, &ctlErr) && ctlErr.status >= 400 && ctlErr.status < 500:
-			s.count(kind + "_refused") // insufficient funds, no rate, not in flight any more
-		case ctx.Err() != nil:
-			return
-		default:
-			s.trafficErrors.Add(1)
-			s.log.Debug("traffic error", "kind", kind, "err", err)
+	case k < 78:
+		kind = "internal_transfer"
+		to := s.other(rng, a, true)
+		var tx fuse.Transaction
+		tx, err = s.client.CreateInternalTransfer(ctx, fuse.CreateInternalTransferRequest{
+			FromAccountID: a.AccountID, ToAccountID: to.AccountID,
+			Amount: scaled(a.Currency, 100+rng.Int64N(500_000)), ExternalReference: "soak"})
+		s.remember(tx.ID)
+	case k < 92:
+		kind = "exchange"
+		to := s.other(rng, a, false)
+		var tx fuse.Transaction
+		amount := scaled(a.Currency, 10_000+rng.Int64N(500_000))
+		tx, err = s.client.CreateExchange(ctx, fuse.CreateExchangeRequest{ExternalReference: "soak",
+			From: fuse.ExchangeSide{AccountID: a.AccountID, Amount: &amount}, To: fuse.ExchangeSide{AccountID: to.AccountID}})
+		s.remember(tx.ID)
+	default:
+		kind = "fail"
+		if id := s.recent(rng); id != "" {
+			err = s.control(ctx, "/sandbox/transactions/"+id+"/fail", map[string]any{"reason": "Soak: beneficiary bank down"})
 		}
+	}
+	var apiErr *fuse.APIError
+	var ctlErr *controlError
+	switch {
+	case err == nil:
+		s.count(kind)
+	case errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500,
+		errors.As(err, &ctlErr) && ctlErr.status >= 400 && ctlErr.status < 500:
+		s.count(kind + "_refused") // insufficient funds, no rate, not in flight any more
+	case ctx.Err() != nil:
+		// the traffic is ending: not an error
+	default:
+		s.trafficErrors.Add(1)
+		s.log.Debug("traffic error", "kind", kind, "err", err)
 	}
 }
 
