@@ -123,7 +123,7 @@ func (r *Reconciler) readTransactions(ctx context.Context, accountID string, unk
 		}
 		return nil, n, err
 	}
-	for page, err := range r.opts.Fuse.TransactionPages(ctx, accountID, fuse.ListTransactionsParams{Limit: r.opts.PageLimit}) {
+	for page, err := range r.opts.Fuse.TransactionPages(ctx, accountID, fuse.ListTransactionsParams{Limit: r.opts.PageLimit, SkipRaw: true}) {
 		if err != nil {
 			return fail(err)
 		}
