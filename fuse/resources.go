@@ -90,6 +90,18 @@ type ListTransactionsParams struct {
 	// AccountID, on the organisation's listing only, keeps one account's
 	// transactions (customer_account_id).
 	AccountID string
+	// SkipRaw leaves Transaction.Raw nil, for a caller that keeps nothing
+	// of the objects but what it reads from their fields (a
+	// reconciliation): it spares a copy of every page. It is not sent.
+	SkipRaw bool
+}
+
+// pageOut is what a listing's page decodes into, as params ask.
+func (params ListTransactionsParams) pageOut(out *Page[Transaction]) any {
+	if params.SkipRaw {
+		return (*rawlessTransactionPage)(out)
+	}
+	return (*transactionPage)(out)
 }
 
 // query is params as a listing's query string.
@@ -129,7 +141,7 @@ func (c *Client) ListTransactions(ctx context.Context, accountID string, params 
 		return Page[Transaction]{}, fmt.Errorf("list transactions: %w", err)
 	}
 	var out Page[Transaction]
-	err = c.send(ctx, request{method: http.MethodGet, route: routeListTransactions, path: p, query: q, out: (*transactionPage)(&out)})
+	err = c.send(ctx, request{method: http.MethodGet, route: routeListTransactions, path: p, query: q, out: params.pageOut(&out)})
 	if err != nil {
 		return Page[Transaction]{}, fmt.Errorf("list transactions of %s: %w", accountID, err)
 	}
@@ -145,7 +157,7 @@ func (c *Client) ListOrgTransactions(ctx context.Context, params ListTransaction
 		return Page[Transaction]{}, fmt.Errorf("list organisation transactions: %w", err)
 	}
 	var out Page[Transaction]
-	err = c.send(ctx, request{method: http.MethodGet, route: routeListOrgTransactions, path: "/transactions", query: q, out: (*transactionPage)(&out)})
+	err = c.send(ctx, request{method: http.MethodGet, route: routeListOrgTransactions, path: "/transactions", query: q, out: params.pageOut(&out)})
 	if err != nil {
 		return Page[Transaction]{}, fmt.Errorf("list organisation transactions: %w", err)
 	}

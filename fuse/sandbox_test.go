@@ -170,6 +170,19 @@ func (e *env) fundedAccount(t *testing.T, ctx context.Context) fuse.Account {
 	return acct
 }
 
+// accountWithPayments is fundedAccount with n payments from it, of 100,
+// 101, … minor units.
+func (e *env) accountWithPayments(t *testing.T, n int) fuse.Account {
+	t.Helper()
+	acct := e.fundedAccount(t, t.Context())
+	for i := range n {
+		if _, err := e.c.CreatePayment(t.Context(), acct.ID, payment(int64(100+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return acct
+}
+
 func payment(amount int64) fuse.CreatePaymentRequest {
 	return fuse.CreatePaymentRequest{
 		Amount: amount, Purpose: fuse.PurposeGoodsBought, ExternalReference: "INV-1",
@@ -442,12 +455,7 @@ func TestABurstOf5xxIsRetriedUntilItPasses(t *testing.T) {
 
 func TestPagingWithLimits1And7And500ReturnsTheSameTransactions(t *testing.T) {
 	e := start(t, sandbox.Options{Instant: true}, nil)
-	acct := e.fundedAccount(t, t.Context())
-	for i := range 23 {
-		if _, err := e.c.CreatePayment(t.Context(), acct.ID, payment(int64(100+i))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	acct := e.accountWithPayments(t, 23)
 	list := func(limit int) []string {
 		var ids []string
 		for tx, err := range e.c.AllTransactions(t.Context(), acct.ID, fuse.ListTransactionsParams{Limit: limit}) {
@@ -480,14 +488,53 @@ func TestPagingWithLimits1And7And500ReturnsTheSameTransactions(t *testing.T) {
 	}
 }
 
-func TestARepeatedCursorStopsTheWalk(t *testing.T) {
+// TestSkipRawListsTheSameTransactionsWithoutRaw: a listing that skips Raw
+// (a reconciliation's) reads every transaction as one that keeps it (the
+// backfill's), on an account's listing and on the organisation's, with
+// Raw nil.
+func TestSkipRawListsTheSameTransactionsWithoutRaw(t *testing.T) {
 	e := start(t, sandbox.Options{Instant: true}, nil)
-	acct := e.fundedAccount(t, t.Context())
-	for i := range 3 {
-		if _, err := e.c.CreatePayment(t.Context(), acct.ID, payment(int64(100+i))); err != nil {
-			t.Fatal(err)
+	acct := e.accountWithPayments(t, 5)
+	read := func(list func(context.Context, fuse.ListTransactionsParams) (fuse.Page[fuse.Transaction], error), skip bool) []fuse.Transaction {
+		var txs []fuse.Transaction
+		params := fuse.ListTransactionsParams{Limit: 4, SkipRaw: skip}
+		for {
+			p, err := list(t.Context(), params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			txs = append(txs, p.Data...)
+			if p.Pages.Next == nil {
+				return txs
+			}
+			params.Cursor = *p.Pages.Next
 		}
 	}
+	account := func(ctx context.Context, p fuse.ListTransactionsParams) (fuse.Page[fuse.Transaction], error) {
+		return e.c.ListTransactions(ctx, acct.ID, p)
+	}
+	for name, list := range map[string]func(context.Context, fuse.ListTransactionsParams) (fuse.Page[fuse.Transaction], error){
+		"account": account, "organisation": e.c.ListOrgTransactions,
+	} {
+		kept, skipped := read(list, false), read(list, true)
+		if len(kept) != 6 {
+			t.Fatalf("%s: %d transactions, want 6 (one inbound, 5 payments)", name, len(kept))
+		}
+		for i := range kept {
+			if len(kept[i].Raw) == 0 || skipped[i].Raw != nil {
+				t.Errorf("%s: Raw %d bytes kept, %d skipped", name, len(kept[i].Raw), len(skipped[i].Raw))
+			}
+			kept[i].Raw = nil
+		}
+		if !reflect.DeepEqual(kept, skipped) {
+			t.Errorf("%s: without Raw\n%+v\nwith it\n%+v", name, skipped, kept)
+		}
+	}
+}
+
+func TestARepeatedCursorStopsTheWalk(t *testing.T) {
+	e := start(t, sandbox.Options{Instant: true}, nil)
+	acct := e.accountWithPayments(t, 3)
 	e.sb.SetFaults(sandbox.Faults{RepeatCursor: true})
 	var last error
 	n := 0

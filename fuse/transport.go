@@ -177,7 +177,7 @@ func (c *Client) attempt(ctx context.Context, r request, target string, payload 
 		}
 		defer resp.Body.Close()
 		o.status, o.header = resp.StatusCode, resp.Header
-		b, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
+		b, err := readAll(resp.Body, resp.ContentLength, c.cfg.MaxBodyBytes)
 		switch {
 		case err != nil:
 			// Status seen, body broken off: no complete answer.
@@ -259,6 +259,32 @@ func (c *Client) decode(r request, where string, o outcome) error {
 		return fail(errors.New("data after the JSON value"))
 	}
 	return nil
+}
+
+// readAll reads a body of at most limit bytes (one more tells it is
+// longer) as io.ReadAll does, in one buffer of the announced length when
+// Content-Length gives one within the limit: a page is read without the
+// regrowths and copies of a buffer that starts at 512 bytes.
+func readAll(body io.Reader, length, limit int64) ([]byte, error) {
+	r := io.LimitReader(body, limit+1)
+	if length < 0 || length > limit {
+		return io.ReadAll(r)
+	}
+	// One byte over the length, so that the end is seen without growing.
+	b := make([]byte, 0, length+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than announced
+		}
+	}
 }
 
 func contentType(h http.Header) string {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -330,5 +331,35 @@ func TestMetricsAreLabelledByRoutePatternNotByID(t *testing.T) {
 	}
 	if len(m.tokens) != 1 || !m.tokens[0] {
 		t.Errorf("token fetches %v, want [true]", m.tokens)
+	}
+}
+
+// TestReadAllReadsTheBodyWhateverItsAnnouncedLength: the body is read
+// whole (up to one byte past the limit, which tells the caller it is too
+// long) whether Content-Length is absent, right, short or long.
+func TestReadAllReadsTheBodyWhateverItsAnnouncedLength(t *testing.T) {
+	for _, c := range []struct {
+		body          string
+		length, limit int64
+		want          string
+	}{
+		{"abc", 3, 10, "abc"},
+		{"abc", -1, 10, "abc"},
+		{"abc", 0, 10, "abc"},
+		{"abc", 1, 10, "abc"},
+		{"abc", 9, 10, "abc"},
+		{"", 0, 10, ""},
+		{"abcdef", 6, 4, "abcde"},
+		{"abcdef", 3, 4, "abcde"},
+		{"abcdef", -1, 4, "abcde"},
+	} {
+		got, err := readAll(strings.NewReader(c.body), c.length, c.limit)
+		if err != nil || string(got) != c.want {
+			t.Errorf("%q announced %d, limit %d: read %q, %v; want %q", c.body, c.length, c.limit, got, err, c.want)
+		}
+	}
+	broken := io.MultiReader(strings.NewReader("ab"), iotest.ErrReader(io.ErrUnexpectedEOF))
+	if _, err := readAll(broken, 5, 10); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("a body broken off: %v, want its error", err)
 	}
 }

@@ -35,12 +35,39 @@ func (p *transactionPage) UnmarshalJSON(b []byte) error {
 }
 
 func (p *transactionPage) decodeFast(b []byte) bool {
+	return decodePageFast(b, (*Page[Transaction])(p), false)
+}
+
+// rawlessTransactionPage is transactionPage for a caller that does not keep
+// the objects (ListTransactionsParams.SkipRaw): every Transaction.Raw is
+// nil, which spares a copy of the page's bytes.
+type rawlessTransactionPage Page[Transaction]
+
+// UnmarshalJSON is Page's strict decoding, without Raw.
+func (p *rawlessTransactionPage) UnmarshalJSON(b []byte) error {
+	if err := decodePage(b, (*Page[Transaction])(p)); err != nil {
+		return err
+	}
+	for i := range p.Data {
+		p.Data[i].Raw = nil
+	}
+	return nil
+}
+
+func (p *rawlessTransactionPage) decodeFast(b []byte) bool {
+	return decodePageFast(b, (*Page[Transaction])(p), true)
+}
+
+// decodePageFast is the fast path of both page types: *p is set only when
+// it reads the whole of b.
+func decodePageFast(b []byte, p *Page[Transaction], noRaw bool) bool {
 	d := newTxDecoder(b)
+	d.noRaw = noRaw
 	var out transactionPage
 	if !d.page(&out) || !d.End() {
 		return false
 	}
-	*p = out
+	*p = Page[Transaction](out)
 	return true
 }
 
@@ -74,8 +101,10 @@ type txDecoder struct {
 	intern map[string]string
 	// raw holds the compacted objects (Transaction.Raw), each a slice of
 	// it: no object is longer compacted than in B, so it never grows
-	// past its first allocation and earlier slices stay put.
-	raw []byte
+	// past its first allocation and earlier slices stay put. With noRaw,
+	// nothing is kept and Raw stays nil.
+	raw   []byte
+	noRaw bool
 	// Slabs for what the optional fields point to: a few allocations per
 	// page instead of one per field.
 	times   slab[time.Time]
@@ -290,8 +319,10 @@ var (
 // and encoding/json then reports the error.
 func (d *txDecoder) page(p *transactionPage) bool {
 	var seen [2]bool
-	// A page's objects, compacted, are shorter than the page.
-	d.raw = make([]byte, 0, len(d.B))
+	if !d.noRaw {
+		// A page's objects, compacted, are shorter than the page.
+		d.raw = make([]byte, 0, len(d.B))
+	}
 	ok := d.object(pageFields, func(n int) bool {
 		seen[n] = true
 		if n == 1 {
@@ -347,7 +378,7 @@ var transactionFields = []string{
 }
 
 // transaction reads one transaction object into t, which must be zero,
-// and keeps its bytes, compacted, in t.Raw.
+// and keeps its bytes, compacted, in t.Raw (unless noRaw).
 func (d *txDecoder) transaction(t *Transaction) bool {
 	d.WS()
 	start := d.I
@@ -424,6 +455,9 @@ func (d *txDecoder) transaction(t *Transaction) bool {
 	})
 	if !ok {
 		return false
+	}
+	if d.noRaw {
+		return true
 	}
 	n := len(d.raw)
 	d.raw = appendCompact(d.raw, d.B[start:d.I])

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -65,6 +66,12 @@ func TestTransactionPagesTakeTheFastPath(t *testing.T) {
 		}
 		if !reflect.DeepEqual(Page[Transaction](fast), slow) {
 			t.Errorf("%s: fast path read\n%+v\nencoding/json read\n%+v", name, fast, slow)
+		}
+		var rawless rawlessTransactionPage
+		if !rawless.decodeFast(body) {
+			t.Errorf("%s: the fast path without Raw gave up", name)
+		} else if !reflect.DeepEqual(Page[Transaction](rawless), withoutRaw(slow)) {
+			t.Errorf("%s: fast path without Raw read\n%+v\nencoding/json read\n%+v", name, rawless, slow)
 		}
 	}
 	for _, body := range [][]byte{readPublished(t, "transaction.json"), compacted(t, readPublished(t, "transaction.json"))} {
@@ -200,6 +207,13 @@ func TestFastDecodeAgreesWithEncodingJSON(t *testing.T) {
 		if gotErr == nil && !reflect.DeepEqual(got, want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", body, got, want)
 		}
+		// The same without Raw (ListTransactionsParams.SkipRaw), on
+		// either path.
+		var rawless Page[Transaction]
+		gotErr = c.decode(request{out: (*rawlessTransactionPage)(&rawless)}, "GET /x", outcome{status: 200, body: []byte(body)})
+		if (gotErr != nil) != (wantErr != nil) || (gotErr == nil && !reflect.DeepEqual(rawless, withoutRaw(want))) {
+			t.Errorf("%s without Raw: %+v, %v; encoding/json: %+v, %v", body, rawless, gotErr, want, wantErr)
+		}
 
 		// The same for one transaction, where the body is one.
 		var one Transaction
@@ -213,6 +227,16 @@ func TestFastDecodeAgreesWithEncodingJSON(t *testing.T) {
 	if fastTaken < 40 {
 		t.Errorf("the fast path took only %d of the bodies", fastTaken)
 	}
+}
+
+// withoutRaw is p with every transaction's Raw nil, as a listing with
+// SkipRaw reads it.
+func withoutRaw(p Page[Transaction]) Page[Transaction] {
+	p.Data = slices.Clone(p.Data)
+	for i := range p.Data {
+		p.Data[i].Raw = nil
+	}
+	return p
 }
 
 func FuzzFastDecodeAgreesWithEncodingJSON(f *testing.F) {

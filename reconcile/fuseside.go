@@ -35,7 +35,7 @@ type fuseTx struct {
 // fromFuse converts a transaction as Fuse lists it. One the ledger could
 // not take either (an unknown type or state, a missing amount) is an
 // error: its money cannot be judged.
-func fromFuse(t fuse.Transaction) (fuseTx, error) {
+func fromFuse(t *fuse.Transaction) (fuseTx, error) {
 	o, err := t.Observation()
 	if err != nil {
 		return fuseTx{}, err
@@ -59,8 +59,9 @@ func fromFuse(t fuse.Transaction) (fuseTx, error) {
 // id once (the latest version when a listing returned it twice, as a
 // transaction updated while the listing ran reappears later in it).
 type fuseSet interface {
-	// next returns the following transaction; ok is false at the end.
-	next() (t fuseTx, ok bool, err error)
+	// next returns the following transaction, which is the set's until
+	// the next call (the merge copies none); ok is false at the end.
+	next() (t *fuseTx, ok bool, err error)
 	close() error
 }
 
@@ -89,12 +90,12 @@ func newMemSet(txs []fuseTx) *memSet {
 	return &memSet{txs: txs, order: order}
 }
 
-func (m *memSet) next() (fuseTx, bool, error) {
+func (m *memSet) next() (*fuseTx, bool, error) {
 	if m.i >= len(m.order) {
-		return fuseTx{}, false, nil
+		return nil, false, nil
 	}
 	m.i++
-	return m.txs[m.order[m.i-1]], true, nil
+	return &m.txs[m.order[m.i-1]], true, nil
 }
 
 func (m *memSet) close() error { return nil }
@@ -102,8 +103,8 @@ func (m *memSet) close() error { return nil }
 // emptySet is the Fuse side of an account Fuse does not list.
 type emptySet struct{}
 
-func (emptySet) next() (fuseTx, bool, error) { return fuseTx{}, false, nil }
-func (emptySet) close() error                { return nil }
+func (emptySet) next() (*fuseTx, bool, error) { return nil, false, nil }
+func (emptySet) close() error                 { return nil }
 
 // readTransactions pages through an account's transactions (all of them:
 // the run compares the whole history up to its cut-off). Up to
@@ -123,14 +124,15 @@ func (r *Reconciler) readTransactions(ctx context.Context, accountID string, unk
 		}
 		return nil, n, err
 	}
-	for page, err := range r.opts.Fuse.TransactionPages(ctx, accountID, fuse.ListTransactionsParams{Limit: r.opts.PageLimit}) {
+	for page, err := range r.opts.Fuse.TransactionPages(ctx, accountID, fuse.ListTransactionsParams{Limit: r.opts.PageLimit, SkipRaw: true}) {
 		if err != nil {
 			return fail(err)
 		}
-		for _, t := range page.Data {
+		for i := range page.Data {
+			t := &page.Data[i] // a transaction is some 400 bytes: not copied
 			f, err := fromFuse(t)
 			if errors.Is(err, fuse.ErrUnknownTransaction) {
-				if err := unknown(t, err); err != nil {
+				if err := unknown(*t, err); err != nil {
 					return fail(err)
 				}
 				continue
@@ -173,6 +175,7 @@ type spill struct {
 	db   *sql.DB
 	rows *sql.Rows
 	last string
+	cur  fuseTx // what next returned last
 }
 
 func newSpill(ctx context.Context, parent string) (*spill, error) {
@@ -240,14 +243,14 @@ func (sp *spill) sorted(ctx context.Context) error {
 	return nil
 }
 
-func (sp *spill) next() (fuseTx, bool, error) {
+func (sp *spill) next() (*fuseTx, bool, error) {
 	for sp.rows.Next() {
 		var f fuseTx
 		var cp sql.NullInt64
 		var created, updated int64
 		if err := sp.rows.Scan(&f.ID, &f.AccountID, &f.Kind, &f.Status, &f.Currency, &f.CPCurrency, &f.CPAccountID,
 			&f.Instructed, &f.Fee, &f.WithFee, &cp, &created, &updated, &f.FeeSource); err != nil {
-			return fuseTx{}, false, fmt.Errorf("read spooled transactions: %w", err)
+			return nil, false, fmt.Errorf("read spooled transactions: %w", err)
 		}
 		if f.ID == sp.last {
 			continue
@@ -255,12 +258,13 @@ func (sp *spill) next() (fuseTx, bool, error) {
 		sp.last = f.ID
 		f.CPAmount, f.HasCPAmount = cp.Int64, cp.Valid
 		f.CreatedAt, f.StateAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
-		return f, true, nil
+		sp.cur = f
+		return &sp.cur, true, nil
 	}
 	if err := sp.rows.Err(); err != nil {
-		return fuseTx{}, false, fmt.Errorf("read spooled transactions: %w", err)
+		return nil, false, fmt.Errorf("read spooled transactions: %w", err)
 	}
-	return fuseTx{}, false, nil
+	return nil, false, nil
 }
 
 func (sp *spill) close() error {

@@ -181,7 +181,7 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 	for fok || lok {
 		switch {
 		case fok && (!lok || f.ID < l.ID):
-			err = m.fuseOnly(ctx, &f)
+			err = m.fuseOnly(ctx, f)
 			if err == nil {
 				f, fok, err = set.next()
 			}
@@ -191,7 +191,7 @@ func (st *runState) mergeAccount(ctx context.Context, job accountJob) error {
 				lok, err = nextL()
 			}
 		default:
-			err = m.pair(ctx, &f, &l)
+			err = m.pair(ctx, f, &l)
 			if err == nil {
 				f, fok, err = set.next()
 			}
@@ -351,7 +351,7 @@ func (m *merger) ledgerOnly(ctx context.Context, l *ledgerTx) error {
 		m.delta(cur, tot.effect, false, l.ID, "not_looked_up")
 		return nil
 	case err == nil:
-		f, err := fromFuse(ft)
+		f, err := fromFuse(&ft)
 		if err != nil {
 			m.st.incomplete("transaction %s: %v", l.ID, err)
 			return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ledgerd/ledgerd/fuse"
@@ -248,6 +249,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeRaw(w http.ResponseWriter, status int, b []byte) {
 	if len(b) > 0 {
 		w.Header().Set("Content-Type", "application/json")
+		// Announced, a page is sent whole rather than in chunks, and the
+		// client reads it into one buffer of its size.
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
