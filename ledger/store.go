@@ -83,6 +83,12 @@ type Options struct {
 	// QuarantineMaxBytes caps the quarantine table (quarantineSize); 0
 	// means DefaultQuarantineMaxBytes.
 	QuarantineMaxBytes int64
+	// ExternalCheckpoints leaves WAL checkpoints to the replicator that
+	// ships the WAL (Litestream, in replica/), which must see every frame
+	// before the WAL starts over: no automatic checkpoint on the writer,
+	// no background checkpointer, no TRUNCATE at Close. Litestream
+	// documents this setting for applications it replicates.
+	ExternalCheckpoints bool
 }
 
 // Ledger is an open ledgerd database: one writer connection fed by a
@@ -94,7 +100,10 @@ type Ledger struct {
 	writer *sql.DB
 	reader *sql.DB
 	w      *writer
-	ckpt   *checkpointer
+	ckpt   *checkpointer // nil with ExternalCheckpoints
+	// externalCheckpoints is Options.ExternalCheckpoints: Close leaves the
+	// WAL as it is.
+	externalCheckpoints bool
 	// exposed are the database's files that were readable by others when
 	// a ReadOnly open found them (Verify reports them); an open that may
 	// write makes them private instead.
@@ -206,6 +215,14 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	if opts.ExternalCheckpoints {
+		// On the one connection, kept for the Ledger's life, like the
+		// busy_timeout above.
+		if _, err := wdb.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+			wdb.Close()
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+	}
 
 	rdb, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
@@ -214,22 +231,28 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	}
 	rdb.SetMaxOpenConns(opts.Readers)
 
-	cdb, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		wdb.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	cdb.SetMaxOpenConns(1)
-	cdb.SetMaxIdleConns(1)
-	cdb.SetConnMaxLifetime(0)
-	cdb.SetConnMaxIdleTime(0)
-
 	l := &Ledger{path: path, log: opts.Logger, now: opts.Now, writer: wdb, reader: rdb,
-		ckpt: newCheckpointer(cdb, opts.Logger), quarantine: quarantineUse{max: opts.QuarantineMaxBytes}}
-	l.w, err = newWriter(ctx, wdb, opts, l.ckpt.nudge)
+		quarantine: quarantineUse{max: opts.QuarantineMaxBytes}, externalCheckpoints: opts.ExternalCheckpoints}
+	committed := func() {}
+	if !opts.ExternalCheckpoints {
+		cdb, err := sql.Open("sqlite", dsn(path, false))
+		if err != nil {
+			wdb.Close()
+			rdb.Close()
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+		cdb.SetMaxOpenConns(1)
+		cdb.SetMaxIdleConns(1)
+		cdb.SetConnMaxLifetime(0)
+		cdb.SetConnMaxIdleTime(0)
+		l.ckpt = newCheckpointer(cdb, opts.Logger)
+		committed = l.ckpt.nudge
+	}
+	l.w, err = newWriter(ctx, wdb, opts, committed)
 	if err != nil {
-		l.ckpt.close()
+		if l.ckpt != nil {
+			l.ckpt.close()
+		}
 		wdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -303,9 +326,10 @@ func (l *Ledger) Path() string { return l.path }
 // packages. Writes through it fail (query_only).
 func (l *Ledger) Reader() *sql.DB { return l.reader }
 
-// Close drains the write queue, optimizes and checkpoints the file, and
-// closes every connection. When only the optimize or the checkpoint
-// failed, the error wraps ErrNotCheckpointed: nothing is lost. Any other
+// Close drains the write queue, optimizes and checkpoints the file
+// (unless Options.ExternalCheckpoints), and closes every connection. When
+// only the optimize or the checkpoint failed, the error wraps
+// ErrNotCheckpointed: nothing is lost. Any other
 // failure (a queued write that failed while closing, a connection that
 // would not close) does not.
 func (l *Ledger) Close() error {
@@ -324,16 +348,22 @@ func (l *Ledger) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := l.ckpt.close(); err != nil {
-		errs = append(errs, err)
+	if l.ckpt != nil {
+		if err := l.ckpt.close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	// Both are housekeeping that another process writing the file (serve
 	// beside a command) may keep from running now: busy is no failure.
 	if err := l.housekeep(ctx, "PRAGMA optimize"); err != nil && !isBusy(err) {
 		housekeeping = append(housekeeping, fmt.Errorf("optimize: %w", err))
 	}
-	if err := l.housekeep(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && !isBusy(err) {
-		housekeeping = append(housekeeping, fmt.Errorf("checkpoint: %w", err))
+	// With ExternalCheckpoints the replicator, closed after the Ledger,
+	// ships the last frames and checkpoints them itself.
+	if !l.externalCheckpoints {
+		if err := l.housekeep(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && !isBusy(err) {
+			housekeeping = append(housekeeping, fmt.Errorf("checkpoint: %w", err))
+		}
 	}
 	if err := l.reader.Close(); err != nil {
 		errs = append(errs, err)

@@ -1,0 +1,61 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestExternalCheckpointsLeaveTheWALToTheReplicator: with
+// ExternalCheckpoints the ledger never checkpoints (no automatic
+// checkpoint on the writer, no background checkpointer, no TRUNCATE at
+// Close), so that Litestream sees every frame before the WAL starts over;
+// without it, Close truncates the WAL. Another connection stays open, as
+// Litestream's does, so that SQLite's own checkpoint when the last
+// connection closes does not hide the difference.
+func TestExternalCheckpointsLeaveTheWALToTheReplicator(t *testing.T) {
+	for _, tt := range []struct {
+		external  bool
+		autoPages int
+	}{{false, ckptWriterFrames}, {true, 0}} {
+		name := "own checkpoints"
+		if tt.external {
+			name = "external checkpoints"
+		}
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ledgerd.db")
+			l, err := Open(context.Background(), path, Options{ExternalCheckpoints: tt.external})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := sql.Open("sqlite", dsn(path, false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			if err := other.Ping(); err != nil {
+				t.Fatal(err)
+			}
+			ingestAll(t, l, scenario())
+			var auto int
+			if err := l.writer.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != tt.autoPages {
+				t.Errorf("writer's wal_autocheckpoint %d (%v), want %d", auto, err, tt.autoPages)
+			}
+			if (l.ckpt == nil) != tt.external {
+				t.Errorf("background checkpointer running: %v, want %v", l.ckpt != nil, !tt.external)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(path + "-wal")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Size() > 0; got != tt.external {
+				t.Errorf("WAL after Close: %d bytes; want it kept only with ExternalCheckpoints", fi.Size())
+			}
+		})
+	}
+}
