@@ -17,6 +17,7 @@ import (
 	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/ledgerd/ledgerd/replica"
 	"github.com/ledgerd/ledgerd/sdnotify"
 	syncer "github.com/ledgerd/ledgerd/sync"
 	"github.com/ledgerd/ledgerd/webhook"
@@ -40,8 +41,12 @@ lost, even if a full disk refused the final checkpoint (the WAL keeps every
 commit for the next start; a warning says so); a second signal aborts the
 wait. At start it checks the file in the background (quick_check and the
 events hash chain): a damaged file makes /readyz answer 503 and every
-webhook 503, and the log and status page say what is wrong. Under systemd
-(Type=notify) it reports readiness and feeds the watchdog.`)
+webhook 503, and the log and status page say what is wrong. With
+LEDGERD_REPLICA_URL it replicates the file continuously (Litestream, every
+LEDGERD_REPLICA_INTERVAL), leaves the WAL's checkpoints to Litestream, and
+at a stop ships the last commits to the replica (ledgerd restore brings the
+file back). Under systemd (Type=notify) it reports readiness and feeds the
+watchdog.`)
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
 	if err := parseNone(fs, args); err != nil {
 		return err
@@ -67,6 +72,7 @@ type daemon struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	ledger  *ledger.Ledger
+	replica *replica.Replicator // nil without LEDGERD_REPLICA_URL
 	servers []*namedServer
 	// The scheduled jobs: nil without Fuse credentials.
 	schedules []*syncer.Scheduler
@@ -106,8 +112,10 @@ type namedServer struct {
 func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daemon, error) {
 	d := &daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	hookMetrics := webhook.NewMetrics(d.reg)
+	d.replica = replica.New(cfg.DB, replica.Options{Target: replica.TargetOf(cfg), Interval: cfg.ReplicaInterval,
+		Logger: log, Registry: d.reg})
 	l, err := ledger.Open(ctx, cfg.DB, ledger.Options{Logger: log, OnBatch: hookMetrics.CommitBatch,
-		QuarantineMaxBytes: cfg.QuarantineMaxBytes})
+		QuarantineMaxBytes: cfg.QuarantineMaxBytes, ExternalCheckpoints: d.replica != nil})
 	if err != nil {
 		return nil, err
 	}
@@ -127,12 +135,19 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	}
 	logWebhookIntake(log, cfg, d.servers[len(d.servers)-1].ln.Addr())
 	adminHandler := admin.New(admin.Options{Ledger: l, Registry: d.reg, Logger: log, Location: cfg.Location,
-		Version: version, Ready: d.ready})
+		Version: version, Ready: d.ready, Replication: d.replica})
 	if err := d.listen("admin", cfg.AdminListen, admin.NewServer(cfg.AdminListen, adminHandler)); err != nil {
 		d.ledger.Close()
 		return nil, err
 	}
 	if err := d.schedule(); err != nil {
+		for _, s := range d.servers {
+			s.ln.Close()
+		}
+		d.ledger.Close()
+		return nil, err
+	}
+	if err := d.replica.Start(ctx); err != nil {
 		for _, s := range d.servers {
 			s.ln.Close()
 		}
@@ -410,6 +425,10 @@ func (d *daemon) shutdown() error {
 		d.log.Warn("closed the database without finishing its housekeeping (see error): any WAL left beside "+
 			"the file holds every commit, and the next start reads and checkpoints it; nothing is lost", "err", err)
 	case err != nil:
+		errs = append(errs, err)
+	}
+	// After the ledger: the replica gets the last frames it wrote.
+	if err := d.replica.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	switch {
