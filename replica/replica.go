@@ -238,6 +238,7 @@ func (r *Replicator) round(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, roundTimeout)
 	defer cancel()
 	err := r.db.Sync(rctx)
+	read := r.now()
 	if err != nil {
 		err = fmt.Errorf("read the WAL: %w", err)
 	} else if err = r.db.Replica.Sync(rctx); err != nil {
@@ -246,7 +247,9 @@ func (r *Replicator) round(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // Close: the final round is Litestream's own
 	}
-	r.record(start, r.now(), err)
+	end := r.now()
+	r.log.Debug("replication round", "read", read.Sub(start), "upload", end.Sub(read), "failed", err != nil)
+	r.record(start, end, err)
 }
 
 // record notes a round's outcome in the status and the metrics.
@@ -262,7 +265,6 @@ func (r *Replicator) record(start, end time.Time, err error) {
 		r.metrics.duration.Observe(end.Sub(start).Seconds())
 	}
 	if err == nil {
-		r.log.Debug("replication round", "duration", end.Sub(start), "txid", r.status.ReplicatedTXID)
 		r.status.ReplicatedAt, r.status.LastError = start, ""
 		if wasFailing {
 			r.log.Info("replica reachable again", "replica", r.status.Target)

@@ -102,7 +102,7 @@ func eventIDs(t *testing.T, path string) map[string]ledger.StoredEvent {
 func TestNoFrameLostAcrossCheckpointsUnderWriteLoad(t *testing.T) {
 	events, checkpoints := 100, 3
 	if longTests() {
-		events, checkpoints = 20000, 100
+		events, checkpoints = 3000, 50
 	}
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -27,8 +27,14 @@ import (
 // path, it verifies, and every event acknowledged more than one
 // replication interval (plus the longest round) before the kill is in it.
 
-// drillInterval is LEDGERD_REPLICA_INTERVAL in the drill.
-const drillInterval = 200 * time.Millisecond
+// drillInterval is LEDGERD_REPLICA_INTERVAL in the drill: short in make
+// test, the default in the long variant.
+func drillInterval() time.Duration {
+	if longTests() {
+		return time.Second
+	}
+	return 200 * time.Millisecond
+}
 
 // drillReplica is where a drill replicates to: its URL and the
 // environment serve and restore need to reach it.
@@ -120,6 +126,7 @@ func runDrill(t *testing.T, rep drillReplica) drillResult {
 	if longTests() {
 		load = time.Minute
 	}
+
 	dir := t.TempDir()
 	env := map[string]string{
 		"LEDGERD_DB":               filepath.Join(dir, "ledgerd.db"),
@@ -127,7 +134,7 @@ func runDrill(t *testing.T, rep drillReplica) drillResult {
 		"LEDGERD_ADMIN_LISTEN":     "127.0.0.1:0",
 		"LEDGERD_LOG_FORMAT":       "json",
 		"LEDGERD_REPLICA_URL":      rep.url,
-		"LEDGERD_REPLICA_INTERVAL": drillInterval.String(),
+		"LEDGERD_REPLICA_INTERVAL": drillInterval().String(),
 	}
 	for k, v := range rep.env {
 		env[k] = v
@@ -205,7 +212,7 @@ func runDrill(t *testing.T, rep drillReplica) drillResult {
 	}
 
 	present := drillEvents(t, restored)
-	bound := killAt.Add(-drillInterval - res.maxRound)
+	bound := killAt.Add(-drillInterval() - res.maxRound)
 	var oldestMissing time.Time
 	for n, at := range acked {
 		if _, ok := present[fmt.Sprintf("018c35bc-9019-34b2-5210-%012d", n)]; ok {
@@ -217,7 +224,7 @@ func runDrill(t *testing.T, rep drillReplica) drillResult {
 		}
 		if at.Before(bound) {
 			t.Errorf("event %d acknowledged %s before the kill is not in the restored file (promise: %s)",
-				n, killAt.Sub(at).Round(time.Millisecond), (drillInterval + res.maxRound))
+				n, killAt.Sub(at).Round(time.Millisecond), (drillInterval() + res.maxRound))
 		}
 	}
 	res.acked = len(acked)
@@ -236,7 +243,7 @@ func reportDrill(t *testing.T, kind string, r drillResult) {
 	pct := func(p float64) time.Duration { return r.lag[int(p*float64(len(r.lag)-1))].Round(time.Millisecond) }
 	t.Logf("drill %s: interval %s; lag p50 %s p99 %s max %s (%d samples); %d webhooks acknowledged, %d not in the restored file "+
 		"(recovery point %s before the kill); rounds at most %s; restore+verify %s",
-		kind, drillInterval, pct(0.5), pct(0.99), pct(1), len(r.lag), r.acked, r.missing, r.recoveryPoint.Round(time.Millisecond),
+		kind, drillInterval(), pct(0.5), pct(0.99), pct(1), len(r.lag), r.acked, r.missing, r.recoveryPoint.Round(time.Millisecond),
 		r.maxRound, r.restoreDuration.Round(time.Millisecond))
 }
 
