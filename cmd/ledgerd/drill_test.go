@@ -202,7 +202,7 @@ func runDrill(t *testing.T, rep drillReplica) drillResult {
 	start := time.Now()
 	code, out, errOut := ledgerdExec(t, env, "restore", "--from", rep.url, "--to", restored)
 	res.restoreDuration, res.restoreOutput = time.Since(start), out
-	if code != 0 || !strings.Contains(out, "checks passed") || !strings.Contains(out, "The next backfill brings it back") {
+	if code != 0 || !strings.Contains(out, "checks passed") || !strings.Contains(out, "The next backfill\nbrings it back") {
 		t.Fatalf("ledgerd restore: exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, secret := range []string{"drill-secret-9f3a"} {

@@ -96,12 +96,12 @@ PATH for inspection) or the replica holds no backup, 2 on a usage error.`)
 		}
 	}
 	fmt.Fprintf(e.stdout, `
-The newest event in this file was received at %s. Whatever happened
-at Fuse after the replica's last write is not in it, and webhooks Fuse
-delivered since will not come again. The next backfill brings it back:
-serve runs one when it starts (LEDGERD_DB=%s ledgerd serve), or run
-ledgerd backfill now. A reconciliation afterwards shows whether anything
-is still missing.
+The newest event in this file was received at %s.
+Whatever happened at Fuse after the replica's last write is not in it,
+and webhooks Fuse delivered since will not come again. The next backfill
+brings it back: serve runs one when it starts on this file, or run
+ledgerd backfill --db %s now. A reconciliation afterwards shows
+whether anything is still missing.
 `, last, *to)
 	return nil
 }
