@@ -23,7 +23,7 @@ func replicatedLedger(t *testing.T, url string) (*ledger.Ledger, *replica.Replic
 		t.Fatal(err)
 	}
 	r := replica.New(path, replica.Options{Target: replica.Target{URL: url}, Interval: 10 * time.Millisecond})
-	if err := r.Start(context.Background()); err != nil {
+	if err := r.Start(context.Background(), l); err != nil {
 		l.Close()
 		t.Fatal(err)
 	}

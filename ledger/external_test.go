@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestExternalCheckpointsLeaveTheWALToTheReplicator: with
@@ -57,5 +58,37 @@ func TestExternalCheckpointsLeaveTheWALToTheReplicator(t *testing.T) {
 				t.Errorf("WAL after Close: %d bytes; want it kept only with ExternalCheckpoints", fi.Size())
 			}
 		})
+	}
+}
+
+// TestPausedCommitsNothingUntilItReturns: a write queued while the
+// replicator holds the writer paused waits, and commits once it returns.
+func TestPausedCommitsNothingUntilItReturns(t *testing.T) {
+	l := openTest(t, Options{ExternalCheckpoints: true})
+	obs := scenario()
+	done := make(chan error, 1)
+	err := l.Paused(func() error {
+		go func() {
+			_, err := l.IngestAll(context.Background(), obs[:1], nil)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			t.Errorf("a write committed while paused (%v)", err)
+		case <-time.After(200 * time.Millisecond): // nothing may happen meanwhile
+		}
+		if n := count(t, l.Reader(), "events"); n != 0 {
+			t.Errorf("%d events in the file while paused", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, l.Reader(), "events"); n != 1 {
+		t.Errorf("%d events after the pause, want 1", n)
 	}
 }

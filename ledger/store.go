@@ -355,6 +355,9 @@ func (l *Ledger) Close() error {
 	}
 	// Both are housekeeping that another process writing the file (serve
 	// beside a command) may keep from running now: busy is no failure.
+	// optimize may write: it keeps out of a Paused.
+	l.w.pause.Lock()
+	defer l.w.pause.Unlock()
 	if err := l.housekeep(ctx, "PRAGMA optimize"); err != nil && !isBusy(err) {
 		housekeeping = append(housekeeping, fmt.Errorf("optimize: %w", err))
 	}
@@ -378,6 +381,18 @@ func (l *Ledger) Close() error {
 		return fmt.Errorf("close database %s: %w: %w", l.path, ErrNotCheckpointed, errors.Join(housekeeping...))
 	}
 	return nil
+}
+
+// Paused runs fn while this Ledger commits nothing: after the batch under
+// way, before the next (writes queue meanwhile, and Close's housekeeping
+// waits). The replicator (replica/) checkpoints the WAL in it: Litestream
+// must be the first to write after a checkpoint has let the WAL start
+// over, or it finds frames it has not read overwritten and falls back to
+// a full snapshot. Other processes writing the file are not paused.
+func (l *Ledger) Paused(fn func() error) error {
+	l.w.pause.Lock()
+	defer l.w.pause.Unlock()
+	return fn()
 }
 
 // housekeep runs one of Close's housekeeping statements on the writer's

@@ -7,20 +7,20 @@
 // Litestream reads committed frames from the WAL into LTX files beside the
 // database (a ".<name>-litestream" directory) and uploads them. It must see
 // every frame before the WAL starts over, so while it replicates it owns
-// the WAL checkpoints: the ledger is opened with
-// ledger.Options.ExternalCheckpoints (no automatic or background
-// checkpoint, no TRUNCATE at close), and Litestream checkpoints after it
-// has read what it checkpoints, as it documents for applications it
-// replicates. It also keeps a read transaction open on the file between
-// its syncs, which keeps any other process's checkpoint (a command run
-// beside serve) from restarting the WAL under it.
+// the WAL checkpoints, as it asks of the programs it replicates: the
+// ledger is opened with ledger.Options.ExternalCheckpoints (no automatic
+// or background checkpoint, no TRUNCATE at close; commands do the same
+// when a replica is configured). Between its syncs Litestream keeps a
+// read transaction open, which keeps anyone else's PASSIVE checkpoint
+// from letting the WAL start over.
 //
-// The Replicator drives Litestream's two steps itself, one after the
-// other, every interval (its own monitors are off): WAL to local LTX
-// files, then LTX files to the replica. When a round that started at T has
-// ended, everything committed before T is on the replica: T is the
-// recovery point, which the status page and the ledgerd_replica_* metrics
-// show.
+// The Replicator drives Litestream's steps itself (its own monitors and
+// thresholds are off), one after the other, every interval: WAL to local
+// LTX files, then LTX files to the replica, then, when the WAL is long
+// enough, a checkpoint with the ledger's writer paused (see
+// checkpointPages). When a round that started at T has ended, everything
+// committed before T is on the replica: T is the recovery point, which
+// the status page and the ledgerd_replica_* metrics show.
 package replica
 
 import (
@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sync"
 	"time"
@@ -70,9 +71,28 @@ type Options struct {
 	Registry prometheus.Registerer
 	// Now is the clock of the recovery point; default time.Now.
 	Now func() time.Time
-	// checkpointPages, set by tests, is Litestream's MinCheckpointPageN:
-	// a checkpoint after that many WAL pages.
+	// checkpointPages, set by tests, replaces checkpointPages: a
+	// checkpoint once the WAL holds that many pages.
 	checkpointPages int
+}
+
+// Checkpoints. Litestream would checkpoint in its own sync when the WAL
+// is long enough, but in v0.5 a commit that comes between its checkpoint
+// and its next write makes it find frames overwritten and take a full
+// snapshot (under steady load, often). So its thresholds are set out of
+// reach, and the Replicator has it checkpoint after a round, with the
+// ledger's writer paused (Writer): at these thresholds, Litestream's own
+// defaults. Its emergency TRUNCATE at about 500 MB of WAL stays, for a
+// WAL that has grown anyway (it snapshots at the boundary by design).
+const (
+	checkpointPages = litestream.DefaultMinCheckpointPageN // about 4 MB of WAL
+	checkpointEvery = litestream.DefaultCheckpointInterval // and at least this often while commits come in
+)
+
+// Writer is the ledger's writer, which a checkpoint pauses
+// (*ledger.Ledger).
+type Writer interface {
+	Paused(fn func() error) error
 }
 
 // roundTimeout bounds one round: an upload that hangs (a half-open
@@ -97,6 +117,7 @@ type Replicator struct {
 	now      func() time.Time
 	db       *litestream.DB
 	store    *litestream.Store
+	writer   Writer
 	cancel   context.CancelFunc
 	done     chan struct{}
 	metrics  *metrics
@@ -105,6 +126,11 @@ type Replicator struct {
 	status Status
 	// loggedErr is when a failure was last logged (errorLogEvery).
 	loggedErr time.Time
+
+	// Owned by run: when the last checkpoint was made, and Litestream's
+	// position right after it.
+	checkpointed     time.Time
+	checkpointedTXID uint64
 }
 
 // Status is the replication's state. The zero Status is replication
@@ -163,13 +189,14 @@ func New(path string, opts Options) *Replicator {
 	return r
 }
 
-// Start starts Litestream on the file (which must exist: open the ledger
-// first) and the rounds. The caller closes the Replicator after closing
+// Start starts Litestream on the file, which w (the ledger) has open and
+// writes, and the rounds. The caller closes the Replicator after closing
 // the ledger. On a nil Replicator it does nothing.
-func (r *Replicator) Start(ctx context.Context) error {
+func (r *Replicator) Start(ctx context.Context, w Writer) error {
 	if r == nil {
 		return nil
 	}
+	r.writer = w
 	client, err := newClient(r.target)
 	if err != nil {
 		return fmt.Errorf("replica %s: %w", r.target, err)
@@ -179,9 +206,8 @@ func (r *Replicator) Start(ctx context.Context) error {
 	// The Replicator runs the rounds: Litestream's own monitors stay off.
 	db.MonitorInterval = 0
 	db.ShutdownSyncTimeout = closeTimeout
-	if r.opts.checkpointPages > 0 {
-		db.MinCheckpointPageN = r.opts.checkpointPages
-	}
+	// Checkpoints are the Replicator's (see checkpointPages).
+	db.MinCheckpointPageN, db.CheckpointInterval = math.MaxInt32, 0
 	rep := litestream.NewReplicaWithClient(db, client)
 	rep.MonitorEnabled = false
 	db.Replica = rep
@@ -204,6 +230,7 @@ func (r *Replicator) Start(ctx context.Context) error {
 	r.mu.Lock()
 	r.status.Started = r.now()
 	r.mu.Unlock()
+	r.checkpointed = r.status.Started
 	if r.opts.Registry != nil {
 		r.metrics = newMetrics(r.opts.Registry, r, config.ReplicaScheme(r.target.URL))
 	}
@@ -231,8 +258,8 @@ func (r *Replicator) run(ctx context.Context) {
 }
 
 // round ships what was committed since the last one: Litestream reads the
-// new WAL frames into an LTX file (and checkpoints when the WAL is long
-// enough), then uploads the LTX files the replica lacks.
+// new WAL frames into an LTX file, then uploads the LTX files the replica
+// lacks; then, when the WAL is long or old enough, it checkpoints.
 func (r *Replicator) round(ctx context.Context) {
 	start := r.now()
 	rctx, cancel := context.WithTimeout(ctx, roundTimeout)
@@ -250,6 +277,41 @@ func (r *Replicator) round(ctx context.Context) {
 	end := r.now()
 	r.log.Debug("replication round", "read", read.Sub(start), "upload", end.Sub(read), "failed", err != nil)
 	r.record(start, end, err)
+	if err == nil {
+		r.checkpoint(rctx, end)
+	}
+}
+
+// checkpoint has Litestream checkpoint the WAL, with the ledger's writer
+// paused, once the WAL holds checkpointPages pages, or checkpointEvery
+// after the last checkpoint when something was committed since. A
+// failure is logged: the WAL only grows until the next round's.
+func (r *Replicator) checkpoint(ctx context.Context, now time.Time) {
+	pages := checkpointPages
+	if r.opts.checkpointPages > 0 {
+		pages = r.opts.checkpointPages
+	}
+	pos, err := r.db.Pos()
+	if err != nil || r.db.PageSize() == 0 {
+		return
+	}
+	walBytes := r.db.SyncDiagnostic().LastSyncedWALOffset
+	full := walBytes >= int64(pages)*int64(r.db.PageSize()+litestream.WALFrameHeaderSize)
+	due := now.Sub(r.checkpointed) >= checkpointEvery && uint64(pos.TXID) > r.checkpointedTXID
+	if !full && !due {
+		return
+	}
+	start := r.now()
+	err = r.writer.Paused(func() error { return r.db.Checkpoint(ctx, litestream.CheckpointModePassive) })
+	if err != nil {
+		r.log.Warn("WAL checkpoint failed; the next round tries again", "err", err, "wal_bytes", walBytes)
+		return
+	}
+	r.checkpointed = r.now()
+	if pos, err := r.db.Pos(); err == nil {
+		r.checkpointedTXID = uint64(pos.TXID)
+	}
+	r.log.Debug("WAL checkpointed", "wal_bytes", walBytes, "paused", r.checkpointed.Sub(start))
 }
 
 // record notes a round's outcome in the status and the metrics.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/webhook"
 )
@@ -62,18 +63,24 @@ func (b *lockedBuffer) lines(t *testing.T, msg string) []map[string]any {
 	return out
 }
 
-// event is Fuse's inbound payment example as event n, with its own event
-// and transaction ids.
-func event(t *testing.T, n int) []byte {
+// seedEvent is Fuse's inbound payment example.
+func seedEvent(t *testing.T) string {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "webhook", "testdata", "seed", "inbound_local_payment_settled.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []byte(strings.NewReplacer(
+	return string(raw)
+}
+
+// numbered is the seed event as event n, with its own event and
+// transaction ids, decoded as the webhook listener would.
+func numbered(seed string, n int) (ledgerd.Observation, error) {
+	raw := strings.NewReplacer(
 		"018c35bc-9019-34b2-5210-ff9900d349bd", fmt.Sprintf("018c35bc-9019-34b2-5210-%012d", n),
 		"018c35bc-9086-638d-0e9a-f1f46ea6146a", fmt.Sprintf("018c35bc-9086-638d-0e9a-%012d", n),
-	).Replace(string(raw)))
+	).Replace(seed)
+	return webhook.Decode([]byte(raw), webhook.Header{ReceivedAt: time.Now()})
 }
 
 // eventIDs reads every event of the file at path, by event id.
@@ -92,10 +99,10 @@ func eventIDs(t *testing.T, path string) map[string]ledger.StoredEvent {
 }
 
 // TestNoFrameLostAcrossCheckpointsUnderWriteLoad replicates a ledger
-// opened with ExternalCheckpoints while four writers ingest events and a
-// neighbour connection (a command run beside serve) asks for PASSIVE and
-// TRUNCATE checkpoints all the time, with Litestream checkpointing every
-// 64 WAL pages. Litestream must never have to fall back to a snapshot
+// opened with ExternalCheckpoints while four writers ingest events, a
+// command beside writes too and a connection asks for PASSIVE
+// checkpoints all the time, with the Replicator checkpointing every 8 WAL
+// pages. Litestream must never have to fall back to a snapshot
 // (which it takes when frames went by unseen: a WAL restarted or
 // truncated behind its back), its checkpoints must really have run, and
 // the replica must restore to a file holding every event, that verifies.
@@ -115,11 +122,20 @@ func TestNoFrameLostAcrossCheckpointsUnderWriteLoad(t *testing.T) {
 	}
 	r := New(path, Options{Target: Target{URL: filepath.Join(dir, "replica")}, Interval: 20 * time.Millisecond,
 		Logger: log, checkpointPages: 8})
-	if err := r.Start(ctx); err != nil {
+	if err := r.Start(ctx, l); err != nil {
 		l.Close()
 		t.Fatal(err)
 	}
 
+	// The neighbour is a command run beside serve (a ledger of its own,
+	// which leaves checkpoints to Litestream too, as commands do with a
+	// replica configured) that writes now and then, and a connection
+	// (sqlite3, a report) that asks for PASSIVE checkpoints all the time.
+	seed := seedEvent(t)
+	command, err := ledger.Open(ctx, path, ledger.Options{ExternalCheckpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	neighbour, err := sql.Open("sqlite", "file:"+ledger.URIPath(path)+"?_pragma=busy_timeout(50)")
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +143,21 @@ func TestNoFrameLostAcrossCheckpointsUnderWriteLoad(t *testing.T) {
 	defer neighbour.Close()
 	stop := make(chan struct{})
 	var neighbourDone, writers sync.WaitGroup
-	var neighbourRuns int
+	var (
+		mu            sync.Mutex
+		written       = map[string]bool{}
+		errs          []error
+		neighbourRuns int
+	)
+	record := func(o ledgerd.Observation, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			written[o.Event.ID] = true
+		}
+	}
 	neighbourDone.Add(1)
 	go func() {
 		defer neighbourDone.Done()
@@ -137,20 +167,17 @@ func TestNoFrameLostAcrossCheckpointsUnderWriteLoad(t *testing.T) {
 				return
 			case <-time.After(5 * time.Millisecond):
 			}
-			mode := "PASSIVE"
-			if i%20 == 19 {
-				mode = "TRUNCATE"
+			if i%4 == 0 {
+				o, err := numbered(seed, 1_000_000+i)
+				if err == nil {
+					_, err = command.Ingest(ctx, o)
+				}
+				record(o, err)
 			}
-			// Busy is the expected answer while Litestream reads.
-			_, _ = neighbour.Exec("PRAGMA wal_checkpoint(" + mode + ")")
+			_, _ = neighbour.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 			neighbourRuns++
 		}
 	}()
-	var (
-		mu      sync.Mutex
-		written = map[string]bool{}
-		errs    []error
-	)
 	for w := range 4 {
 		writers.Add(1)
 		go func() {
@@ -161,17 +188,11 @@ func TestNoFrameLostAcrossCheckpointsUnderWriteLoad(t *testing.T) {
 					return
 				default:
 				}
-				o, err := webhook.Decode(event(t, n), webhook.Header{ReceivedAt: time.Now()})
+				o, err := numbered(seed, n)
 				if err == nil {
 					_, err = l.Ingest(ctx, o)
 				}
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					written[o.Event.ID] = true
-				}
-				mu.Unlock()
+				record(o, err)
 			}
 		}()
 	}
@@ -197,6 +218,9 @@ func TestNoFrameLostAcrossCheckpointsUnderWriteLoad(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("%d ingests failed, first: %v", len(errs), errs[0])
 	}
+	if err := command.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +235,17 @@ func TestNoFrameLostAcrossCheckpointsUnderWriteLoad(t *testing.T) {
 			snapshots = append(snapshots, fmt.Sprintf("txid %v: %v", line["txid"], line["reason"]))
 		}
 	}
-	t.Logf("%d events, %d Litestream checkpoints, %d neighbour checkpoint requests, snapshots: %v",
-		len(written), checkpoints, neighbourRuns, snapshots)
+	byCommand := 0
+	for id := range written {
+		if strings.HasPrefix(id, "018c35bc-9019-34b2-5210-000001") {
+			byCommand++
+		}
+	}
+	t.Logf("%d events (%d by the command), %d Litestream checkpoints, %d checkpoint requests by the neighbour, snapshots: %v",
+		len(written), byCommand, checkpoints, neighbourRuns, snapshots)
+	if byCommand == 0 {
+		t.Error("the command beside wrote nothing")
+	}
 	// The first sync is a snapshot of the file as it was; any other means
 	// Litestream found frames it had not read gone.
 	if len(snapshots) != 1 {

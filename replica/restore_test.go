@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
-	"github.com/ledgerd/ledgerd/webhook"
 )
 
 // ingest books events from..to-1 and waits until a round that started
 // after they committed has ended: they are on the replica.
 func ingest(t *testing.T, l *ledger.Ledger, r *Replicator, from, to int) {
 	t.Helper()
+	seed := seedEvent(t)
 	for n := from; n < to; n++ {
-		o, err := webhook.Decode(event(t, n), webhook.Header{ReceivedAt: time.Now()})
+		o, err := numbered(seed, n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +50,7 @@ func TestRestoreAsOfGivesTheFileAsItWasThen(t *testing.T) {
 	}
 	defer l.Close()
 	r := New(path, Options{Target: target, Interval: 10 * time.Millisecond})
-	if err := r.Start(ctx); err != nil {
+	if err := r.Start(ctx, l); err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()

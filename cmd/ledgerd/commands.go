@@ -68,6 +68,9 @@ func openLedgerWith(ctx context.Context, e env, dbFlag string, opts ledger.Optio
 		path = dbFlag
 	}
 	opts.Logger = log
+	// With a replica, Litestream in serve owns the WAL's checkpoints: a
+	// command's TRUNCATE at close could cut the WAL under it.
+	opts.ExternalCheckpoints = cfg.ReplicaURL != "" && !opts.ReadOnly
 	l, err := ledger.Open(ctx, path, opts)
 	if err != nil {
 		return opened{}, err

@@ -147,7 +147,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		d.ledger.Close()
 		return nil, err
 	}
-	if err := d.replica.Start(ctx); err != nil {
+	if err := d.replica.Start(ctx, d.ledger); err != nil {
 		for _, s := range d.servers {
 			s.ln.Close()
 		}
