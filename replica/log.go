@@ -7,8 +7,9 @@ import (
 
 // litestreamHandler passes Litestream's log records on in ledgerd's
 // terms: its routine INFO lines (a compaction every 30 s, the monitors it
-// starts) become DEBUG, and its "error" key is ledgerd's "err". Warnings
-// and errors stay what they are.
+// starts) become DEBUG, its "error" key is ledgerd's "err", and its
+// "level" (a compaction level) is "ltx_level", apart from the record's
+// own level. Warnings and errors stay what they are.
 type litestreamHandler struct{ next slog.Handler }
 
 func demote(l slog.Level) slog.Level {
@@ -19,8 +20,11 @@ func demote(l slog.Level) slog.Level {
 }
 
 func renameErr(a slog.Attr) slog.Attr {
-	if a.Key == "error" {
+	switch a.Key {
+	case "error":
 		a.Key = "err"
+	case slog.LevelKey:
+		a.Key = "ltx_level"
 	}
 	return a
 }

@@ -10,8 +10,8 @@ import (
 
 // TestLitestreamLogsAtLedgerdsLevelsAndKeys: Litestream's routine INFO
 // lines come out at DEBUG (hidden at ledgerd's default level), its
-// warnings as they are, and its "error" key as "err", also in attributes
-// added with With.
+// warnings as they are, its "error" key as "err" and its "level" as
+// "ltx_level", also in attributes added with With.
 func TestLitestreamLogsAtLedgerdsLevelsAndKeys(t *testing.T) {
 	var buf bytes.Buffer
 	base := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -22,7 +22,7 @@ func TestLitestreamLogsAtLedgerdsLevelsAndKeys(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("%d lines:\n%s", len(lines), buf.String())
 	}
-	for i, want := range []string{`"level":"DEBUG","msg":"compaction complete","err":"from With","level":1`,
+	for i, want := range []string{`"level":"DEBUG","msg":"compaction complete","err":"from With","ltx_level":1`,
 		`"level":"WARN","msg":"sync error","err":"from With","err":"disk full"`} {
 		if !strings.Contains(lines[i], want) {
 			t.Errorf("line %d: %s, want %s", i, lines[i], want)
