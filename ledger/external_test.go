@@ -13,21 +13,24 @@ import (
 // ExternalCheckpoints the ledger never checkpoints (no automatic
 // checkpoint on the writer, no background checkpointer, no TRUNCATE at
 // Close), so that Litestream sees every frame before the WAL starts over;
-// without it, Close truncates the WAL. Another connection stays open, as
+// with KeepWALAtClose it checkpoints as usual but does not truncate at
+// Close; with neither, Close truncates the WAL. Another connection stays open, as
 // Litestream's does, so that SQLite's own checkpoint when the last
 // connection closes does not hide the difference.
 func TestExternalCheckpointsLeaveTheWALToTheReplicator(t *testing.T) {
 	for _, tt := range []struct {
-		external  bool
+		name      string
+		opts      Options
 		autoPages int
-	}{{false, ckptWriterFrames}, {true, 0}} {
-		name := "own checkpoints"
-		if tt.external {
-			name = "external checkpoints"
-		}
-		t.Run(name, func(t *testing.T) {
+		keepWAL   bool
+	}{
+		{"own checkpoints", Options{}, ckptWriterFrames, false},
+		{"external checkpoints", Options{ExternalCheckpoints: true}, 0, true},
+		{"own checkpoints, WAL kept at close", Options{KeepWALAtClose: true}, ckptWriterFrames, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "ledgerd.db")
-			l, err := Open(context.Background(), path, Options{ExternalCheckpoints: tt.external})
+			l, err := Open(context.Background(), path, tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,8 +47,8 @@ func TestExternalCheckpointsLeaveTheWALToTheReplicator(t *testing.T) {
 			if err := l.writer.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != tt.autoPages {
 				t.Errorf("writer's wal_autocheckpoint %d (%v), want %d", auto, err, tt.autoPages)
 			}
-			if (l.ckpt == nil) != tt.external {
-				t.Errorf("background checkpointer running: %v, want %v", l.ckpt != nil, !tt.external)
+			if (l.ckpt == nil) != tt.opts.ExternalCheckpoints {
+				t.Errorf("background checkpointer running: %v, want %v", l.ckpt != nil, !tt.opts.ExternalCheckpoints)
 			}
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
@@ -54,8 +57,8 @@ func TestExternalCheckpointsLeaveTheWALToTheReplicator(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := fi.Size() > 0; got != tt.external {
-				t.Errorf("WAL after Close: %d bytes; want it kept only with ExternalCheckpoints", fi.Size())
+			if got := fi.Size() > 0; got != tt.keepWAL {
+				t.Errorf("WAL after Close: %d bytes; want it kept: %v", fi.Size(), tt.keepWAL)
 			}
 		})
 	}

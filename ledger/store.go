@@ -89,6 +89,13 @@ type Options struct {
 	// no background checkpointer, no TRUNCATE at Close. Litestream
 	// documents this setting for applications it replicates.
 	ExternalCheckpoints bool
+	// KeepWALAtClose leaves out Close's TRUNCATE checkpoint only: for a
+	// command run while serve may be replicating the file, whose
+	// Litestream must not have the WAL cut under it. The command's own
+	// PASSIVE checkpoints stay, harmless to Litestream (its open read
+	// transaction keeps them from letting the WAL start over), so that a
+	// long command with serve stopped does not grow the WAL without end.
+	KeepWALAtClose bool
 }
 
 // Ledger is an open ledgerd database: one writer connection fed by a
@@ -101,9 +108,9 @@ type Ledger struct {
 	reader *sql.DB
 	w      *writer
 	ckpt   *checkpointer // nil with ExternalCheckpoints
-	// externalCheckpoints is Options.ExternalCheckpoints: Close leaves the
-	// WAL as it is.
-	externalCheckpoints bool
+	// keepWAL is Options.ExternalCheckpoints or KeepWALAtClose: Close
+	// does not truncate the WAL.
+	keepWAL bool
 	// exposed are the database's files that were readable by others when
 	// a ReadOnly open found them (Verify reports them); an open that may
 	// write makes them private instead.
@@ -232,7 +239,7 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	rdb.SetMaxOpenConns(opts.Readers)
 
 	l := &Ledger{path: path, log: opts.Logger, now: opts.Now, writer: wdb, reader: rdb,
-		quarantine: quarantineUse{max: opts.QuarantineMaxBytes}, externalCheckpoints: opts.ExternalCheckpoints}
+		quarantine: quarantineUse{max: opts.QuarantineMaxBytes}, keepWAL: opts.ExternalCheckpoints || opts.KeepWALAtClose}
 	committed := func() {}
 	if !opts.ExternalCheckpoints {
 		cdb, err := sql.Open("sqlite", dsn(path, false))
@@ -327,7 +334,8 @@ func (l *Ledger) Path() string { return l.path }
 func (l *Ledger) Reader() *sql.DB { return l.reader }
 
 // Close drains the write queue, optimizes and checkpoints the file
-// (unless Options.ExternalCheckpoints), and closes every connection. When
+// (unless Options.ExternalCheckpoints or KeepWALAtClose), and closes every
+// connection. When
 // only the optimize or the checkpoint failed, the error wraps
 // ErrNotCheckpointed: nothing is lost. Any other
 // failure (a queued write that failed while closing, a connection that
@@ -361,9 +369,9 @@ func (l *Ledger) Close() error {
 	if err := l.housekeep(ctx, "PRAGMA optimize"); err != nil && !isBusy(err) {
 		housekeeping = append(housekeeping, fmt.Errorf("optimize: %w", err))
 	}
-	// With ExternalCheckpoints the replicator, closed after the Ledger,
-	// ships the last frames and checkpoints them itself.
-	if !l.externalCheckpoints {
+	// With a replicator, it ships the last frames and checkpoints them
+	// itself.
+	if !l.keepWAL {
 		if err := l.housekeep(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && !isBusy(err) {
 			housekeeping = append(housekeeping, fmt.Errorf("checkpoint: %w", err))
 		}

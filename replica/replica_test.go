@@ -128,11 +128,12 @@ func TestNoFrameLostAcrossCheckpointsUnderWriteLoad(t *testing.T) {
 	}
 
 	// The neighbour is a command run beside serve (a ledger of its own,
-	// which leaves checkpoints to Litestream too, as commands do with a
-	// replica configured) that writes now and then, and a connection
-	// (sqlite3, a report) that asks for PASSIVE checkpoints all the time.
+	// with its PASSIVE checkpoints but none at close, as commands run
+	// with a replica configured) that writes now and then, and a
+	// connection (sqlite3, a report) that asks for PASSIVE checkpoints all
+	// the time.
 	seed := seedEvent(t)
-	command, err := ledger.Open(ctx, path, ledger.Options{ExternalCheckpoints: true})
+	command, err := ledger.Open(ctx, path, ledger.Options{KeepWALAtClose: true})
 	if err != nil {
 		t.Fatal(err)
 	}

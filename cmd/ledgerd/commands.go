@@ -68,9 +68,9 @@ func openLedgerWith(ctx context.Context, e env, dbFlag string, opts ledger.Optio
 		path = dbFlag
 	}
 	opts.Logger = log
-	// With a replica, Litestream in serve owns the WAL's checkpoints: a
-	// command's TRUNCATE at close could cut the WAL under it.
-	opts.ExternalCheckpoints = cfg.ReplicaURL != "" && !opts.ReadOnly
+	// With a replica, serve's Litestream may be reading the WAL: a
+	// command's TRUNCATE at close could cut it under Litestream.
+	opts.KeepWALAtClose = cfg.ReplicaURL != ""
 	l, err := ledger.Open(ctx, path, opts)
 	if err != nil {
 		return opened{}, err
