@@ -21,8 +21,8 @@ ledgerd verify on it. PATH must not exist: restore never overwrites a file
 its path). --from defaults to $LEDGERD_REPLICA_URL, with its credentials from
 LEDGERD_REPLICA_ACCESS_KEY_ID and LEDGERD_REPLICA_SECRET_ACCESS_KEY (or their
 _FILE). --as-of restores the file as it was at that time instead of its
-latest state (as far back as the replica keeps: 24 hours of changes and
-the daily snapshots). The file holds what reached the replica before the
+latest state, as far back as the replica keeps (at least the last 24
+hours, in steps of 30 seconds beyond the last few minutes). The file holds what reached the replica before the
 machine stopped; what happened at Fuse since is brought back by the next
 backfill, which serve runs when it starts. Exit 0 when the file is
 restored and every check passes, 1 when a check fails (the file stays at
