@@ -49,7 +49,8 @@ SOAKTIME ?= 10m
 
 .PHONY: soak
 soak: build ## the long test variants (LEDGERD_LONG_TESTS=1), a fault-and-crash soak (SOAKTIME of traffic, default 10m; ends by itself), then the operator probes: RELIABILITY.md, soak-summary.json
-	LEDGERD_LONG_TESTS=1 $(GO) test -race -count=1 -timeout 60m ./ledger/ ./sync/ ./fuse/sandbox/
+	LEDGERD_LONG_TESTS=1 $(GO) test -race -count=1 -timeout 60m ./ledger/ ./sync/ ./fuse/sandbox/ ./replica/
+	LEDGERD_LONG_TESTS=1 $(GO) test -count=1 -timeout 20m -run 'TestRestoreDrill' -v ./cmd/ledgerd/
 	$(GO) run ./internal/soak -bin bin/ledgerd -duration $(SOAKTIME) -kills 20
 	$(GO) run ./internal/probe -bin bin/ledgerd
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/ledgerd/ledgerd/replica"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -51,6 +52,14 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Version is shown in the status page's header.
 	Version string
+	// Replication, when set, is the continuous replication the status
+	// page shows (*replica.Replicator; a nil one is replication off).
+	Replication Replication
+}
+
+// Replication is what the status page reads of continuous replication.
+type Replication interface {
+	Status() replica.Status
 }
 
 // defaultReadyTimeout bounds the readiness probe's wait for the ledger's
@@ -92,6 +101,7 @@ type handler struct {
 	version string
 	timeout time.Duration
 	probe   writeProbe
+	replica Replication // nil: not shown
 }
 
 // New returns the admin listener's handler: /healthz, /readyz, /metrics,
@@ -111,6 +121,7 @@ func New(opts Options) http.Handler {
 		version: opts.Version,
 		timeout: opts.ReadyTimeout,
 		probe:   writeProbe{ledger: opts.Ledger},
+		replica: opts.Replication,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

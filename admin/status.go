@@ -13,6 +13,7 @@ import (
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/ledgerd/ledgerd/replica"
 )
 
 //go:embed status.html
@@ -40,6 +41,7 @@ type statusData struct {
 	Zone      string
 	Refresh   int
 	Integrity integrityInfo
+	Replica   *replicaInfo // nil: not shown
 	LastRun   *runRow
 	Backfill  backfillInfo
 	Sources   []sourceRow
@@ -146,6 +148,9 @@ func (h *handler) status(ctx context.Context) (*statusData, error) {
 		Refresh: 60,
 	}
 	d.Integrity = h.integrityInfo(now)
+	if h.replica != nil {
+		d.Replica = h.replicaInfo(h.replica.Status(), now)
+	}
 	steps := []func(context.Context, *statusData, time.Time) error{
 		h.statusBalances, h.statusBreaks, h.statusRuns, h.statusIngest, h.statusDrift,
 	}
@@ -174,6 +179,43 @@ func (h *handler) integrityInfo(now time.Time) integrityInfo {
 			Detail: fmt.Sprintf("checked at %s (took %s)", h.showTime(in.Finished), took)}
 	}
 	return integrityInfo{State: "NOT CHECKED", Class: "running", Detail: "ledgerd serve checks the file when it starts"}
+}
+
+// replicaInfo is continuous replication as the page shows it.
+type replicaInfo struct {
+	State  string // OFF, STARTING, OK, LAGGING, FAILING
+	Class  string // the badge's
+	Detail string
+	Error  string // why the last round failed
+}
+
+// replicaLagging is how many intervals old the recovery point may be
+// before the page says LAGGING.
+const replicaLagging = 10
+
+// replicaInfo describes replication: where to, how old the recovery
+// point is (what a crash now would lose), and the last failure.
+func (h *handler) replicaInfo(s replica.Status, now time.Time) *replicaInfo {
+	if s.Target == "" {
+		return &replicaInfo{State: "OFF", Class: "running",
+			Detail: "LEDGERD_REPLICA_URL is not set: this file is the only copy (README: Replication and restore)"}
+	}
+	lag := s.Lag(now)
+	point := "no round has ended yet"
+	if !s.ReplicatedAt.IsZero() {
+		point = fmt.Sprintf("recovery point %s (%s old), transaction %d", s.ReplicatedAt.In(h.loc).Format("2006-01-02 15:04:05 MST"),
+			lag.Round(100*time.Millisecond), s.ReplicatedTXID)
+	}
+	in := &replicaInfo{State: "OK", Class: "ok", Detail: fmt.Sprintf("to %s every %s; %s", s.Target, s.Interval, point)}
+	switch {
+	case s.LastError != "":
+		in.State, in.Class, in.Error = "FAILING", "bad", fmt.Sprintf("last failure %s: %s", h.showTime(s.LastErrorAt), s.LastError)
+	case s.Started.IsZero() || s.ReplicatedAt.IsZero():
+		in.State, in.Class = "STARTING", "pending"
+	case lag > replicaLagging*s.Interval:
+		in.State, in.Class = "LAGGING", "warn"
+	}
+	return in
 }
 
 func (h *handler) statusBalances(ctx context.Context, d *statusData, _ time.Time) error {

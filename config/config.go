@@ -100,6 +100,21 @@ type Config struct {
 	ReconcileLookupTime   time.Duration
 	ReconcileWorkers      int
 
+	// ReplicaURL is where serve replicates the file continuously with
+	// Litestream: a directory (a path or a file:// URL) or an S3 bucket
+	// (s3://bucket/path, endpoint and region as query parameters); ""
+	// replicates nothing (LEDGERD_REPLICA_URL).
+	ReplicaURL string
+	// ReplicaInterval is how often changes are shipped to the replica
+	// (LEDGERD_REPLICA_INTERVAL).
+	ReplicaInterval time.Duration
+	// ReplicaAccessKeyID and ReplicaSecretAccessKey are the S3
+	// credentials; empty: the AWS SDK's own chain (AWS_* variables, an
+	// instance role) (LEDGERD_REPLICA_ACCESS_KEY_ID,
+	// LEDGERD_REPLICA_SECRET_ACCESS_KEY).
+	ReplicaAccessKeyID     string
+	ReplicaSecretAccessKey Secret
+
 	// LogFormat is LogFormatText or LogFormatJSON (LEDGERD_LOG_FORMAT).
 	LogFormat string
 	// LogLevel is the minimum level logged (LEDGERD_LOG_LEVEL).
@@ -151,6 +166,13 @@ type env struct {
 	ReconcileMaxLookups   string `env:"LEDGERD_RECONCILE_MAX_LOOKUPS, default=200" desc:"most transactions one reconciliation looks up one by one at Fuse; past it the run is INCOMPLETE"`
 	ReconcileLookupTime   string `env:"LEDGERD_RECONCILE_LOOKUP_TIME, default=10s" desc:"most time one reconciliation spends on those lookups, all together; past it the run is INCOMPLETE"`
 	ReconcileWorkers      string `env:"LEDGERD_RECONCILE_WORKERS, default=8" desc:"Fuse accounts a reconciliation reads and compares at once"`
+
+	ReplicaURL                 string `env:"LEDGERD_REPLICA_URL" desc:"where serve replicates the file continuously (Litestream): a directory path or file:///path, or s3://bucket/path?endpoint=URL&region=R for an S3-compatible store; empty: no replication"`
+	ReplicaInterval            string `env:"LEDGERD_REPLICA_INTERVAL, default=1s" desc:"how often serve ships new commits to the replica: a webhook acknowledged this long (plus one sync) before a crash is in the replica"`
+	ReplicaAccessKeyID         string `env:"LEDGERD_REPLICA_ACCESS_KEY_ID" desc:"S3 access key id of the replica; empty: the AWS SDK's own (AWS_ACCESS_KEY_ID, an instance role)"`
+	ReplicaAccessKeyIDFile     string `env:"LEDGERD_REPLICA_ACCESS_KEY_ID_FILE" desc:"file holding LEDGERD_REPLICA_ACCESS_KEY_ID"`
+	ReplicaSecretAccessKey     string `env:"LEDGERD_REPLICA_SECRET_ACCESS_KEY" desc:"S3 secret access key of the replica"`
+	ReplicaSecretAccessKeyFile string `env:"LEDGERD_REPLICA_SECRET_ACCESS_KEY_FILE" desc:"file holding LEDGERD_REPLICA_SECRET_ACCESS_KEY (e.g. a systemd credential)"`
 
 	LogFormat string `env:"LEDGERD_LOG_FORMAT, default=text" desc:"text (colour only on a terminal) or json"`
 	LogLevel  string `env:"LEDGERD_LOG_LEVEL, default=info" desc:"debug, info, warn or error"`
@@ -228,6 +250,10 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("reconcile_max_lookups", c.ReconcileMaxLookups),
 		slog.Duration("reconcile_lookup_time", c.ReconcileLookupTime),
 		slog.Int("reconcile_workers", c.ReconcileWorkers),
+		slog.String("replica_url", RedactReplicaURL(c.ReplicaURL)),
+		slog.Duration("replica_interval", c.ReplicaInterval),
+		slog.String("replica_access_key_id", ledgerd.MaskID(c.ReplicaAccessKeyID)),
+		slog.Any("replica_secret_access_key", c.ReplicaSecretAccessKey),
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("fuse_base_url", c.FuseBaseURL),

@@ -70,6 +70,13 @@ func (e *env) parse() (*Config, []error) {
 	c.ReconcileLookupTime = p.positiveDuration("LEDGERD_RECONCILE_LOOKUP_TIME", e.ReconcileLookupTime)
 	c.ReconcileWorkers = p.count("LEDGERD_RECONCILE_WORKERS", e.ReconcileWorkers)
 
+	c.ReplicaURL = strings.TrimSpace(e.ReplicaURL)
+	p.checkReplicaURL("LEDGERD_REPLICA_URL", c.ReplicaURL)
+	c.ReplicaInterval = p.positiveDuration("LEDGERD_REPLICA_INTERVAL", e.ReplicaInterval)
+	c.ReplicaAccessKeyID = p.credential("LEDGERD_REPLICA_ACCESS_KEY_ID", e.ReplicaAccessKeyID, e.ReplicaAccessKeyIDFile)
+	c.ReplicaSecretAccessKey = NewSecret(p.credential("LEDGERD_REPLICA_SECRET_ACCESS_KEY", e.ReplicaSecretAccessKey, e.ReplicaSecretAccessKeyFile))
+	p.checkReplicaCredentials(c)
+
 	c.LogFormat = strings.ToLower(e.LogFormat)
 	if c.LogFormat != LogFormatText && c.LogFormat != LogFormatJSON {
 		p.addf("LEDGERD_LOG_FORMAT", "unknown format %q (want %s or %s)", e.LogFormat, LogFormatText, LogFormatJSON)

@@ -26,6 +26,10 @@ import (
 // checkpoint has copied nearly everything by then, that last one is short.
 // Durability does not depend on any of this: every commit has synced the
 // WAL (synchronous=FULL) before its callers are told.
+//
+// With Options.ExternalCheckpoints none of it runs: Litestream (replica/)
+// reads each frame from the WAL before it checkpoints, so it alone may
+// decide when the WAL starts over.
 const (
 	ckptInterval = 50 * time.Millisecond
 	// ckptWriterFrames is the writer's wal_autocheckpoint, in pages

@@ -86,6 +86,19 @@ type Options struct {
 	// Metrics, when set, count the transactions the ledger learns of as
 	// their rows commit (metrics.go).
 	Metrics *Metrics
+	// ExternalCheckpoints leaves WAL checkpoints to the replicator that
+	// ships the WAL (Litestream, in replica/), which must see every frame
+	// before the WAL starts over: no automatic checkpoint on the writer,
+	// no background checkpointer, no TRUNCATE at Close. Litestream
+	// documents this setting for applications it replicates.
+	ExternalCheckpoints bool
+	// KeepWALAtClose leaves out Close's TRUNCATE checkpoint only: for a
+	// command run while serve may be replicating the file, whose
+	// Litestream must not have the WAL cut under it. The command's own
+	// PASSIVE checkpoints stay, harmless to Litestream (its open read
+	// transaction keeps them from letting the WAL start over), so that a
+	// long command with serve stopped does not grow the WAL without end.
+	KeepWALAtClose bool
 }
 
 // Ledger is an open ledgerd database: one writer connection fed by a
@@ -97,7 +110,10 @@ type Ledger struct {
 	writer *sql.DB
 	reader *sql.DB
 	w      *writer
-	ckpt   *checkpointer
+	ckpt   *checkpointer // nil with ExternalCheckpoints
+	// keepWAL is Options.ExternalCheckpoints or KeepWALAtClose: Close
+	// does not truncate the WAL.
+	keepWAL bool
 	// exposed are the database's files that were readable by others when
 	// a ReadOnly open found them (Verify reports them); an open that may
 	// write makes them private instead.
@@ -209,6 +225,14 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	if opts.ExternalCheckpoints {
+		// On the one connection, kept for the Ledger's life, like the
+		// busy_timeout above.
+		if _, err := wdb.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+			wdb.Close()
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+	}
 
 	rdb, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
@@ -217,22 +241,28 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	}
 	rdb.SetMaxOpenConns(opts.Readers)
 
-	cdb, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		wdb.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	cdb.SetMaxOpenConns(1)
-	cdb.SetMaxIdleConns(1)
-	cdb.SetConnMaxLifetime(0)
-	cdb.SetConnMaxIdleTime(0)
-
 	l := &Ledger{path: path, log: opts.Logger, now: opts.Now, writer: wdb, reader: rdb,
-		ckpt: newCheckpointer(cdb, opts.Logger), quarantine: quarantineUse{max: opts.QuarantineMaxBytes}}
-	l.w, err = newWriter(ctx, wdb, opts, l.ckpt.nudge)
+		quarantine: quarantineUse{max: opts.QuarantineMaxBytes}, keepWAL: opts.ExternalCheckpoints || opts.KeepWALAtClose}
+	committed := func() {}
+	if !opts.ExternalCheckpoints {
+		cdb, err := sql.Open("sqlite", dsn(path, false))
+		if err != nil {
+			wdb.Close()
+			rdb.Close()
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+		cdb.SetMaxOpenConns(1)
+		cdb.SetMaxIdleConns(1)
+		cdb.SetConnMaxLifetime(0)
+		cdb.SetConnMaxIdleTime(0)
+		l.ckpt = newCheckpointer(cdb, opts.Logger)
+		committed = l.ckpt.nudge
+	}
+	l.w, err = newWriter(ctx, wdb, opts, committed)
 	if err != nil {
-		l.ckpt.close()
+		if l.ckpt != nil {
+			l.ckpt.close()
+		}
 		wdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -308,9 +338,11 @@ func (l *Ledger) Path() string { return l.path }
 // fail (query_only).
 func (l *Ledger) Reader() *sql.DB { return l.reader }
 
-// Close drains the write queue, optimizes and checkpoints the file, and
-// closes every connection. When only the optimize or the checkpoint
-// failed, the error wraps ErrNotCheckpointed: nothing is lost. Any other
+// Close drains the write queue, optimizes and checkpoints the file
+// (unless Options.ExternalCheckpoints or KeepWALAtClose), and closes every
+// connection. When
+// only the optimize or the checkpoint failed, the error wraps
+// ErrNotCheckpointed: nothing is lost. Any other
 // failure (a queued write that failed while closing, a connection that
 // would not close) does not.
 func (l *Ledger) Close() error {
@@ -329,16 +361,25 @@ func (l *Ledger) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := l.ckpt.close(); err != nil {
-		errs = append(errs, err)
+	if l.ckpt != nil {
+		if err := l.ckpt.close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	// Both are housekeeping that another process writing the file (serve
 	// beside a command) may keep from running now: busy is no failure.
+	// optimize may write: it keeps out of a Paused.
+	l.w.pause.Lock()
+	defer l.w.pause.Unlock()
 	if err := l.housekeep(ctx, "PRAGMA optimize"); err != nil && !isBusy(err) {
 		housekeeping = append(housekeeping, fmt.Errorf("optimize: %w", err))
 	}
-	if err := l.housekeep(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && !isBusy(err) {
-		housekeeping = append(housekeeping, fmt.Errorf("checkpoint: %w", err))
+	// With a replicator, it ships the last frames and checkpoints them
+	// itself.
+	if !l.keepWAL {
+		if err := l.housekeep(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && !isBusy(err) {
+			housekeeping = append(housekeeping, fmt.Errorf("checkpoint: %w", err))
+		}
 	}
 	if err := l.reader.Close(); err != nil {
 		errs = append(errs, err)
@@ -353,6 +394,18 @@ func (l *Ledger) Close() error {
 		return fmt.Errorf("close database %s: %w: %w", l.path, ErrNotCheckpointed, errors.Join(housekeeping...))
 	}
 	return nil
+}
+
+// Paused runs fn while this Ledger commits nothing: after the batch under
+// way, before the next (writes queue meanwhile, and Close's housekeeping
+// waits). The replicator (replica/) checkpoints the WAL in it: Litestream
+// must be the first to write after a checkpoint has let the WAL start
+// over, or it finds frames it has not read overwritten and falls back to
+// a full snapshot. Other processes writing the file are not paused.
+func (l *Ledger) Paused(fn func() error) error {
+	l.w.pause.Lock()
+	defer l.w.pause.Unlock()
+	return fn()
 }
 
 // housekeep runs one of Close's housekeeping statements on the writer's

@@ -64,6 +64,9 @@ type writer struct {
 	closed bool
 	reqs   chan *unit
 	wg     sync.WaitGroup
+	// pause is held by the loop while it runs a batch, and by
+	// Ledger.Paused while nothing may commit.
+	pause sync.Mutex
 
 	// fault is the last unit that failed for the storage's sake, nil once
 	// real work has committed since (health.go); read by readiness.
@@ -208,7 +211,9 @@ func (w *writer) loop() {
 			batch = w.linger(batch)
 		}
 		last = len(batch)
+		w.pause.Lock()
 		w.commit(batch)
+		w.pause.Unlock()
 		w.prepareWanted()
 	}
 	for _, st := range w.stmts {

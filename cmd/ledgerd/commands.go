@@ -54,6 +54,9 @@ func openLedgerWith(ctx context.Context, e env, dbFlag string, opts ledger.Optio
 		path = dbFlag
 	}
 	opts.Logger = log
+	// With a replica, serve's Litestream may be reading the WAL: a
+	// command's TRUNCATE at close could cut it under Litestream.
+	opts.KeepWALAtClose = cfg.ReplicaURL != ""
 	l, err := ledger.Open(ctx, path, opts)
 	if err != nil {
 		return opened{}, err
@@ -187,13 +190,18 @@ when every check passes, 1 with a report of what failed.`)
 	if err != nil {
 		return err
 	}
-	l := o.ledger
-	defer l.Close()
+	defer o.ledger.Close()
+	return printVerify(ctx, e, o.ledger, *asJSON)
+}
+
+// printVerify runs the checks on l and prints the report, as a table or
+// JSON; the error wraps errProblem when a check failed (exit 1).
+func printVerify(ctx context.Context, e env, l *ledger.Ledger, asJSON bool) error {
 	rep, err := l.Verify(ctx)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		if err := printJSON(e.stdout, rep); err != nil {
 			return err
 		}
@@ -219,7 +227,7 @@ when every check passes, 1 with a report of what failed.`)
 		fmt.Fprintf(e.stderr, "ledgerd verify: %s: %s\n", l.Path(), strings.Join(failed, "; "))
 		return errProblem
 	}
-	if !*asJSON {
+	if !asJSON {
 		fmt.Fprintf(e.stdout, "%s: all %d checks passed\n", l.Path(), len(rep.Checks))
 	}
 	return nil

@@ -76,6 +76,7 @@ func commands() []command {
 		{"report", "write a reconciliation run for finance as CSV, JSON or XLSX", cmdReport},
 		{"export", "write the whole journal for hledger, ledger-cli or beancount (or as CSV)", cmdExport},
 		{"verify", "check the file's invariants: integrity, balance, hash chain (exit 1 on a violation)", cmdVerify},
+		{"restore", "restore the file from its replica (LEDGERD_REPLICA_URL) into a new path, then verify it", cmdRestore},
 		{"quarantine", "list quarantined webhook bodies, or replay one after a fix", cmdQuarantine},
 		{"sandbox", "run the built-in Fuse emulator (API, webhooks, controls) for tests and demos", cmdSandbox},
 		{"certify", "run Fuse's integration test plan and write the evidence pack for production access", cmdCertify},

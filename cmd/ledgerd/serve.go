@@ -29,8 +29,12 @@ lost, even if a full disk refused the final checkpoint (the WAL keeps every
 commit for the next start; a warning says so); a second signal aborts the
 wait. At start it checks the file in the background (quick_check and the
 events hash chain): a damaged file makes /readyz answer 503 and every
-webhook 503, and the log and status page say what is wrong. Under systemd
-(Type=notify) it reports readiness and feeds the watchdog.`)
+webhook 503, and the log and status page say what is wrong. With
+LEDGERD_REPLICA_URL it replicates the file continuously (Litestream, every
+LEDGERD_REPLICA_INTERVAL), leaves the WAL's checkpoints to Litestream, and
+at a stop ships the last commits to the replica (ledgerd restore brings the
+file back). Under systemd (Type=notify) it reports readiness and feeds the
+watchdog.`)
 	db := fs.String("db", "", "database file (default $LEDGERD_DB)")
 	if err := parseNone(fs, args); err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/ledgerd/ledgerd/internal/gcpercent"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/reconcile"
+	"github.com/ledgerd/ledgerd/replica"
 	"github.com/ledgerd/ledgerd/schedule"
 	syncer "github.com/ledgerd/ledgerd/sync"
 	"github.com/ledgerd/ledgerd/webhook"
@@ -45,6 +46,7 @@ type Daemon struct {
 	opts    Options
 	reg     *prometheus.Registry
 	ledger  *ledger.Ledger
+	replica *replica.Replicator // nil without LEDGERD_REPLICA_URL
 	servers []*namedServer
 	// The scheduled jobs and their runners: nil without Fuse credentials.
 	schedules  []*schedule.Scheduler
@@ -116,8 +118,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		}
 	}()
 	hookMetrics := webhook.NewMetrics(d.reg)
+	d.replica = replica.New(cfg.DB, replica.Options{Target: replica.TargetOf(cfg), Interval: cfg.ReplicaInterval,
+		Logger: log, Registry: d.reg})
 	d.ledger, err = ledger.Open(ctx, cfg.DB, ledger.Options{Logger: log, OnBatch: hookMetrics.CommitBatch,
-		QuarantineMaxBytes: cfg.QuarantineMaxBytes, Metrics: ledger.NewMetrics(d.reg)})
+		QuarantineMaxBytes: cfg.QuarantineMaxBytes, Metrics: ledger.NewMetrics(d.reg),
+		ExternalCheckpoints: d.replica != nil})
 	if err != nil {
 		return nil, err
 	}
@@ -135,11 +140,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	logWebhookIntake(log, cfg, d.servers[len(d.servers)-1].ln.Addr())
 	adminHandler := admin.New(admin.Options{Ledger: d.ledger, Registry: d.reg, Logger: log, Location: cfg.Location,
-		Version: opts.Version, Ready: d.ready})
+		Version: opts.Version, Ready: d.ready, Replication: d.replica})
 	if err := d.listen("admin", cfg.AdminListen, admin.NewServer(cfg.AdminListen, adminHandler)); err != nil {
 		return nil, err
 	}
 	if err := d.schedule(); err != nil {
+		return nil, err
+	}
+	if err := d.replica.Start(ctx, d.ledger); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -371,6 +379,10 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		d.log.Warn("closed the database without finishing its housekeeping (see error): any WAL left beside "+
 			"the file holds every commit, and the next start reads and checkpoints it; nothing is lost", "err", err)
 	case err != nil:
+		errs = append(errs, err)
+	}
+	// After the ledger: the replica gets the last frames it wrote.
+	if err := d.replica.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	switch {

@@ -120,29 +120,35 @@ func writeReports(o options, sum summary) error {
 		return err
 	}
 	path := filepath.Join(o.outDir, "RELIABILITY.md")
-	return os.WriteFile(path, []byte(keepProbes(path, reliabilityMD(sum))), 0o644)
+	return os.WriteFile(path, []byte(keepSections(path, reliabilityMD(sum))), 0o644)
 }
 
-// The operator probes' section of RELIABILITY.md, between these markers,
-// is written by internal/probe (make soak runs it after the soak).
-const (
-	probesBegin = "<!-- probes:begin -->"
-	probesEnd   = "<!-- probes:end -->"
-)
+// Sections of RELIABILITY.md that others write, each between its markers:
+// the restore drill's (by hand, from the drill in cmd/ledgerd and
+// `ledgerd restore`), then the operator probes' (internal/probe, which make
+// soak runs after the soak).
+var keptSections = [][2]string{
+	{"<!-- drill:begin -->", "<!-- drill:end -->"},
+	{"<!-- probes:begin -->", "<!-- probes:end -->"},
+}
 
-// keepProbes appends to md the probe section of the file at path, if it
-// has one, so that a soak does not erase the last probes' table.
-func keepProbes(path, md string) string {
+// keepSections appends to md the kept sections of the file at path, those
+// it has, so that a soak does not erase the drill's report or the last
+// probes' table.
+func keepSections(path, md string) string {
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return md
 	}
 	s := string(old)
-	i, j := strings.Index(s, probesBegin), strings.Index(s, probesEnd)
-	if i < 0 || j < i {
-		return md
+	for _, m := range keptSections {
+		i, j := strings.Index(s, m[0]), strings.Index(s, m[1])
+		if i < 0 || j < i {
+			continue
+		}
+		md = strings.TrimRight(md, "\n") + "\n\n" + s[i:j+len(m[1])] + "\n"
 	}
-	return strings.TrimRight(md, "\n") + "\n\n" + s[i:j+len(probesEnd)] + "\n"
+	return md
 }
 
 func reliabilityMD(s summary) string {
