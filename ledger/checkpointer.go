@@ -101,8 +101,12 @@ func (c *checkpointer) checkpoint() {
 }
 
 // close stops the goroutine (waiting for a checkpoint under way) and closes
-// its connection.
+// its connection. A nil checkpointer (Options.ExternalCheckpoints) has
+// nothing to close.
 func (c *checkpointer) close() error {
+	if c == nil {
+		return nil
+	}
 	// Ledger.Close may be called again (a deferred Close after an
 	// explicit one): the second call returns the first's outcome.
 	c.once.Do(func() {

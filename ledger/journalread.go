@@ -52,26 +52,22 @@ func (l *Ledger) JournalPostings(ctx context.Context, withVoided bool, fn func(*
 	if withVoided {
 		where = ``
 	}
-	rows, err := l.reader.QueryContext(ctx, `SELECT e.id, e.transaction_id, e.state, e.pending_at, e.final_at, t.kind,
-		t.reference, t.external_reference, t.external_id, p.ledger_account, p.currency, p.amount
-		FROM entries e
-		JOIN fuse_transactions t ON t.transaction_id = e.transaction_id
-		JOIN postings p ON p.entry_id = e.id `+where+`
-		ORDER BY COALESCE(e.final_at, e.pending_at), e.id, p.id`)
-	if err != nil {
-		return fmt.Errorf("read postings: %w", err)
-	}
-	defer rows.Close()
+	const what = "read postings"
 	var p JournalPosting
 	var pendingAt, at string
 	var parsed bool
 	var finalAt, ref, extRef, extID sql.NullString
 	var cur string
 	var amount int64
-	for rows.Next() {
+	return eachRow(ctx, l.reader, what, `SELECT e.id, e.transaction_id, e.state, e.pending_at, e.final_at, t.kind,
+		t.reference, t.external_reference, t.external_id, p.ledger_account, p.currency, p.amount
+		FROM entries e
+		JOIN fuse_transactions t ON t.transaction_id = e.transaction_id
+		JOIN postings p ON p.entry_id = e.id `+where+`
+		ORDER BY COALESCE(e.final_at, e.pending_at), e.id, p.id`, nil, func(rows *sql.Rows) error {
 		if err := rows.Scan(&p.EntryID, &p.TransactionID, &p.EntryState, &pendingAt, &finalAt, &p.Kind,
 			&ref, &extRef, &extID, &p.LedgerAccount, &cur, &amount); err != nil {
-			return fmt.Errorf("read postings: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		when := pendingAt
 		if finalAt.Valid {
@@ -79,19 +75,14 @@ func (l *Ledger) JournalPostings(ctx context.Context, withVoided bool, fn func(*
 		}
 		// An entry's postings share its time: parse it once per entry.
 		if !parsed || when != at {
+			var err error
 			if p.At, err = time.Parse(time.RFC3339Nano, when); err != nil {
-				return fmt.Errorf("read postings: entry %d: stored time %q: %w", p.EntryID, when, err)
+				return fmt.Errorf("%s: entry %d: stored time %q: %w", what, p.EntryID, when, err)
 			}
 			at, parsed = when, true
 		}
 		p.Reference, p.ExternalReference, p.ExternalID = ref.String, extRef.String, extID.String
 		p.Currency, p.Amount = ledgerd.Currency(cur), ledgerd.Amount(amount)
-		if err := fn(&p); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read postings: %w", err)
-	}
-	return nil
+		return fn(&p)
+	})
 }

@@ -90,9 +90,8 @@ func (u *quarantineUse) limit() int64 {
 }
 
 func (u *quarantineUse) get() (id, bytes int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.id, u.bytes
+	id, bytes, _ = u.usage()
+	return id, bytes
 }
 
 // usage is get, and whether the whole table has been counted.
@@ -148,12 +147,12 @@ func (l *Ledger) countQuarantine(ctx context.Context) error {
 	if err := l.reader.QueryRowContext(ctx, quarantineSizeSQL, quarantineRowOverhead, 0).Scan(&bytes, &newest); err != nil {
 		return fmt.Errorf("quarantine size: %w", err)
 	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if newest.Valid && newest.Int64 > u.id {
-		u.id, u.bytes = newest.Int64, bytes
+	if newest.Valid {
+		u.saw(newest.Int64, bytes)
 	}
+	u.mu.Lock()
 	u.counted = true
+	u.mu.Unlock()
 	return nil
 }
 

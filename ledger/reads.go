@@ -16,21 +16,19 @@ import (
 // AccountNames returns the names Fuse gave its accounts, by account id;
 // accounts without a name are left out.
 func (l *Ledger) AccountNames(ctx context.Context) (map[string]string, error) {
-	rows, err := l.reader.QueryContext(ctx, `SELECT account_id, name FROM fuse_accounts WHERE name IS NOT NULL`)
-	if err != nil {
-		return nil, fmt.Errorf("read account names: %w", err)
-	}
-	defer rows.Close()
+	const what = "read account names"
 	names := map[string]string{}
-	for rows.Next() {
-		var id, name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, fmt.Errorf("read account names: %w", err)
-		}
-		names[id] = name
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read account names: %w", err)
+	err := eachRow(ctx, l.reader, what, `SELECT account_id, name FROM fuse_accounts WHERE name IS NOT NULL`, nil,
+		func(rows *sql.Rows) error {
+			var id, name string
+			if err := rows.Scan(&id, &name); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			names[id] = name
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return names, nil
 }
@@ -73,26 +71,25 @@ type SourceEvents struct {
 
 // EventsBySource counts the stored events per source, by source name.
 func (l *Ledger) EventsBySource(ctx context.Context) ([]SourceEvents, error) {
-	rows, err := l.reader.QueryContext(ctx,
-		`SELECT source, COUNT(*), MAX(received_at) FROM events GROUP BY source ORDER BY source`)
-	if err != nil {
-		return nil, fmt.Errorf("count events: %w", err)
-	}
-	defer rows.Close()
+	const what = "count events"
 	var out []SourceEvents
-	for rows.Next() {
-		var s SourceEvents
-		var last string
-		if err := rows.Scan(&s.Source, &s.Events, &last); err != nil {
-			return nil, fmt.Errorf("count events: %w", err)
-		}
-		if s.Last, err = parseTime(sql.NullString{String: last, Valid: true}); err != nil {
-			return nil, fmt.Errorf("events from %s: %w", s.Source, err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count events: %w", err)
+	err := eachRow(ctx, l.reader, what,
+		`SELECT source, COUNT(*), MAX(received_at) FROM events GROUP BY source ORDER BY source`, nil,
+		func(rows *sql.Rows) error {
+			var s SourceEvents
+			var last string
+			if err := rows.Scan(&s.Source, &s.Events, &last); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			var err error
+			if s.Last, err = parseTime(sql.NullString{String: last, Valid: true}); err != nil {
+				return fmt.Errorf("events from %s: %w", s.Source, err)
+			}
+			out = append(out, s)
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -107,26 +104,25 @@ type HourEvents struct {
 // that holds since on; hours without events are left out.
 func (l *Ledger) EventsPerHour(ctx context.Context, since time.Time) ([]HourEvents, error) {
 	const hourKey = "2006-01-02T15" // the prefix of a stored time up to the hour
-	rows, err := l.reader.QueryContext(ctx, `SELECT substr(received_at, 1, 13), COUNT(*) FROM events
-		WHERE received_at >= ? GROUP BY 1 ORDER BY 1`, since.UTC().Format(hourKey))
-	if err != nil {
-		return nil, fmt.Errorf("count events per hour: %w", err)
-	}
-	defer rows.Close()
+	const what = "count events per hour"
 	var out []HourEvents
-	for rows.Next() {
-		var h HourEvents
-		var hour string
-		if err := rows.Scan(&hour, &h.Events); err != nil {
-			return nil, fmt.Errorf("count events per hour: %w", err)
-		}
-		if h.Hour, err = time.Parse(hourKey, hour); err != nil {
-			return nil, fmt.Errorf("count events per hour: stored hour %q: %w", hour, err)
-		}
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count events per hour: %w", err)
+	err := eachRow(ctx, l.reader, what, `SELECT substr(received_at, 1, 13), COUNT(*) FROM events
+		WHERE received_at >= ? GROUP BY 1 ORDER BY 1`, []any{since.UTC().Format(hourKey)},
+		func(rows *sql.Rows) error {
+			var h HourEvents
+			var hour string
+			if err := rows.Scan(&hour, &h.Events); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			var err error
+			if h.Hour, err = time.Parse(hourKey, hour); err != nil {
+				return fmt.Errorf("%s: stored hour %q: %w", what, hour, err)
+			}
+			out = append(out, h)
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -141,22 +137,19 @@ type StoredEvent struct {
 
 // StoredEvents returns every stored event by its event id.
 func (l *Ledger) StoredEvents(ctx context.Context) (map[string]StoredEvent, error) {
-	rows, err := l.reader.QueryContext(ctx, `SELECT seq, event_id, received_at FROM events`)
-	if err != nil {
-		return nil, fmt.Errorf("read the events table: %w", err)
-	}
-	defer rows.Close()
+	const what = "read the events table"
 	out := map[string]StoredEvent{}
-	for rows.Next() {
+	err := eachRow(ctx, l.reader, what, `SELECT seq, event_id, received_at FROM events`, nil, func(rows *sql.Rows) error {
 		var id string
 		var e StoredEvent
 		if err := rows.Scan(&e.Seq, &id, &e.ReceivedAt); err != nil {
-			return nil, fmt.Errorf("read the events table: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		out[id] = e
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the events table: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -179,19 +172,20 @@ type TransactionState struct {
 // TransactionStates returns the state of every Fuse transaction the
 // ledger knows, by transaction id.
 func (l *Ledger) TransactionStates(ctx context.Context) (map[string]TransactionState, error) {
-	rows, err := l.reader.QueryContext(ctx, `SELECT transaction_id, status, entry_state FROM v_transactions`)
-	if err != nil {
-		return nil, fmt.Errorf("read transactions: %w", err)
-	}
-	defer rows.Close()
+	const what = "read transactions"
 	m := map[string]TransactionState{}
-	for rows.Next() {
-		var id string
-		var st TransactionState
-		if err := rows.Scan(&id, &st.Status, &st.Entry); err != nil {
-			return nil, fmt.Errorf("read transactions: %w", err)
-		}
-		m[id] = st
+	err := eachRow(ctx, l.reader, what, `SELECT transaction_id, status, entry_state FROM v_transactions`, nil,
+		func(rows *sql.Rows) error {
+			var id string
+			var st TransactionState
+			if err := rows.Scan(&id, &st.Status, &st.Entry); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			m[id] = st
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
-	return m, rows.Err()
+	return m, nil
 }

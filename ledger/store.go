@@ -260,9 +260,7 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	}
 	l.w, err = newWriter(ctx, wdb, opts, committed)
 	if err != nil {
-		if l.ckpt != nil {
-			l.ckpt.close()
-		}
+		l.ckpt.close()
 		wdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -340,11 +338,10 @@ func (l *Ledger) Reader() *sql.DB { return l.reader }
 
 // Close drains the write queue, optimizes and checkpoints the file
 // (unless Options.ExternalCheckpoints or KeepWALAtClose), and closes every
-// connection. When
-// only the optimize or the checkpoint failed, the error wraps
-// ErrNotCheckpointed: nothing is lost. Any other
-// failure (a queued write that failed while closing, a connection that
-// would not close) does not.
+// connection. When only the optimize or the checkpoint failed, the error
+// wraps ErrNotCheckpointed: nothing is lost. Any other failure (a queued
+// write that failed while closing, a connection that would not close)
+// does not.
 func (l *Ledger) Close() error {
 	var errs, housekeeping []error
 	if err := l.w.close(); err != nil {
@@ -361,10 +358,8 @@ func (l *Ledger) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if l.ckpt != nil {
-		if err := l.ckpt.close(); err != nil {
-			errs = append(errs, err)
-		}
+	if err := l.ckpt.close(); err != nil {
+		errs = append(errs, err)
 	}
 	// Both are housekeeping that another process writing the file (serve
 	// beside a command) may keep from running now: busy is no failure.

@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, r *Replicator, scheme string) *metric
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ledgerd_replica_lag_seconds",
 			Help: "Age of the recovery point: a crash now loses at most the commits of these last seconds (counted from start until the first round ends).",
-		}, status(func(s Status) float64 { return s.Lag(r.now()).Seconds() })),
+		}, status(func(s Status) float64 { return s.Lag(r.opts.Now()).Seconds() })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ledgerd_replica_replicated_timestamp_seconds",
 			Help: "The recovery point, Unix time: every commit before it is on the replica; 0 until the first round ends.",

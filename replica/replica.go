@@ -109,18 +109,14 @@ const errorLogEvery = time.Minute
 // Replicator replicates one database file. Its methods may be called on a
 // nil *Replicator, which is replication switched off.
 type Replicator struct {
-	path     string
-	opts     Options
-	target   Target
-	interval time.Duration
-	log      *slog.Logger
-	now      func() time.Time
-	db       *litestream.DB
-	store    *litestream.Store
-	writer   Writer
-	cancel   context.CancelFunc
-	done     chan struct{}
-	metrics  *metrics
+	path    string
+	opts    Options // with its defaults filled in by New
+	db      *litestream.DB
+	store   *litestream.Store
+	writer  Writer
+	cancel  context.CancelFunc
+	done    chan struct{}
+	metrics *metrics
 
 	mu     sync.Mutex
 	status Status
@@ -183,8 +179,7 @@ func New(path string, opts Options) *Replicator {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
-	r := &Replicator{path: path, opts: opts, target: opts.Target, interval: opts.Interval, log: opts.Logger,
-		now: opts.Now, done: make(chan struct{})}
+	r := &Replicator{path: path, opts: opts, done: make(chan struct{})}
 	r.status = Status{Target: opts.Target.String(), Interval: opts.Interval}
 	return r
 }
@@ -197,11 +192,11 @@ func (r *Replicator) Start(ctx context.Context, w Writer) error {
 		return nil
 	}
 	r.writer = w
-	client, err := newClient(r.target)
+	client, err := newClient(r.opts.Target)
 	if err != nil {
-		return fmt.Errorf("replica %s: %w", r.target, err)
+		return fmt.Errorf("replica %s: %w", r.opts.Target, err)
 	}
-	lslog := slog.New(litestreamHandler{r.log.Handler()}).With("component", "litestream")
+	lslog := slog.New(litestreamHandler{r.opts.Logger.Handler()}).With("component", "litestream")
 	db := litestream.NewDB(r.path)
 	// The Replicator runs the rounds: Litestream's own monitors stay off.
 	db.MonitorInterval = 0
@@ -224,20 +219,20 @@ func (r *Replicator) Start(ctx context.Context, w Writer) error {
 	store.Logger = lslog
 	db.SetLogger(lslog.With("db", filepath.Base(r.path)))
 	if err := store.Open(ctx); err != nil {
-		return fmt.Errorf("replica %s: start Litestream: %w", r.target, err)
+		return fmt.Errorf("replica %s: start Litestream: %w", r.opts.Target, err)
 	}
 	r.db, r.store = db, store
 	r.mu.Lock()
-	r.status.Started = r.now()
+	r.status.Started = r.opts.Now()
 	r.mu.Unlock()
 	r.checkpointed = r.status.Started
 	if r.opts.Registry != nil {
-		r.metrics = newMetrics(r.opts.Registry, r, config.ReplicaScheme(r.target.URL))
+		r.metrics = newMetrics(r.opts.Registry, r, config.ReplicaScheme(r.opts.Target.URL))
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go r.run(runCtx)
-	r.log.Info("replicating", "replica", r.target.String(), "interval", r.interval)
+	r.opts.Logger.Info("replicating", "replica", r.opts.Target.String(), "interval", r.opts.Interval)
 	return nil
 }
 
@@ -245,7 +240,7 @@ func (r *Replicator) Start(ctx context.Context, w Writer) error {
 // until ctx ends.
 func (r *Replicator) run(ctx context.Context) {
 	defer close(r.done)
-	tick := time.NewTicker(r.interval)
+	tick := time.NewTicker(r.opts.Interval)
 	defer tick.Stop()
 	for {
 		r.round(ctx)
@@ -261,11 +256,11 @@ func (r *Replicator) run(ctx context.Context) {
 // new WAL frames into an LTX file, then uploads the LTX files the replica
 // lacks; then, when the WAL is long or old enough, it checkpoints.
 func (r *Replicator) round(ctx context.Context) {
-	start := r.now()
+	start := r.opts.Now()
 	rctx, cancel := context.WithTimeout(ctx, roundTimeout)
 	defer cancel()
 	err := r.db.Sync(rctx)
-	read := r.now()
+	read := r.opts.Now()
 	if err != nil {
 		err = fmt.Errorf("read the WAL: %w", err)
 	} else if err = r.db.Replica.Sync(rctx); err != nil {
@@ -274,8 +269,8 @@ func (r *Replicator) round(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // Close: the final round is Litestream's own
 	}
-	end := r.now()
-	r.log.Debug("replication round", "read", read.Sub(start), "upload", end.Sub(read), "failed", err != nil)
+	end := r.opts.Now()
+	r.opts.Logger.Debug("replication round", "read", read.Sub(start), "upload", end.Sub(read), "failed", err != nil)
 	r.record(start, end, err)
 	if err == nil {
 		r.checkpoint(rctx, end)
@@ -301,17 +296,17 @@ func (r *Replicator) checkpoint(ctx context.Context, now time.Time) {
 	if !full && !due {
 		return
 	}
-	start := r.now()
+	start := r.opts.Now()
 	err = r.writer.Paused(func() error { return r.db.Checkpoint(ctx, litestream.CheckpointModePassive) })
 	if err != nil {
-		r.log.Warn("WAL checkpoint failed; the next round tries again", "err", err, "wal_bytes", walBytes)
+		r.opts.Logger.Warn("WAL checkpoint failed; the next round tries again", "err", err, "wal_bytes", walBytes)
 		return
 	}
-	r.checkpointed = r.now()
+	r.checkpointed = r.opts.Now()
 	if pos, err := r.db.Pos(); err == nil {
 		r.checkpointedTXID = uint64(pos.TXID)
 	}
-	r.log.Debug("WAL checkpointed", "wal_bytes", walBytes, "paused", r.checkpointed.Sub(start))
+	r.opts.Logger.Debug("WAL checkpointed", "wal_bytes", walBytes, "paused", r.checkpointed.Sub(start))
 }
 
 // record notes a round's outcome in the status and the metrics.
@@ -329,7 +324,7 @@ func (r *Replicator) record(start, end time.Time, err error) {
 	if err == nil {
 		r.status.ReplicatedAt, r.status.LastError = start, ""
 		if wasFailing {
-			r.log.Info("replica reachable again", "replica", r.status.Target)
+			r.opts.Logger.Info("replica reachable again", "replica", r.status.Target)
 		}
 		return
 	}
@@ -339,7 +334,7 @@ func (r *Replicator) record(start, end time.Time, err error) {
 	r.status.LastError, r.status.LastErrorAt = err.Error(), end
 	if !wasFailing || end.Sub(r.loggedErr) >= errorLogEvery {
 		r.loggedErr = end
-		r.log.Error("replication failed: the replica falls behind until it works again; commits stay in the local WAL",
+		r.opts.Logger.Error("replication failed: the replica falls behind until it works again; commits stay in the local WAL",
 			"replica", r.status.Target, "err", err, "replicated_at", r.status.ReplicatedAt)
 	}
 }
@@ -367,17 +362,17 @@ func (r *Replicator) Close() error {
 	<-r.done
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout+5*time.Second)
 	defer cancel()
-	start := r.now()
+	start := r.opts.Now()
 	err := r.store.Close(ctx)
 	if err != nil && !errors.Is(err, context.Canceled) {
-		err = fmt.Errorf("replica %s: final sync: %w", r.target, err)
+		err = fmt.Errorf("replica %s: final sync: %w", r.opts.Target, err)
 	} else {
 		err = nil
 	}
-	r.record(start, r.now(), err)
+	r.record(start, r.opts.Now(), err)
 	st := r.Status()
 	if err == nil {
-		r.log.Info("replica up to date", "replica", st.Target, "txid", st.ReplicatedTXID)
+		r.opts.Logger.Info("replica up to date", "replica", st.Target, "txid", st.ReplicatedTXID)
 	}
 	return err
 }

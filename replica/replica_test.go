@@ -2,7 +2,6 @@ package replica
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -16,7 +15,9 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/internal/logbuf"
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	"github.com/ledgerd/ledgerd/webhook"
 )
 
@@ -25,31 +26,18 @@ import (
 func longTests() bool { return os.Getenv("LEDGERD_LONG_TESTS") == "1" }
 
 // lockedBuffer is a log sink written by several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type lockedBuffer struct{ logbuf.Buffer }
 
 // count is how many times s occurs in what was written.
 func (b *lockedBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Count(b.buf.Bytes(), []byte(s))
+	return strings.Count(b.String(), s)
 }
 
 // lines returns the JSON log lines whose msg is msg.
 func (b *lockedBuffer) lines(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var line map[string]any
@@ -81,21 +69,6 @@ func numbered(seed string, n int) (ledgerd.Observation, error) {
 		"018c35bc-9086-638d-0e9a-f1f46ea6146a", fmt.Sprintf("018c35bc-9086-638d-0e9a-%012d", n),
 	).Replace(seed)
 	return webhook.Decode([]byte(raw), webhook.Header{ReceivedAt: time.Now()})
-}
-
-// eventIDs reads every event of the file at path, by event id.
-func eventIDs(t *testing.T, path string) map[string]ledger.StoredEvent {
-	t.Helper()
-	l, err := ledger.Open(context.Background(), path, ledger.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	events, err := l.StoredEvents(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events
 }
 
 // TestNoFrameLostAcrossCheckpointsUnderWriteLoad replicates a ledger
@@ -261,7 +234,7 @@ func TestNoFrameLostAcrossCheckpointsUnderWriteLoad(t *testing.T) {
 	if st := r.Status(); res.TXID != st.ReplicatedTXID || st.LocalTXID != st.ReplicatedTXID {
 		t.Errorf("restored txid %d, replicator's status %+v: want all three equal after Close", res.TXID, st)
 	}
-	got := eventIDs(t, restored)
+	got := ledgertest.Events(t, restored)
 	for id := range written {
 		if _, ok := got[id]; !ok {
 			t.Errorf("event %s acknowledged but not in the restored file", id)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 )
 
 // ingest books events from..to-1 and waits until a round that started
@@ -69,7 +70,7 @@ func TestRestoreAsOfGivesTheFileAsItWasThen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := len(eventIDs(t, to)); got != tt.events {
+			if got := len(ledgertest.Events(t, to)); got != tt.events {
 				t.Errorf("restored file holds %d events, want %d (%+v)", got, tt.events, res)
 			}
 			if !tt.asOf.IsZero() && !res.ReplicatedAt.Before(tt.asOf) {

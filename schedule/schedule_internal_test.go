@@ -1,15 +1,15 @@
 package schedule
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	gosync "sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ledgerd/ledgerd/internal/logbuf"
 )
 
 // every is a cron schedule firing every d, finer than cron's one-second
@@ -17,23 +17,6 @@ import (
 type every time.Duration
 
 func (d every) Next(t time.Time) time.Time { return t.Add(time.Duration(d)) }
-
-type syncBuffer struct {
-	mu gosync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -48,7 +31,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestSchedulerRecoversAPanicAndRunsAgain(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var runs atomic.Int64
 	s := newScheduler("backfill", every(20*time.Millisecond), time.UTC, func(ctx context.Context) error {

@@ -1,7 +1,6 @@
 package syncer_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/fuse"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/internal/logbuf"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	syncer "github.com/ledgerd/ledgerd/sync"
@@ -251,23 +251,8 @@ func (w *waitLog) all() []time.Duration {
 	return append([]time.Duration(nil), w.waits...)
 }
 
-// logBuffer is a concurrency-safe log sink.
-type logBuffer struct {
-	mu  gosync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer is a log sink the run and the test share.
+type logBuffer struct{ logbuf.Buffer }
 
 // lines returns the log lines containing every one of words.
 func (b *logBuffer) lines(words ...string) []string {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd/internal/logbuf"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 	"github.com/ledgerd/ledgerd/webhook"
@@ -371,27 +372,9 @@ func TestStorageUnavailableAnswers503AndAcknowledgesNothing(t *testing.T) {
 	ls.srv = nil
 }
 
-// lockedBuffer is a log sink the server's goroutines and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitLog polls for a log line containing every one of parts and returns
 // it (the listener logs a request after answering it).
-func waitLog(t *testing.T, logs *lockedBuffer, parts ...string) string {
+func waitLog(t *testing.T, logs *logbuf.Buffer, parts ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -419,7 +402,7 @@ func waitLog(t *testing.T, logs *lockedBuffer, parts ...string) string {
 // logged at WARN; nothing of it reaches the book.
 func TestEventIDAgainWithAnotherBodyIsKeptAsEvidence(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	ls := startListener(t, "", webhook.Options{Metrics: webhook.NewMetrics(reg),
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	first, other := inboundBody(1, 0, 100_00), inboundBody(1, 0, 999_00) // same event_id and transaction

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,8 +17,7 @@ import (
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
-
-	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/ledger/ledgertest"
 )
 
 // The restore drill (issue 18): serve replicates under webhook load, the
@@ -211,7 +209,7 @@ func runDrill(t *testing.T, rep drillReplica) drillResult {
 		}
 	}
 
-	present := drillEvents(t, restored)
+	present := ledgertest.Events(t, restored)
 	bound := killAt.Add(-drillInterval() - res.maxRound)
 	var oldestMissing time.Time
 	for n, at := range acked {
@@ -305,19 +303,4 @@ func roundBound(text string) time.Duration {
 		}
 	}
 	return time.Minute
-}
-
-// drillEvents is every event in the file at path, by event id.
-func drillEvents(t *testing.T, path string) map[string]ledger.StoredEvent {
-	t.Helper()
-	l, err := ledger.Open(context.Background(), path, ledger.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	events, err := l.StoredEvents(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
+	"github.com/ledgerd/ledgerd/internal/logbuf"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/sethvargo/go-envconfig"
 )
@@ -32,28 +33,10 @@ import (
 // daemon and the commands log, where they listen by default, what their
 // files look like on disk, and which requests can change the file.
 
-// lockedBuffer is a log sink that goroutines share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // servedDaemon is `ledgerd serve` running in-process.
 type servedDaemon struct {
 	hookURL, adminURL string
-	logs              *lockedBuffer
+	logs              *logbuf.Buffer
 	stop              func() int
 }
 
@@ -71,7 +54,7 @@ func serveLogged(t *testing.T, env map[string]string) *servedDaemon {
 	env["LEDGERD_LOG_FORMAT"] = "json"
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	d := &servedDaemon{logs: &lockedBuffer{}}
+	d := &servedDaemon{logs: &logbuf.Buffer{}}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve"}, envconfig.MapLookuper(env), io.Discard, pw)

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,26 +15,10 @@ import (
 	"github.com/ledgerd/ledgerd/config"
 	"github.com/ledgerd/ledgerd/fuse/sandbox"
 	"github.com/ledgerd/ledgerd/internal/daemon"
+	"github.com/ledgerd/ledgerd/internal/logbuf"
 	syncer "github.com/ledgerd/ledgerd/sync"
 	"github.com/sethvargo/go-envconfig"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -90,7 +73,7 @@ func TestOneBackfillRunsAtATimeWhoeverAsks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	d, err := daemon.New(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), daemon.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -49,3 +49,19 @@ func NewFile(t testing.TB, path string) {
 		t.Fatal(err)
 	}
 }
+
+// Events opens the file at path read-only and returns every event in it,
+// by event id: what a test that killed or restored a ledgerd looks for.
+func Events(t testing.TB, path string) map[string]ledger.StoredEvent {
+	t.Helper()
+	l, err := ledger.Open(context.Background(), path, ledger.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	events, err := l.StoredEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
